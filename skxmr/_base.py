@@ -1,0 +1,403 @@
+"""Base classes shared by every estimator of the package.
+
+Two families live on paired rows ``X = hstack([Q, G])`` (see :mod:`skxmr._pairs`):
+
+* :class:`RetrievalEstimator` -- *score estimators*. ``fit(X)`` keeps the
+  unique (L2-normalised) query and gallery halves as banks;
+  ``decision_function(X)`` returns the normalised score matrix of the unique
+  items of the test pairs; ``score(X, y)`` is R@1. A subclass implements two
+  hooks, so that the estimator, the two-view :meth:`~RetrievalEstimator.score_matrix`
+  and the serving :class:`GalleryIndex` share one code path:
+
+  - ``_prepare_gallery(gallery) -> dict``: every per-gallery statistic
+    (e.g. potentials ``h(g)``) computed once for a gallery;
+  - ``_score_queries(queries, state) -> ndarray``: scores of a chunk of
+    query rows against that gallery.
+
+  Transductive methods (whose gallery statistics need the test queries)
+  override :meth:`~RetrievalEstimator.score_matrix` instead and set
+  ``_transductive = True``.
+
+* :class:`PairedTransformer` -- *embedding transformers* that fit on banks
+  and return ``X`` with one half transformed (InvGC, alignment).
+
+Both carry ``n_query_features`` (where the halves split) and ``direction``
+(``"q2g"``: left half queries the right half; ``"g2q"``: the reverse), which
+subclasses list in their ``__init__`` like any other parameter.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._chunking import map_row_chunks
+from ._pairs import DIRECTIONS, split_pairs
+from ._validation import (
+    FLOAT_DTYPES,
+    check_matrix,
+    check_n_neighbors,
+    check_same_width,
+    l2_normalize,
+    result_dtype,
+)
+
+PAIR_CONSTRAINTS = {
+    "n_query_features": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "direction": [StrOptions(set(DIRECTIONS))],
+}
+
+
+def _check_banks(items):
+    """Normalised banks from the unique items of training pairs."""
+    if items.sources.shape[1] != items.targets.shape[1]:
+        raise ValueError(
+            f"The halves of X have {items.sources.shape[1]} and "
+            f"{items.targets.shape[1]} features; similarity needs one shared "
+            "space (put an alignment step such as CauchySchwarzAlignment first)."
+        )
+    for name, bank in (("query bank", items.sources), ("gallery bank", items.targets)):
+        if bank.shape[0] < 2:
+            raise ValueError(
+                f"X holds {bank.shape[0]} unique item(s) on the {name} side; "
+                "a bank needs at least 2."
+            )
+    return (
+        l2_normalize(items.sources, "X (query half)"),
+        l2_normalize(items.targets, "X (gallery half)"),
+    )
+
+
+class _PairedRowsMixin:
+    """Validation and splitting of paired rows, for both families."""
+
+    def _validate_pairs(self, X, *, reset):
+        X = validate_data(
+            self,
+            X,
+            dtype=FLOAT_DTYPES,
+            ensure_min_samples=2 if reset else 1,
+            ensure_min_features=2,
+            reset=reset,
+        )
+        return X
+
+    def _split(self, X, y=None):
+        return split_pairs(
+            X, y, n_query_features=self.n_query_features, direction=self.direction
+        )
+
+
+class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
+    """Base class of score estimators on paired rows (see module docstring)."""
+
+    _parameter_constraints = dict(PAIR_CONSTRAINTS)
+    _transductive = False
+    # True when a gallery item's statistics do not depend on the other
+    # gallery items, so that GalleryIndex.add can extend a state in place.
+    _separable_gallery = True
+
+    # ----------------------------------------------------------- hooks
+    def _fit_banks(self, query_bank, gallery_bank):
+        """Precompute bank statistics after fit (default: nothing)."""
+
+    def _prepare_gallery(self, gallery):
+        """Per-gallery statistics as a dict of arrays (first axis: items)."""
+        return {}
+
+    def _score_queries(self, queries, gallery, state):
+        """Scores of ``queries`` (a chunk) against ``gallery``: (n_q, n_g)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------- estimator
+    def fit(self, X, y=None):
+        """Keep the unique halves of the training pairs as banks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+            Training (bank) pairs, built with :func:`skxmr.pair`.
+        y : array-like of shape (n_pairs,), default=None
+            Ignored by the normalisers (present for API consistency).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_params()
+        X = self._validate_pairs(X, reset=True)
+        self.query_bank_, self.gallery_bank_ = _check_banks(self._split(X, y))
+        self._fit_banks(self.query_bank_, self.gallery_bank_)
+        return self
+
+    def decision_function(self, X):
+        """Normalised scores between the unique items of test pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+            Test pairs. Duplicate halves are one item.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_unique_queries, n_unique_gallery)
+            Rows: unique items of the querying side (the left half for
+            ``direction="q2g"``, in order of first appearance); columns: the
+            unique items of the other side. float32 for float32 input.
+        """
+        check_is_fitted(self)
+        X = self._validate_pairs(X, reset=False)
+        items = self._split(X)
+        return self.score_matrix(items.sources, items.targets)
+
+    def score(self, X, y=None):
+        """Recall@1 (in %) of ranking the test pairs' gallery for each query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+            Test pairs.
+        y : array-like of shape (n_pairs,), default=None
+            Labels for category-level relevance; pairs define it otherwise.
+
+        Returns
+        -------
+        score : float
+        """
+        from .metrics import recall_at_k
+
+        check_is_fitted(self)
+        X = self._validate_pairs(X, reset=False)
+        items = self._split(X, y)
+        scores = self.score_matrix(items.sources, items.targets)
+        return float(recall_at_k(scores, items.relevance, k=1))
+
+    # -------------------------------------------------------- two-view
+    def _check_two_view(self, queries, gallery):
+        check_is_fitted(self)
+        Q = check_matrix(queries, "queries")
+        G = check_matrix(gallery, "gallery")
+        check_same_width(self.query_bank_, Q, "the fitted banks", "queries")
+        check_same_width(self.query_bank_, G, "the fitted banks", "gallery")
+        return l2_normalize(Q, "queries"), l2_normalize(G, "gallery")
+
+    def score_matrix(self, queries, gallery):
+        """Normalised query × gallery scores on explicit matrices.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+        gallery : array-like of shape (n_gallery, d)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_gallery)
+        """
+        Q, G = self._check_two_view(queries, gallery)
+        state = self._prepare_gallery(G)
+        return self._score_in_chunks(Q, G, state, dtype=result_dtype(queries, gallery))
+
+    def _score_in_chunks(self, Q, G, state, dtype):
+        n_jobs = getattr(self, "n_jobs", None)
+        parts = map_row_chunks(
+            lambda rows: np.asarray(self._score_queries(Q[rows], G, state), dtype=dtype),
+            Q.shape[0],
+            bytes_per_row=8 * G.shape[0] * 3,
+            n_jobs=n_jobs,
+        )
+        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+    def index(self, gallery):
+        """Bind a fixed gallery: precompute its statistics once for serving.
+
+        Parameters
+        ----------
+        gallery : array-like of shape (n_gallery, d)
+
+        Returns
+        -------
+        index : GalleryIndex
+        """
+        if self._transductive:
+            raise ValueError(
+                f"{type(self).__name__} is transductive: its gallery statistics "
+                "need the whole batch of test queries, so it cannot be bound to "
+                "a gallery ahead of the queries; call score_matrix per batch."
+            )
+        return GalleryIndex(self, gallery)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.non_deterministic = False
+        return tags
+
+
+class GalleryIndex:
+    """A fitted score estimator bound to a fixed gallery, for serving.
+
+    The per-gallery statistics are computed once at construction; scoring a
+    batch of queries then costs the query × gallery product plus the
+    method's per-row work, in memory-bounded chunks.
+
+    Parameters
+    ----------
+    estimator : RetrievalEstimator
+        A fitted score estimator.
+    gallery : array-like of shape (n_gallery, d)
+        The gallery to serve.
+
+    Attributes
+    ----------
+    gallery_ : ndarray of shape (n_gallery, d)
+        The L2-normalised gallery.
+    state_ : dict
+        The method's per-gallery statistics.
+    """
+
+    def __init__(self, estimator, gallery):
+        check_is_fitted(estimator)
+        self.estimator = estimator
+        G = check_matrix(gallery, "gallery")
+        check_same_width(estimator.query_bank_, G, "the fitted banks", "gallery")
+        self._dtype = G.dtype
+        self.gallery_ = l2_normalize(G, "gallery")
+        self.state_ = estimator._prepare_gallery(self.gallery_)
+
+    @property
+    def n_gallery(self):
+        """Number of gallery items bound."""
+        return self.gallery_.shape[0]
+
+    def _queries(self, queries):
+        Q = check_matrix(queries, "queries")
+        check_same_width(self.gallery_, Q, "gallery", "queries")
+        return l2_normalize(Q, "queries"), result_dtype(Q, self.gallery_)
+
+    def score(self, queries):
+        """Normalised scores of ``queries`` against the bound gallery.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_gallery)
+        """
+        Q, dtype = self._queries(queries)
+        return self.estimator._score_in_chunks(Q, self.gallery_, self.state_, dtype)
+
+    def kneighbors(self, queries, n_neighbors=10, return_scores=True):
+        """The ``n_neighbors`` best gallery items of each query, best first.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+        n_neighbors : int, default=10
+        return_scores : bool, default=True
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_neighbors)
+            Only when ``return_scores``.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Gallery row indices, best first (ties by lower index).
+        """
+        k = check_n_neighbors(n_neighbors, self.n_gallery, "n_neighbors")
+        Q, dtype = self._queries(queries)
+        est, G, state = self.estimator, self.gallery_, self.state_
+
+        def top_k(rows):
+            S = np.asarray(est._score_queries(Q[rows], G, state), dtype=dtype)
+            idx = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(
+                np.arange(S.shape[1]), (S.shape[0], 1)
+            )
+            part = np.take_along_axis(S, idx, axis=1)
+            order = np.lexsort((idx, -part), axis=1)
+            return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+
+        parts = map_row_chunks(
+            top_k, Q.shape[0], 8 * G.shape[0] * 3, n_jobs=getattr(est, "n_jobs", None)
+        )
+        scores = np.concatenate([p[0] for p in parts])
+        indices = np.concatenate([p[1] for p in parts])
+        return (scores, indices) if return_scores else indices
+
+    def add(self, gallery):
+        """Append gallery items, updating the statistics where the method allows.
+
+        Parameters
+        ----------
+        gallery : array-like of shape (n_new, d)
+
+        Returns
+        -------
+        self : GalleryIndex
+        """
+        est = self.estimator
+        if not est._separable_gallery:
+            raise ValueError(
+                f"{type(est).__name__}'s gallery statistics depend jointly on all "
+                "gallery items, so they cannot be extended incrementally; build "
+                "a new index with estimator.index(np.vstack([old, new]))."
+            )
+        G = check_matrix(gallery, "gallery")
+        check_same_width(self.gallery_, G, "the bound gallery", "gallery")
+        G = l2_normalize(G, "gallery").astype(self.gallery_.dtype, copy=False)
+        new = est._prepare_gallery(G)
+        self.state_ = {
+            key: np.concatenate([value, new[key]]) for key, value in self.state_.items()
+        }
+        self.gallery_ = np.vstack([self.gallery_, G])
+        return self
+
+
+class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
+    """Base class of embedding transformers on paired rows.
+
+    Subclasses implement ``_fit_pairs(X, y)`` (store what ``transform``
+    needs) and ``_transform_pairs(X) -> X_new``.
+    """
+
+    _parameter_constraints = dict(PAIR_CONSTRAINTS)
+
+    def fit(self, X, y=None):
+        """Fit on training pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+        y : array-like of shape (n_pairs,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        X = self._validate_pairs(X, reset=True)
+        self._fit_pairs(X, y)
+        return self
+
+    def transform(self, X):
+        """Transform paired rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_pairs, n_features_out)
+        """
+        check_is_fitted(self)
+        X = self._validate_pairs(X, reset=False)
+        return self._transform_pairs(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags

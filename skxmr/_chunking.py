@@ -1,0 +1,77 @@
+"""Memory-bounded, joblib-parallel row chunking.
+
+:func:`map_row_chunks` is the one place that splits a per-query-row
+computation into memory-bounded chunks and hands them to joblib, so that
+``n_jobs``, a ``working_memory`` budget and a distributed joblib backend
+(``joblib.parallel_backend("dask")``) apply to every method alike.
+"""
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn import get_config
+
+
+def chunk_n_rows(bytes_per_row, working_memory=None, max_rows=None):
+    """Rows per chunk so that one chunk fits in ``working_memory`` MiB.
+
+    Parameters
+    ----------
+    bytes_per_row : int
+        Bytes one row of the chunk's working arrays needs.
+    working_memory : float, default=None
+        Budget in MiB; ``None`` uses ``sklearn.get_config()["working_memory"]``.
+        An explicit budget smaller than one row raises ``ValueError``; the
+        global default then falls back to one row at a time.
+    max_rows : int, default=None
+        Upper bound on the result (the number of rows there are).
+
+    Returns
+    -------
+    n_rows : int
+    """
+    explicit = working_memory is not None
+    if explicit and not (np.isfinite(working_memory) and working_memory > 0):
+        raise ValueError(f"working_memory must be a positive number of MiB, got {working_memory!r}.")
+    budget = (working_memory if explicit else get_config()["working_memory"]) * 2**20
+    n = int(budget // max(int(bytes_per_row), 1))
+    if n < 1:
+        if explicit:
+            raise ValueError(
+                f"working_memory={working_memory} MiB is too small for one row "
+                f"({bytes_per_row / 2**20:.3g} MiB)."
+            )
+        n = 1
+    return n if max_rows is None else max(1, min(n, int(max_rows)))
+
+
+def row_slices(n_rows, chunk):
+    """Consecutive slices of ``chunk`` rows covering ``range(n_rows)``."""
+    return [slice(i, min(i + chunk, n_rows)) for i in range(0, n_rows, chunk)]
+
+
+def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=None):
+    """Apply ``func(rows: slice)`` to memory-bounded row chunks via joblib.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(slice) -> ndarray`` computing the result for those rows.
+    n_rows : int
+        Total number of rows.
+    bytes_per_row : int
+        Working memory one row needs (sizes the chunks).
+    n_jobs : int, default=None
+        joblib workers; ``None`` follows the active joblib backend.
+    working_memory : float, default=None
+        Chunk budget in MiB (see :func:`chunk_n_rows`).
+
+    Returns
+    -------
+    results : list
+        ``func``'s results in row order.
+    """
+    chunk = chunk_n_rows(bytes_per_row, working_memory, max_rows=n_rows)
+    slices = row_slices(n_rows, chunk)
+    if len(slices) == 1 and n_jobs in (None, 1):
+        return [func(slices[0])]
+    return Parallel(n_jobs=n_jobs)(delayed(func)(s) for s in slices)

@@ -1,0 +1,213 @@
+"""The paired-row data model.
+
+Row ``i`` of ``X = hstack([Q, G])`` is a matching (query, gallery item) pair.
+Both halves live in the same embedding space unless a step maps them there
+(``n_query_features`` says where the split is; default: half the columns).
+An item that appears in several rows (an image with five captions) is one
+item: :func:`split_pairs` de-duplicates each side and derives which query is
+relevant to which gallery item, from the pairs or from labels ``y``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import check_matrix
+
+DIRECTIONS = ("q2g", "g2q")
+
+
+def pair(queries, gallery):
+    """Stack matching query and gallery embeddings into paired rows.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_pairs, n_query_features)
+        Query-side embeddings (e.g. captions).
+    gallery : array-like of shape (n_pairs, n_gallery_features)
+        Gallery-side embeddings; row ``i`` matches ``queries[i]``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_pairs, n_query_features + n_gallery_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import pair, unpair
+    >>> X = pair(np.eye(2), 2 * np.eye(2))
+    >>> X.shape
+    (2, 4)
+    >>> Q, G = unpair(X)
+    >>> G[1]
+    array([0., 2.])
+    """
+    Q = check_matrix(queries, "queries")
+    G = check_matrix(gallery, "gallery")
+    if Q.shape[0] != G.shape[0]:
+        raise ValueError(
+            f"queries has {Q.shape[0]} rows but gallery has {G.shape[0]}; "
+            "row i of each must form a matching pair."
+        )
+    dtype = np.result_type(Q.dtype, G.dtype)
+    return np.hstack([Q.astype(dtype, copy=False), G.astype(dtype, copy=False)])
+
+
+def resolve_split(n_features, n_query_features=None):
+    """Return the column where the query half ends, validated."""
+    if n_query_features is None:
+        if n_features % 2:
+            raise ValueError(
+                f"X has an odd number of columns ({n_features}); pass "
+                "n_query_features to say where the query half ends."
+            )
+        return n_features // 2
+    if isinstance(n_query_features, (bool, np.bool_)) or not isinstance(
+        n_query_features, (int, np.integer)
+    ):
+        raise TypeError(
+            f"n_query_features must be an integer or None, got {n_query_features!r}."
+        )
+    if not 1 <= n_query_features <= n_features - 1:
+        raise ValueError(
+            f"n_query_features={n_query_features} must be in [1, {n_features - 1}] "
+            f"for X with {n_features} columns."
+        )
+    return int(n_query_features)
+
+
+def unpair(X, n_query_features=None):
+    """Split paired rows into their query and gallery halves (views, no copy).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_pairs, n_features)
+        Paired rows as built by :func:`pair`.
+    n_query_features : int, default=None
+        Number of leading columns that hold the query; ``None`` means half.
+
+    Returns
+    -------
+    queries : ndarray of shape (n_pairs, n_query_features)
+    gallery : ndarray of shape (n_pairs, n_features - n_query_features)
+    """
+    X = check_matrix(X, "X")
+    cut = resolve_split(X.shape[1], n_query_features)
+    return X[:, :cut], X[:, cut:]
+
+
+def unique_rows(A):
+    """Unique rows of ``A`` in order of first appearance.
+
+    Returns
+    -------
+    unique : ndarray of shape (n_unique, n_cols)
+    inverse : ndarray of shape (n_rows,)
+        ``unique[inverse]`` equals ``A``.
+    """
+    A = np.ascontiguousarray(A)
+    # Hash whole rows at once through a void view instead of comparing floats
+    # column by column; -0.0 and 0.0 differ bytewise, which is harmless here.
+    keys = A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return A[first[order]], rank[inverse.ravel()]
+
+
+@dataclass
+class PairedItems:
+    """Unique items of both sides of paired rows and their relevance.
+
+    Attributes
+    ----------
+    sources : ndarray of shape (n_sources, d_s)
+        Unique items that query (the left half for ``"q2g"``).
+    targets : ndarray of shape (n_targets, d_t)
+        Unique items that are ranked.
+    relevance : scipy.sparse.csr_array of shape (n_sources, n_targets), bool
+        ``relevance[i, j]`` is True iff source ``i`` and target ``j`` are a pair
+        (or share a label when ``y`` was given).
+    source_index, target_index : ndarray of shape (n_pairs,)
+        Row ``r`` of ``X`` holds ``sources[source_index[r]]`` and
+        ``targets[target_index[r]]``.
+    """
+
+    sources: np.ndarray
+    targets: np.ndarray
+    relevance: sp.csr_array
+    source_index: np.ndarray
+    target_index: np.ndarray
+
+
+def _incidence(index, codes, n_rows, n_cols):
+    data = np.ones(index.size, dtype=bool)
+    return sp.csr_array((data, (index, codes)), shape=(n_rows, n_cols))
+
+
+def split_pairs(X, y=None, *, n_query_features=None, direction="q2g"):
+    """De-duplicate both halves of paired rows and derive relevance.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_pairs, n_features)
+        Paired rows.
+    y : array-like of shape (n_pairs,), default=None
+        Class labels. When given, a query and a gallery item are relevant iff
+        they carry a common label (category-level retrieval); otherwise iff
+        some row pairs them.
+    n_query_features : int, default=None
+        Width of the query half; ``None`` means half of the columns.
+    direction : {"q2g", "g2q"}, default="q2g"
+        ``"q2g"`` ranks gallery items (right half) for each query (left half);
+        ``"g2q"`` the reverse.
+
+    Returns
+    -------
+    items : PairedItems
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr._pairs import split_pairs
+    >>> img = np.array([[1., 0.], [0., 1.]])
+    >>> cap = np.array([[1., .1], [.9, .2], [.1, 1.]])   # two captions of image 0
+    >>> items = split_pairs(np.hstack([cap, img[[0, 0, 1]]]))
+    >>> items.sources.shape, items.targets.shape
+    ((3, 2), (2, 2))
+    >>> items.relevance.toarray().astype(int)
+    array([[1, 0],
+           [1, 0],
+           [0, 1]])
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+    X = check_matrix(X, "X")
+    cut = resolve_split(X.shape[1], n_query_features)
+    left, right = X[:, :cut], X[:, cut:]
+    if direction == "g2q":
+        left, right = right, left
+    sources, s_idx = unique_rows(left)
+    targets, t_idx = unique_rows(right)
+    n_s, n_t = sources.shape[0], targets.shape[0]
+    if y is None:
+        relevance = _incidence(s_idx, t_idx, n_s, n_t)
+    else:
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y must be 1-D with one label per row of X ({X.shape[0]}), "
+                f"got shape {y.shape}."
+            )
+        _, codes = np.unique(y, return_inverse=True)
+        codes = codes.ravel()
+        n_labels = int(codes.max()) + 1
+        # An item seen with several labels is relevant to every item that
+        # shares any of them (multi-label union).
+        L_s = _incidence(s_idx, codes, n_s, n_labels).astype(np.int32)
+        L_t = _incidence(t_idx, codes, n_t, n_labels).astype(np.int32)
+        relevance = (L_s @ L_t.T).astype(bool).tocsr()
+    relevance.sum_duplicates()
+    return PairedItems(sources, targets, relevance.tocsr(), s_idx, t_idx)

@@ -1,0 +1,37 @@
+"""Registry of the methods the benchmark compares.
+
+A method module registers its row once, at import time::
+
+    register_method("SN", lambda: SinkhornNormalizer(), family="hubness")
+
+and ``python -m skxmr benchmark`` shows every registered method without
+its table code being edited. The factory returns an unfitted estimator
+(or Pipeline) with ``fit(X)`` and ``decision_function(X)`` on paired rows.
+"""
+
+_METHODS = {}
+
+
+def register_method(name, factory, *, family, description=""):
+    """Register a benchmark row.
+
+    Parameters
+    ----------
+    name : str
+        Row label, unique.
+    factory : callable
+        ``factory(**options) -> estimator``; called once per benchmark run.
+        It receives ``direction`` (``"q2g"`` or ``"g2q"``) as a keyword.
+    family : str
+        Group used to order the table ("baseline", "hubness", "graph", ...).
+    description : str, default=""
+        One line for ``--list``.
+    """
+    if name in _METHODS:
+        raise ValueError(f"A benchmark method named {name!r} is already registered.")
+    _METHODS[name] = {"factory": factory, "family": family, "description": description}
+
+
+def registered_methods():
+    """A copy of the registry: ``{name: {"factory", "family", "description"}}``."""
+    return {name: dict(entry) for name, entry in _METHODS.items()}

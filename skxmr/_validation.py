@@ -1,0 +1,110 @@
+"""Shared input checks: one place for the errors every module raises.
+
+Every check raises ``ValueError`` (or ``TypeError`` for a wrong kind of
+object) whose message names the offending argument, and never writes to its
+input.
+"""
+
+import numpy as np
+from sklearn.utils import check_array
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
+    """Validate a 2-D finite float matrix and return it as an array.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_rows, n_cols)
+        The matrix.
+    name : str
+        Argument name used in error messages.
+    min_rows : int, default=1
+        Fewer rows raise ``ValueError``.
+    dtype : dtype or tuple of dtypes, default=(float64, float32)
+        Accepted dtypes; others are converted to the first.
+    copy : bool, default=False
+        Force a copy.
+
+    Returns
+    -------
+    A : ndarray of shape (n_rows, n_cols)
+    """
+    if A is None:
+        raise ValueError(f"{name} is required, got None.")
+    try:
+        A = check_array(
+            A,
+            dtype=dtype,
+            ensure_2d=True,
+            allow_nd=False,
+            ensure_all_finite=True,
+            ensure_min_samples=min_rows,
+            ensure_min_features=1,
+            copy=copy,
+            input_name=name,
+        )
+    except ValueError as exc:
+        msg = str(exc)
+        if name not in msg:
+            msg = f"{name}: {msg}"
+        raise ValueError(msg) from None
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    return A
+
+
+def check_same_width(A, B, name_a, name_b):
+    """Raise if ``A`` and ``B`` do not have the same number of columns."""
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"{name_b} has {B.shape[1]} features but {name_a} has "
+            f"{A.shape[1]}; both must live in the same embedding space."
+        )
+
+
+def check_bank(B, name, *, n_features=None, min_rows=2):
+    """Validate an embedding bank (at least two rows, matching width)."""
+    B = check_matrix(B, name, min_rows=1)
+    if B.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} has {B.shape[0]} row(s); a bank needs at least {min_rows}."
+        )
+    if n_features is not None and B.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {B.shape[1]} features but the embeddings have "
+            f"{n_features}; both must live in the same embedding space."
+        )
+    return B
+
+
+def l2_normalize(A, name):
+    """Return the rows of ``A`` scaled to unit L2 norm (a new array).
+
+    Zero-norm rows have no direction and raise ``ValueError``.
+    """
+    norms = np.linalg.norm(A, axis=1)
+    bad = np.flatnonzero(~(norms > np.finfo(A.dtype).tiny))
+    if bad.size:
+        raise ValueError(
+            f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
+            "cosine similarity is undefined for them."
+        )
+    return (A / norms[:, None]).astype(A.dtype, copy=False)
+
+
+def check_n_neighbors(k, n_items, name="k", items="gallery items"):
+    """Validate an integer neighbourhood size ``1 <= k <= n_items``."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(k).__name__}.")
+    if not 1 <= k <= n_items:
+        raise ValueError(f"{name}={k} must be in [1, {n_items}] (the number of {items}).")
+    return int(k)
+
+
+def result_dtype(*arrays):
+    """float32 if every input is float32, float64 otherwise."""
+    if all(np.asarray(a).dtype == np.float32 for a in arrays):
+        return np.float32
+    return np.float64

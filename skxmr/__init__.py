@@ -8,6 +8,7 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import pair, unpair
 from ._registry import register_method, registered_methods
+from .graph import InvGC
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
@@ -22,6 +23,7 @@ register_method(
 __all__ = [
     "CosineSimilarity",
     "GalleryIndex",
+    "InvGC",
     "PairedTransformer",
     "RetrievalEstimator",
     "pair",

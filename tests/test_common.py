@@ -50,7 +50,17 @@ COMMON_XFAIL = {
 
 # Per-estimator additions: {"ClassName": {"check_name": "reason"}}. The run is
 # strict: a listed check that passes fails the suite, so the list stays true.
-EXTRA_XFAIL = {}
+EXTRA_XFAIL = {
+    # sklearn's transformer checks feed 3-column X (no paired split); the
+    # same properties (dtype preservation, non-array input, fit/transform
+    # consistency) are checked on paired data in tests/test_graph.py.
+    "InvGC": {
+        "check_transformer_data_not_an_array": ODD,
+        "check_transformer_general": ODD,
+        "check_transformer_general(readonly_memmap=True)": ODD,
+        "check_transformer_preserve_dtypes": ODD,
+    },
+}
 
 
 def public_estimators():

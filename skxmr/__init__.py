@@ -6,7 +6,7 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 """
 
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
-from ._pairs import pair, unpair
+from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from .graph import InvGC
 from .similarity import CosineSimilarity
@@ -26,7 +26,9 @@ __all__ = [
     "InvGC",
     "PairedTransformer",
     "RetrievalEstimator",
+    "PairedItems",
     "pair",
+    "split_pairs",
     "register_method",
     "registered_methods",
     "unpair",

@@ -136,7 +136,7 @@ def run_method(factory, X_bank, X_test, *, k=10):
             row["q2g mAP@R"] = report["mAP@R"]
             kk = min(k, S.shape[1])
             row["skew@10"] = hubness_skewness(S, k=kk)
-            row["Δdeg"] = degeneration_score(items.sources, items.targets)
+            row["Δdeg"] = degeneration_score(items.targets)  # Δ_deg(G): within the gallery
             extras["k_occurrence"] = k_occurrence(S, k=kk)
     row["fit s"], row["score s"] = fit_s, score_s
     return row, extras

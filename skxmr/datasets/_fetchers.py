@@ -3,8 +3,9 @@
 The files come from the public repository of Liang et al., "Mind the Gap:
 Understanding the Modality Gap in Multi-modal Contrastive Representation
 Learning" (NeurIPS 2022), MIT licence, pinned to one commit. Every load
-verifies the file's SHA-256 (a 2 MB hash; cached per process by size and
-mtime), so a truncated or corrupted cache is never read.
+verifies the file's SHA-256, so a truncated or corrupted cache is never read;
+hashing 2 MB takes a few milliseconds, so the result is not memoised (a
+size+mtime key could miss a same-size rewrite within one timestamp tick).
 """
 
 import hashlib
@@ -31,7 +32,6 @@ SHA256 = {
     "features_videoclip.npy": "53255cac6105c5c47dd1850d77de084957d5f83841ba9ae9254bf7ae998573da",
 }
 _TIMEOUT = 60  # seconds per network operation
-_verified = {}  # (path, size, mtime_ns) -> sha256 hex digest
 
 
 def get_data_home(data_home=None):
@@ -77,16 +77,11 @@ def _data_url():
 
 
 def _sha256(path):
-    """SHA-256 of a file, remembered while its size and mtime are unchanged."""
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
-    if key not in _verified:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _verified[key] = h.hexdigest()
-    return _verified[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _download(name, path):

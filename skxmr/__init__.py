@@ -7,7 +7,7 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 
 from . import datasets
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
-from ._pairs import pair, unpair
+from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from .similarity import CosineSimilarity
 
@@ -25,7 +25,9 @@ __all__ = [
     "GalleryIndex",
     "PairedTransformer",
     "RetrievalEstimator",
+    "PairedItems",
     "pair",
+    "split_pairs",
     "register_method",
     "registered_methods",
     "unpair",

@@ -306,6 +306,7 @@ def test_download_into_empty_cache(tmp_path, http_root, name):
     assert sha256(cache / name) == EXPECTED_SHA[name]
     assert no_temp_files(cache)
     np.testing.assert_array_equal(data.X, fetch(download_if_missing=False).X)
+    assert _fetchers.DATA_URL + name in data.DESCR  # provenance, not the mirror
     # A verified cached copy is not downloaded again.
     fetch(data_home=cache)
     assert len(hits) == 1

@@ -91,7 +91,13 @@ def _download(name, path):
     directory = os.path.dirname(path)
     # A temporary file in the target directory, so os.replace is atomic and a
     # failed or interrupted download never leaves a file under the real name.
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise OSError(
+            f"Cannot write {name} into the data cache {directory} ({exc}); pass "
+            "data_home or set SKXMR_DATA to a writable directory."
+        ) from exc
     try:
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
@@ -163,7 +169,7 @@ def _load_pairs(name, data_home, download_if_missing, descr):
         gallery=gallery,
         X=pair(queries, gallery),
         groups=np.arange(n),
-        DESCR=descr.format(n=n, d=d, commit=COMMIT, url=_data_url() + name),
+        DESCR=descr.format(n=n, d=d, commit=COMMIT, url=DATA_URL + name),
     )
 
 

@@ -60,9 +60,13 @@ def bank_test_split(X, groups=None, *, bank_size=0.5, random_state=0):
     Returns
     -------
     X_bank : ndarray of shape (n_bank_rows, n_features)
+        Rows of the bank items (fit methods on these).
     X_test : ndarray of shape (n_test_rows, n_features)
-    groups_bank, groups_test : ndarray
-        Only when ``groups`` is given: the groups of the rows on each side.
+        Rows of the held-out items (evaluate on these).
+    groups_bank : ndarray of shape (n_bank_rows,)
+        Only when ``groups`` is given: the groups of the bank rows.
+    groups_test : ndarray of shape (n_test_rows,)
+        Only when ``groups`` is given: the groups of the test rows.
 
     Examples
     --------

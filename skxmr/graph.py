@@ -96,15 +96,16 @@ def top_m_mask_indices(W, m):
     # int64 indices: half the memory of argpartition for float32.
     t = np.partition(W, n_cols - m, axis=1)[:, n_cols - m, None]
     keep = W > t
-    need = m - keep.sum(axis=1)  # >= 1: t itself is not counted in W > t
+    need = m - np.count_nonzero(keep, axis=1)  # >= 1: t is not in W > t
     tied = W == t
-    extra = np.flatnonzero(tied.sum(axis=1) > need)
+    extra = np.flatnonzero(np.count_nonzero(tied, axis=1) > need)
     if extra.size:
         # Only rows with more ties than free slots need the cumulative count.
         rank = np.cumsum(tied[extra], axis=1)
         tied[extra] &= rank <= need[extra, None]
     keep |= tied
-    return np.nonzero(keep)[1].reshape(n_rows, m)
+    # flatnonzero is row-major like nonzero but much faster on 2-D masks.
+    return (np.flatnonzero(keep) % n_cols).reshape(n_rows, m)
 
 
 def _dense_neighbourhoods(m, n_bank):
@@ -128,6 +129,13 @@ def _local_update(G, B, m, binary):
         shape=(n_rows, n_bank),
     )
     return np.asarray(A @ B) / m
+
+
+def _moments(B):
+    """``(BᵀB/|B|, mean(B))`` in float64 (one BLAS product; mixed-dtype
+    operands would fall back to a slow non-BLAS loop)."""
+    B64 = B.astype(np.float64)
+    return B64.T @ B64 / B.shape[0], B64.mean(axis=0)
 
 
 class InvGC(PairedTransformer):
@@ -279,10 +287,7 @@ class InvGC(PairedTransformer):
             self.n_neighbors_query_ = self.query_bank_.shape[0]
             # Bank moments in float64: BᵀB/|B| and mean(B) (see the class
             # docstring); both are d×d or d, independent of the bank size.
-            self._moments_ = [
-                (B.T.astype(np.float64) @ B / B.shape[0], B.mean(axis=0, dtype=np.float64))
-                for B in (self.gallery_bank_, self.query_bank_)
-            ]
+            self._moments_ = [_moments(B) for B in (self.gallery_bank_, self.query_bank_)]
         else:
             self.n_neighbors_gallery_ = n_neighbors_for(self.k, self.gallery_bank_.shape[0])
             self.n_neighbors_query_ = n_neighbors_for(self.k, self.query_bank_.shape[0])

@@ -17,7 +17,7 @@ are computed *within* ``X`` -- the paper's ``Δ_deg(G)`` of a gallery
 computed *between* ``X`` and ``Y`` with neighbours taken in ``Y`` for each
 row of ``X`` -- the paper's Table 2 uses ``X`` = test gallery, ``Y`` = test
 queries and excludes each gallery item's matching queries, which
-``exclude=relevance.T`` does (``relevance`` from :func:`skxmr._pairs.split_pairs`).
+``exclude=relevance.T`` does (``relevance`` from :func:`skxmr.split_pairs`).
 """
 
 import numpy as np

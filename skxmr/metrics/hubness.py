@@ -15,6 +15,7 @@ import numpy as np
 
 from .._chunking import map_row_chunks
 from .._validation import check_matrix, check_n_neighbors
+from .ranking import chunk_budget
 
 
 def _k_occurrence(S, k):
@@ -24,7 +25,7 @@ def _k_occurrence(S, k):
     def chunk(rows):
         C = S[rows]
         # the k-th largest score of each row
-        kth = -np.partition(-C, k - 1, axis=1)[:, k - 1 : k]
+        kth = np.partition(C, n_g - k, axis=1)[:, n_g - k : n_g - k + 1]
         top = C >= kth
         n_top = np.count_nonzero(top, axis=1)
         tied = np.flatnonzero(n_top > k)
@@ -37,9 +38,9 @@ def _k_occurrence(S, k):
             top[tied] = (Ct > kt) | (eq & (np.cumsum(eq, axis=1) <= need[:, None]))
         return np.count_nonzero(top, axis=0)
 
-    # per row: a negated copy for the partition, the partitioned copy and
-    # the boolean top-k mask
-    parts = map_row_chunks(chunk, S.shape[0], bytes_per_row=17 * n_g)
+    # per row: the partitioned copy and the boolean top-k mask (+ slack)
+    per_row = 17 * n_g
+    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
     return np.sum(parts, axis=0, dtype=np.int64)
 
 

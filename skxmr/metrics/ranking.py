@@ -18,12 +18,24 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 
 from .._chunking import map_row_chunks
 from .._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
 DIRECTIONS = ("q2g", "g2q")
+
+# Chunk budget cap (MiB). The metrics are memory-bound passes over the score
+# matrix; chunks of a few MiB keep each chunk's temporaries in cache and
+# avoid fresh large allocations (page faults), see benchmarks/bench_metrics.py.
+CHUNK_MIB = 16
+
+
+def chunk_budget(bytes_per_row):
+    """Row-chunk budget in MiB: sklearn's ``working_memory`` capped at
+    ``CHUNK_MIB``, and never below one row (then one row per chunk)."""
+    return max(min(get_config()["working_memory"], CHUNK_MIB), bytes_per_row / 2**20)
 
 
 def check_relevance(relevance, shape):
@@ -89,7 +101,8 @@ def _ranks(S, R, ties):
             return n_ge, n_ge
         return n_ge, np.count_nonzero(S[rows] > b, axis=1)
 
-    parts = map_row_chunks(count, S.shape[0], bytes_per_row=2 * S.shape[1] + 16)
+    per_row = 2 * S.shape[1] + 16
+    parts = map_row_chunks(count, S.shape[0], per_row, working_memory=chunk_budget(per_row))
     n_ge = np.concatenate([p[0] for p in parts])
     if ties == "pessimistic":
         return (n_ge - n_rel_at_best + 1).astype(np.float64)
@@ -241,8 +254,11 @@ def _precision_terms(S, Rd, n_rel, ties):
     """
     n, n_g = S.shape
     K = int(n_rel.max())
+    if K == 1:  # one relevant item per row: a single argmax pass
+        idx = np.argmax(S, axis=1)[:, None]
+    elif K < n_g:
+        idx = np.argpartition(S, n_g - K, axis=1)[:, n_g - K :]
     if K < n_g:
-        idx = np.argpartition(-S, K - 1, axis=1)[:, :K]
         vals = np.take_along_axis(S, idx, axis=1)
         rels = np.take_along_axis(Rd, idx, axis=1)
     else:
@@ -299,9 +315,10 @@ def _precision_at_r(S, R, ties):
     def chunk(rows):
         return _precision_terms(S[rows], R[rows].toarray(), n_rel[rows], ties)
 
-    # per row: a negated copy, argpartition indices, dense relevance and the
-    # O(K) sorted-selection arrays; bounded by ~6 float64 rows of n_g
-    parts = map_row_chunks(chunk, S.shape[0], bytes_per_row=48 * n_g)
+    # per row: argpartition indices, dense relevance, two boolean masks and
+    # the O(K) sorted-selection arrays; bounded by ~6 float64 rows of n_g
+    per_row = 48 * n_g
+    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
     rp = np.concatenate([p[0] for p in parts])
     ap = np.concatenate([p[1] for p in parts])
     return float(100.0 * rp.mean()), float(100.0 * ap.mean())

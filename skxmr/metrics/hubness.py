@@ -15,7 +15,7 @@ import numpy as np
 
 from .._chunking import map_row_chunks
 from .._validation import check_matrix, check_n_neighbors
-from .ranking import chunk_budget
+from .ranking import chunk_budget, count_rows
 
 
 def _k_occurrence(S, k):
@@ -27,13 +27,13 @@ def _k_occurrence(S, k):
         # the k-th largest score of each row
         kth = np.partition(C, n_g - k, axis=1)[:, n_g - k : n_g - k + 1]
         top = C >= kth
-        n_top = np.count_nonzero(top, axis=1)
+        n_top = count_rows(top)
         tied = np.flatnonzero(n_top > k)
         if tied.size:
             # rows where items tied at the k-th score overflow the top k: keep
             # the better ones and then the tied ones of lowest column index
             Ct, kt = C[tied], kth[tied]
-            need = k - np.count_nonzero(Ct > kt, axis=1)
+            need = k - count_rows(Ct > kt)
             eq = Ct == kt
             top[tied] = (Ct > kt) | (eq & (np.cumsum(eq, axis=1) <= need[:, None]))
         return np.count_nonzero(top, axis=0)

@@ -38,6 +38,17 @@ def chunk_budget(bytes_per_row):
     return max(min(get_config()["working_memory"], CHUNK_MIB), bytes_per_row / 2**20)
 
 
+def count_rows(mask):
+    """Number of True entries in each row of a 2-D boolean array.
+
+    Packs the bits and pop-counts them (numpy >= 2), about twice as fast as
+    ``np.count_nonzero(mask, axis=1)``, which widens every bool to an integer.
+    """
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(np.packbits(mask, axis=1)).sum(axis=1, dtype=np.int64)
+    return np.count_nonzero(mask, axis=1)
+
+
 def check_relevance(relevance, shape):
     """Relevance as a boolean CSR array of ``shape``.
 
@@ -96,10 +107,10 @@ def _ranks(S, R, ties):
     # as the best relevant one (and strictly higher for average ties).
     def count(rows):
         b = best[rows, None]
-        n_ge = np.count_nonzero(S[rows] >= b, axis=1)
+        n_ge = count_rows(S[rows] >= b)
         if ties == "pessimistic":
             return n_ge, n_ge
-        return n_ge, np.count_nonzero(S[rows] > b, axis=1)
+        return n_ge, count_rows(S[rows] > b)
 
     per_row = 2 * S.shape[1] + 16
     parts = map_row_chunks(count, S.shape[0], per_row, working_memory=chunk_budget(per_row))
@@ -283,8 +294,8 @@ def _precision_terms(S, Rd, n_rel, ties):
         last = vals[:, -1:]
         spill = vals == last  # the K-th score's group
         eq = S == last
-        t = np.where(spill, np.count_nonzero(eq, axis=1)[:, None], t)
-        r = np.where(spill, np.count_nonzero(eq & Rd, axis=1)[:, None], r)
+        t = np.where(spill, count_rows(eq)[:, None], t)
+        r = np.where(spill, count_rows(eq & Rd)[:, None], r)
 
     i = pos + 1.0  # 1-based position
     j = i - a  # 1-based position inside the tie group

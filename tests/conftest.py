@@ -6,7 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "modality_gap"
+# ../shared/data next to the repository; searched upwards so that git
+# worktrees one level deeper (e.g. /work/wt/<branch>) find it too.
+SHARED_DATA = next(
+    (
+        p / "shared" / "data" / "modality_gap"
+        for p in Path(__file__).resolve().parents[1:]
+        if (p / "shared" / "data" / "modality_gap").is_dir()
+    ),
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "modality_gap",
+)
 
 
 def pytest_configure(config):

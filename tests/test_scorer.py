@@ -20,6 +20,7 @@ from skxmr.metrics import (
     r_precision,
     recall_at_k,
 )
+from skxmr.metrics._scorer import paired_scores
 from skxmr.similarity import cosine_scores
 
 from .conftest import make_pairs
@@ -109,6 +110,9 @@ def test_pipeline_transforms_before_the_final_step():
     for metric in ("recall", "mean_rank", "map_at_r"):
         scorer = make_retrieval_scorer(metric, k=1)
         assert scorer(pipe, X) == pytest.approx(METRICS[metric](S, items.relevance, 1))
+    S2, items2 = paired_scores(pipe, X)
+    np.testing.assert_allclose(S2, S)
+    assert (items2.relevance != items.relevance).nnz == 0
     # negated gallery: the matching item drops to the bottom
     assert make_retrieval_scorer("mean_rank")(pipe, X) < -20
     # Normalizer on whole rows keeps cosines; nested pipelines are unwrapped

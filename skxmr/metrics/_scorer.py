@@ -37,6 +37,41 @@ def _final_step(estimator, X):
     return estimator, X
 
 
+def paired_scores(estimator, X, y=None):
+    """Score matrix and relevance of test pairs for a fitted estimator.
+
+    The one place that evaluates a (pipeline ending in a) score estimator on
+    paired rows: earlier pipeline steps transform ``X``, the final step's
+    ``n_query_features`` and ``direction`` split it once into unique items,
+    and ``score_matrix`` scores them once.
+
+    Parameters
+    ----------
+    estimator : RetrievalEstimator or Pipeline ending in one
+        Fitted.
+    X : array-like of shape (n_pairs, n_features)
+        Test pairs.
+    y : array-like of shape (n_pairs,), default=None
+        Labels for category-level relevance; pairs define it otherwise.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_sources, n_targets)
+    items : skxmr._pairs.PairedItems
+        The unique items and their ``relevance``.
+    """
+    S, items, _ = _paired_scores(estimator, X, y)
+    return S, items
+
+
+def _paired_scores(estimator, X, y):
+    final, Xt = _final_step(estimator, X)
+    check_is_fitted(final)
+    Xt = final._validate_pairs(Xt, reset=False)
+    items = split_pairs(Xt, y, n_query_features=final.n_query_features, direction=final.direction)
+    return final.score_matrix(items.sources, items.targets), items, final
+
+
 class _RetrievalScorer:
     """Callable ``scorer(estimator, X, y=None)``; see :func:`make_retrieval_scorer`."""
 
@@ -53,13 +88,7 @@ class _RetrievalScorer:
 
     def _evaluate(self, estimator, X, y=None):
         """The metric's value (not sign-flipped) for a fitted estimator on ``X``."""
-        final, Xt = _final_step(estimator, X)
-        check_is_fitted(final)
-        Xt = final._validate_pairs(Xt, reset=False)
-        items = split_pairs(
-            Xt, y, n_query_features=final.n_query_features, direction=final.direction
-        )
-        S = final.score_matrix(items.sources, items.targets)
+        S, items, final = _paired_scores(estimator, X, y)
         relevance = items.relevance
         if self.direction is not None and self.direction != final.direction:
             S, relevance = S.T, relevance.T.tocsr()

@@ -34,14 +34,18 @@ def _orders(S_row, rel_row, ties):
 
 
 def brute(S, Rel, ties):
-    """Ranks, R-Precision and MAP@R by enumerating tie-breaking orders."""
-    ranks, rps, aps = [], [], []
+    """Ranks, R-Precision, MAP@R and R@K (for every K) by enumerating
+    tie-breaking orders."""
+    ranks, rps, aps, hits = [], [], [], []
     for s, rel in zip(S, Rel):
         R = int(rel.sum())
         seqs = _orders(s, rel.astype(int), ties)
         rk = rp = ap = 0.0
+        hit = np.zeros(s.size)
         for seq in seqs:
-            rk += np.flatnonzero(seq)[0] + 1
+            first = np.flatnonzero(seq)[0] + 1
+            rk += first
+            hit[first - 1 :] += 1
             top = seq[:R]
             rp += top.sum() / R
             prec = np.cumsum(top) / np.arange(1, R + 1)
@@ -49,7 +53,8 @@ def brute(S, Rel, ties):
         ranks.append(rk / len(seqs))
         rps.append(rp / len(seqs))
         aps.append(ap / len(seqs))
-    return np.array(ranks), 100 * np.mean(rps), 100 * np.mean(aps)
+        hits.append(hit / len(seqs))
+    return np.array(ranks), 100 * np.mean(rps), 100 * np.mean(aps), 100 * np.mean(hits, axis=0)
 
 
 # ---------------------------------------------------------- hand-computed
@@ -101,6 +106,13 @@ def test_median_mean_rank_average_ties():
     assert mean_rank(S, rel) == (4 + 2) / 2
     assert mean_rank(S, rel, ties="average") == (2.5 + 2) / 2
     assert median_rank(S, rel, ties="average") == (2.5 + 2) / 2
+    # expected R@K: row 0 hits the top k with probability k/4 (one relevant
+    # among 4 tied), row 1 from k = 2 on:
+    #   R@1 = (1/4 + 0)/2, R@2 = (2/4 + 1)/2, R@3 = (3/4 + 1)/2
+    for k, expected in [(1, 1 / 8), (2, 3 / 4), (3, 7 / 8)]:
+        assert recall_at_k(S, rel, k, ties="average") == pytest.approx(100 * expected)
+    # pessimistic: row 0 only at k = 4
+    assert recall_at_k(S, rel, 3) == 50.0 and recall_at_k(S, rel, 4) == 100.0
 
 
 def test_r_precision_map_at_r_hand_computed():
@@ -147,6 +159,11 @@ def test_ties_group_spilling_past_top_r():
     rel = np.array([[1, 1, 0, 0]], dtype=bool)
     assert map_at_r(S, rel, ties="average") == pytest.approx(100 * 5 / 12)
     assert r_precision(S, rel, ties="average") == pytest.approx(50.0)
+    # expected R@K: the top k miss both relevant items with probability
+    #   C(2, k) / C(4, k): k=1 -> 2/4, k=2 -> 1/6, k=3 -> 0
+    assert recall_at_k(S, rel, 1, ties="average") == pytest.approx(100 * (1 - 2 / 4))
+    assert recall_at_k(S, rel, 2, ties="average") == pytest.approx(100 * (1 - 1 / 6))
+    assert recall_at_k(S, rel, 3, ties="average") == 100.0
     # pessimistic: both irrelevant items first -> 0
     assert map_at_r(S, rel) == 0.0
     assert r_precision(S, rel) == 0.0
@@ -281,8 +298,10 @@ def test_matches_brute_force_tie_enumeration(data):
     S = S.astype(float)
     rel = _ensure_relevant(rel)
     for ties in ("pessimistic", "average"):
-        ranks, rp, ap = brute(S, rel, ties)
+        ranks, rp, ap, recalls = brute(S, rel, ties)
         np.testing.assert_allclose(rank_of_relevant(S, rel, ties=ties), ranks)
+        for k in range(1, S.shape[1] + 1):
+            assert recall_at_k(S, rel, k, ties=ties) == pytest.approx(recalls[k - 1])
         assert r_precision(S, rel, ties=ties) == pytest.approx(rp)
         assert map_at_r(S, rel, ties=ties) == pytest.approx(ap)
 
@@ -324,6 +343,8 @@ def test_bounds_and_monotonicity(data):
     # pessimistic is never better than average
     assert map_at_r(S, rel) <= map_at_r(S, rel, ties="average") + 1e-9
     assert np.all(rank_of_relevant(S, rel) >= rank_of_relevant(S, rel, ties="average"))
+    for k in range(1, n_g + 1):
+        assert recall_at_k(S, rel, k) <= recall_at_k(S, rel, k, ties="average") + 1e-9
 
 
 @settings(max_examples=40, deadline=None)

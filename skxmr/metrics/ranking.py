@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import gammaln
 from sklearn import get_config
 
 from .._chunking import map_row_chunks
@@ -95,8 +96,12 @@ def _check_ties(ties):
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}.")
 
 
-def _ranks(S, R, ties):
-    """Ranks on validated ``S`` and CSR ``R`` (see :func:`rank_of_relevant`)."""
+def _rank_counts(S, R, ties):
+    """Per query: items scored >= / > the best relevant one, relevant ties.
+
+    Returns ``(n_ge, n_gt, r)`` on validated ``S`` and CSR ``R``; ``n_gt`` is
+    None for pessimistic ties (not needed, one comparison pass saved).
+    """
     counts = np.diff(R.indptr)
     rows = np.repeat(np.arange(S.shape[0]), counts)
     vals = S[rows, R.indices]
@@ -115,10 +120,32 @@ def _ranks(S, R, ties):
     per_row = 2 * S.shape[1] + 16
     parts = map_row_chunks(count, S.shape[0], per_row, working_memory=chunk_budget(per_row))
     n_ge = np.concatenate([p[0] for p in parts])
-    if ties == "pessimistic":
-        return (n_ge - n_rel_at_best + 1).astype(np.float64)
-    n_gt = np.concatenate([p[1] for p in parts])
-    return n_gt + (n_ge - n_gt + 1) / (n_rel_at_best + 1)
+    n_gt = None if ties == "pessimistic" else np.concatenate([p[1] for p in parts])
+    return n_ge, n_gt, n_rel_at_best
+
+
+def _ranks_from(counts):
+    n_ge, n_gt, r = counts
+    if n_gt is None:
+        return (n_ge - r + 1).astype(np.float64)
+    return n_gt + (n_ge - n_gt + 1) / (r + 1)
+
+
+def _hits_from(counts, k):
+    """Per query, (the probability of) a relevant item in the top ``k``."""
+    n_ge, n_gt, r = counts
+    if n_gt is None:
+        return (n_ge - r + 1 <= k).astype(np.float64)
+    # ``t`` tied items (``r`` relevant) fill ranks n_gt + 1 .. n_gt + t in a
+    # uniformly random order; the ``j = k - n_gt`` of them inside the top k
+    # miss every relevant one with probability C(t - r, j) / C(t, j).
+    t = n_ge - n_gt
+    j = np.clip(k - n_gt, 0, t - r)  # clipped: valid gammaln arguments
+    log_miss = gammaln(t - r + 1) - gammaln(t - r - j + 1) - gammaln(t + 1) + gammaln(t - j + 1)
+    hit = 1.0 - np.exp(log_miss)
+    hit[k - n_gt <= 0] = 0.0
+    hit[k - n_gt > t - r] = 1.0
+    return hit
 
 
 def rank_of_relevant(scores, relevance, *, ties="pessimistic"):
@@ -155,7 +182,7 @@ def rank_of_relevant(scores, relevance, *, ties="pessimistic"):
     _check_ties(ties)
     S = check_matrix(scores, "scores")
     R = check_relevance(relevance, S.shape)
-    return _ranks(S, R, ties)
+    return _ranks_from(_rank_counts(S, R, ties))
 
 
 def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
@@ -169,9 +196,11 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
     k : int, default=1
         Cut-off, ``1 <= k <= n_gallery``.
     ties : {"pessimistic", "average"}, default="pessimistic"
-        With ``"average"`` a query whose best relevant item is tied across the
-        cut-off counts with its (fractional) expected rank, so R@K is the
-        percentage of queries whose expected rank is at most ``k``.
+        ``"pessimistic"``: irrelevant items tied with the best relevant one
+        rank before it. ``"average"``: the expected R@K under uniformly random
+        tie-breaking (a query whose best relevant item is tied across the
+        cut-off counts with the probability that a relevant item lands in
+        the top ``k``).
 
     Returns
     -------
@@ -187,11 +216,14 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
     100.0
     >>> recall_at_k(S, np.array([1, 1]), k=1)
     0.0
+    >>> recall_at_k(np.ones((1, 4)), np.array([0]), k=2, ties="average")
+    50.0
     """
+    _check_ties(ties)
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
-    ranks = rank_of_relevant(S, relevance, ties=ties)
-    return float(100.0 * np.mean(ranks <= k))
+    R = check_relevance(relevance, S.shape)
+    return float(100.0 * np.mean(_hits_from(_rank_counts(S, R, ties), k)))
 
 
 def median_rank(scores, relevance, *, ties="pessimistic"):
@@ -432,8 +464,11 @@ def _check_ks(ks):
 
 
 def _report(S, R, ks, ties):
-    ranks = _ranks(S, R, ties)
-    report = {f"R@{k}": float(100.0 * np.mean(ranks <= k)) for k in ks if k <= S.shape[1]}
+    counts = _rank_counts(S, R, ties)
+    ranks = _ranks_from(counts)
+    report = {
+        f"R@{k}": float(100.0 * np.mean(_hits_from(counts, k))) for k in ks if k <= S.shape[1]
+    }
     report["MdR"] = float(np.median(ranks))
     report["MnR"] = float(np.mean(ranks))
     report["R-Precision"], report["mAP@R"] = _precision_at_r(S, R, ties)

@@ -671,9 +671,13 @@ class DBNorm(RetrievalEstimator):
     Parameters
     ----------
     query_temperature : float, default=0.05
-        ``τ_q > 0``.
-    gallery_temperature : float, default=0.05
-        ``τ_g > 0``.
+        ``τ_q > 0`` (``β_1 = 20``, the inverted-softmax default).
+    gallery_temperature : float, default=0.33
+        ``τ_g > 0`` (``β_2 ≈ 3``, the default of the authors' public code).
+        ``Sgg`` holds same-modality similarities, larger and more spread
+        than the cross-modal ones, so a small ``τ_g`` lets the gallery
+        factor dominate and turns antihubs into hubs (on COCO CLIP,
+        ``τ_g = 0.05`` drops text→image R@1 from 61 to 47).
     dynamic : bool, default=False
         ``False``: DualIS; ``True``: DualDIS (gallery statistics then depend
         on the whole gallery, so a :class:`~skxmr.GalleryIndex` cannot ``add``).
@@ -713,7 +717,7 @@ class DBNorm(RetrievalEstimator):
     def __init__(
         self,
         query_temperature=0.05,
-        gallery_temperature=0.05,
+        gallery_temperature=0.33,
         dynamic=False,
         strength=1.0,
         *,
@@ -761,7 +765,7 @@ def dbnorm_scores(
     gallery_bank,
     *,
     query_temperature=0.05,
-    gallery_temperature=0.05,
+    gallery_temperature=0.33,
     dynamic=False,
     strength=1.0,
 ):
@@ -774,7 +778,7 @@ def dbnorm_scores(
     query_bank : array-like of shape (n_bank_queries, d)
     gallery_bank : array-like of shape (n_bank_gallery, d)
     query_temperature : float, default=0.05
-    gallery_temperature : float, default=0.05
+    gallery_temperature : float, default=0.33
     dynamic : bool, default=False
     strength : float, default=1.0
 
@@ -833,5 +837,5 @@ register_method(
     "DBNorm",
     lambda direction="q2g": DBNorm(direction=direction),
     family="hubness",
-    description="dual-bank inverted softmax, DualIS (tau_q=tau_g=0.05)",
+    description="dual-bank inverted softmax, DualIS (tau_q=0.05, tau_g=0.33)",
 )

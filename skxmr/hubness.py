@@ -13,8 +13,9 @@ where ``S - Δ`` is the method's score (for the softmax-based methods, the
 temperature times the log of the paper's probability-like score, which ranks
 every query's row exactly as the paper does and never overflows) and
 ``α = strength``: ``α = 0`` is plain cosine, ``α = 1`` the published method,
-values in between interpolate. Every log-sum-exp is taken in float64 by
-:func:`scipy.special.logsumexp`, so tiny temperatures give finite scores.
+values in between interpolate. Every log-sum-exp is taken in float64 in the
+max-shifted form of :func:`scipy.special.logsumexp`, so tiny temperatures
+give finite scores.
 
 Each method has a two-view function on explicit matrices
 (:func:`inverted_softmax_scores`, :func:`qb_norm_scores`,
@@ -26,7 +27,6 @@ transient estimator to the banks it is given).
 import numbers
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval
 
 from ._base import RetrievalEstimator
@@ -64,6 +64,19 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 
 
 # ---------------------------------------------------------------- kernels
+def _logsumexp_rows(A):
+    """``log Σ_j exp(A[i, j])`` of a fresh float64 array, which it overwrites.
+
+    The max-shifted form of :func:`scipy.special.logsumexp` (same result,
+    no overflow: every shifted exponent is <= 0 and each sum is >= 1),
+    in place and about five times faster on large blocks.
+    """
+    m = A.max(axis=1)
+    A -= m[:, None]
+    np.exp(A, out=A)
+    return m + np.log(A.sum(axis=1))
+
+
 def _log_partition(gallery, bank, temperature, n_jobs=None):
     """``τ·log Σ_b exp(<b, g>/τ)`` for every gallery row ``g``, in float64.
 
@@ -73,10 +86,12 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
     """
 
     def part(rows):
-        M = np.asarray(gallery[rows] @ bank.T, dtype=np.float64)
+        M = gallery[rows] @ bank.T
+        M = M.astype(np.float64) if M.dtype != np.float64 else M
         M /= temperature
-        return temperature * logsumexp(M, axis=1)
+        return temperature * _logsumexp_rows(M)
 
+    # the product and its float64 copy
     parts = map_row_chunks(part, gallery.shape[0], 16 * bank.shape[0], n_jobs=n_jobs)
     return np.concatenate(parts)
 
@@ -94,7 +109,9 @@ def _activation_set(gallery, bank, k, n_jobs=None):
         if k >= n_g:
             return np.arange(n_g)
         M = bank[rows] @ gallery.T
-        return np.argpartition(-M, k - 1, axis=1)[:, :k].ravel()
+        if k == 1:
+            return np.argmax(M, axis=1)
+        return np.argpartition(M, n_g - k, axis=1)[:, n_g - k :].ravel()
 
     parts = map_row_chunks(part, bank.shape[0], 16 * n_g, n_jobs=n_jobs)
     active = np.zeros(n_g, dtype=bool)
@@ -138,7 +155,8 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
         f = np.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
         return (S + strength * (f - S)).astype(dtype, copy=False)
 
-    parts = map_row_chunks(part, queries.shape[0], 32 * gallery.shape[0], n_jobs=n_jobs)
+    # S, v, (S - h)/τ, f and the result: five float64 rows
+    parts = map_row_chunks(part, queries.shape[0], 40 * gallery.shape[0], n_jobs=n_jobs)
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
@@ -677,7 +695,7 @@ class DBNorm(RetrievalEstimator):
         ``Sgg`` holds same-modality similarities, larger and more spread
         than the cross-modal ones, so a small ``τ_g`` lets the gallery
         factor dominate and turns antihubs into hubs (on COCO CLIP,
-        ``τ_g = 0.05`` drops text→image R@1 from 61 to 47).
+        ``τ_g = 0.05`` drops text→image R@1 from 60 to 45).
     dynamic : bool, default=False
         ``False``: DualIS; ``True``: DualDIS (gallery statistics then depend
         on the whole gallery, so a :class:`~skxmr.GalleryIndex` cannot ``add``).

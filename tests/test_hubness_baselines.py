@@ -361,6 +361,14 @@ def test_tiny_temperature_inverted_softmax_is_max_margin():
     np.testing.assert_allclose(S, unit(Q) @ unit(G).T - h, atol=1e-4 * np.log(len(Bq)) + 1e-12)
 
 
+def test_logsumexp_kernel_matches_scipy():
+    from skxmr.hubness import _logsumexp_rows
+
+    rng = np.random.default_rng(12)
+    A = rng.standard_normal((5, 9)) * np.array([[1.0], [1e2], [1e4], [-1e4], [1e-3]])
+    np.testing.assert_allclose(_logsumexp_rows(A.copy()), logsumexp(A, axis=1), rtol=1e-13)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_inputs_unchanged_and_dtype(dtype):
     arrays = random_problem(8, dtype=dtype)

@@ -91,3 +91,33 @@ def test_dask_local_cluster_matches_single_process():
         with joblib.parallel_backend("dask"), config_context(working_memory=0.001):
             for (est, Q, G), S in zip(fitted, expected):
                 np.testing.assert_allclose(est.score_matrix(Q, G), S, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [e for e in SCORERS if not e._transductive],
+    ids=_ids,
+)
+def test_approximate_kneighbors_recall(estimator):
+    """faiss candidates re-scored exactly: near-exact top-10 where supported."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    X_bank = make_pairs(200, d=16, seed=1)
+    G = rng.standard_normal((3000, 16))
+    Q = rng.standard_normal((100, 16))
+    est = clone(estimator).fit(X_bank)
+    G_n = G / np.linalg.norm(G, axis=1, keepdims=True)
+    if est._linear_form(G_n, est._prepare_gallery(G_n)) is None:
+        with pytest.raises(ValueError, match="approximate=True needs scores linear"):
+            est.index(G, approximate=True)
+        return
+    exact = est.index(G)
+    approx = est.index(G, approximate=True, n_candidates=100)
+    s_exact, i_exact = exact.kneighbors(Q, 10)
+    s_approx, i_approx = approx.kneighbors(Q, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i_approx, i_exact)])
+    assert recall >= 0.95, recall
+    # Re-scoring is exact: every returned score is the true score of that item.
+    S = exact.score(Q)
+    np.testing.assert_allclose(s_approx, np.take_along_axis(S, i_approx, 1), rtol=1e-6, atol=1e-6)
+    assert np.all(np.diff(s_approx, axis=1) <= 0)

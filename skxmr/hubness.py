@@ -260,6 +260,10 @@ class InvertedSoftmax(RetrievalEstimator):
     def _score_queries(self, queries, gallery, state):
         return queries @ gallery.T - self.strength * state["h"]
 
+    def _linear_form(self, gallery, state):
+        # score = q.g - α h(g): approximate candidate search applies
+        return 1.0, self.strength * state["h"]
+
 
 def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, strength=1.0):
     """Inverted-softmax scores ``S - α·h(g)`` on explicit matrices.
@@ -774,6 +778,12 @@ class DBNorm(RetrievalEstimator):
         penalty = _gate(S, state["active_q"]) * state["hq"]
         penalty += _gate(S, state["active_g"]) * state["hg"]
         return S - self.strength * penalty
+
+    def _linear_form(self, gallery, state):
+        # DualIS is q.g minus a gallery offset; DualDIS's gates depend on q
+        if self.dynamic:
+            return None
+        return 1.0, self.strength * (state["hq"] + state["hg"])
 
 
 def dbnorm_scores(

@@ -267,6 +267,21 @@ def test_dbnorm_index_add_only_when_static():
             index.add(G[15:])
 
 
+def test_linear_form_only_where_exact():
+    """Approximate search needs score = scale * q.g - offset(g), exactly."""
+    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
+    Q, G = X_test[:, :8], X_test[:, 8:]
+    for est in (InvertedSoftmax(strength=0.7), DBNorm(strength=1.3)):
+        est.fit(X_bank)
+        Gn = unit(G)
+        scale, offsets = est._linear_form(Gn, est._prepare_gallery(Gn))
+        np.testing.assert_allclose(scale * unit(Q) @ Gn.T - offsets, est.score_matrix(Q, G), rtol=1e-12)
+    # gated rows (QB-Norm, DualDIS) and CSLS's per-query radius r(q) are not of that form
+    for est in (QBNorm(), DBNorm(dynamic=True), CSLS(n_neighbors=3)):
+        est.fit(X_bank)
+        assert est._linear_form(unit(G), est._prepare_gallery(unit(G))) is None
+
+
 # --------------------------------------------------------- all estimators
 ESTIMATORS = [
     InvertedSoftmax(),

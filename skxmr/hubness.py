@@ -190,7 +190,9 @@ _BANK_ATTRS = """query_bank_ : ndarray of shape (n_bank_queries, d)
 
 
 def _doc(cls):
-    cls.__doc__ = cls.__doc__.replace("{common}", _COMMON_DOC).replace("{attrs}", _BANK_ATTRS)
+    """Fill the parameter and attribute entries every estimator shares."""
+    if cls.__doc__:  # None under python -OO
+        cls.__doc__ = cls.__doc__.replace("{common}", _COMMON_DOC).replace("{attrs}", _BANK_ATTRS)
     return cls
 
 

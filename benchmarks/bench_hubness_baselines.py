@@ -42,7 +42,7 @@ def quality():
     from skxmr.datasets import bank_test_split, fetch_coco_clip, fetch_msrvtt_videoclip
     from skxmr.metrics import hubness_skewness, recall_at_k
 
-    print("Quality (text->query side, defaults; skew = skewness of N_10)")
+    print("Quality: text->image (COCO), text->video (MSR-VTT), defaults; skew = skewness of N_10")
     header = f"{'method':12s}"
     rows = {name: f"{name:12s}" for name in METHODS}
     for label, fetch in (("COCO CLIP", fetch_coco_clip), ("MSR-VTT VideoCLIP", fetch_msrvtt_videoclip)):

@@ -9,6 +9,7 @@ from . import datasets
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
+from .hubness import CSLS, DBNorm, DualSoftmax, InvertedSoftmax, QBNorm
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
@@ -21,7 +22,12 @@ register_method(
 )
 
 __all__ = [
+    "CSLS",
     "CosineSimilarity",
+    "DBNorm",
+    "DualSoftmax",
+    "InvertedSoftmax",
+    "QBNorm",
     "GalleryIndex",
     "PairedTransformer",
     "RetrievalEstimator",

@@ -14,13 +14,6 @@ from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
 
-register_method(
-    "Cosine",
-    lambda direction="q2g": CosineSimilarity(direction=direction),
-    family="baseline",
-    description="plain cosine similarity of the L2-normalised embeddings",
-)
-
 __all__ = [
     "CSLS",
     "CosineSimilarity",

@@ -1,12 +1,48 @@
-"""Retrieval metrics, hubness and degeneration diagnostics, and scorers."""
+"""Retrieval metrics, hubness and degeneration diagnostics, and scorers.
 
+Ranking metrics (:mod:`skxmr.metrics.ranking`): ranks, R@K, MdR, MnR,
+R-Precision, mAP@R and a two-direction report. Hubness diagnostics
+(:mod:`skxmr.metrics.hubness`): k-occurrence, its skewness, the Robin Hood
+index and the antihub rate. :func:`make_retrieval_scorer` turns any of them
+into a ``GridSearchCV`` scorer. Degeneration (:mod:`skxmr.metrics.degeneration`):
+Δ_deg, MeanSim and MeanSim@k of the InvGC paper.
+"""
+
+from ._scorer import make_retrieval_scorer
 from .degeneration import degeneration_score, mean_similarity, mean_similarity_at_k
-from .ranking import rank_of_relevant, recall_at_k
+from .hubness import (
+    antihub_rate,
+    hubness_report,
+    hubness_skewness,
+    k_occurrence,
+    robinhood_index,
+)
+from .ranking import (
+    map_at_r,
+    mean_rank,
+    median_rank,
+    r_precision,
+    rank_of_relevant,
+    recall_at_k,
+    retrieval_report,
+)
 
+# degeneration.py and divergence.py (other helpers) add their names here.
 __all__ = [
+    "antihub_rate",
     "degeneration_score",
+    "hubness_report",
+    "hubness_skewness",
+    "k_occurrence",
+    "make_retrieval_scorer",
+    "map_at_r",
     "mean_similarity",
     "mean_similarity_at_k",
+    "mean_rank",
+    "median_rank",
+    "r_precision",
     "rank_of_relevant",
     "recall_at_k",
+    "retrieval_report",
+    "robinhood_index",
 ]

@@ -331,7 +331,7 @@ def test_pipeline_equals_manual_transform_then_cosine():
 
 
 def test_with_dual_bank_sinkhorn():
-    from skxmr.hubness import DualBankSinkhornNormalizer
+    from skxmr import DualBankSinkhornNormalizer
 
     X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
     pipe = make_pipeline(InvGC(adjacency="local", k=0.05), DualBankSinkhornNormalizer())
@@ -339,6 +339,10 @@ def test_with_dual_bank_sinkhorn():
     S = pipe.decision_function(X_test)
     assert S.shape == (30, 30) and np.all(np.isfinite(S))
     assert 0.0 <= pipe.score(X_test) <= 100.0
+    # The same as the two steps by hand: DBSN's banks are the convolved bank.
+    invgc = InvGC(adjacency="local", k=0.05).fit(X_bank)
+    dbsn = DualBankSinkhornNormalizer().fit(invgc.transform(X_bank))
+    np.testing.assert_allclose(S, dbsn.decision_function(invgc.transform(X_test)), atol=1e-12)
 
 
 # -------------------------------------------------------- real CLIP COCO

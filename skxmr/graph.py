@@ -377,10 +377,11 @@ class InvGC(PairedTransformer):
             def updates(rows):
                 return [_local_update(G[rows], B, m, binary) for B, m in zip(banks, ms)]
 
-            # Per bank in turn, one chunk row holds a row of W, its partitioned
-            # copy, two boolean masks, m kept entries with their int64
-            # indices (twice: nonzero, then CSR), the dense adjacency when
-            # the neighbourhoods are dense, and a few d-vectors.
+            # Per bank in turn, one chunk row holds a row of W, at most one
+            # partitioned copy of it (the plain path of row_kth_largest; the
+            # subsample path needs less), two boolean masks, m kept entries
+            # with their int64 indices (twice: flatnonzero, then CSR), the
+            # dense adjacency when neighbourhoods are dense, and d-vectors.
             s = dtype.itemsize
             bytes_per_row = 4 * d * s + max(
                 n_b * (2 * s + 2) + m * (s + 24) + (n_b * s if _dense_neighbourhoods(m, n_b) else 0)

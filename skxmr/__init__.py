@@ -8,6 +8,7 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import pair, unpair
 from ._registry import register_method, registered_methods
+from ._sinkhorn import DualBankSinkhornNormalizer, SinkhornNormalizer
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
@@ -21,9 +22,11 @@ register_method(
 
 __all__ = [
     "CosineSimilarity",
+    "DualBankSinkhornNormalizer",
     "GalleryIndex",
     "PairedTransformer",
     "RetrievalEstimator",
+    "SinkhornNormalizer",
     "pair",
     "register_method",
     "registered_methods",

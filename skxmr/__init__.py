@@ -5,8 +5,9 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 ``GridSearchCV`` through :func:`skxmr.metrics.make_retrieval_scorer`.
 """
 
+from . import datasets
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
-from ._pairs import pair, unpair
+from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from ._sinkhorn import DualBankSinkhornNormalizer, SinkhornNormalizer
 from .similarity import CosineSimilarity
@@ -26,8 +27,10 @@ __all__ = [
     "GalleryIndex",
     "PairedTransformer",
     "RetrievalEstimator",
+    "PairedItems",
     "SinkhornNormalizer",
     "pair",
+    "split_pairs",
     "register_method",
     "registered_methods",
     "unpair",

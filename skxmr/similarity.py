@@ -2,6 +2,8 @@
 
 import numbers
 
+import numpy as np
+
 from ._base import RetrievalEstimator
 from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
@@ -82,3 +84,6 @@ class CosineSimilarity(RetrievalEstimator):
 
     def _score_queries(self, queries, gallery, state):
         return queries @ gallery.T
+
+    def _linear_form(self, gallery, state):
+        return 1.0, np.zeros(gallery.shape[0])

@@ -64,9 +64,9 @@ axes[0].set_ylabel("number of images")
 fig.tight_layout()
 
 # %%
-# Without normalisation a long right tail of hubs appears (images in the top
-# 10 of 40+ captions) next to many images nobody retrieves; SN and DBSN pull
-# the distribution towards its mean (10) and raise R@1.
+# Without normalisation a long right tail of hubs appears (images in the
+# top 10 of 40 or more captions) next to many images nobody retrieves; SN
+# and DBSN pull the distribution towards its mean (10) and raise R@1.
 #
 # R@1 against the temperature
 # ---------------------------
@@ -91,6 +91,8 @@ for name, values in r1.items():
 ax.axhline(recall_at_k(scores["cosine"], test.relevance, k=1), color="grey", ls="--",
            label="cosine")
 ax.set_xscale("log")
+ax.set_xticks(temperatures, [f"{t:g}" for t in temperatures])
+ax.minorticks_off()
 ax.set_xlabel("temperature τ")
 ax.set_ylabel("text→image R@1 (%)")
 ax.legend()

@@ -28,12 +28,11 @@ every call, which is 10× slower and 3× the memory of the loop below.
 inputs give identical potentials. Two paths, chosen automatically:
 
 * *scaling domain* (fast path): the kernel is built once, in one float64
-  buffer, with each column shifted by its maximum
-  (``exp((M - max_i M) / τ)``, the shift absorbed exactly into ``c``), then
-  every iteration is two BLAS matrix-vector products. Used when the
-  stabilised exponents stay above ``-_SCALING_DOMAIN_MAX_SPREAD`` (e.g.
-  τ=0.01 on cosines in [-1, 1]), so that neither the kernel nor the
-  scalings can underflow.
+  buffer, shifted by the largest similarity (``exp((M - max M) / τ)``, the
+  constant factor absorbed exactly into the row scaling), then every
+  iteration is two BLAS matrix-vector products. Used when
+  ``(max M - min M) / τ <= 300`` (e.g. τ=0.01 on cosines in [-1, 1]), so
+  that neither the kernel nor the scalings can underflow.
 * *log domain*: log-sum-exp updates of ``log r`` and ``log c`` over
   memory-bounded row chunks, recomputing the exponentials each pass. Used
   for smaller τ or larger similarity spreads (e.g. τ=1e-3), where the
@@ -72,10 +71,11 @@ __all__ = [
     "sinkhorn_potentials_from_embeddings",
 ]
 
-# Largest spread of the stabilised exponents (M_ij - max_i M_ij) / τ for
-# which the scaling domain is used. Kernel entries are then >= exp(-300)
-# and the scalings stay within about exp(±600), far from float64's limits
-# (exp(±709)); beyond it the log domain is exact where the kernel is not.
+# Largest spread (max M - min M) / τ of the shifted exponents for which
+# the scaling domain is used: kernel entries are then >= exp(-300) and the
+# scalings, whose logs vary by at most that spread, stay far from float64's
+# limits (exp(±709)). Beyond it the log domain is exact where the kernel is
+# not; an a-posteriori finiteness check backs the bound up.
 _SCALING_DOMAIN_MAX_SPREAD = 300.0
 # Largest chunk (MiB) of the log-domain passes over a stored matrix: its
 # five elementwise passes then run mostly in cache (measured 2-4x faster
@@ -139,62 +139,60 @@ def _convergence(err, tol, max_iter):
         )
 
 
-def _column_range(M):
-    """Column maxima of ``M`` and a bound on the spread of each column.
-
-    The global ``max - min`` bounds every column's range; it costs one fast
-    full reduction instead of a second column-wise one.
-    """
-    col_max = M.max(axis=0).astype(np.float64)
-    spread = float(col_max.max()) - float(M.min())
-    return col_max, spread
+def _range(M):
+    """``max(M)`` and ``max(M) - min(M)`` (two fast full reductions)."""
+    m_max = float(M.max())
+    return m_max, m_max - float(M.min())
 
 
 # ------------------------------------------------------ scaling domain
-def _build_kernel(src, dst, col_max, temperature):
-    """``dst = exp((src - col_max) / τ)``, chunk by chunk (src may be dst)."""
+def _build_kernel(src, dst, m_max, temperature):
+    """``dst = exp((src - m_max) / τ)``, chunk by chunk (src may be dst).
+
+    Each chunk is subtracted, scaled and exponentiated while it sits in
+    the CPU cache, so building the kernel costs one pass over memory.
+    """
     inv_tau = 1.0 / temperature
     step = max(1, _BUILD_CHUNK // max(src.shape[1], 1))
     for rows in row_slices(src.shape[0], step):
         out = dst[rows]
-        np.subtract(src[rows], col_max, out=out)
+        np.subtract(src[rows], m_max, out=out, dtype=np.float64)
         out *= inv_tau
         np.exp(out, out=out)
 
 
-def _scaling_iterations(K, col_max, temperature, a, b, max_iter, tol):
-    """Sinkhorn-Knopp on the column-stabilised kernel ``K`` (see module doc).
+def _scaling_iterations(K, m_max, temperature, a, b, max_iter, tol):
+    """Sinkhorn-Knopp on the shifted kernel ``K = exp((M - max M) / τ)``.
 
-    ``K = exp((M - col_max) / τ)``, so the true kernel is ``K diag(e)`` with
-    ``log e = (col_max - 1) / τ``; iterating on ``c~ = e c exp(-s)`` (with a
-    constant ``s`` keeping ``max c~ = 1`` at the start) gives ``r~ = exp(s) r``.
+    The true kernel is ``e K`` with the constant ``e = exp((max M - 1) / τ)``
+    (which may underflow: it is never formed). Starting both from
+    ``c = 1 / n_cols``, the iterates on ``K`` are ``(e r, c)``: the same
+    column scaling, and a row scaling whose log is off by ``log e``.
     Returns ``log c``, ``log r``, iterations done and the row-marginal error.
     """
     n_cols = K.shape[1]
-    log_e = (col_max - 1.0) / temperature
-    log_c0 = log_e - math.log(n_cols)
-    s = float(log_c0.max())
-    c = np.exp(log_c0 - s)
+    c = np.full(n_cols, 1.0 / n_cols)
     r = None
     err = None
     n_iter = 0
-    for _ in range(max_iter):
-        Kc = K @ c
-        if tol is not None and r is not None:
-            # r * (K c) is the row sum of the current plan: its error is free
-            # here because the next row update needs K c anyway.
-            err = float(np.linalg.norm(r * Kc - a))
-            if err < tol:
-                break
-        r = a / Kc
-        c = b / (K.T @ r)
-        n_iter += 1
-        err = None
-    if err is None:
-        err = float(np.linalg.norm(r * (K @ c) - a))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_c = np.log(c) + s - log_e
-        log_r = np.log(r) - s
+    # Any over/underflow shows up as non-finite logs, checked by the caller.
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        for _ in range(max_iter):
+            Kc = K @ c
+            if tol is not None and r is not None:
+                # r * (K c) is the row sum of the current plan: its error is
+                # free here because the next row update needs K c anyway.
+                err = float(np.linalg.norm(r * Kc - a))
+                if err < tol:
+                    break
+            r = a / Kc
+            c = b / (K.T @ r)
+            n_iter += 1
+            err = None
+        if err is None:
+            err = float(np.linalg.norm(r * (K @ c) - a))
+        log_c = np.log(c)
+        log_r = np.log(r) - (m_max - 1.0) / temperature
     return log_c, log_r, n_iter, err
 
 
@@ -274,14 +272,14 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, 
     the log-domain fallback); otherwise the kernel gets its own buffer.
     """
     n_rows, n_cols = M.shape
-    col_max, spread = _column_range(M)
+    m_max, spread = _range(M)
     kernel_fits = working_memory is None or 8 * M.size <= _budget_bytes(working_memory)
     block = lambda rows: np.asarray(M[rows], dtype=np.float64)  # noqa: E731
     if spread / temperature <= _SCALING_DOMAIN_MAX_SPREAD and (owned or kernel_fits):
         K = M if owned else np.empty((n_rows, n_cols))
-        _build_kernel(M, K, col_max, temperature)
+        _build_kernel(M, K, m_max, temperature)
         log_c, log_r, n_iter, err = _scaling_iterations(
-            K, col_max, temperature, a, b, max_iter, tol
+            K, m_max, temperature, a, b, max_iter, tol
         )
         del K
         if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
@@ -296,10 +294,13 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, 
         )
         if owned:
             block = recompute
-    budget = _budget_bytes(working_memory) / 2**20
+    # Cache-sized chunks, but never above the caller's budget (which
+    # map_row_chunks rejects if it cannot hold one row).
+    row_mib = 16 * n_cols / 2**20
+    chunk_mib = min(_budget_bytes(working_memory) / 2**20, max(_LOG_DOMAIN_CHUNK_MIB, row_mib))
     log_c, log_r, n_iter, err = _log_iterations(
         block, n_rows, n_cols, temperature, a, b, max_iter, tol,
-        working_memory=min(budget, _LOG_DOMAIN_CHUNK_MIB), n_jobs=n_jobs,
+        working_memory=chunk_mib, n_jobs=n_jobs,
     )
     return log_c, log_r, n_iter, err, True
 

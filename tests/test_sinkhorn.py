@@ -128,6 +128,25 @@ def test_tiny_temperature_log_domain(M, tau):
     np.testing.assert_allclose(h, pot_log_domain_h(M, tau, 20), rtol=0, atol=1e-9)
 
 
+def test_fallback_when_scalings_leave_float64(M, monkeypatch):
+    """Backstop behind the a-priori spread bound: with the bound disabled,
+    τ=1e-4 overflows the scalings; the solver warns and recomputes in the
+    log domain (from M, or from the embeddings once M became the kernel)."""
+    import skxmr._sinkhorn as sk
+
+    monkeypatch.setattr(sk, "_SCALING_DOMAIN_MAX_SPREAD", np.inf)
+    ref = pot_log_domain_h(M, 1e-4, 5)
+    with pytest.warns(ConvergenceWarning, match="log domain"):
+        h, log = sinkhorn_potentials(M, temperature=1e-4, max_iter=5)
+    assert log["log_domain"]
+    np.testing.assert_allclose(h, ref, rtol=0, atol=1e-9)
+    rng = np.random.default_rng(0)
+    bank, cols = unit_rows(rng, 60), unit_rows(rng, 45)
+    with pytest.warns(ConvergenceWarning, match="log domain"):
+        h_emb, _ = sinkhorn_potentials_from_embeddings(bank, cols, 1e-4, 5)
+    np.testing.assert_allclose(h_emb, ref, rtol=0, atol=1e-9)
+
+
 def test_log_domain_equals_scaling_domain(M):
     h, log = sinkhorn_potentials(M, temperature=0.01, max_iter=10)
     # A budget too small for the kernel forces the chunked log domain.

@@ -50,6 +50,7 @@ import numpy as np
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, validate_params
+from threadpoolctl import ThreadpoolController
 
 from ._base import RetrievalEstimator
 from ._chunking import map_row_chunks, row_slices
@@ -82,9 +83,9 @@ _SCALING_DOMAIN_MAX_SPREAD = 300.0
 # than 1 GiB chunks on 5000x6000). Streamed GEMM blocks use the whole
 # working_memory instead: larger blocks make faster matrix products.
 _LOG_DOMAIN_CHUNK_MIB = 16.0
-# Elements per chunk when building the kernel: small enough that the
-# subtract / scale / exp of a chunk stay in the CPU cache (one memory pass).
-_BUILD_CHUNK = 1 << 15
+# Bytes per row block of the scaling-domain loop: a block stays in the CPU
+# cache between its two matrix-vector products (and while it is built).
+_BLOCK_BYTES = 1 << 20
 
 SINKHORN_CONSTRAINTS = {
     "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -146,49 +147,78 @@ def _range(M):
 
 
 # ------------------------------------------------------ scaling domain
-def _build_kernel(src, dst, m_max, temperature):
-    """``dst = exp((src - m_max) / τ)``, chunk by chunk (src may be dst).
-
-    Each chunk is subtracted, scaled and exponentiated while it sits in
-    the CPU cache, so building the kernel costs one pass over memory.
-    """
-    inv_tau = 1.0 / temperature
-    step = max(1, _BUILD_CHUNK // max(src.shape[1], 1))
-    for rows in row_slices(src.shape[0], step):
-        out = dst[rows]
-        np.subtract(src[rows], m_max, out=out, dtype=np.float64)
-        out *= inv_tau
-        np.exp(out, out=out)
+_BLAS = None
 
 
-def _scaling_iterations(K, m_max, temperature, a, b, max_iter, tol):
-    """Sinkhorn-Knopp on the shifted kernel ``K = exp((M - max M) / τ)``.
+def _one_blas_thread():
+    """Context limiting BLAS to one thread (the controller is built once)."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
-    The true kernel is ``e K`` with the constant ``e = exp((max M - 1) / τ)``
-    (which may underflow: it is never formed). Starting both from
-    ``c = 1 / n_cols``, the iterates on ``K`` are ``(e r, c)``: the same
-    column scaling, and a row scaling whose log is off by ``log e``.
+
+def _scaling_iterations(M, K, m_max, temperature, a, b, max_iter, tol):
+    """Sinkhorn-Knopp in the scaling domain, one memory pass per iteration.
+
+    ``K`` (which may be ``M`` itself) receives the shifted kernel
+    ``exp((M - max M) / τ)`` during the first iteration. The true kernel is
+    ``e K`` with the constant ``e = exp((max M - 1) / τ)`` (never formed: it
+    may underflow); from the same start ``c = 1 / n_cols`` the iterates on
+    ``K`` are ``(e r, c)``: the same column scaling, and a row scaling whose
+    log is off by ``log e``.
+
+    Row blocks of about ``_BLOCK_BYTES`` are processed while they sit in the
+    CPU cache: ``r_B = a_B / (K_B c)`` needs only the block, and the block's
+    share ``K_Bᵀ r_B`` of the column update is accumulated at once. An
+    iteration thus reads the kernel once instead of twice (a plain loop
+    ``r = a / (K c); c = b / (Kᵀ r)`` reads it twice), with the same
+    iterates up to summation order. The small per-block products run on one
+    BLAS thread: threading them costs more than it gives (the loop is
+    memory-bound).
+
     Returns ``log c``, ``log r``, iterations done and the row-marginal error.
     """
-    n_cols = K.shape[1]
+    n_rows, n_cols = K.shape
+    inv_tau = 1.0 / temperature
+    blocks = row_slices(n_rows, max(1, _BLOCK_BYTES // (8 * n_cols)))
     c = np.full(n_cols, 1.0 / n_cols)
-    r = None
+    r = np.empty(n_rows)
+    r_prev = np.empty(n_rows)
+    KTr = np.empty(n_cols)
+    part = np.empty(n_cols)
     err = None
     n_iter = 0
     # Any over/underflow shows up as non-finite logs, checked by the caller.
-    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        for _ in range(max_iter):
-            Kc = K @ c
-            if tol is not None and r is not None:
-                # r * (K c) is the row sum of the current plan: its error is
-                # free here because the next row update needs K c anyway.
-                err = float(np.linalg.norm(r * Kc - a))
-                if err < tol:
-                    break
-            r = a / Kc
-            c = b / (K.T @ r)
+    with _one_blas_thread(), np.errstate(over="ignore", under="ignore",
+                                         divide="ignore", invalid="ignore"):
+        for it in range(max_iter):
+            # r * (K c) is the row sum of the current plan: its error is free
+            # in the pass that computes K c for the next row update.
+            check = tol is not None and it > 0
+            if check:
+                r_prev[:] = r
+            sq_err = 0.0
+            KTr[:] = 0.0
+            for rows in blocks:
+                Kb = K[rows]
+                if it == 0:  # build this block of the kernel, in cache
+                    np.subtract(M[rows], m_max, out=Kb, dtype=np.float64)
+                    Kb *= inv_tau
+                    np.exp(Kb, out=Kb)
+                Kc = Kb @ c
+                if check:
+                    d = r[rows] * Kc - a[rows]
+                    sq_err += float(d @ d)
+                rb = a[rows] / Kc
+                r[rows] = rb
+                np.dot(rb, Kb, out=part)
+                KTr += part
+            if check and math.sqrt(sq_err) < tol:
+                r, err = r_prev, math.sqrt(sq_err)  # keep the converged iterate
+                break
+            c = b / KTr
             n_iter += 1
-            err = None
         if err is None:
             err = float(np.linalg.norm(r * (K @ c) - a))
         log_c = np.log(c)
@@ -209,56 +239,56 @@ def _log_iterations(block, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
                     working_memory, n_jobs):
     """Log-domain Sinkhorn over row chunks; ``block(rows)`` gives ``M[rows]``.
 
-    Each half-iteration is one pass over the chunks: the row update is a
-    per-row log-sum-exp, the column update a per-chunk column log-sum-exp
-    combined across chunks with ``logaddexp``. Chunks go through
+    One pass over the chunks per iteration: a chunk's row update
+    ``f = log a - LSE_j(log K + g)`` needs only the chunk, and so does its
+    share of the column log-sum-exp ``LSE_i(log K + f)``; the shares are
+    combined with ``logaddexp``. Streamed blocks (one matrix product each)
+    are thus computed once per iteration. Chunks go through
     :func:`skxmr._chunking.map_row_chunks` (``n_jobs``, joblib backends).
     """
     inv_tau = 1.0 / temperature
     log_a, log_b = np.log(a), np.log(b)
     g = np.full(n_cols, -math.log(n_cols))  # log c, c0 = 1 / n_cols as POT
     f = None
-    # block (float64) + its exponent work array
-    bytes_per_row = 16 * n_cols
+    # the block, its exponent work array and a copy for the second LSE
+    bytes_per_row = 24 * n_cols
 
-    def row_lse(g):
+    def sweep(g, f, check):
         shift = g - inv_tau
 
         def func(rows):
-            E = block(rows) * inv_tau
+            Mb = block(rows)
+            E = Mb * inv_tau
             E += shift
-            return _chunk_lse(E, axis=1)
+            lse = _chunk_lse(E, axis=1)
+            sq_err = float(np.sum((np.exp(f[rows] + lse) - a[rows]) ** 2)) if check else 0.0
+            f_b = log_a[rows] - lse
+            np.multiply(Mb, inv_tau, out=E)
+            E += (f_b - inv_tau)[:, None]
+            return f_b, _chunk_lse(E, axis=0), sq_err
 
         parts = map_row_chunks(func, n_rows, bytes_per_row, n_jobs=n_jobs,
                                working_memory=working_memory)
-        return np.concatenate(parts)
-
-    def col_lse(f):
-        shift = f - inv_tau
-
-        def func(rows):
-            E = block(rows) * inv_tau
-            E += shift[rows, None]
-            return _chunk_lse(E, axis=0)
-
-        parts = map_row_chunks(func, n_rows, bytes_per_row, n_jobs=n_jobs,
-                               working_memory=working_memory)
-        return np.logaddexp.reduce(np.stack(parts), axis=0)
+        f_new = np.concatenate([p[0] for p in parts])
+        col_lse = np.logaddexp.reduce(np.stack([p[1] for p in parts]), axis=0)
+        return f_new, col_lse, math.sqrt(sum(p[2] for p in parts))
 
     err = None
     n_iter = 0
-    for _ in range(max_iter):
-        lse = row_lse(g)
-        if tol is not None and f is not None:
-            err = float(np.linalg.norm(np.exp(f + lse) - a))
-            if err < tol:
-                break
-        f = log_a - lse
-        g = log_b - col_lse(f)
+    for it in range(max_iter):
+        check = tol is not None and it > 0
+        f_new, col_lse, sq = sweep(g, f, check)
+        if check and sq < tol:
+            err = sq  # f, g: the converged iterate
+            break
+        f, g = f_new, log_b - col_lse
         n_iter += 1
-        err = None
     if err is None:
-        err = float(np.linalg.norm(np.exp(f + row_lse(g)) - a))
+        lse = np.concatenate(map_row_chunks(
+            lambda rows: _chunk_lse(block(rows) * inv_tau + (g - inv_tau), axis=1),
+            n_rows, bytes_per_row, n_jobs=n_jobs, working_memory=working_memory,
+        ))
+        err = float(np.linalg.norm(np.exp(f + lse) - a))
     return g, f, n_iter, err
 
 
@@ -277,9 +307,8 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, 
     block = lambda rows: np.asarray(M[rows], dtype=np.float64)  # noqa: E731
     if spread / temperature <= _SCALING_DOMAIN_MAX_SPREAD and (owned or kernel_fits):
         K = M if owned else np.empty((n_rows, n_cols))
-        _build_kernel(M, K, m_max, temperature)
         log_c, log_r, n_iter, err = _scaling_iterations(
-            K, m_max, temperature, a, b, max_iter, tol
+            M, K, m_max, temperature, a, b, max_iter, tol
         )
         del K
         if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
@@ -296,7 +325,7 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, 
             block = recompute
     # Cache-sized chunks, but never above the caller's budget (which
     # map_row_chunks rejects if it cannot hold one row).
-    row_mib = 16 * n_cols / 2**20
+    row_mib = 24 * n_cols / 2**20
     chunk_mib = min(_budget_bytes(working_memory) / 2**20, max(_LOG_DOMAIN_CHUNK_MIB, row_mib))
     log_c, log_r, n_iter, err = _log_iterations(
         block, n_rows, n_cols, temperature, a, b, max_iter, tol,

@@ -10,20 +10,19 @@ from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from ._sinkhorn import DualBankSinkhornNormalizer, SinkhornNormalizer
+from .hubness import CSLS, DBNorm, DualSoftmax, InvertedSoftmax, QBNorm
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
 
-register_method(
-    "Cosine",
-    lambda direction="q2g": CosineSimilarity(direction=direction),
-    family="baseline",
-    description="plain cosine similarity of the L2-normalised embeddings",
-)
-
 __all__ = [
+    "CSLS",
     "CosineSimilarity",
+    "DBNorm",
     "DualBankSinkhornNormalizer",
+    "DualSoftmax",
+    "InvertedSoftmax",
+    "QBNorm",
     "GalleryIndex",
     "PairedTransformer",
     "RetrievalEstimator",

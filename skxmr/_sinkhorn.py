@@ -31,13 +31,14 @@ faster than the reference call on 5000 × 6000, see
 inputs give identical potentials. Two paths, chosen automatically:
 
 * *scaling domain* (fast path): the kernel is built once, in one float64
-  buffer, shifted by the largest similarity (``exp((M - max M) / τ)``, the
-  constant factor absorbed exactly into the row scaling); every iteration
-  is then one pass over it in cache-sized row blocks, each block serving
-  both its row update and its share of the column update (two BLAS
-  matrix-vector products while it is in cache). Used when
-  ``(max M - min M) / τ <= 300`` (e.g. τ=0.01 on cosines in [-1, 1]), so
-  that neither the kernel nor the scalings can underflow.
+  buffer, each row shifted by its largest similarity
+  (``exp((M - max_j M) / τ)``, the factor absorbed exactly into the row
+  scaling). Every iteration is then one pass over it in cache-sized row
+  blocks, each block serving both its row update and its share of the
+  column update (two BLAS matrix-vector products while it is in cache).
+  Used when every row has ``(max M - min M) / τ <= 300`` (e.g. τ=0.01 on
+  cosines in [-1, 1]), so that neither the kernel nor the scalings can
+  underflow.
 * *log domain*: log-sum-exp updates of ``log r`` and ``log c`` over
   memory-bounded row chunks, recomputing the exponentials each pass. Used
   for smaller τ or larger similarity spreads (e.g. τ=1e-3), where the
@@ -77,11 +78,12 @@ __all__ = [
     "sinkhorn_potentials_from_embeddings",
 ]
 
-# Largest spread (max M - min M) / τ of the shifted exponents for which
-# the scaling domain is used: kernel entries are then >= exp(-300) and the
-# scalings, whose logs vary by at most that spread, stay far from float64's
-# limits (exp(±709)). Beyond it the log domain is exact where the kernel is
-# not; an a-posteriori finiteness check backs the bound up.
+# Largest spread (max_j M_ij - min_j M_ij) / τ of a row for which the
+# scaling domain is used: with each row shifted by its maximum, kernel
+# entries are then >= exp(-300) and the scalings, whose logs vary by at most
+# about that spread, stay far from float64's limits (exp(±709)). Beyond it
+# the log domain is exact where the kernel is not; an a-posteriori
+# finiteness check backs the bound up.
 _SCALING_DOMAIN_MAX_SPREAD = 300.0
 # Largest chunk (MiB) of the log-domain passes over a stored matrix: its
 # five elementwise passes then run mostly in cache (measured 2-4x faster
@@ -145,12 +147,6 @@ def _convergence(err, tol, max_iter):
         )
 
 
-def _range(M):
-    """``max(M)`` and ``max(M) - min(M)`` (two fast full reductions)."""
-    m_max = float(M.max())
-    return m_max, m_max - float(M.min())
-
-
 # ------------------------------------------------------ scaling domain
 _BLAS = None
 
@@ -163,15 +159,23 @@ def _one_blas_thread():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
-def _scaling_iterations(M, K, m_max, temperature, a, b, max_iter, tol):
+class _SpreadTooLarge(Exception):
+    """A row of M spans more than the scaling domain allows at this τ."""
+
+
+def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
     """Sinkhorn-Knopp in the scaling domain, one memory pass per iteration.
 
-    ``K`` (which may be ``M`` itself) receives the shifted kernel
-    ``exp((M - max M) / τ)`` during the first iteration. The true kernel is
-    ``e K`` with the constant ``e = exp((max M - 1) / τ)`` (never formed: it
-    may underflow); from the same start ``c = 1 / n_cols`` the iterates on
-    ``K`` are ``(e r, c)``: the same column scaling, and a row scaling whose
-    log is off by ``log e``.
+    ``K`` (which may be ``M`` itself) receives the row-shifted kernel
+    ``exp((M - m) / τ)``, ``m_i = max_j M_ij``, during the first iteration.
+    The true kernel is ``diag(e) K`` with ``e_i = exp((m_i - 1) / τ)`` (never
+    formed: it may underflow). A row factor only rescales the row scaling:
+    from the same start ``c = 1 / n_cols`` the iterates on ``K`` are
+    ``(e r, c)``, so ``c`` is exactly POT's and ``log r`` is off by
+    ``log e``. Every row of ``K`` has a maximum of 1 (no row can vanish) and
+    entries at least ``exp(-_SCALING_DOMAIN_MAX_SPREAD)``; a row spanning
+    more raises ``_SpreadTooLarge`` (before the first iteration completes)
+    and the caller switches to the log domain.
 
     Row blocks of about ``_BLOCK_BYTES`` are processed while they sit in the
     CPU cache: ``r_B = a_B / (K_B c)`` needs only the block, and the block's
@@ -186,7 +190,9 @@ def _scaling_iterations(M, K, m_max, temperature, a, b, max_iter, tol):
     """
     n_rows, n_cols = K.shape
     inv_tau = 1.0 / temperature
+    max_spread = _SCALING_DOMAIN_MAX_SPREAD * temperature
     blocks = row_slices(n_rows, max(1, _BLOCK_BYTES // (8 * n_cols)))
+    row_max = np.empty(n_rows)
     c = np.full(n_cols, 1.0 / n_cols)
     r = np.empty(n_rows)
     r_prev = np.empty(n_rows)
@@ -208,7 +214,12 @@ def _scaling_iterations(M, K, m_max, temperature, a, b, max_iter, tol):
             for rows in blocks:
                 Kb = K[rows]
                 if it == 0:  # build this block of the kernel, in cache
-                    np.subtract(M[rows], m_max, out=Kb, dtype=np.float64)
+                    Mb = M[rows]
+                    mx = Mb.max(axis=1)
+                    if np.any(mx - Mb.min(axis=1) > max_spread):
+                        raise _SpreadTooLarge
+                    row_max[rows] = mx
+                    np.subtract(Mb, mx[:, None], out=Kb, dtype=np.float64)
                     Kb *= inv_tau
                     np.exp(Kb, out=Kb)
                 Kc = Kb @ c
@@ -227,7 +238,7 @@ def _scaling_iterations(M, K, m_max, temperature, a, b, max_iter, tol):
         if err is None:
             err = float(np.linalg.norm(r * (K @ c) - a))
         log_c = np.log(c)
-        log_r = np.log(r) - (m_max - 1.0) / temperature
+        log_r = np.log(r) - (row_max - 1.0) / temperature
     return log_c, log_r, n_iter, err
 
 
@@ -304,28 +315,32 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, 
 
     An ``owned`` float64 buffer is turned into the kernel in place (its
     similarities are then gone: ``recompute(rows)`` must give them back for
-    the log-domain fallback); otherwise the kernel gets its own buffer.
+    the log-domain fallback); otherwise the kernel gets its own buffer,
+    unless an explicit ``working_memory`` cannot hold it.
     """
     n_rows, n_cols = M.shape
-    m_max, spread = _range(M)
-    kernel_fits = working_memory is None or 8 * M.size <= _budget_bytes(working_memory)
     block = lambda rows: np.asarray(M[rows], dtype=np.float64)  # noqa: E731
-    if spread / temperature <= _SCALING_DOMAIN_MAX_SPREAD and (owned or kernel_fits):
+    if owned or working_memory is None or 8 * M.size <= _budget_bytes(working_memory):
         K = M if owned else np.empty((n_rows, n_cols))
-        log_c, log_r, n_iter, err = _scaling_iterations(
-            M, K, m_max, temperature, a, b, max_iter, tol
-        )
-        del K
-        if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
-            return log_c, log_r, n_iter, err, False
-        # Not expected below the spread threshold; never return a silent
-        # wrong answer if it happens anyway.
-        warnings.warn(
-            "Sinkhorn scalings left the float64 range; recomputing in the log "
-            "domain.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        try:
+            log_c, log_r, n_iter, err = _scaling_iterations(
+                M, K, temperature, a, b, max_iter, tol
+            )
+        except _SpreadTooLarge:
+            pass  # the expected way to the log domain (small τ)
+        else:
+            if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
+                return log_c, log_r, n_iter, err, False
+            # Not expected below the spread bound; never return a silent
+            # wrong answer if it happens anyway.
+            warnings.warn(
+                "Sinkhorn scalings left the float64 range; recomputing in the "
+                "log domain.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        finally:
+            del K
         if owned:
             block = recompute
     # Cache-sized chunks, but never above the caller's budget (which

@@ -51,6 +51,7 @@ inputs give identical potentials. Two paths, chosen automatically:
 import math
 import numbers
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn import get_config
@@ -151,12 +152,22 @@ def _convergence(err, tol, max_iter):
 _BLAS = None
 
 
-def _one_blas_thread():
-    """Context limiting BLAS to one thread (the controller is built once)."""
+def _blas():
     global _BLAS
-    if _BLAS is None:
+    if _BLAS is None:  # built once: inspecting the loaded libraries is slow
         _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
+    return _BLAS
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread."""
+    return _blas().limit(limits=1, user_api="blas")
+
+
+def _blas_threads():
+    """Threads BLAS would use (the user's setting, e.g. OPENBLAS_NUM_THREADS)."""
+    info = _blas().select(user_api="blas").info()
+    return max((lib["num_threads"] for lib in info), default=1)
 
 
 class _SpreadTooLarge(Exception):
@@ -183,8 +194,10 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
     iteration thus reads the kernel once instead of twice (a plain loop
     ``r = a / (K c); c = b / (Kᵀ r)`` reads it twice), with the same
     iterates up to summation order. The small per-block products run on one
-    BLAS thread: threading them costs more than it gives (the loop is
-    memory-bound).
+    BLAS thread each; instead, contiguous runs of blocks go to as many
+    Python threads as BLAS would use (numpy releases the GIL), each
+    accumulating its own share of ``Kᵀ r``: one core cannot saturate the
+    memory bandwidth this loop is bound by.
 
     Returns ``log c``, ``log r``, iterations done and the row-marginal error.
     """
@@ -192,48 +205,62 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
     inv_tau = 1.0 / temperature
     max_spread = _SCALING_DOMAIN_MAX_SPREAD * temperature
     blocks = row_slices(n_rows, max(1, _BLOCK_BYTES // (8 * n_cols)))
+    n_threads = max(1, min(_blas_threads(), len(blocks)))
+    # contiguous runs of blocks, one per thread (disjoint rows of K and r)
+    groups = [blocks[len(blocks) * t // n_threads: len(blocks) * (t + 1) // n_threads]
+              for t in range(n_threads)]
     row_max = np.empty(n_rows)
     c = np.full(n_cols, 1.0 / n_cols)
     r = np.empty(n_rows)
     r_prev = np.empty(n_rows)
-    KTr = np.empty(n_cols)
-    part = np.empty(n_cols)
+
+    def sweep(group, it, check):
+        """One pass over a run of row blocks: r there, and its K_Bᵀ r_B."""
+        KTr = np.zeros(n_cols)
+        part = np.empty(n_cols)
+        sq_err = 0.0
+        for rows in group:
+            Kb = K[rows]
+            if it == 0:  # build this block of the kernel, in cache
+                Mb = M[rows]
+                mx = Mb.max(axis=1)
+                if np.any(mx - Mb.min(axis=1) > max_spread):
+                    raise _SpreadTooLarge
+                row_max[rows] = mx
+                np.subtract(Mb, mx[:, None], out=Kb, dtype=np.float64)
+                Kb *= inv_tau
+                np.exp(Kb, out=Kb)
+            Kc = Kb @ c
+            if check:
+                # r * (K c) is the row sum of the current plan: its error is
+                # free in the pass that computes K c for the next row update.
+                d = r[rows] * Kc - a[rows]
+                sq_err += float(d @ d)
+            rb = a[rows] / Kc
+            r[rows] = rb
+            np.dot(rb, Kb, out=part)
+            KTr += part
+        return KTr, sq_err
+
     err = None
     n_iter = 0
     # Any over/underflow shows up as non-finite logs, checked by the caller.
     with _one_blas_thread(), np.errstate(over="ignore", under="ignore",
-                                         divide="ignore", invalid="ignore"):
+                                         divide="ignore", invalid="ignore"), \
+            ThreadPoolExecutor(n_threads) as pool:
         for it in range(max_iter):
-            # r * (K c) is the row sum of the current plan: its error is free
-            # in the pass that computes K c for the next row update.
             check = tol is not None and it > 0
             if check:
                 r_prev[:] = r
-            sq_err = 0.0
-            KTr[:] = 0.0
-            for rows in blocks:
-                Kb = K[rows]
-                if it == 0:  # build this block of the kernel, in cache
-                    Mb = M[rows]
-                    mx = Mb.max(axis=1)
-                    if np.any(mx - Mb.min(axis=1) > max_spread):
-                        raise _SpreadTooLarge
-                    row_max[rows] = mx
-                    np.subtract(Mb, mx[:, None], out=Kb, dtype=np.float64)
-                    Kb *= inv_tau
-                    np.exp(Kb, out=Kb)
-                Kc = Kb @ c
-                if check:
-                    d = r[rows] * Kc - a[rows]
-                    sq_err += float(d @ d)
-                rb = a[rows] / Kc
-                r[rows] = rb
-                np.dot(rb, Kb, out=part)
-                KTr += part
+            if n_threads == 1:
+                parts = [sweep(groups[0], it, check)]
+            else:
+                parts = list(pool.map(lambda g: sweep(g, it, check), groups))
+            sq_err = sum(p[1] for p in parts)
             if check and math.sqrt(sq_err) < tol:
                 r, err = r_prev, math.sqrt(sq_err)  # keep the converged iterate
                 break
-            c = b / KTr
+            c = b / sum(p[0] for p in parts)
             n_iter += 1
         if err is None:
             err = float(np.linalg.norm(r * (K @ c) - a))

@@ -25,7 +25,12 @@ This example fits both on 250 COCO caption-image pairs (the bank), scores
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skxmr import CosineSimilarity, DualBankSinkhornNormalizer, SinkhornNormalizer, split_pairs
+from skxmr import (
+    CosineSimilarity,
+    DualBankSinkhornNormalizer,
+    SinkhornNormalizer,
+    split_pairs,
+)
 from skxmr.datasets import bank_test_split, fetch_coco_clip
 from skxmr.hubness import InvertedSoftmax
 from skxmr.metrics import hubness_skewness, k_occurrence, recall_at_k

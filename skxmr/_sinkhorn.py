@@ -255,7 +255,8 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
             if n_threads == 1:
                 parts = [sweep(groups[0], it, check)]
             else:
-                parts = list(pool.map(lambda g: sweep(g, it, check), groups))
+                parts = list(pool.map(sweep, groups, [it] * n_threads,
+                                      [check] * n_threads))
             sq_err = sum(p[1] for p in parts)
             if check and math.sqrt(sq_err) < tol:
                 r, err = r_prev, math.sqrt(sq_err)  # keep the converged iterate
@@ -346,7 +347,9 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, 
     unless an explicit ``working_memory`` cannot hold it.
     """
     n_rows, n_cols = M.shape
-    block = lambda rows: np.asarray(M[rows], dtype=np.float64)  # noqa: E731
+    def block(rows):
+        return np.asarray(M[rows], dtype=np.float64)
+
     if owned or working_memory is None or 8 * M.size <= _budget_bytes(working_memory):
         K = M if owned else np.empty((n_rows, n_cols))
         try:
@@ -795,8 +798,8 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     >>> sinkhorn_normalize(Q, G, Bq, temperature=0.05).shape
     (4, 5)
     """
-    params = dict(temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
-                  working_memory=working_memory, n_jobs=n_jobs)
+    params = {"temperature": temperature, "max_iter": max_iter, "tol": tol,
+              "strength": strength, "working_memory": working_memory, "n_jobs": n_jobs}
     return _two_view_scores(queries, gallery, query_bank, None, params)
 
 
@@ -844,8 +847,8 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     >>> dual_bank_sinkhorn_normalize(Q, G, Bq, Bg, temperature=0.05).shape
     (4, 5)
     """
-    params = dict(temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
-                  working_memory=working_memory, n_jobs=n_jobs)
+    params = {"temperature": temperature, "max_iter": max_iter, "tol": tol,
+              "strength": strength, "working_memory": working_memory, "n_jobs": n_jobs}
     return _two_view_scores(queries, gallery, query_bank, gallery_bank, params)
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from skxmr import CosineSimilarity, DualBankSinkhornNormalizer, SinkhornNormalizer, pair
+from skxmr import CosineSimilarity, DualBankSinkhornNormalizer, SinkhornNormalizer
 from skxmr._registry import registered_methods
 from skxmr._sinkhorn import (
     dual_bank_sinkhorn_normalize,

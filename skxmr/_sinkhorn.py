@@ -23,8 +23,9 @@ The tests check the equality to 1e-10 in float64. POT is the reference,
 not the engine: its solver allocates ``1 - M.T``, the kernel, a rescaled
 copy and the plan (five ``n × m`` arrays) and reads the kernel twice per
 iteration, and its backend API has no in-place operations; the loop below
-holds one ``n × m`` array and reads it once per iteration (measured 2.5-4×
-faster than the reference call on 5000 × 6000, see
+holds one ``n × m`` array and reads it once per iteration (measured
+2.5-7× faster than the reference call on 5000 × 6000 and 20000 × 20000,
+depending on how costly fresh memory is on the machine; see
 ``benchmarks/bench_sinkhorn.py``).
 
 **Numerics.** Everything is computed in float64, so float32 and float64

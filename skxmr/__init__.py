@@ -9,6 +9,14 @@ from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from .similarity import CosineSimilarity
+from . import calibration
+from .calibration import (
+    CalibratedProjection,
+    GaussianEmbedding,
+    NeighborhoodGaussian,
+    ProbabilisticCalibration,
+    pair_gaussians,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -20,6 +28,11 @@ register_method(
 )
 
 __all__ = [
+    "CalibratedProjection",
+    "GaussianEmbedding",
+    "NeighborhoodGaussian",
+    "ProbabilisticCalibration",
+    "pair_gaussians",
     "CosineSimilarity",
     "GalleryIndex",
     "PairedTransformer",

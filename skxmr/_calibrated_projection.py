@@ -276,7 +276,7 @@ or None, default="w2"
     >>> rng = np.random.default_rng(0)
     >>> mq, mg = rng.standard_normal((40, 6)), rng.standard_normal((40, 4))
     >>> X = pair_gaussians(mq, np.full((40, 6), .1), mg, np.full((40, 4), .1))
-    >>> proj = CalibratedProjection(n_components=3, max_iter=5, random_state=0)
+    >>> proj = CalibratedProjection(n_components=3, tol=0.5, n_iter_no_change=2, random_state=0)
     >>> proj.fit_transform(X).shape   # [m_q, log u_q, m_g, log u_g]
     (40, 12)
     >>> len(proj.loss_curve_) == proj.n_iter_
@@ -298,7 +298,7 @@ or None, default="w2"
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=None, *, distance="w2", weight=1.0, margin=0.2,
+    def __init__(self, n_components=None, *, distance="w2", weight=0.5, margin=0.2,
                  batch_size=64, learning_rate=0.01, max_iter=200, tol=1e-4,
                  n_iter_no_change=10, init="auto", random_state=None,
                  n_query_features=None):

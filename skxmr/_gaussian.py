@@ -360,11 +360,6 @@ def pairwise_prepared(distance, A, B, *, draws=None, n_jobs=None):
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-def prepare_gaussians(M, C, kind, *, need_pd, name="", eps_dtype=np.float64):
-    """Public wrapper of the per-item statistics (see :func:`_prepare`)."""
-    return _prepare(M, C, kind, need_pd=need_pd, name=name, eps_dtype=eps_dtype)
-
-
 def _pairwise_public(distance, means1, covariances1, means2, covariances2, *,
                      draws=None, n_jobs=None):
     need_pd = NEED_PD[distance]

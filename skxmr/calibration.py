@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._calibrated_projection import CalibratedProjection
@@ -770,7 +770,8 @@ def make_multiplicity_problem(n_categories=8, n_items_per_category=12, n_augment
     for name, value in (("n_categories", n_categories),
                         ("n_items_per_category", n_items_per_category),
                         ("n_features", n_features)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)
+                or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if isinstance(n_augmentations, (bool, np.bool_)) or not isinstance(
         n_augmentations, numbers.Integral

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.covariance import empirical_covariance, ledoit_wolf, shrunk_covariance
 from sklearn.exceptions import ConvergenceWarning
 
-from skxmr import pair, registered_methods
+from skxmr import registered_methods
 from skxmr._calibrated_projection import TRAIN_DISTANCES, loss_and_gradient
 from skxmr.calibration import (
     CalibratedProjection,

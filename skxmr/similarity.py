@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from ._base import RetrievalEstimator
+from ._registry import register_method
 from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
 
@@ -87,3 +88,11 @@ class CosineSimilarity(RetrievalEstimator):
 
     def _linear_form(self, gallery, state):
         return 1.0, np.zeros(gallery.shape[0])
+
+
+register_method(
+    "Cosine",
+    lambda direction="q2g": CosineSimilarity(direction=direction),
+    family="baseline",
+    description="plain cosine similarity of the L2-normalised embeddings",
+)

@@ -42,6 +42,8 @@ def _project(W, mu, var):
     m = a / norm[:, None]
     p = var @ (W * W)
     u = p / norm[:, None] ** 2
+    if not np.all(u > 0):
+        raise FloatingPointError("a projected variance underflows to zero")
     return {"mu": mu, "var": var, "norm": norm, "m": m, "u": u}
 
 
@@ -402,9 +404,10 @@ or None, default="w2"
                                                           "gallery")):
             try:
                 side = _project(W, mu, var)
-            except FloatingPointError:
+            except FloatingPointError as exc:
                 raise ValueError(
-                    f"X (the {name} half) has an item whose projected mean is zero."
+                    f"X (the {name} half) has an item whose Gaussian cannot be "
+                    f"projected: {exc}."
                 ) from None
             parts += [side["m"], np.log(side["u"])]
         return np.hstack(parts).astype(X.dtype, copy=False)

@@ -235,7 +235,7 @@ class CalibratedProjection(PairedTransformer):
 or None, default="w2"
         Distribution-matching term (closed forms only; ``"symmetric_kl"`` is
         the paper's "JS"). ``None``: point matching only.
-    weight : float, default=1.0
+    weight : float, default=0.5
         Weight of the distance, ``>= 0``.
     margin : float, default=0.2
         Triplet margin ``alpha``.

@@ -571,7 +571,7 @@ def js_divergence(means1, covariances1, means2, covariances2, *, n_samples=128,
 # --------------------------------------------------------------------------
 # Estimation from samples (batched Ledoit-Wolf)
 # --------------------------------------------------------------------------
-def _grouped(samples, item_ids):
+def _grouped(samples, item_ids, name="samples"):
     """Centred samples padded per item, their counts, means and item ids.
 
     Returns ``Xc`` of shape (n_items, max_samples, d) whose padding rows are
@@ -586,16 +586,16 @@ def _grouped(samples, item_ids):
                 "(n_items, n_samples, n_features); items are the first axis."
             )
         n_items, n_s, d = X.shape
-        flat = check_matrix(X.reshape(n_items * n_s, d), "samples")
+        flat = check_matrix(X.reshape(n_items * n_s, d), name)
         X = flat.reshape(n_items, n_s, d).astype(np.float64)
         means = X.mean(axis=1)
         return X - means[:, None], np.full(n_items, n_s), means, np.arange(n_items)
     if X.ndim != 2:
         raise ValueError(
-            "samples must be 3-D (n_items, n_samples, n_features) or 2-D "
+            f"{name} must be 3-D (n_items, n_samples, n_features) or 2-D "
             f"(n_rows, n_features) with item_ids, got {X.ndim}-D."
         )
-    X = check_matrix(X, "samples").astype(np.float64)
+    X = check_matrix(X, name).astype(np.float64)
     if item_ids is None:
         raise ValueError(
             "item_ids is required with 2-D samples: it says which item each "
@@ -604,7 +604,7 @@ def _grouped(samples, item_ids):
     ids = np.asarray(item_ids)
     if ids.ndim != 1 or ids.shape[0] != X.shape[0]:
         raise ValueError(
-            f"item_ids must be 1-D with one id per row of samples ({X.shape[0]}), "
+            f"item_ids must be 1-D with one id per row of {name} ({X.shape[0]}), "
             f"got shape {ids.shape}."
         )
     uniq, first, codes = np.unique(ids, return_index=True, return_inverse=True)
@@ -663,7 +663,7 @@ def ledoit_wolf_shrinkage_batched(Xc, counts):
 
 
 def estimate_gaussians(samples, item_ids=None, *, covariance="diag",
-                       shrinkage="ledoit-wolf", reg_covar=0.0):
+                       shrinkage="ledoit-wolf", reg_covar=0.0, name="samples"):
     """Per-item Gaussians from several embeddings (augmentations) per item.
 
     Parameters
@@ -679,6 +679,8 @@ def estimate_gaussians(samples, item_ids=None, *, covariance="diag",
         variance); ``None`` is the empirical covariance.
     reg_covar : float, default=0.0
         Added to the diagonal afterwards.
+    name : str, default="samples"
+        Argument name used in error messages.
 
     Returns
     -------
@@ -688,7 +690,7 @@ def estimate_gaussians(samples, item_ids=None, *, covariance="diag",
         The intensity used for each item.
     ids : ndarray of shape (n_items,)
     """
-    Xc, counts, means, ids = _grouped(samples, item_ids)
+    Xc, counts, means, ids = _grouped(samples, item_ids, name)
     few = np.flatnonzero(counts < 2)
     if few.size:
         raise ValueError(

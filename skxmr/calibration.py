@@ -141,7 +141,7 @@ class GaussianEmbedding(TransformerMixin, BaseEstimator):
     def _estimate(self, X, item_ids):
         return estimate_gaussians(
             X, item_ids, covariance=self.covariance, shrinkage=self.shrinkage,
-            reg_covar=self.reg_covar,
+            reg_covar=self.reg_covar, name="X",
         )
 
     def fit(self, X, y=None, item_ids=None):
@@ -310,7 +310,7 @@ def _check_weight(weight):
 
 
 def calibrated_similarity(means_q, covariances_q, means_g, covariances_g, *,
-                          distance="w2", weight=1.0, n_mc_samples=128,
+                          distance="w2", weight=0.5, n_mc_samples=128,
                           random_state=None, n_jobs=None):
     """Calibrated similarity of all query x gallery Gaussian pairs.
 
@@ -328,8 +328,8 @@ def calibrated_similarity(means_q, covariances_q, means_g, covariances_g, *,
     distance : {"w2", "kl", "kl_reverse", "symmetric_kl", "js", \
 "bhattacharyya"} or None, default="w2"
         ``None``: point matching only ("w/o calibration").
-    weight : float, default=1.0
-        Non-negative, finite.
+    weight : float, default=0.5
+        Non-negative, finite (see :class:`ProbabilisticCalibration`).
     n_mc_samples : int, default=128
         Monte-Carlo draws of ``"js"`` (see :func:`js_divergence`).
     random_state : int, RandomState instance or None, default=None
@@ -432,8 +432,10 @@ class ProbabilisticCalibration(RetrievalEstimator):
         ``"symmetric_kl"``: their mean (the paper's "JS divergence" row).
         ``"js"``: the true Jensen-Shannon divergence (Monte-Carlo).
         ``"bhattacharyya"``. ``None``: no calibration (point matching).
-    weight : float, default=1.0
-        Weight of the distance, ``>= 0``. KL-type divergences are
+    weight : float, default=0.5
+        Weight of the distance, ``>= 0``. The paper gives none; at 0.5 the
+        mean part of ``weight * W2^2`` is ``1 - cos`` for unit means, so the
+        point match and the distance count equally. KL-type divergences are
         dimensionless sums over ``d`` features while ``"w2"`` is in squared
         embedding units like the point match, so good weights differ by
         distance: tune ``weight`` and ``distance`` together with

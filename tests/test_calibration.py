@@ -114,7 +114,7 @@ def test_estimation_bad_input(rng):
         GaussianEmbedding(shrinkage=None).fit(X)
     assert np.all(GaussianEmbedding().fit(X).covariances_ > 0)  # Ledoit-Wolf fixes it
     X[0, 1, 0] = np.nan
-    with pytest.raises(ValueError, match="samples"):
+    with pytest.raises(ValueError, match="X"):
         GaussianEmbedding().fit(X)
     with pytest.raises(ValueError, match="shrinkage"):
         GaussianEmbedding(shrinkage=1.5).fit(rng.standard_normal((2, 4, 3)))

@@ -1,7 +1,7 @@
 """Gaussian items: estimation from samples, packing, and pairwise distances.
 
 The numerics behind :mod:`skxmr.calibration`. Everything is vectorised over
-items (batched ``einsum``/BLAS, batched symmetric eigendecompositions);
+items (batched matrix products, batched symmetric eigendecompositions);
 pairwise distances run over all rows x columns pairs in memory-bounded row
 chunks through :func:`skxmr._chunking.map_row_chunks`.
 
@@ -162,9 +162,10 @@ def _prepare(M, C, kind, *, need_pd, name="", eps_dtype=np.float64):
     evals = np.maximum(evals, 0.0)
     out["cov"] = C
     out["trace"] = np.trace(C, axis1=1, axis2=2)
-    out["sqrt"] = np.einsum("nij,nj,nkj->nik", evecs, np.sqrt(evals), evecs)
+    Vt = np.swapaxes(evecs, 1, 2)
+    out["sqrt"] = (evecs * np.sqrt(evals)[:, None, :]) @ Vt
     if need_pd:
-        out["prec"] = np.einsum("nij,nj,nkj->nik", evecs, 1.0 / evals, evecs)
+        out["prec"] = (evecs / evals[:, None, :]) @ Vt
         out["logdet"] = np.log(evals).sum(axis=1)
     return out
 
@@ -196,7 +197,8 @@ def _w2(A, B):
         D -= 2.0 * (A["std"] @ B["std"].T)
     else:
         # tr((B^1/2 A B^1/2)^1/2) = sum of square roots of its eigenvalues.
-        T = np.einsum("jkl,ilm,jmn->ijkn", B["sqrt"], A["cov"], B["sqrt"], optimize=True)
+        # Batched matmul (einsum would not use BLAS for this 3-operand product).
+        T = B["sqrt"][None] @ A["cov"][:, None] @ B["sqrt"][None]
         ev = np.linalg.eigvalsh(T)
         D -= 2.0 * np.sqrt(np.maximum(ev, 0.0)).sum(axis=-1)
     # Expanded squares cancel to tiny negatives for equal items: clip.
@@ -276,7 +278,7 @@ def _log_ratio_terms(P, Q, Z):
         lin -= Y.reshape(-1, d) @ (Q["mean"] * Q["ivar"]).T
         quad = (Y**2).reshape(-1, d) @ Q["ivar"].T
     else:
-        Y = np.einsum("ikl,sl->isk", P["sqrt"], Z)
+        Y = Z[None] @ P["sqrt"]  # (S_P z)^T = z^T S_P, S_P symmetric
         Pm = np.einsum("jkl,jl->jk", Q["prec"], Q["mean"])
         prec = Q["prec"].reshape(nQ, d * d).T
         lin = np.einsum("ik,isl->iskl", P["mean"], Y).reshape(-1, d * d) @ prec
@@ -649,9 +651,9 @@ def ledoit_wolf_shrinkage_batched(Xc, counts):
     emp_trace = X2.sum(axis=1) / n[:, None]
     mu = emp_trace.sum(axis=1) / d
     if s <= d:
-        gram = np.einsum("isk,itk->ist", Xc, Xc, optimize=True)
+        gram = Xc @ np.swapaxes(Xc, 1, 2)
     else:
-        gram = np.einsum("isk,isl->ikl", Xc, Xc, optimize=True)
+        gram = np.swapaxes(Xc, 1, 2) @ Xc
     delta_ = np.einsum("ijk,ijk->i", gram, gram) / n**2
     beta_ = (X2.sum(axis=2) ** 2).sum(axis=1)
     beta = (beta_ / n - delta_) / (d * n)
@@ -711,7 +713,7 @@ def estimate_gaussians(samples, item_ids=None, *, covariance="diag",
     elif covariance == "diag":
         covs = (1.0 - delta)[:, None] * emp_diag + floor[:, None]
     else:
-        emp = np.einsum("isk,isl->ikl", Xc, Xc, optimize=True) / n[:, None, None]
+        emp = np.swapaxes(Xc, 1, 2) @ Xc / n[:, None, None]
         covs = (1.0 - delta)[:, None, None] * emp
         covs[:, np.arange(d), np.arange(d)] += floor[:, None]
     _check_estimated(covs, covariance, floor, counts, ids, shrinkage)

@@ -25,7 +25,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
+from ._base import PairedTransformer, RetrievalEstimator
 from ._calibrated_projection import CalibratedProjection
 from ._chunking import map_row_chunks
 from ._gaussian import (
@@ -370,45 +370,6 @@ def calibrated_similarity(means_q, covariances_q, means_g, covariances_g, *,
 # --------------------------------------------------------------------------
 # The score estimator
 # --------------------------------------------------------------------------
-class _GaussianGalleryIndex(GalleryIndex):
-    """A :class:`GalleryIndex` over packed Gaussians (no L2 normalisation).
-
-    The base index L2-normalises whole rows, which would mix means and
-    log-variances; here rows are validated as packed Gaussians instead.
-    Everything else (scoring, top-k, ``add``) is the base implementation.
-    """
-
-    def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
-        check_is_fitted(estimator)
-        self.estimator = estimator
-        self.approximate = approximate
-        self.n_candidates = n_candidates
-        self.gallery_ = estimator._check_items(gallery, "gallery")
-        self.state_ = estimator._prepare_gallery(self.gallery_)
-        self._build_candidates()
-
-    def _queries(self, queries):
-        Q = self.estimator._check_items(queries, "queries")
-        return Q, result_dtype(Q, self.gallery_)
-
-    def add(self, gallery):
-        """Append gallery items (their statistics are per item).
-
-        Parameters
-        ----------
-        gallery : array-like of shape (n_new, n_features)
-
-        Returns
-        -------
-        self : GalleryIndex
-        """
-        G = self.estimator._check_items(gallery, "gallery").astype(self.gallery_.dtype)
-        new = self.estimator._prepare_gallery(G)
-        self.state_ = {k: np.concatenate([v, new[k]]) for k, v in self.state_.items()}
-        self.gallery_ = np.vstack([self.gallery_, G])
-        return self
-
-
 class ProbabilisticCalibration(RetrievalEstimator):
     """Calibrated similarity of Gaussian (probabilistic) embeddings.
 
@@ -549,9 +510,6 @@ class ProbabilisticCalibration(RetrievalEstimator):
         unpack_gaussians(A, self.covariance, name)  # validates the layout
         return A
 
-    def _check_two_view(self, queries, gallery):
-        return self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
-
     def _distance_for_rows(self):
         if self.direction == "g2q":
             return _SWAPPED.get(self.distance, self.distance)
@@ -572,35 +530,10 @@ class ProbabilisticCalibration(RetrievalEstimator):
             S -= self.weight * D
         return S
 
-    def _score_in_chunks(self, Q, G, state, dtype):
-        d = self.embedding_dim_
+    def _bytes_per_query_row(self, n_gallery):
         kind = "full" if self.covariance == "full" else "diag"
-        per_row = _bytes_per_row(
-            self.distance or "w2", kind, G.shape[0], d, self.mc_draws_.shape[0]
-        )
-        parts = map_row_chunks(
-            lambda rows: self._score_queries(Q[rows], G, state).astype(dtype, copy=False),
-            Q.shape[0], per_row, n_jobs=self.n_jobs,
-        )
-        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-
-    def index(self, gallery, *, approximate=False, n_candidates=None):
-        """Bind a fixed gallery of packed Gaussians for serving.
-
-        Parameters
-        ----------
-        gallery : array-like of shape (n_gallery, n_features_half)
-        approximate : bool, default=False
-            Not supported (the calibrated score is not linear in the
-            gallery): ``True`` raises ``ValueError``.
-        n_candidates : int, default=None
-
-        Returns
-        -------
-        index : GalleryIndex
-        """
-        return _GaussianGalleryIndex(
-            self, gallery, approximate=approximate, n_candidates=n_candidates
+        return _bytes_per_row(
+            self.distance or "w2", kind, n_gallery, self.embedding_dim_, self.mc_draws_.shape[0]
         )
 
 

@@ -5,11 +5,18 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 ``GridSearchCV`` through :func:`skxmr.metrics.make_retrieval_scorer`.
 """
 
-from . import datasets
+from . import calibration, datasets  # noqa: F401  (subpackages register their rows)
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from ._sinkhorn import DualBankSinkhornNormalizer, SinkhornNormalizer
+from .calibration import (
+    CalibratedProjection,
+    GaussianEmbedding,
+    NeighborhoodGaussian,
+    ProbabilisticCalibration,
+    pair_gaussians,
+)
 from .hubness import CSLS, DBNorm, DualSoftmax, InvertedSoftmax, QBNorm
 from .similarity import CosineSimilarity
 
@@ -17,6 +24,11 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "CSLS",
+    "CalibratedProjection",
+    "GaussianEmbedding",
+    "NeighborhoodGaussian",
+    "ProbabilisticCalibration",
+    "pair_gaussians",
     "CosineSimilarity",
     "DBNorm",
     "DualBankSinkhornNormalizer",

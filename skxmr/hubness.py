@@ -509,7 +509,7 @@ class DualSoftmax(RetrievalEstimator):
         -------
         scores : ndarray of shape (n_queries, n_gallery)
         """
-        Q, G = self._check_two_view(queries, gallery)
+        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
         return _dual_softmax(
             Q, G, self.temperature, self.strength, result_dtype(queries, gallery), self.n_jobs
         )

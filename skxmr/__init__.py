@@ -9,7 +9,6 @@ from . import calibration, datasets  # noqa: F401  (subpackages register their r
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
-from ._sinkhorn import DualBankSinkhornNormalizer, SinkhornNormalizer
 from .calibration import (
     CalibratedProjection,
     GaussianEmbedding,
@@ -17,7 +16,15 @@ from .calibration import (
     ProbabilisticCalibration,
     pair_gaussians,
 )
-from .hubness import CSLS, DBNorm, DualSoftmax, InvertedSoftmax, QBNorm
+from .hubness import (
+    CSLS,
+    DBNorm,
+    DualBankSinkhornNormalizer,
+    DualSoftmax,
+    InvertedSoftmax,
+    QBNorm,
+    SinkhornNormalizer,
+)
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"

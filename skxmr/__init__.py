@@ -5,20 +5,41 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 ``GridSearchCV`` through :func:`skxmr.metrics.make_retrieval_scorer`.
 """
 
-from . import datasets
+from . import calibration, datasets  # noqa: F401  (subpackages register their rows)
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
+from .calibration import (
+    CalibratedProjection,
+    GaussianEmbedding,
+    NeighborhoodGaussian,
+    ProbabilisticCalibration,
+    pair_gaussians,
+)
 from .graph import InvGC
-from .hubness import CSLS, DBNorm, DualSoftmax, InvertedSoftmax, QBNorm
+from .hubness import (
+    CSLS,
+    DBNorm,
+    DualBankSinkhornNormalizer,
+    DualSoftmax,
+    InvertedSoftmax,
+    QBNorm,
+    SinkhornNormalizer,
+)
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "CSLS",
+    "CalibratedProjection",
+    "GaussianEmbedding",
+    "NeighborhoodGaussian",
+    "ProbabilisticCalibration",
+    "pair_gaussians",
     "CosineSimilarity",
     "DBNorm",
+    "DualBankSinkhornNormalizer",
     "DualSoftmax",
     "InvertedSoftmax",
     "QBNorm",
@@ -27,6 +48,7 @@ __all__ = [
     "PairedTransformer",
     "RetrievalEstimator",
     "PairedItems",
+    "SinkhornNormalizer",
     "pair",
     "split_pairs",
     "register_method",

@@ -93,7 +93,7 @@ def scale(n_gallery, n_bank, d, budgets):
 
     for budget in budgets:
         local = InvGC(adjacency="local", k=0.01, working_memory=budget).fit(X_bank)
-        t_loc, peak = _timed_and_traced(lambda: local.transform_gallery(G))
+        t_loc, peak = _timed_and_traced(lambda est=local: est.transform_gallery(G))
         peak /= 2**20
         extra = peak - 2 * out_mib  # beyond the normalised gallery copy and the output
         rows.append(

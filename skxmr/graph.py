@@ -83,7 +83,7 @@ def row_kth_largest(W, m):
     ``s ≈ sqrt(n_cols / m)`` both partitions are ~10× smaller for k = 1 %.
     """
     n_rows, n_cols = W.shape
-    stride = min(int(math.isqrt(n_cols // m)), n_cols // m)
+    stride = min(math.isqrt(n_cols // m), n_cols // m)
     if stride >= 3:
         sub = W[:, ::stride]
         n_sub = sub.shape[1]  # >= m because stride <= n_cols // m

@@ -80,7 +80,7 @@ def test_matches_direct_transcription(adjacency, k, r_g, r_q):
 
 def test_banks_of_different_sizes_and_duplicates():
     """Unique items form the banks; each bank has its own |B| and m."""
-    Bq, Bg, Q, G = _banks(n_bank=40)
+    Bq, Bg, _, G = _banks(n_bank=40)
     # Five captions per image: 8 unique images, 40 unique captions.
     X_bank = pair(Bq, np.repeat(Bg[:8], 5, axis=0))
     for adjacency in ("full", "local"):
@@ -94,7 +94,7 @@ def test_banks_of_different_sizes_and_duplicates():
 
 def test_full_centring_is_the_global_mean_of_w():
     """W̄ is one scalar per bank (the authors' code), not a per-row mean."""
-    Bq, Bg, Q, G = _banks(seed=3)
+    Bq, Bg, _, G = _banks(seed=3)
     est = InvGC(0.0, 4.0).fit(pair(Bq, Bg))
     out = est.transform_gallery(G)
     Gn, Bn = _norm(G), _norm(Bq)
@@ -112,7 +112,7 @@ def test_full_centring_is_the_global_mean_of_w():
 
 
 def test_zero_steps_only_normalise():
-    Bq, Bg, Q, G = _banks()
+    Bq, Bg, _, G = _banks()
     for adjacency in ("full", "local"):
         est = InvGC(0.0, 0.0, adjacency=adjacency).fit(pair(Bq, Bg))
         np.testing.assert_allclose(est.transform_gallery(G), _norm(G), atol=1e-15)

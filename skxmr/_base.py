@@ -74,15 +74,18 @@ class _PairedRowsMixin:
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
-        X = validate_data(
-            self,
-            X,
-            dtype=FLOAT_DTYPES,
-            ensure_min_samples=2 if reset else 1,
-            ensure_min_features=2,
-            reset=reset,
-        )
-        return X
+        try:
+            return validate_data(
+                self,
+                X,
+                dtype=FLOAT_DTYPES,
+                ensure_min_samples=2 if reset else 1,
+                ensure_min_features=2,
+                reset=reset,
+            )
+        except ValueError as exc:
+            msg = str(exc)
+            raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
 
     def _split(self, X, y=None):
         return split_pairs(
@@ -433,6 +436,9 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
+    # False for transformers whose output rows are not embeddings in a
+    # similarity space (e.g. packed Gaussians); diagnostics then stop there.
+    _outputs_embeddings = True
 
     def fit(self, X, y=None):
         """Fit on training pairs.

@@ -590,6 +590,8 @@ class NeighborhoodGaussian(PairedTransformer):
     (30, 30)
     """
 
+    _outputs_embeddings = False  # packed Gaussians, not a similarity space
+
     _parameter_constraints = {
         "n_query_features": RetrievalEstimator._parameter_constraints["n_query_features"],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -6,6 +6,10 @@ bound to a gallery, on synthetic float32 embeddings (d = 512 by default):
 1. fit on a bank of ``--bank`` pairs,
 2. bind a gallery of n items (``est.index(G)``: all per-gallery statistics),
 3. rank a batch of ``--queries`` queries (``index.kneighbors(Q, 10)``),
+4. with ``--approximate``, the same with faiss candidates
+   (``est.index(G, approximate=True)``) for methods of linear form: build
+   and ranking time and the recall@10 of the approximate top 10 against the
+   exact one,
 
 under a fixed ``working_memory`` budget, reporting seconds and the peak of
 traced (numpy) memory beyond the inputs. Time should grow linearly in
@@ -52,6 +56,20 @@ def measure(fn):
     return result, seconds, peak / 2**20
 
 
+def approximate_columns(est, index, G, Q):
+    """Build/rank seconds and recall@10 of faiss candidates vs exact top 10."""
+    if est._linear_form(index.gallery_, index.state_) is None:
+        return f"{'(not linear)':>36}"
+    t0 = time.perf_counter()
+    approx = est.index(G, approximate=True)
+    t1 = time.perf_counter()
+    ids = approx.kneighbors(Q, 10, return_scores=False)
+    t2 = time.perf_counter()
+    exact = index.kneighbors(Q, 10, return_scores=False)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
+    return f"{t1 - t0:>13.2f}{t2 - t1:>12.2f}{recall:>11.3f}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gallery", type=int, nargs="+", default=[10_000, 30_000, 100_000])
@@ -60,6 +78,7 @@ def main(argv=None):
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--working-memory", type=float, default=256, help="MiB")
     parser.add_argument("--methods", help="comma-separated registered names")
+    parser.add_argument("--approximate", action="store_true", help="also faiss candidates")
     parser.add_argument("--quick", action="store_true", help="gallery 2k/5k/20k, bank 2k")
     args = parser.parse_args(argv)
     if args.quick:
@@ -78,6 +97,8 @@ def main(argv=None):
         f"working_memory={args.working_memory:g} MiB"
     )
     header = f"{'method':<16}{'n_gallery':>10}{'index s':>10}{'rank s':>10}{'peak MiB':>10}{'ns/(bank*gal)':>15}"
+    if args.approximate:
+        header += f"{'ann index s':>13}{'ann rank s':>12}{'recall@10':>11}"
     print(header)
     print("-" * len(header))
     with config_context(working_memory=args.working_memory):
@@ -91,10 +112,13 @@ def main(argv=None):
                 index, t_index, peak_i = measure(lambda: est.index(G))
                 _, t_rank, peak_r = measure(lambda: index.kneighbors(Q, 10))
                 per = 1e9 * t_index / (est.query_bank_.shape[0] * n)
-                print(
+                line = (
                     f"{name:<16}{n:>10}{t_index:>10.2f}{t_rank:>10.2f}"
                     f"{max(peak_i, peak_r):>10.0f}{per:>15.3f}"
                 )
+                if args.approximate:
+                    line += approximate_columns(est, index, G, Q)
+                print(line)
                 del index
     return 0
 

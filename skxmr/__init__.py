@@ -8,6 +8,7 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
+from .alignment import CauchySchwarzAlignment, MultiModalCSAlignment
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
@@ -20,6 +21,8 @@ register_method(
 )
 
 __all__ = [
+    "CauchySchwarzAlignment",
+    "MultiModalCSAlignment",
     "CosineSimilarity",
     "GalleryIndex",
     "PairedTransformer",

@@ -50,7 +50,17 @@ COMMON_XFAIL = {
 
 # Per-estimator additions: {"ClassName": {"check_name": "reason"}}. The run is
 # strict: a listed check that passes fails the suite, so the list stays true.
-EXTRA_XFAIL = {}
+EXTRA_XFAIL = {
+    # sklearn's transformer checks fit on 3-column data (odd: no paired split);
+    # tests/test_alignment.py checks the same properties on paired rows.
+    "CauchySchwarzAlignment": {
+        "check_transformer_data_not_an_array": ODD,
+        "check_transformer_general": ODD,
+        "check_transformer_general(readonly_memmap=True)": ODD,
+        "check_transformer_preserve_dtypes": ODD,
+        "check_transformer_n_iter": ODD,
+    },
+}
 
 
 def public_estimators():

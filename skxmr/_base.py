@@ -111,6 +111,14 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         """Scores of ``queries`` (a chunk) against ``gallery``: (n_q, n_g)."""
         raise NotImplementedError
 
+    def _linear_form(self, gallery, state):
+        """``(scale, offsets)`` when ``score = scale * Q @ G.T - offsets``.
+
+        Methods of that form (a per-gallery offset, e.g. potentials ``h(g)``)
+        support approximate candidate generation; others return None.
+        """
+        return None
+
     # ------------------------------------------------------- estimator
     def fit(self, X, y=None):
         """Keep the unique halves of the training pairs as banks.
@@ -210,12 +218,17 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         )
         return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
-    def index(self, gallery):
+    def index(self, gallery, *, approximate=False, n_candidates=None):
         """Bind a fixed gallery: precompute its statistics once for serving.
 
         Parameters
         ----------
         gallery : array-like of shape (n_gallery, d)
+        approximate : bool, default=False
+            Generate candidates with a faiss HNSW graph (see
+            :class:`GalleryIndex`).
+        n_candidates : int, default=None
+            Candidates re-scored exactly per query in approximate search.
 
         Returns
         -------
@@ -227,7 +240,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
                 "need the whole batch of test queries, so it cannot be bound to "
                 "a gallery ahead of the queries; call score_matrix per batch."
             )
-        return GalleryIndex(self, gallery)
+        return GalleryIndex(self, gallery, approximate=approximate, n_candidates=n_candidates)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -243,12 +256,23 @@ class GalleryIndex:
     batch of queries then costs the query × gallery product plus the
     method's per-row work, in memory-bounded chunks.
 
+    With ``approximate=True`` (methods whose scores are
+    ``scale · qᵀg − offset(g)``: cosine, inverted softmax, SN, DBSN, ...),
+    :meth:`kneighbors` takes ``n_candidates`` per query from a faiss HNSW
+    graph built on the gallery with the method's offsets folded in, then
+    re-scores them exactly; :meth:`score` stays exact.
+
     Parameters
     ----------
     estimator : RetrievalEstimator
         A fitted score estimator.
     gallery : array-like of shape (n_gallery, d)
         The gallery to serve.
+    approximate : bool, default=False
+        Build the faiss candidate graph (needs ``skxmr[ann]``).
+    n_candidates : int, default=None
+        Candidates per query for approximate search; ``None`` means
+        ``max(10 * n_neighbors, 100)``.
 
     Attributes
     ----------
@@ -258,14 +282,33 @@ class GalleryIndex:
         The method's per-gallery statistics.
     """
 
-    def __init__(self, estimator, gallery):
+    def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
         check_is_fitted(estimator)
         self.estimator = estimator
+        self.approximate = approximate
+        self.n_candidates = n_candidates
+        if n_candidates is not None:
+            check_n_neighbors(n_candidates, np.iinfo(np.int32).max, "n_candidates", "candidates")
         G = check_matrix(gallery, "gallery")
         check_same_width(estimator.query_bank_, G, "the fitted banks", "gallery")
-        self._dtype = G.dtype
         self.gallery_ = l2_normalize(G, "gallery")
         self.state_ = estimator._prepare_gallery(self.gallery_)
+        self._build_candidates()
+
+    def _build_candidates(self):
+        self._candidates = None
+        if not self.approximate:
+            return
+        form = self.estimator._linear_form(self.gallery_, self.state_)
+        if form is None:
+            raise ValueError(
+                f"approximate=True needs scores linear in the gallery "
+                f"(scale * q.g - offset(g)); {type(self.estimator).__name__}'s are not."
+            )
+        from ._ann import LinearCandidates
+
+        self._linear = form
+        self._candidates = LinearCandidates(self.gallery_, *form)
 
     @property
     def n_gallery(self):
@@ -309,6 +352,9 @@ class GalleryIndex:
         """
         k = check_n_neighbors(n_neighbors, self.n_gallery, "n_neighbors")
         Q, dtype = self._queries(queries)
+        if self._candidates is not None:
+            scores, indices = self._approximate_top_k(Q, k, dtype)
+            return (scores, indices) if return_scores else indices
         est, G, state = self.estimator, self.gallery_, self.state_
 
         def top_k(rows):
@@ -326,6 +372,26 @@ class GalleryIndex:
         scores = np.concatenate([p[0] for p in parts])
         indices = np.concatenate([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
+
+    def _approximate_top_k(self, Q, k, dtype):
+        n_cand = min(self.n_candidates or max(10 * k, 100), self.n_gallery)
+        scale, offsets = self._linear
+        G = self.gallery_
+
+        def top_k(rows):
+            ids = self._candidates.search(Q[rows], n_cand)
+            found = ids >= 0  # faiss pads with -1 when it finds fewer
+            safe = np.where(found, ids, 0)
+            S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
+            S = np.where(found, S, -np.inf).astype(dtype, copy=False)
+            order = np.lexsort((safe, -S), axis=1)[:, :k]
+            return np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+
+        parts = map_row_chunks(
+            top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            n_jobs=getattr(self.estimator, "n_jobs", None),
+        )
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def add(self, gallery):
         """Append gallery items, updating the statistics where the method allows.
@@ -353,6 +419,7 @@ class GalleryIndex:
             key: np.concatenate([value, new[key]]) for key, value in self.state_.items()
         }
         self.gallery_ = np.vstack([self.gallery_, G])
+        self._build_candidates()  # the augmentation's norm bound may change
         return self
 
 

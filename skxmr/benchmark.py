@@ -89,25 +89,6 @@ def load_dataset(name="auto", *, n_pairs=1000, random_state=0, data_home=None, l
     return X_bank, X_test, f"{what}; bank {len(X_bank)} pairs, test {len(X_test)} pairs"
 
 
-def _final_step(estimator, X):
-    """The scoring step of ``estimator`` and the X it sees."""
-    from sklearn.pipeline import Pipeline
-
-    if isinstance(estimator, Pipeline):
-        return estimator[-1], estimator[:-1].transform(X)
-    return estimator, X
-
-
-def evaluate(estimator, X_test):
-    """Scores, relevance and the final step's test gallery for a fitted method."""
-    from ._pairs import split_pairs
-
-    final, Xt = _final_step(estimator, X_test)
-    items = split_pairs(Xt, n_query_features=final.n_query_features, direction=final.direction)
-    S = final.score_matrix(items.sources, items.targets)
-    return S, items
-
-
 def run_method(factory, X_bank, X_test, *, k=10):
     """One benchmark row: fit and score in both directions."""
     from .metrics import (
@@ -116,6 +97,7 @@ def run_method(factory, X_bank, X_test, *, k=10):
         k_occurrence,
         retrieval_report,
     )
+    from .metrics._scorer import paired_scores
 
     row, extras = {}, {}
     fit_s = score_s = 0.0
@@ -124,7 +106,7 @@ def run_method(factory, X_bank, X_test, *, k=10):
         t0 = time.perf_counter()
         est.fit(X_bank)
         t1 = time.perf_counter()
-        S, items = evaluate(est, X_test)
+        S, items = paired_scores(est, X_test)
         t2 = time.perf_counter()
         fit_s += t1 - t0
         score_s += t2 - t1

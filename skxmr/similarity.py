@@ -2,7 +2,10 @@
 
 import numbers
 
+import numpy as np
+
 from ._base import RetrievalEstimator
+from ._registry import register_method
 from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
 
@@ -82,3 +85,14 @@ class CosineSimilarity(RetrievalEstimator):
 
     def _score_queries(self, queries, gallery, state):
         return queries @ gallery.T
+
+    def _linear_form(self, gallery, state):
+        return 1.0, np.zeros(gallery.shape[0])
+
+
+register_method(
+    "Cosine",
+    lambda direction="q2g": CosineSimilarity(direction=direction),
+    family="baseline",
+    description="plain cosine similarity of the L2-normalised embeddings",
+)

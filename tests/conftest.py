@@ -1,20 +1,7 @@
-"""Shared fixtures: real embeddings through the package's fetchers, small problems."""
-
-import os
-from pathlib import Path
+"""Shared test helpers: small paired problems."""
 
 import numpy as np
 import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "modality_gap"
-
-
-def pytest_configure(config):
-    # The fetchers read SKXMR_DATA; point it at the shared copy when the
-    # caller did not (CI sets it explicitly).
-    if "SKXMR_DATA" not in os.environ and SHARED_DATA.is_dir():
-        os.environ["SKXMR_DATA"] = str(SHARED_DATA)
-
 
 @pytest.fixture
 def rng():

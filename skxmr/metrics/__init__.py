@@ -1,6 +1,46 @@
-"""Retrieval metrics, hubness and degeneration diagnostics, and scorers."""
+"""Retrieval metrics, hubness diagnostics and scorers.
 
+Ranking metrics (:mod:`skxmr.metrics.ranking`): ranks, R@K, MdR, MnR,
+R-Precision, mAP@R and a two-direction report. Hubness diagnostics
+(:mod:`skxmr.metrics.hubness`): k-occurrence, its skewness, the Robin Hood
+index and the antihub rate. :func:`make_retrieval_scorer` turns any of them
+into a ``GridSearchCV`` scorer.
+"""
+
+from ._scorer import make_retrieval_scorer
 from .divergence import cs_divergence, gcs_divergence
-from .ranking import rank_of_relevant, recall_at_k
+from .hubness import (
+    antihub_rate,
+    hubness_report,
+    hubness_skewness,
+    k_occurrence,
+    robinhood_index,
+)
+from .ranking import (
+    map_at_r,
+    mean_rank,
+    median_rank,
+    r_precision,
+    rank_of_relevant,
+    recall_at_k,
+    retrieval_report,
+)
 
-__all__ = ["cs_divergence", "gcs_divergence", "rank_of_relevant", "recall_at_k"]
+# degeneration.py and divergence.py (other helpers) add their names here.
+__all__ = [
+    "antihub_rate",
+    "cs_divergence",
+    "gcs_divergence",
+    "hubness_report",
+    "hubness_skewness",
+    "k_occurrence",
+    "make_retrieval_scorer",
+    "map_at_r",
+    "mean_rank",
+    "median_rank",
+    "r_precision",
+    "rank_of_relevant",
+    "recall_at_k",
+    "retrieval_report",
+    "robinhood_index",
+]

@@ -1,0 +1,22 @@
+"""Paired cross-modal embeddings: a synthetic generator, real-data fetchers, splits.
+
+- :func:`make_retrieval_problem`: two modalities from a shared latent with a
+  modality gap, a narrow cone and hub items; any size, the offline default.
+- :func:`fetch_coco_clip`, :func:`fetch_msrvtt_videoclip`: small real
+  galleries (CLIP on COCO, VideoCLIP on MSR-VTT), downloaded once with a
+  SHA-256 check into :func:`get_data_home` (env ``SKXMR_DATA``).
+- :func:`bank_test_split`: split paired rows by item into a training bank and
+  a test set, with no item on both sides.
+"""
+
+from ._fetchers import fetch_coco_clip, fetch_msrvtt_videoclip, get_data_home
+from ._split import bank_test_split
+from ._synthetic import make_retrieval_problem
+
+__all__ = [
+    "bank_test_split",
+    "fetch_coco_clip",
+    "fetch_msrvtt_videoclip",
+    "get_data_home",
+    "make_retrieval_problem",
+]

@@ -1,0 +1,239 @@
+"""Hubness diagnostics from a query × gallery score matrix (DESIGN §5).
+
+The k-occurrence ``N_k(g)`` of gallery item ``g`` is the number of queries
+(rows) that have ``g`` among their ``k`` best-scored columns. A uniform
+``N_k`` (every item retrieved equally often) means no hubness; hubs are items
+with large ``N_k``, antihubs items that no query retrieves (``N_k = 0``).
+Every statistic runs over all gallery items, zeros included.
+
+Ties at the k-th score are broken deterministically by the lower column
+index, so every row contributes exactly ``k`` occurrences and
+``N_k.sum() == n_queries * k``.
+"""
+
+import numpy as np
+
+from .._chunking import map_row_chunks
+from .._validation import check_matrix, check_n_neighbors
+from .ranking import chunk_budget, count_rows
+
+
+def _k_occurrence(S, k):
+    """N_k on a validated matrix, in row chunks (column counts are summed)."""
+    n_g = S.shape[1]
+
+    def chunk(rows):
+        C = S[rows]
+        # the k-th largest score of each row
+        kth = np.partition(C, n_g - k, axis=1)[:, n_g - k : n_g - k + 1]
+        top = C >= kth
+        n_top = count_rows(top)
+        tied = np.flatnonzero(n_top > k)
+        if tied.size:
+            # rows where items tied at the k-th score overflow the top k: keep
+            # the better ones and then the tied ones of lowest column index
+            Ct, kt = C[tied], kth[tied]
+            need = k - count_rows(Ct > kt)
+            eq = Ct == kt
+            top[tied] = (Ct > kt) | (eq & (np.cumsum(eq, axis=1) <= need[:, None]))
+        return np.count_nonzero(top, axis=0)
+
+    # per row: the partitioned copy and the boolean top-k mask (+ slack)
+    per_row = 17 * n_g
+    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
+    return np.sum(parts, axis=0, dtype=np.int64)
+
+
+def _check(scores, k):
+    S = check_matrix(scores, "scores")
+    k = check_n_neighbors(k, S.shape[1], "k")
+    return S, k
+
+
+def k_occurrence(scores, k=10):
+    """How often each gallery item is among the ``k`` best of a query.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    n_k : ndarray of shape (n_gallery,), int64
+        ``n_k[j]`` = number of rows with column ``j`` in their top ``k``. Ties
+        at the k-th score go to the lower column index, so
+        ``n_k.sum() == n_queries * k``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import k_occurrence
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> k_occurrence(S, k=1)
+    array([3, 0, 0])
+    >>> k_occurrence(S, k=2)
+    array([3, 1, 2])
+    """
+    S, k = _check(scores, k)
+    return _k_occurrence(S, k)
+
+
+def _skewness(n_k):
+    x = n_k.astype(np.float64)
+    d = x - x.mean()
+    m2 = np.mean(d**2)
+    if np.ptp(x) == 0 or m2 == 0:
+        return 0.0
+    return float(np.mean(d**3) / m2**1.5)
+
+
+def _robinhood(n_k):
+    x = n_k.astype(np.float64)
+    return float(0.5 * np.abs(x - x.mean()).sum() / x.sum())
+
+
+def hubness_skewness(scores, k=10):
+    """Skewness of the k-occurrence distribution (Radovanović et al., 2010).
+
+    The third standardised moment ``E[(N_k - μ)^3] / σ^3`` with population
+    (biased) moments over all gallery items. Positive values mean a long
+    right tail: a few hubs retrieved by many queries. A constant ``N_k`` (no
+    hubness at all) gives 0.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    skewness : float
+        Lower is better.
+
+    References
+    ----------
+    M. Radovanović, A. Nanopoulos, M. Ivanović. Hubs in Space: Popular
+    Nearest Neighbors in High-Dimensional Data. JMLR 11, 2010.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import hubness_skewness
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> round(hubness_skewness(S, k=1), 4)   # N_1 = [3, 0, 0]
+    0.7071
+    >>> hubness_skewness(np.eye(3), k=1)     # N_1 = [1, 1, 1]
+    0.0
+    """
+    S, k = _check(scores, k)
+    return _skewness(_k_occurrence(S, k))
+
+
+def robinhood_index(scores, k=10):
+    """Robin Hood index of the k-occurrence (Feldbauer et al., 2018).
+
+    ``H = sum_g |N_k(g) - mean(N_k)| / (2 sum_g N_k(g))``: the share of all
+    occurrences that would have to move from hubs to other items to make
+    ``N_k`` uniform, i.e. half the L1 distance between ``N_k / sum(N_k)`` and
+    the uniform distribution. In ``[0, 1)``; 0 means no hubness.
+
+    Feldbauer et al. write ``|N_k - k|`` for a kNN graph of a data set with
+    itself, where ``mean(N_k) = k``; with ``n_queries != n_gallery`` the mean
+    is ``k n_queries / n_gallery``, and using it keeps the index a distance to
+    uniform in ``[0, 1)`` (as scikit-hubness does).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    robinhood : float
+        Lower is better.
+
+    References
+    ----------
+    R. Feldbauer, M. Leodolter, C. Plant, A. Flexer. Fast Approximate Hubness
+    Reduction for Large High-Dimensional Data. IEEE ICBK 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import robinhood_index
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> robinhood_index(S, k=1)   # N_1 = [3, 0, 0]: (2 + 1 + 1) / (2 * 3)
+    0.666...
+    """
+    S, k = _check(scores, k)
+    return _robinhood(_k_occurrence(S, k))
+
+
+def antihub_rate(scores, k=10):
+    """Fraction of gallery items that are in no query's top ``k`` (``N_k = 0``).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    rate : float
+        In ``[0, 1]``; lower is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import antihub_rate
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> antihub_rate(S, k=1)   # N_1 = [3, 0, 0]
+    0.666...
+    """
+    S, k = _check(scores, k)
+    return float(np.mean(_k_occurrence(S, k) == 0))
+
+
+def hubness_report(scores, k=10):
+    """All hubness statistics from one k-occurrence computation.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    report : dict
+        ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
+        "max_occurrence": ...}``; ``max_occurrence`` is the largest
+        ``N_k`` (the biggest hub).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import hubness_report
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> hubness_report(S, k=1)["max_occurrence"]
+    3
+    """
+    S, k = _check(scores, k)
+    n_k = _k_occurrence(S, k)
+    return {
+        "k": k,
+        "skewness": _skewness(n_k),
+        "robinhood": _robinhood(n_k),
+        "antihub_rate": float(np.mean(n_k == 0)),
+        "max_occurrence": int(n_k.max()),
+    }

@@ -1,0 +1,101 @@
+"""The paired-row data model: pair/unpair, unique items, relevance, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skxmr import pair, split_pairs, unpair
+from skxmr._pairs import resolve_split, unique_rows
+
+
+def test_pair_unpair_round_trip():
+    Q = np.arange(6.0).reshape(3, 2)
+    G = np.arange(9.0).reshape(3, 3)
+    X = pair(Q, G)
+    assert X.shape == (3, 5)
+    Q2, G2 = unpair(X, n_query_features=2)
+    np.testing.assert_array_equal(Q2, Q)
+    np.testing.assert_array_equal(G2, G)
+
+
+def test_pair_mismatched_rows_names_arguments():
+    with pytest.raises(ValueError, match="queries has 2 rows but gallery has 3"):
+        pair(np.ones((2, 2)), np.ones((3, 2)))
+
+
+@pytest.mark.parametrize(
+    "X, kwargs, match",
+    [
+        (np.ones((3, 5)), {}, "odd number of columns"),
+        (np.ones((3, 4)), {"n_query_features": 4}, r"n_query_features=4 must be in \[1, 3\]"),
+        (np.ones((3, 4)), {"n_query_features": 0}, "n_query_features=0"),
+        (np.ones(4), {}, "2D array"),
+        (np.ones((2, 2, 2)), {}, "3"),
+        (np.empty((0, 4)), {}, "0 sample"),
+        (np.array([[1.0, np.nan]]), {}, "NaN"),
+        (np.array([[1.0, np.inf]]), {}, "infinity"),
+    ],
+)
+def test_unpair_bad_input(X, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        unpair(X, **kwargs)
+
+
+def test_n_query_features_type():
+    with pytest.raises(TypeError, match="n_query_features"):
+        resolve_split(4, 1.5)
+
+
+def test_unique_rows_first_appearance_order():
+    A = np.array([[3.0, 1.0], [1.0, 2.0], [3.0, 1.0], [0.0, 0.0], [1.0, 2.0]])
+    U, inv = unique_rows(A)
+    np.testing.assert_array_equal(U, [[3.0, 1.0], [1.0, 2.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(inv, [0, 1, 0, 2, 1])
+
+
+def test_split_pairs_duplicates_and_directions():
+    img = np.array([[1.0, 0.0], [0.0, 1.0]])
+    cap = np.array([[1.0, 0.1], [0.9, 0.2], [0.1, 1.0]])
+    X = np.hstack([cap, img[[0, 0, 1]]])
+    items = split_pairs(X)
+    np.testing.assert_array_equal(items.relevance.toarray(), [[1, 0], [1, 0], [0, 1]])
+    np.testing.assert_array_equal(items.source_index, [0, 1, 2])
+    np.testing.assert_array_equal(items.target_index, [0, 0, 1])
+    back = split_pairs(X, direction="g2q")
+    np.testing.assert_array_equal(back.sources, img)
+    np.testing.assert_array_equal(back.relevance.toarray(), [[1, 1, 0], [0, 0, 1]])
+
+
+def test_split_pairs_labels_give_category_relevance():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 4))
+    y = np.array(["a", "b", "a", "c"])
+    items = split_pairs(X, y)
+    expected = np.array(
+        [[1, 0, 1, 0], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], dtype=bool
+    )
+    np.testing.assert_array_equal(items.relevance.toarray(), expected)
+    with pytest.raises(ValueError, match="y must be 1-D with one label per row"):
+        split_pairs(X, y[:3])
+
+
+def test_split_pairs_bad_direction():
+    with pytest.raises(ValueError, match="direction"):
+        split_pairs(np.ones((2, 4)), direction="t2v")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 12), st.integers(1, 4), st.integers(0, 10_000))
+def test_relevance_is_exactly_the_pairs(n_items, copies, seed):
+    """Every row's pair is relevant, and nothing else, whatever the duplication."""
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal((n_items, 3))
+    rows = np.repeat(np.arange(n_items), copies)
+    Q = rng.standard_normal((rows.size, 3))
+    items = split_pairs(pair(Q, G[rows]))
+    R = items.relevance.toarray()
+    assert R.shape == (rows.size, n_items)
+    assert R.sum() == rows.size
+    assert np.all(R[items.source_index, items.target_index])
+    np.testing.assert_array_equal(items.targets[items.target_index], G[rows])

@@ -130,11 +130,10 @@ class _Monitor:
 class FitResult:
     """What training produced (attributes copied onto the estimator)."""
 
-    def __init__(self, params, loss_curve, n_iter, hit_max_iter, monitor=None):
+    def __init__(self, params, loss_curve, n_iter, hit_max_iter):
         self.params, self.loss_curve, self.n_iter = params, loss_curve, n_iter
         self.hit_max_iter = hit_max_iter
-        self.validation_scores = None if monitor is None else monitor.scores
-        self.best_iteration = None if monitor is None else monitor.best_iter
+        self.validation_scores = self.best_iteration = None
 
 
 def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver):
@@ -182,6 +181,7 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver)
             ) from None
     if monitor is not None:
         result.params = monitor.best_params
+        result.validation_scores, result.best_iteration = monitor.scores, monitor.best_iter
     if result.hit_max_iter:
         warnings.warn(
             f"{type(est).__name__} reached max_iter={est.max_iter} before the "

@@ -33,11 +33,10 @@ def project(X, W):
     """Rows of ``X @ W`` scaled to unit norm, and the norms (for backprop)."""
     U = X @ W
     norms = np.linalg.norm(U, axis=1, keepdims=True)
-    Z = U / norms
-    if not np.all(np.isfinite(Z)):
-        # Only a diverging run gets here (W overflowed or a projection vanished).
+    if not np.all(np.isfinite(norms) & (norms > 0)):
+        # Only a diverging run gets here: W overflowed, or a projection vanished.
         raise Diverged
-    return Z, norms
+    return U / norms, norms
 
 
 def project_grad(X, Z, norms, grad_Z):

@@ -577,7 +577,7 @@ def _benchmark_pipeline(direction="q2g"):
     from .similarity import CosineSimilarity
 
     return make_pipeline(
-        CauchySchwarzAlignment(n_components=128, random_state=0),
+        CauchySchwarzAlignment(random_state=0),
         CosineSimilarity(direction=direction),
     )
 

@@ -236,6 +236,21 @@ def test_pipeline_dtype_pickle_and_determinism():
     np.testing.assert_array_equal(twin.query_projection_, est.query_projection_)
 
 
+def test_duplicate_items_are_one_item():
+    """An image with several captions is one gallery item (several positives)."""
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((40, 6))
+    owner = np.repeat(np.arange(40), 2)  # two captions per image
+    captions = images[owner] @ rng.standard_normal((6, 6)) + 0.2 * rng.standard_normal((80, 6))
+    X = pair(captions, images[owner])
+    for solver in ("lbfgs", "adam"):
+        est = CauchySchwarzAlignment(n_components=6, init="random", solver=solver,
+                                     batch_size=32, random_state=0).fit(X)
+        Xt = est.transform(X)
+        np.testing.assert_allclose(Xt[0::2, 6:], Xt[1::2, 6:])  # same image, same z
+        assert r_at_1(Xt) > 80
+
+
 def test_labels_give_several_positives():
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((4, 5))

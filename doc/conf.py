@@ -67,3 +67,16 @@ sphinx_gallery_conf = {
 from build_tables import write_tables  # noqa: E402
 
 write_tables(HERE / "generated_tables")
+
+
+def _skip_sklearn_members(app, what, name, obj, skip, options):
+    """Document skxmr's own API: members inherited from scikit-learn's
+    mixins (get_params, set_output, metadata routing, ...) are documented
+    there, and their docstrings refer to labels of scikit-learn's site."""
+    if (getattr(obj, "__module__", None) or "").startswith("sklearn"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_sklearn_members)

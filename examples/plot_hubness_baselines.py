@@ -78,7 +78,7 @@ fig.tight_layout()
 # ----------------------------------------------
 # ``strength=0`` is exactly cosine and ``strength=1`` the paper's method; in
 # between the method's correction is scaled linearly.
-strengths = np.linspace(0, 1.5, 7)
+strengths = np.linspace(0, 1, 6)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 for name in ("IS", "QB-Norm", "CSLS", "DBNorm (DualIS)"):
     r1, skew = [], []

@@ -5,12 +5,28 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 ``GridSearchCV`` through :func:`skxmr.metrics.make_retrieval_scorer`.
 """
 
-from . import datasets
+from . import calibration, datasets  # noqa: F401  (subpackages register their rows)
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from .alignment import CauchySchwarzAlignment, MultiModalCSAlignment
-from .hubness import CSLS, DBNorm, DualSoftmax, InvertedSoftmax, QBNorm
+from .calibration import (
+    CalibratedProjection,
+    GaussianEmbedding,
+    NeighborhoodGaussian,
+    ProbabilisticCalibration,
+    pair_gaussians,
+)
+from .graph import InvGC
+from .hubness import (
+    CSLS,
+    DBNorm,
+    DualBankSinkhornNormalizer,
+    DualSoftmax,
+    InvertedSoftmax,
+    QBNorm,
+    SinkhornNormalizer,
+)
 from .similarity import CosineSimilarity
 
 __version__ = "0.1.0.dev0"
@@ -19,15 +35,23 @@ __all__ = [
     "CSLS",
     "CauchySchwarzAlignment",
     "MultiModalCSAlignment",
+    "CalibratedProjection",
+    "GaussianEmbedding",
+    "NeighborhoodGaussian",
+    "ProbabilisticCalibration",
+    "pair_gaussians",
     "CosineSimilarity",
     "DBNorm",
+    "DualBankSinkhornNormalizer",
     "DualSoftmax",
     "InvertedSoftmax",
     "QBNorm",
     "GalleryIndex",
+    "InvGC",
     "PairedTransformer",
     "RetrievalEstimator",
     "PairedItems",
+    "SinkhornNormalizer",
     "pair",
     "split_pairs",
     "register_method",

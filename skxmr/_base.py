@@ -74,15 +74,18 @@ class _PairedRowsMixin:
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
-        X = validate_data(
-            self,
-            X,
-            dtype=FLOAT_DTYPES,
-            ensure_min_samples=2 if reset else 1,
-            ensure_min_features=2,
-            reset=reset,
-        )
-        return X
+        try:
+            return validate_data(
+                self,
+                X,
+                dtype=FLOAT_DTYPES,
+                ensure_min_samples=2 if reset else 1,
+                ensure_min_features=2,
+                reset=reset,
+            )
+        except ValueError as exc:
+            msg = str(exc)
+            raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
 
     def _split(self, X, y=None):
         return split_pairs(
@@ -184,13 +187,19 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         return float(recall_at_k(scores, items.relevance, k=1))
 
     # -------------------------------------------------------- two-view
-    def _check_two_view(self, queries, gallery):
+    def _check_items(self, A, name):
+        """Validate items to score against the fitted banks (hook).
+
+        Default: finite 2-D, the banks' width, L2-normalised (cosine).
+        """
         check_is_fitted(self)
-        Q = check_matrix(queries, "queries")
-        G = check_matrix(gallery, "gallery")
-        check_same_width(self.query_bank_, Q, "the fitted banks", "queries")
-        check_same_width(self.query_bank_, G, "the fitted banks", "gallery")
-        return l2_normalize(Q, "queries"), l2_normalize(G, "gallery")
+        A = check_matrix(A, name)
+        check_same_width(self.query_bank_, A, "the fitted banks", name)
+        return l2_normalize(A, name)
+
+    def _bytes_per_query_row(self, n_gallery):
+        """Working memory one query row needs when scoring (sizes chunks)."""
+        return 8 * n_gallery * 3
 
     def score_matrix(self, queries, gallery):
         """Normalised query × gallery scores on explicit matrices.
@@ -204,7 +213,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_queries, n_gallery)
         """
-        Q, G = self._check_two_view(queries, gallery)
+        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
         state = self._prepare_gallery(G)
         return self._score_in_chunks(Q, G, state, dtype=result_dtype(queries, gallery))
 
@@ -213,7 +222,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         parts = map_row_chunks(
             lambda rows: np.asarray(self._score_queries(Q[rows], G, state), dtype=dtype),
             Q.shape[0],
-            bytes_per_row=8 * G.shape[0] * 3,
+            bytes_per_row=self._bytes_per_query_row(G.shape[0]),
             n_jobs=n_jobs,
         )
         return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
@@ -289,9 +298,7 @@ class GalleryIndex:
         self.n_candidates = n_candidates
         if n_candidates is not None:
             check_n_neighbors(n_candidates, np.iinfo(np.int32).max, "n_candidates", "candidates")
-        G = check_matrix(gallery, "gallery")
-        check_same_width(estimator.query_bank_, G, "the fitted banks", "gallery")
-        self.gallery_ = l2_normalize(G, "gallery")
+        self.gallery_ = estimator._check_items(gallery, "gallery")
         self.state_ = estimator._prepare_gallery(self.gallery_)
         self._build_candidates()
 
@@ -316,9 +323,8 @@ class GalleryIndex:
         return self.gallery_.shape[0]
 
     def _queries(self, queries):
-        Q = check_matrix(queries, "queries")
-        check_same_width(self.gallery_, Q, "gallery", "queries")
-        return l2_normalize(Q, "queries"), result_dtype(Q, self.gallery_)
+        Q = self.estimator._check_items(queries, "queries")
+        return Q, result_dtype(Q, self.gallery_)
 
     def score(self, queries):
         """Normalised scores of ``queries`` against the bound gallery.
@@ -367,7 +373,8 @@ class GalleryIndex:
             return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
 
         parts = map_row_chunks(
-            top_k, Q.shape[0], 8 * G.shape[0] * 3, n_jobs=getattr(est, "n_jobs", None)
+            top_k, Q.shape[0], est._bytes_per_query_row(G.shape[0]),
+            n_jobs=getattr(est, "n_jobs", None),
         )
         scores = np.concatenate([p[0] for p in parts])
         indices = np.concatenate([p[1] for p in parts])
@@ -411,9 +418,7 @@ class GalleryIndex:
                 "gallery items, so they cannot be extended incrementally; build "
                 "a new index with estimator.index(np.vstack([old, new]))."
             )
-        G = check_matrix(gallery, "gallery")
-        check_same_width(self.gallery_, G, "the bound gallery", "gallery")
-        G = l2_normalize(G, "gallery").astype(self.gallery_.dtype, copy=False)
+        G = est._check_items(gallery, "gallery").astype(self.gallery_.dtype, copy=False)
         new = est._prepare_gallery(G)
         self.state_ = {
             key: np.concatenate([value, new[key]]) for key, value in self.state_.items()
@@ -431,6 +436,9 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
+    # False for transformers whose output rows are not embeddings in a
+    # similarity space (e.g. packed Gaussians); diagnostics then stop there.
+    _outputs_embeddings = True
 
     def fit(self, X, y=None):
         """Fit on training pairs.

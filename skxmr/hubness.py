@@ -32,6 +32,13 @@ from sklearn.utils._param_validation import Interval
 from ._base import RetrievalEstimator
 from ._chunking import map_row_chunks
 from ._registry import register_method
+from ._sinkhorn import (
+    DualBankSinkhornNormalizer,
+    SinkhornNormalizer,
+    dual_bank_sinkhorn_normalize,
+    sinkhorn_normalize,
+    sinkhorn_potentials,
+)
 from ._validation import (
     check_bank,
     check_matrix,
@@ -52,11 +59,16 @@ __all__ = [
     "dual_softmax_scores",
     "inverted_softmax_scores",
     "qb_norm_scores",
+    "SinkhornNormalizer",
+    "DualBankSinkhornNormalizer",
+    "sinkhorn_normalize",
+    "dual_bank_sinkhorn_normalize",
+    "sinkhorn_potentials",
 ]
 
 # sklearn's Interval rejects nan and inf, so these also refuse non-finite values.
 _TEMPERATURE = [Interval(numbers.Real, 0, None, closed="neither")]
-_STRENGTH = [Interval(numbers.Real, 0, None, closed="left")]
+_STRENGTH = [Interval(numbers.Real, 0, 1, closed="both")]  # α ∈ [0, 1], as SN/DBSN
 _N_JOBS = [None, numbers.Integral]
 
 # log of the smallest positive float64: no non-zero |cosine| has a smaller log.
@@ -215,7 +227,7 @@ class InvertedSoftmax(RetrievalEstimator):
     ----------
     temperature : float, default=0.05
         Softmax temperature ``τ > 0`` (``β = 1/τ = 20``).
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
         ``α >= 0``: 0 gives plain cosine, 1 the inverted softmax.
     {common}
 
@@ -277,7 +289,7 @@ def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, s
     query_bank : array-like of shape (n_bank_queries, d)
         Bank queries (e.g. training captions); at least two rows.
     temperature : float, default=0.05
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
 
     Returns
     -------
@@ -324,7 +336,7 @@ class QBNorm(RetrievalEstimator):
     k : int, default=1
         Top-``k`` gallery items per bank query forming the activation set;
         ``1 <= k <= n_gallery`` (checked when a gallery is scored).
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
         ``α >= 0`` applied to the normalised rows.
     {common}
 
@@ -397,7 +409,7 @@ def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, stren
     temperature : float, default=0.05
     k : int, default=1
         ``1 <= k <= n_gallery``.
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
 
     Returns
     -------
@@ -455,7 +467,7 @@ class DualSoftmax(RetrievalEstimator):
     ----------
     temperature : float, default=0.01
         Softmax temperature ``τ > 0`` (the paper's logit scale 100).
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
         ``α >= 0``.
     {common}
 
@@ -509,7 +521,7 @@ class DualSoftmax(RetrievalEstimator):
         -------
         scores : ndarray of shape (n_queries, n_gallery)
         """
-        Q, G = self._check_two_view(queries, gallery)
+        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
         return _dual_softmax(
             Q, G, self.temperature, self.strength, result_dtype(queries, gallery), self.n_jobs
         )
@@ -524,7 +536,7 @@ def dual_softmax_scores(queries, gallery, *, temperature=0.01, strength=1.0):
         The whole batch of test queries.
     gallery : array-like of shape (n_gallery, d)
     temperature : float, default=0.01
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
 
     Returns
     -------
@@ -576,7 +588,7 @@ class CSLS(RetrievalEstimator):
     ----------
     n_neighbors : int, default=10
         ``k``; at most the size of each bank (checked in ``fit``).
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
         ``α >= 0``.
     {common}
 
@@ -642,7 +654,7 @@ def csls_scores(queries, gallery, query_bank, gallery_bank, *, n_neighbors=10, s
     query_bank : array-like of shape (n_bank_queries, d)
     gallery_bank : array-like of shape (n_bank_gallery, d)
     n_neighbors : int, default=10
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
 
     Returns
     -------
@@ -705,7 +717,7 @@ class DBNorm(RetrievalEstimator):
     dynamic : bool, default=False
         ``False``: DualIS; ``True``: DualDIS (gallery statistics then depend
         on the whole gallery, so a :class:`~skxmr.GalleryIndex` cannot ``add``).
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
         ``α >= 0``.
     {common}
 
@@ -810,7 +822,7 @@ def dbnorm_scores(
     query_temperature : float, default=0.05
     gallery_temperature : float, default=0.33
     dynamic : bool, default=False
-    strength : float, default=1.0
+    strength : float in [0, 1], default=1.0
 
     Returns
     -------

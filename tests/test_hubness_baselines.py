@@ -271,7 +271,7 @@ def test_linear_form_only_where_exact():
     """Approximate search needs score = scale * q.g - offset(g), exactly."""
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
     Q, G = X_test[:, :8], X_test[:, 8:]
-    for est in (InvertedSoftmax(strength=0.7), DBNorm(strength=1.3)):
+    for est in (InvertedSoftmax(strength=0.7), DBNorm(strength=0.9)):
         est.fit(X_bank)
         Gn = unit(G)
         scale, offsets = est._linear_form(Gn, est._prepare_gallery(Gn))
@@ -338,7 +338,7 @@ def test_strength_zero_is_cosine(est):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), alpha=st.floats(0.0, 3.0), which=st.integers(0, len(ESTIMATORS) - 1))
+@given(seed=st.integers(0, 10_000), alpha=st.floats(0.0, 1.0), which=st.integers(0, len(ESTIMATORS) - 1))
 def test_strength_interpolates_linearly(seed, alpha, which):
     """S_α = S + α (S_1 - S): 0 is cosine, 1 the published method."""
     Q, G, Bq, Bg = random_problem(seed, n_q=7, n_g=6, n_bq=6, n_bg=6)
@@ -442,7 +442,7 @@ def test_bad_temperatures(bad):
             DBNorm(**{name: bad}).fit(X)
 
 
-@pytest.mark.parametrize("bad", [-0.5, np.inf, np.nan])
+@pytest.mark.parametrize("bad", [-0.5, 1.5, np.inf, np.nan])
 @pytest.mark.parametrize("cls", [InvertedSoftmax, QBNorm, DualSoftmax, CSLS, DBNorm])
 def test_bad_strength(cls, bad):
     with pytest.raises(ValueError, match="strength"):

@@ -1,13 +1,16 @@
-"""Retrieval metrics, hubness diagnostics and scorers.
+"""Retrieval metrics, hubness and degeneration diagnostics, and scorers.
 
 Ranking metrics (:mod:`skxmr.metrics.ranking`): ranks, R@K, MdR, MnR,
 R-Precision, mAP@R and a two-direction report. Hubness diagnostics
 (:mod:`skxmr.metrics.hubness`): k-occurrence, its skewness, the Robin Hood
 index and the antihub rate. :func:`make_retrieval_scorer` turns any of them
-into a ``GridSearchCV`` scorer.
+into a ``GridSearchCV`` scorer. Degeneration (:mod:`skxmr.metrics.degeneration`):
+Δ_deg, MeanSim and MeanSim@k of the InvGC paper. Divergences
+(:mod:`skxmr.metrics.divergence`): Cauchy-Schwarz and generalised CS.
 """
 
 from ._scorer import make_retrieval_scorer
+from .degeneration import degeneration_score, mean_similarity, mean_similarity_at_k
 from .divergence import cs_divergence, gcs_divergence
 from .hubness import (
     antihub_rate,
@@ -31,11 +34,14 @@ __all__ = [
     "antihub_rate",
     "cs_divergence",
     "gcs_divergence",
+    "degeneration_score",
     "hubness_report",
     "hubness_skewness",
     "k_occurrence",
     "make_retrieval_scorer",
     "map_at_r",
+    "mean_similarity",
+    "mean_similarity_at_k",
     "mean_rank",
     "median_rank",
     "r_precision",

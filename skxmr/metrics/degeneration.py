@@ -1,0 +1,236 @@
+"""Representation degeneration: how tightly a set of embeddings is packed.
+
+The InvGC paper (Wang et al., EMNLP Findings 2023, Eq. 2 and Tables 1-2,
+19-34) measures degeneration with cosine similarities:
+
+* ``Δ_deg = (1/m) Σ_x sim(x, y)``, ``y`` the nearest neighbour of ``x`` in
+  the set, ``m`` the number of points (:func:`degeneration_score`);
+* ``MeanSim``: the mean similarity over all pairs (:func:`mean_similarity`);
+* ``MeanSim@k``: the mean, over points, of the mean similarity to their
+  ``k`` nearest neighbours (:func:`mean_similarity_at_k`); ``MeanSim@1`` is
+  ``Δ_deg``.
+
+Every function takes **embeddings**, not a score matrix, and uses cosine
+similarity (rows are L2-normalised first). With ``Y=None`` the statistics
+are computed *within* ``X`` -- the paper's ``Δ_deg(G)`` of a gallery
+(Table 1), where a point is never its own neighbour. With ``Y`` they are
+computed *between* ``X`` and ``Y`` with neighbours taken in ``Y`` for each
+row of ``X`` -- the paper's Table 2 uses ``X`` = test gallery, ``Y`` = test
+queries and excludes each gallery item's matching queries, which
+``exclude=relevance.T`` does (``relevance`` from :func:`skxmr.split_pairs`).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._chunking import map_row_chunks
+from .._validation import (
+    check_matrix,
+    check_n_neighbors,
+    check_same_width,
+    l2_normalize,
+    result_dtype,
+)
+
+
+def _prepare(X, Y, exclude):
+    """Normalised X, Y (or X) and the excluded pairs as a bool CSR matrix."""
+    within = Y is None
+    X = check_matrix(X, "X", min_rows=2 if within else 1)
+    Xn = l2_normalize(X, "X")
+    if within:
+        Yn = Xn
+    else:
+        Y = check_matrix(Y, "Y")
+        check_same_width(X, Y, "X", "Y")
+        dtype = result_dtype(X, Y)
+        Xn = Xn.astype(dtype, copy=False)
+        Yn = l2_normalize(Y, "Y").astype(dtype, copy=False)
+    shape = (Xn.shape[0], Yn.shape[0])
+    if exclude is None:
+        E = sp.csr_array(shape, dtype=bool)
+    else:
+        E = sp.csr_array(exclude) if sp.issparse(exclude) else sp.csr_array(np.asarray(exclude))
+        if E.ndim != 2 or E.shape != shape:
+            raise ValueError(
+                f"exclude must have shape {shape} (rows of X x rows of "
+                f"{'X' if within else 'Y'}), got {E.shape}."
+            )
+        E = E.astype(bool)
+        E.eliminate_zeros()
+    if within:
+        # A point is never its own neighbour (by position, not by value).
+        E = (E + sp.eye_array(shape[0], dtype=bool, format="csr")).astype(bool)
+    E.sum_duplicates()
+    return Xn, Yn, E.tocsr()
+
+
+def mean_similarity(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None):
+    """MeanSim: the mean cosine similarity over all (non-excluded) pairs.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_x, d)
+        Embeddings, e.g. a test gallery.
+    Y : array-like of shape (n_y, d), default=None
+        Second set (e.g. the test queries); ``None`` means pairs within
+        ``X``, each point with every *other* point.
+    exclude : array-like or sparse matrix of shape (n_x, n_y), default=None
+        Non-zero entries mark pairs left out (e.g. the matching pairs,
+        ``relevance.T``).
+    n_jobs : int, default=None
+        joblib workers over chunks of the excluded pairs.
+    working_memory : float, default=None
+        MiB budget of one chunk.
+
+    Returns
+    -------
+    mean_sim : float
+
+    Notes
+    -----
+    Computed without the pairwise matrix: the sum over all pairs is
+    ``(Σ_i x_i)·(Σ_j y_j)``, from which the excluded pairs (the diagonal
+    when ``Y`` is None) are subtracted; O((n_x + n_y + n_excluded)·d).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import mean_similarity
+    >>> X = np.array([[1., 0.], [0., 1.], [1., 1.]])
+    >>> round(mean_similarity(X), 4)   # (0 + 0.7071 + 0.7071) / 3
+    0.4714
+    """
+    Xn, Yn, E = _prepare(X, Y, exclude)
+    n_pairs = Xn.shape[0] * Yn.shape[0] - E.nnz
+    if n_pairs < 1:
+        raise ValueError("exclude leaves no pair of X and Y to average over.")
+    total = float(
+        Xn.sum(axis=0, dtype=np.float64) @ Yn.sum(axis=0, dtype=np.float64)
+    )
+    rows, cols = E.nonzero()
+    d = Xn.shape[1]
+
+    def excluded_sum(part):
+        r, c = rows[part], cols[part]
+        return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
+
+    if rows.size:
+        total -= float(
+            sum(
+                map_row_chunks(
+                    excluded_sum,
+                    rows.size,
+                    3 * d * 8,
+                    n_jobs=n_jobs,
+                    working_memory=working_memory,
+                )
+            )
+        )
+    return total / n_pairs
+
+
+def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_memory=None):
+    """MeanSim@k: mean over rows of X of the mean similarity to its k nearest.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_x, d)
+        Embeddings whose neighbourhoods are measured (e.g. a test gallery).
+    Y : array-like of shape (n_y, d), default=None
+        Where neighbours are searched; ``None`` means within ``X``,
+        excluding each point itself.
+    k : int, default=10
+        Number of nearest neighbours (by cosine similarity).
+    exclude : array-like or sparse matrix of shape (n_x, n_y), default=None
+        Non-zero entries mark pairs that are never neighbours (e.g. each
+        gallery item's matching queries, ``relevance.T``).
+    n_jobs : int, default=None
+        joblib workers over chunks of rows of ``X``.
+    working_memory : float, default=None
+        MiB budget of one chunk of the similarity matrix; ``None`` follows
+        ``sklearn.get_config()["working_memory"]``.
+
+    Returns
+    -------
+    mean_sim_at_k : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import mean_similarity_at_k
+    >>> X = np.array([[1., 0.], [0., 1.], [1., 1.]])
+    >>> round(mean_similarity_at_k(X, k=1), 4)   # every nearest sim is 0.7071
+    0.7071
+    >>> round(mean_similarity_at_k(X, k=2), 4)   # (0.3536 + 0.3536 + 0.7071) / 3
+    0.4714
+    """
+    Xn, Yn, E = _prepare(X, Y, exclude)
+    n_x, n_y = Xn.shape[0], Yn.shape[0]
+    k = check_n_neighbors(k, n_y - (1 if Y is None else 0), "k", "candidate neighbours")
+    left = n_y - np.diff(E.indptr)
+    if np.any(left < k):
+        i = int(np.flatnonzero(left < k)[0])
+        raise ValueError(
+            f"k={k} but row {i} of X has only {left[i]} candidate neighbours "
+            "after exclude."
+        )
+
+    def top_k_means(rows):
+        S = Xn[rows] @ Yn.T
+        excl = E[rows].tocoo()
+        S[excl.row, excl.col] = -np.inf
+        top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
+        return top.mean(axis=1, dtype=np.float64)
+
+    parts = map_row_chunks(
+        top_k_means,
+        n_x,
+        2 * n_y * Xn.dtype.itemsize,
+        n_jobs=n_jobs,
+        working_memory=working_memory,
+    )
+    return float(np.concatenate(parts).mean())
+
+
+def degeneration_score(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None):
+    """Δ_deg: the mean cosine similarity of each point to its nearest neighbour.
+
+    The InvGC paper's Eq. 2, ``Δ_deg = (1/m) Σ_x sim(x, y)`` with ``y`` the
+    closest point to ``x``; equal to :func:`mean_similarity_at_k` with
+    ``k=1``. The paper reports ``Δ_deg(G)`` of the test gallery, i.e.
+    ``degeneration_score(gallery)`` (``Y=None``: neighbours within the set,
+    a point is not its own neighbour; duplicate rows *are* neighbours at
+    similarity 1). Higher means a more degenerate (narrower) set.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_x, d)
+        Embeddings, e.g. a test gallery.
+    Y : array-like of shape (n_y, d), default=None
+        Where nearest neighbours are searched; ``None`` means within ``X``.
+    exclude : array-like or sparse matrix of shape (n_x, n_y), default=None
+        Pairs that are never neighbours.
+    n_jobs : int, default=None
+        joblib workers over chunks of rows of ``X``.
+    working_memory : float, default=None
+        MiB budget of one chunk of the similarity matrix.
+
+    Returns
+    -------
+    score : float in [-1, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import degeneration_score
+    >>> G = np.array([[1., 0.], [0.6, 0.8], [0., 1.]])
+    >>> degeneration_score(G)   # nearest sims 0.6, 0.8, 0.8
+    0.7333...
+    """
+    return mean_similarity_at_k(
+        X, Y, k=1, exclude=exclude, n_jobs=n_jobs, working_memory=working_memory
+    )
+
+
+__all__ = ["degeneration_score", "mean_similarity", "mean_similarity_at_k"]

@@ -13,7 +13,10 @@ Two tables:
    bidirectional circular matching against the sum of the pairwise CS losses.
    GCS touches M similarity matrices, the pairwise sum M(M-1)/2.
 
-Run ``python benchmarks/bench_gcs.py`` (``--quick`` for a small run).
+Run ``python benchmarks/bench_gcs.py`` (``--quick`` for a small run;
+``--blas-threads 1`` pins BLAS to one thread: on a shared, oversubscribed
+machine OpenBLAS's threads can make these mid-sized products several times
+slower than one thread).
 """
 
 import argparse
@@ -23,6 +26,7 @@ import time
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -116,13 +120,16 @@ def bench_gcs(n, k, repeat, views=range(2, 7)):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS threads")
     args = parser.parse_args(argv)
-    if args.quick:
-        bench_fit(n_pairs=500, n_components=64, repeat=1)
-        bench_gcs(n=256, k=64, repeat=2)
-    else:
-        bench_fit(n_pairs=2500, n_components=256, repeat=1)
-        bench_gcs(n=512, k=256, repeat=5)
+    print(f"load average {os.getloadavg()[0]:.1f}, BLAS threads: {args.blas_threads or 'default'}")
+    with threadpool_limits(args.blas_threads):
+        if args.quick:
+            bench_fit(n_pairs=500, n_components=64, repeat=1)
+            bench_gcs(n=256, k=64, repeat=2)
+        else:
+            bench_fit(n_pairs=2500, n_components=256, repeat=1)
+            bench_gcs(n=512, k=256, repeat=5)
 
 
 if __name__ == "__main__":

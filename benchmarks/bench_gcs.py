@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from skxmr import CosineSimilarity, pair  # noqa: E402
-from skxmr.alignment import (  # noqa: E402
+from skxmr import CosineSimilarity, pair
+from skxmr.alignment import (
     CauchySchwarzAlignment,
     cauchy_schwarz_loss,
     generalized_cauchy_schwarz_loss,
@@ -72,7 +72,7 @@ def bench_fit(n_pairs, n_components, repeat):
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            seconds, est = best_of(lambda: est.fit(X_train), repeat)
+            seconds, est = best_of(lambda est=est: est.fit(X_train), repeat)
         Xt = est.transform(X_test)
         r1 = CosineSimilarity().fit(Xt).score(Xt)
         print(f"{solver:>8} {seconds:8.2f} {est.n_iter_:6d} {est.best_iteration_:8d} {r1:6.1f}")
@@ -109,8 +109,8 @@ def bench_gcs(n, k, repeat, views=range(2, 7)):
     for M in views:
         Zs = [rng.standard_normal((n, k)) for _ in range(M)]
         Zs = [Z / np.linalg.norm(Z, axis=1, keepdims=True) for Z in Zs]
-        t_gcs, _ = best_of(lambda: gcs_step(Zs, R, 0.1), repeat)
-        t_pw, _ = best_of(lambda: pairwise_step(Zs, R, 0.1), repeat)
+        t_gcs, _ = best_of(lambda Zs=Zs: gcs_step(Zs, R, 0.1), repeat)
+        t_pw, _ = best_of(lambda Zs=Zs: pairwise_step(Zs, R, 0.1), repeat)
         print(
             f"{M:3d} {1e3 * t_gcs:8.1f} {1e3 * t_pw:12.1f} {t_pw / t_gcs:6.2f} "
             f"{1e3 * t_gcs / M:9.1f} {M * (M - 1) // 2:6d}"

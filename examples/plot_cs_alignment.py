@@ -92,12 +92,12 @@ print(f"CS alignment + cosine, held-out R@1: {pipe.score(test):.1f} "
 # ``log(1/ε)`` plateau and stops learning, the CS loss does not.
 temperatures = [0.01, 0.03, 0.1, 0.3, 1.0]
 results = {"cs": [], "cmpm": []}
-for loss in results:
+for loss, scores in results.items():
     for tau in temperatures:
         est = CauchySchwarzAlignment(
             n_components=48, temperature=tau, loss=loss, random_state=0
         ).fit(train)
-        results[loss].append(r_at_1(est.transform(test)))
+        scores.append(r_at_1(est.transform(test)))
 print(f"{'tau':>6} {'CS':>6} {'CMPM-KL':>8}")
 for tau, cs, kl in zip(temperatures, results["cs"], results["cmpm"]):
     print(f"{tau:6.2f} {cs:6.1f} {kl:8.1f}")

@@ -97,7 +97,7 @@ def split_validation(groups, fraction, rng, name):
     item), so that no item is both trained and validated on.
     """
     uniq = np.unique(groups)
-    n_val = max(2, int(round(fraction * uniq.size)))
+    n_val = max(2, round(fraction * uniq.size))
     if uniq.size - n_val < 2:
         raise ValueError(
             f"early_stopping holds out {n_val} of the {uniq.size} {name}; at least "

@@ -280,7 +280,7 @@ def test_early_stopping_keeps_the_initial_alignment_when_training_hurts():
 
 def test_convergence_warning_only_with_tol():
     X = make_pairs(40)
-    kwargs = dict(n_components=4, max_iter=2, early_stopping=False, random_state=0)
+    kwargs = {"n_components": 4, "max_iter": 2, "early_stopping": False, "random_state": 0}
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         CauchySchwarzAlignment(**kwargs).fit(X)
     with warnings.catch_warnings():

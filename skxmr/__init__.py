@@ -9,6 +9,7 @@ from . import calibration, datasets  # noqa: F401  (subpackages register their r
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
+from .alignment import CauchySchwarzAlignment, MultiModalCSAlignment
 from .calibration import (
     CalibratedProjection,
     GaussianEmbedding,
@@ -32,6 +33,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "CSLS",
+    "CauchySchwarzAlignment",
+    "MultiModalCSAlignment",
     "CalibratedProjection",
     "GaussianEmbedding",
     "NeighborhoodGaussian",

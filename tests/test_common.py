@@ -86,6 +86,11 @@ EXTRA_XFAIL = {
     # InvGC's transformer checks: the same properties are checked on paired
     # data by the family checks and tests/test_graph.py.
     "InvGC": dict.fromkeys(_ODD_TRANSFORMER_CHECKS, ODD),
+    # Same for CS alignment (tests/test_alignment.py covers paired rows).
+    "CauchySchwarzAlignment": {
+        **dict.fromkeys(_ODD_TRANSFORMER_CHECKS, ODD),
+        "check_transformer_n_iter": ODD,
+    },
     "NeighborhoodGaussian": {
         **dict.fromkeys(_ODD_TRANSFORMER_CHECKS, ODD),
         "check_fit_idempotent": NO_SPREAD_1D,

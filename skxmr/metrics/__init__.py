@@ -5,11 +5,13 @@ R-Precision, mAP@R and a two-direction report. Hubness diagnostics
 (:mod:`skxmr.metrics.hubness`): k-occurrence, its skewness, the Robin Hood
 index and the antihub rate. :func:`make_retrieval_scorer` turns any of them
 into a ``GridSearchCV`` scorer. Degeneration (:mod:`skxmr.metrics.degeneration`):
-Δ_deg, MeanSim and MeanSim@k of the InvGC paper.
+Δ_deg, MeanSim and MeanSim@k of the InvGC paper. Divergences
+(:mod:`skxmr.metrics.divergence`): Cauchy-Schwarz and generalised CS.
 """
 
 from ._scorer import make_retrieval_scorer
 from .degeneration import degeneration_score, mean_similarity, mean_similarity_at_k
+from .divergence import cs_divergence, gcs_divergence
 from .hubness import (
     antihub_rate,
     hubness_report,
@@ -30,6 +32,8 @@ from .ranking import (
 # degeneration.py and divergence.py (other helpers) add their names here.
 __all__ = [
     "antihub_rate",
+    "cs_divergence",
+    "gcs_divergence",
     "degeneration_score",
     "hubness_report",
     "hubness_skewness",

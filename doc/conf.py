@@ -34,7 +34,7 @@ autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": True}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-templates_path = ["_templates"]
+templates_path = []
 exclude_patterns = ["_build", "generated_tables", "sg_execution_times.rst"]
 nitpicky = False
 suppress_warnings = ["config.cache"]
@@ -46,7 +46,7 @@ try:
     html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 except ImportError:  # pragma: no cover - docs extras not installed
     html_theme = "alabaster"
-html_static_path = ["_static"]
+html_static_path = []
 html_title = f"skxmr {release}"
 
 intersphinx_mapping = {}  # builds offline: no inventories fetched

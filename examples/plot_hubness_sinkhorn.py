@@ -21,7 +21,7 @@ This example fits both on 250 COCO caption-image pairs (the bank), scores
 
 # %%
 # Data: real CLIP embeddings, split into a bank and a test set by image
-# --------------------------------------------------------------------
+# ---------------------------------------------------------------------
 import matplotlib.pyplot as plt
 import numpy as np
 

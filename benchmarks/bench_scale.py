@@ -119,7 +119,7 @@ def main(argv=None):
                 if args.approximate:
                     line += approximate_columns(est, index, G, Q)
                 print(line)
-                del index
+                index = None  # free the gallery statistics before the next size
     return 0
 
 

@@ -37,6 +37,7 @@ from ._chunking import map_row_chunks
 from ._pairs import DIRECTIONS, split_pairs
 from ._validation import (
     FLOAT_DTYPES,
+    check_bank,
     check_matrix,
     check_n_neighbors,
     check_same_width,
@@ -141,6 +142,23 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         self._validate_params()
         X = self._validate_pairs(X, reset=True)
         self.query_bank_, self.gallery_bank_ = _check_banks(self._split(X, y))
+        self._fit_banks(self.query_bank_, self.gallery_bank_)
+        return self
+
+    def _fit_explicit_banks(self, query_bank, gallery_bank=None):
+        """Set the estimator up on explicit bank matrices.
+
+        The path of the two-view functions (``*_scores``, ``*_normalize``):
+        the same validation and hooks as :meth:`fit`, without paired rows.
+        ``gallery_bank`` may be None for methods that use only the query bank.
+        """
+        self._validate_params()
+        Bq = check_bank(query_bank, "query_bank")
+        self.query_bank_ = l2_normalize(Bq, "query_bank")
+        self.gallery_bank_ = None
+        if gallery_bank is not None:
+            Bg = check_bank(gallery_bank, "gallery_bank", n_features=Bq.shape[1])
+            self.gallery_bank_ = l2_normalize(Bg, "gallery_bank")
         self._fit_banks(self.query_bank_, self.gallery_bank_)
         return self
 

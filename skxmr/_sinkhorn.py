@@ -64,11 +64,8 @@ from ._base import RetrievalEstimator
 from ._chunking import map_row_chunks, row_slices
 from ._registry import register_method
 from ._validation import (
-    check_bank,
     check_matrix,
     check_same_width,
-    l2_normalize,
-    result_dtype,
 )
 
 __all__ = [
@@ -737,27 +734,6 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 
 
 # --------------------------------------------------------- two-view forms
-def _two_view_scores(queries, gallery, query_bank, gallery_bank, params):
-    Q = check_matrix(queries, "queries")
-    G = check_matrix(gallery, "gallery")
-    Bq = check_bank(query_bank, "query_bank")
-    check_same_width(Q, G, "queries", "gallery")
-    check_same_width(Q, Bq, "queries", "query_bank")
-    dtype = result_dtype(Q, G)
-    Q, G, Bq = l2_normalize(Q, "queries"), l2_normalize(G, "gallery"), l2_normalize(
-        Bq, "query_bank"
-    )
-    if gallery_bank is not None:
-        Bg = check_bank(gallery_bank, "gallery_bank")
-        check_same_width(Q, Bg, "queries", "gallery_bank")
-        gallery_bank = l2_normalize(Bg, "gallery_bank")
-    strength = params.pop("strength")
-    S = Q @ G.T
-    if strength:
-        S = S - strength * _gallery_potentials(Bq, G, gallery_bank, **params)
-    return S.astype(dtype, copy=False)
-
-
 @validate_params(
     {"queries": ["array-like"], "gallery": ["array-like"], "query_bank": ["array-like"],
      **NORMALIZER_CONSTRAINTS},
@@ -799,9 +775,9 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     >>> sinkhorn_normalize(Q, G, Bq, temperature=0.05).shape
     (4, 5)
     """
-    params = {"temperature": temperature, "max_iter": max_iter, "tol": tol,
-              "strength": strength, "working_memory": working_memory, "n_jobs": n_jobs}
-    return _two_view_scores(queries, gallery, query_bank, None, params)
+    est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
+                             strength=strength, working_memory=working_memory, n_jobs=n_jobs)
+    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
 @validate_params(
@@ -848,9 +824,11 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     >>> dual_bank_sinkhorn_normalize(Q, G, Bq, Bg, temperature=0.05).shape
     (4, 5)
     """
-    params = {"temperature": temperature, "max_iter": max_iter, "tol": tol,
-              "strength": strength, "working_memory": working_memory, "n_jobs": n_jobs}
-    return _two_view_scores(queries, gallery, query_bank, gallery_bank, params)
+    est = DualBankSinkhornNormalizer(
+        temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
+        working_memory=working_memory, n_jobs=n_jobs,
+    )
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 
 
 register_method(

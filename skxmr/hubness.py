@@ -40,7 +40,6 @@ from ._sinkhorn import (
     sinkhorn_potentials,
 )
 from ._validation import (
-    check_bank,
     check_matrix,
     check_n_neighbors,
     check_same_width,
@@ -172,19 +171,6 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-def _bound(estimator, query_bank, gallery_bank=None):
-    """``estimator`` set up on explicit banks: the two-view functions' path."""
-    estimator._validate_params()
-    Bq = check_bank(query_bank, "query_bank")
-    estimator.query_bank_ = l2_normalize(Bq, "query_bank")
-    estimator.gallery_bank_ = None
-    if gallery_bank is not None:
-        Bg = check_bank(gallery_bank, "gallery_bank", n_features=Bq.shape[1])
-        estimator.gallery_bank_ = l2_normalize(Bg, "gallery_bank")
-    estimator._fit_banks(estimator.query_bank_, estimator.gallery_bank_)
-    return estimator
-
-
 _COMMON_DOC = """n_query_features : int, default=None
         Width of the query half of ``X``; ``None`` means half the columns.
     direction : {"q2g", "g2q"}, default="q2g"
@@ -312,7 +298,7 @@ def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, s
     True
     """
     est = InvertedSoftmax(temperature=temperature, strength=strength)
-    return _bound(est, query_bank).score_matrix(queries, gallery)
+    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
 # ---------------------------------------------------------------- QB-Norm
@@ -432,7 +418,7 @@ def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, stren
     True
     """
     est = QBNorm(temperature=temperature, k=k, strength=strength)
-    return _bound(est, query_bank).score_matrix(queries, gallery)
+    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
 # ----------------------------------------------------------- dual softmax
@@ -674,7 +660,7 @@ def csls_scores(queries, gallery, query_bank, gallery_bank, *, n_neighbors=10, s
            [-1.,  1.]])
     """
     est = CSLS(n_neighbors=n_neighbors, strength=strength)
-    return _bound(est, query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 
 
 # ----------------------------------------------------------------- DBNorm
@@ -847,7 +833,7 @@ def dbnorm_scores(
         dynamic=dynamic,
         strength=strength,
     )
-    return _bound(est, query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 
 
 # --------------------------------------------------------- benchmark rows

@@ -30,6 +30,7 @@ from sklearn import config_context
 
 import skxmr
 from skxmr import RetrievalEstimator
+from skxmr.datasets import make_retrieval_problem
 
 
 def unit_rows(rng, n, d, chunk=65536):
@@ -79,6 +80,11 @@ def main(argv=None):
     parser.add_argument("--working-memory", type=float, default=256, help="MiB")
     parser.add_argument("--methods", help="comma-separated registered names")
     parser.add_argument("--approximate", action="store_true", help="also faiss candidates")
+    parser.add_argument(
+        "--data", choices=("synthetic", "isotropic"), default="synthetic",
+        help="make_retrieval_problem (shared latent, modality gap, hubs) or isotropic "
+        "unit vectors in a cone (full intrinsic dimension: the worst case for ANN)",
+    )
     parser.add_argument("--quick", action="store_true", help="gallery 2k/5k/20k, bank 2k")
     args = parser.parse_args(argv)
     if args.quick:
@@ -88,12 +94,21 @@ def main(argv=None):
     names = args.methods.split(",") if args.methods else list(registry)
     rng = np.random.default_rng(0)
     d = args.dim
-    X_bank = np.hstack([unit_rows(rng, args.bank, d), unit_rows(rng, args.bank, d)])
-    Q = unit_rows(rng, args.queries, d)
-    galleries = {n: unit_rows(rng, n, d) for n in args.gallery}
+    if args.data == "isotropic":
+        X_bank = np.hstack([unit_rows(rng, args.bank, d), unit_rows(rng, args.bank, d)])
+        Q = unit_rows(rng, args.queries, d)
+        galleries = {n: unit_rows(rng, n, d) for n in args.gallery}
+    else:
+        n_bank, n_q, n_max = args.bank, args.queries, max(args.gallery)
+        data = make_retrieval_problem(
+            n_pairs=n_bank + max(n_q, n_max), n_features=d, random_state=0
+        )
+        X_bank = data.X[:n_bank]
+        Q = data.queries[n_bank : n_bank + n_q]  # their items lead each gallery
+        galleries = {n: data.gallery[n_bank : n_bank + n] for n in args.gallery}
 
     print(
-        f"bank {args.bank} pairs, {args.queries} queries, d={d}, float32, "
+        f"{args.data} data: bank {args.bank} pairs, {args.queries} queries, d={d}, float32, "
         f"working_memory={args.working_memory:g} MiB"
     )
     header = f"{'method':<16}{'n_gallery':>10}{'index s':>10}{'rank s':>10}{'peak MiB':>10}{'ns/(bank*gal)':>15}"

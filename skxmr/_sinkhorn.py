@@ -662,6 +662,9 @@ class SinkhornNormalizer(RetrievalEstimator):
     def _score_queries(self, queries, gallery, state):
         return queries @ gallery.T - self.strength * state["h"]
 
+    def _linear_form(self, gallery, state):
+        return 1.0, self.strength * state["h"]
+
 
 class DualBankSinkhornNormalizer(SinkhornNormalizer):
     """Dual Bank Sinkhorn normalisation (DBSN).

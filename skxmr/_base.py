@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._chunking import map_row_chunks
 from ._pairs import DIRECTIONS, split_pairs
+from ._topk import top_k_indices
 from ._validation import (
     FLOAT_DTYPES,
     check_bank,
@@ -385,9 +386,7 @@ class GalleryIndex:
 
         def top_k(rows):
             S = np.asarray(est._score_queries(Q[rows], G, state), dtype=dtype)
-            idx = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(
-                np.arange(S.shape[1]), (S.shape[0], 1)
-            )
+            idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
             part = np.take_along_axis(S, idx, axis=1)
             order = np.lexsort((idx, -part), axis=1)
             return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)

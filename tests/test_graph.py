@@ -11,7 +11,8 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, InvGC, pair, registered_methods
-from skxmr.graph import DEFAULT_R, _local_update, n_neighbors_for, top_m_mask_indices
+from skxmr._topk import row_kth_largest, top_k_indices
+from skxmr.graph import DEFAULT_R, _local_update, n_neighbors_for
 
 from .conftest import make_pairs
 
@@ -137,10 +138,10 @@ def test_top_m_ties_by_hand():
             [0.1, 0.3, 0.3, 0.9, 0.3],
         ]
     )
-    np.testing.assert_array_equal(top_m_mask_indices(W, 1), [[1], [0], [3]])
-    np.testing.assert_array_equal(top_m_mask_indices(W, 2), [[0, 1], [0, 1], [1, 3]])
-    np.testing.assert_array_equal(top_m_mask_indices(W, 3), [[0, 1, 2], [0, 1, 2], [1, 2, 3]])
-    np.testing.assert_array_equal(top_m_mask_indices(W, 5), np.tile(np.arange(5), (3, 1)))
+    np.testing.assert_array_equal(top_k_indices(W, 1), [[1], [0], [3]])
+    np.testing.assert_array_equal(top_k_indices(W, 2), [[0, 1], [0, 1], [1, 3]])
+    np.testing.assert_array_equal(top_k_indices(W, 3), [[0, 1, 2], [0, 1, 2], [1, 2, 3]])
+    np.testing.assert_array_equal(top_k_indices(W, 5), np.tile(np.arange(5), (3, 1)))
 
 
 @settings(max_examples=60, deadline=None)
@@ -155,7 +156,7 @@ def test_top_m_keeps_exactly_m_of_the_largest(n_rows, n_cols, levels, data):
     m = data.draw(st.integers(1, n_cols))
     seed = data.draw(st.integers(0, 2**16))
     W = np.random.default_rng(seed).integers(0, levels, (n_rows, n_cols)) / levels
-    idx = top_m_mask_indices(W, m)
+    idx = top_k_indices(W, m)
     assert idx.shape == (n_rows, m)
     expected = np.sort(np.argsort(-W, axis=1, kind="stable")[:, :m], axis=1)
     np.testing.assert_array_equal(idx, expected)
@@ -405,7 +406,6 @@ def test_coco_grid_search_over_the_steps(coco):
 @pytest.mark.parametrize("m", [1, 7, 40, 400])
 def test_row_kth_largest_matches_a_plain_partition(levels, m):
     """The subsample-bound path (taken when m << n) is exact, ties included."""
-    from skxmr.graph import row_kth_largest
 
     rng = np.random.default_rng(m + levels)
     W = rng.standard_normal((13, 2000)).astype(np.float32)

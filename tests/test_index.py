@@ -121,3 +121,16 @@ def test_approximate_kneighbors_recall(estimator):
     S = exact.score(Q)
     np.testing.assert_allclose(s_approx, np.take_along_axis(S, i_approx, 1), rtol=1e-6, atol=1e-6)
     assert np.all(np.diff(s_approx, axis=1) <= 0)
+
+
+def test_kneighbors_ties_straddling_the_cut_go_to_the_lower_index():
+    """Equal scores across the k-th place: the lower gallery rows are kept."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((8, 4))
+    G = base[rng.integers(0, 8, size=40)]  # many exact duplicates
+    Q = rng.standard_normal((25, 4))
+    index = CosineSimilarity().fit(make_pairs(10, d=4, seed=0)).index(G)
+    S = index.score(Q)
+    _, ids = index.kneighbors(Q, n_neighbors=5)
+    expected = np.lexsort((np.tile(np.arange(40), (25, 1)), -S), axis=1)[:, :5]
+    np.testing.assert_array_equal(ids, expected)

@@ -14,8 +14,9 @@ index, so every row contributes exactly ``k`` occurrences and
 import numpy as np
 
 from .._chunking import map_row_chunks
+from .._topk import top_k_indices
 from .._validation import check_matrix, check_n_neighbors
-from .ranking import chunk_budget, count_rows
+from .ranking import chunk_budget
 
 
 def _k_occurrence(S, k):
@@ -23,20 +24,8 @@ def _k_occurrence(S, k):
     n_g = S.shape[1]
 
     def chunk(rows):
-        C = S[rows]
-        # the k-th largest score of each row
-        kth = np.partition(C, n_g - k, axis=1)[:, n_g - k : n_g - k + 1]
-        top = C >= kth
-        n_top = count_rows(top)
-        tied = np.flatnonzero(n_top > k)
-        if tied.size:
-            # rows where items tied at the k-th score overflow the top k: keep
-            # the better ones and then the tied ones of lowest column index
-            Ct, kt = C[tied], kth[tied]
-            need = k - count_rows(Ct > kt)
-            eq = Ct == kt
-            top[tied] = (Ct > kt) | (eq & (np.cumsum(eq, axis=1) <= need[:, None]))
-        return np.count_nonzero(top, axis=0)
+        # ties at the k-th score: lower column first, as everywhere in skxmr
+        return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
 
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
     per_row = 17 * n_g

@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import PAIR_CONSTRAINTS, PairedTransformer
 from ._gaussian import layout_dim, unpack_gaussians
@@ -391,7 +390,6 @@ or None, default="w2"
         self.n_query_features_out_ = 2 * k
 
     def _transform_pairs(self, X):
-        check_is_fitted(self, "query_projection_")
         (mq, vq), (mg, vg) = self._halves(X)
         if mq.shape[1] != self.query_projection_.shape[0]:
             raise ValueError(

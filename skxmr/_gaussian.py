@@ -349,7 +349,7 @@ def pairwise_prepared(distance, A, B, *, draws=None, n_jobs=None):
         One of ``"w2"``, ``"kl"``, ``"kl_reverse"``, ``"symmetric_kl"``,
         ``"bhattacharyya"``, ``"js"``.
     A, B : dict
-        Prepared items (see :func:`prepare_gaussians`), same kind.
+        Prepared items (see ``_prepare``), same kind.
     draws : ndarray of shape (n_draws, d), default=None
         Standard normal draws for ``"js"`` (used with their negatives).
     n_jobs : int, default=None

@@ -106,9 +106,10 @@ def unique_rows(A):
     inverse : ndarray of shape (n_rows,)
         ``unique[inverse]`` equals ``A``.
     """
-    A = np.ascontiguousarray(A)
     # Hash whole rows at once through a void view instead of comparing floats
-    # column by column; -0.0 and 0.0 differ bytewise, which is harmless here.
+    # column by column; adding 0.0 turns -0.0 into +0.0 so the bytes of equal
+    # rows are equal (it also makes the copy the view needs).
+    A = np.ascontiguousarray(A) + 0.0
     keys = A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")

@@ -40,6 +40,7 @@ from ._gaussian import (
     js_divergence,
     kl_divergence,
     layout_dim,
+    n_covariance_params,
     pack_gaussians,
     pairwise_prepared,
     standard_normal_draws,
@@ -622,7 +623,7 @@ class NeighborhoodGaussian(PairedTransformer):
             banks.append(l2_normalize(bank, f"X ({name} half)"))
         self.query_bank_, self.gallery_bank_ = banks
         d_q = self.query_bank_.shape[1]
-        self.n_query_features_out_ = d_q + _n_params(d_q, self.covariance)
+        self.n_query_features_out_ = d_q + n_covariance_params(d_q, self.covariance)
 
     def _gaussians(self, A, bank, name):
         A = l2_normalize(A, name).astype(np.float64)
@@ -651,10 +652,6 @@ class NeighborhoodGaussian(PairedTransformer):
             self._gaussians(right, self.gallery_bank_, "X (gallery half)"),
         ])
         return out.astype(X.dtype, copy=False)
-
-
-def _n_params(d, covariance):
-    return {"spherical": 1, "diag": d, "full": d * (d + 1) // 2}[covariance]
 
 
 # --------------------------------------------------------------------------

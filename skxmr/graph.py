@@ -296,7 +296,7 @@ class InvGC(PairedTransformer):
             # W̄ = mean over all (gallery, bank) pairs = mean(G)·mean(B).
             g_mean = G.mean(axis=0, dtype=np.float64)
             terms = [
-                (M.astype(dtype), (g_mean @ b_mean) * b_mean.astype(dtype))
+                (M.astype(dtype), float(g_mean @ b_mean) * b_mean.astype(dtype))
                 for M, b_mean in self._moments_
             ]
 

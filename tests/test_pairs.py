@@ -99,3 +99,10 @@ def test_relevance_is_exactly_the_pairs(n_items, copies, seed):
     assert R.sum() == rows.size
     assert np.all(R[items.source_index, items.target_index])
     np.testing.assert_array_equal(items.targets[items.target_index], G[rows])
+
+
+def test_negative_zero_is_the_same_item():
+    A = np.array([[0.0, 1.0], [-0.0, 1.0], [1.0, 0.0]])
+    U, inv = unique_rows(A)
+    assert U.shape == (2, 2)
+    np.testing.assert_array_equal(inv, [0, 0, 1])

@@ -60,12 +60,7 @@ def _check_banks(items):
             f"{items.targets.shape[1]} features; similarity needs one shared "
             "space (put an alignment step such as CauchySchwarzAlignment first)."
         )
-    for name, bank in (("query bank", items.sources), ("gallery bank", items.targets)):
-        if bank.shape[0] < 2:
-            raise ValueError(
-                f"X holds {bank.shape[0]} unique item(s) on the {name} side; "
-                "a bank needs at least 2."
-            )
+    items.require_banks()
     return (
         l2_normalize(items.sources, "X (query half)"),
         l2_normalize(items.targets, "X (gallery half)"),

@@ -142,6 +142,16 @@ class PairedItems:
     source_index: np.ndarray
     target_index: np.ndarray
 
+    def require_banks(self, min_items=2):
+        """Raise unless both sides hold ``min_items`` unique items (to fit on)."""
+        for name, bank in (("query bank", self.sources), ("gallery bank", self.targets)):
+            if bank.shape[0] < min_items:
+                raise ValueError(
+                    f"X holds {bank.shape[0]} unique item(s) on the {name} side; "
+                    f"a bank needs at least {min_items}."
+                )
+        return self
+
 
 def _incidence(index, codes, n_rows, n_cols):
     data = np.ones(index.size, dtype=bool)

@@ -277,12 +277,7 @@ class CauchySchwarzAlignment(PairedTransformer):
         # The left half is the query side whatever ``direction`` says: the
         # loss is symmetric, and transform maps the left half with W_q.
         items = split_pairs(X, y, n_query_features=self.n_query_features, direction="q2g")
-        for side, bank in (("query", items.sources), ("gallery", items.targets)):
-            if bank.shape[0] < 2:
-                raise ValueError(
-                    f"X holds {bank.shape[0]} unique {side} item(s); alignment needs "
-                    "at least 2 pairs."
-                )
+        items.require_banks()
         if y is not None and np.unique(np.asarray(y)).size < 2:
             raise ValueError("y holds a single class; alignment needs at least 2 classes.")
         Q = l2_normalize(items.sources.astype(np.float64), "X (query half)")

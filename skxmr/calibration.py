@@ -488,13 +488,8 @@ class ProbabilisticCalibration(RetrievalEstimator):
                 f"The halves of X hold {d_left}- and {d_right}-dimensional Gaussians; "
                 "calibration needs one shared space (put CalibratedProjection first)."
             )
-        items = self._split(X, y)
+        items = self._split(X, y).require_banks()
         for name, bank in (("query bank", items.sources), ("gallery bank", items.targets)):
-            if bank.shape[0] < 2:
-                raise ValueError(
-                    f"X holds {bank.shape[0]} unique item(s) on the {name} side; "
-                    "a bank needs at least 2."
-                )
             unpack_gaussians(bank, self.covariance, f"X ({name})")
         self.query_bank_, self.gallery_bank_ = items.sources, items.targets
         self.embedding_dim_ = d_left

@@ -5,7 +5,7 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 ``GridSearchCV`` through :func:`skxmr.metrics.make_retrieval_scorer`.
 """
 
-from . import calibration, datasets  # noqa: F401  (subpackages register their rows)
+from . import datasets, metrics  # noqa: F401  (public subpackages: skxmr.datasets, skxmr.metrics)
 from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
@@ -32,29 +32,29 @@ from .similarity import CosineSimilarity
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "CSLS",
-    "CauchySchwarzAlignment",
-    "MultiModalCSAlignment",
     "CalibratedProjection",
-    "GaussianEmbedding",
-    "NeighborhoodGaussian",
-    "ProbabilisticCalibration",
-    "pair_gaussians",
+    "CauchySchwarzAlignment",
     "CosineSimilarity",
+    "CSLS",
     "DBNorm",
     "DualBankSinkhornNormalizer",
     "DualSoftmax",
-    "InvertedSoftmax",
-    "QBNorm",
     "GalleryIndex",
+    "GaussianEmbedding",
+    "InvertedSoftmax",
     "InvGC",
-    "PairedTransformer",
-    "RetrievalEstimator",
+    "MultiModalCSAlignment",
+    "NeighborhoodGaussian",
     "PairedItems",
+    "PairedTransformer",
+    "ProbabilisticCalibration",
+    "QBNorm",
+    "RetrievalEstimator",
     "SinkhornNormalizer",
     "pair",
-    "split_pairs",
+    "pair_gaussians",
     "register_method",
     "registered_methods",
+    "split_pairs",
     "unpair",
 ]

@@ -25,6 +25,8 @@ of a row with predicted distributions ``p_1 .. p_K`` (softmax of logits
 
 import numpy as np
 
+from ._math import logsumexp
+
 __all__ = ["cauchy_schwarz_loss", "cmpm_kl_loss", "generalized_cauchy_schwarz_loss"]
 
 
@@ -61,21 +63,9 @@ def log_weights(W):
     return out
 
 
-def logsumexp_rows(A):
-    """Row-wise ``log(sum(exp(A)))`` of a 2-D array, max-shifted, shape (n, 1).
-
-    Entries may be ``-inf`` (a row of only ``-inf`` gives ``-inf``); a lean
-    version of :func:`scipy.special.logsumexp` for the training loop.
-    """
-    m = A.max(axis=1, keepdims=True)
-    m[~np.isfinite(m)] = 0.0
-    with np.errstate(divide="ignore"):
-        return m + np.log(np.exp(A - m).sum(axis=1, keepdims=True))
-
-
 def log_softmax(L):
     """Row-wise log-softmax."""
-    return L - logsumexp_rows(L)
+    return L - logsumexp(L, axis=1, keepdims=True)
 
 
 def gcs_rows(log_ps, log_q):
@@ -98,14 +88,14 @@ def gcs_rows(log_ps, log_q):
     """
     r = len(log_ps) + 1
     joint = log_q + sum(log_ps)
-    log_inner = logsumexp_rows(joint)
+    log_inner = logsumexp(joint, axis=1, keepdims=True)
     # a: the normalised product q * prod_k p_k, i.e. the gradient of the
     # log inner product; exp(-inf) = 0 off the target's support.
     a = np.exp(joint - log_inner)
-    values = logsumexp_rows(r * log_q)[:, 0] / r - log_inner[:, 0]
+    values = logsumexp(r * log_q, axis=1, keepdims=True)[:, 0] / r - log_inner[:, 0]
     grads = []
     for lp in log_ps:
-        lse = logsumexp_rows(r * lp)
+        lse = logsumexp(r * lp, axis=1, keepdims=True)
         values = values + lse[:, 0] / r
         grads.append(np.exp(r * lp - lse) - a)
     return values, grads

@@ -62,6 +62,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._base import RetrievalEstimator
 from ._chunking import map_row_chunks, row_slices
+from ._math import logsumexp
 from ._registry import register_method
 from ._validation import (
     check_matrix,
@@ -269,14 +270,6 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
 
 
 # ----------------------------------------------------------- log domain
-def _chunk_lse(E, axis):
-    """In-place log-sum-exp of a chunk along ``axis`` (destroys ``E``)."""
-    mx = E.max(axis=axis, keepdims=True)
-    E -= mx
-    np.exp(E, out=E)
-    return np.log(E.sum(axis=axis)) + mx.squeeze(axis)
-
-
 def _log_iterations(block, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
                     working_memory, n_jobs):
     """Log-domain Sinkhorn over row chunks; ``block(rows)`` gives ``M[rows]``.
@@ -302,12 +295,12 @@ def _log_iterations(block, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
             Mb = block(rows)
             E = Mb * inv_tau
             E += shift
-            lse = _chunk_lse(E, axis=1)
+            lse = logsumexp(E, axis=1, overwrite=True)
             sq_err = float(np.sum((np.exp(f[rows] + lse) - a[rows]) ** 2)) if check else 0.0
             f_b = log_a[rows] - lse
             np.multiply(Mb, inv_tau, out=E)
             E += (f_b - inv_tau)[:, None]
-            return f_b, _chunk_lse(E, axis=0), sq_err
+            return f_b, logsumexp(E, axis=0, overwrite=True), sq_err
 
         parts = map_row_chunks(func, n_rows, bytes_per_row, n_jobs=n_jobs,
                                working_memory=working_memory)
@@ -327,7 +320,7 @@ def _log_iterations(block, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
         n_iter += 1
     if err is None:
         lse = np.concatenate(map_row_chunks(
-            lambda rows: _chunk_lse(block(rows) * inv_tau + (g - inv_tau), axis=1),
+            lambda rows: logsumexp(block(rows) * inv_tau + (g - inv_tau), axis=1, overwrite=True),
             n_rows, bytes_per_row, n_jobs=n_jobs, working_memory=working_memory,
         ))
         err = float(np.linalg.norm(np.exp(f + lse) - a))

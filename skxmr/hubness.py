@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._base import RetrievalEstimator
 from ._chunking import map_row_chunks
+from ._math import logsumexp
 from ._registry import register_method
 from ._sinkhorn import (
     DualBankSinkhornNormalizer,
@@ -75,19 +76,6 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 
 
 # ---------------------------------------------------------------- kernels
-def _logsumexp_rows(A):
-    """``log Σ_j exp(A[i, j])`` of a fresh float64 array, which it overwrites.
-
-    The max-shifted form of :func:`scipy.special.logsumexp` (same result,
-    no overflow: every shifted exponent is <= 0 and each sum is >= 1),
-    in place and about five times faster on large blocks.
-    """
-    m = A.max(axis=1)
-    A -= m[:, None]
-    np.exp(A, out=A)
-    return m + np.log(A.sum(axis=1))
-
-
 def _log_partition(gallery, bank, temperature, n_jobs=None):
     """``τ·log Σ_b exp(<b, g>/τ)`` for every gallery row ``g``, in float64.
 
@@ -100,7 +88,7 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
         M = gallery[rows] @ bank.T
         M = M.astype(np.float64) if M.dtype != np.float64 else M
         M /= temperature
-        return temperature * _logsumexp_rows(M)
+        return temperature * logsumexp(M, axis=1, overwrite=True)
 
     # the product and its float64 copy
     parts = map_row_chunks(part, gallery.shape[0], 16 * bank.shape[0], n_jobs=n_jobs)

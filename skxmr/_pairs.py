@@ -43,11 +43,14 @@ def pair(queries, gallery):
     >>> G[1]
     array([0., 2.])
     """
-    Q = check_matrix(queries, "queries")
-    G = check_matrix(gallery, "gallery")
+    return stack_pairs(check_matrix(queries, "queries"), check_matrix(gallery, "gallery"))
+
+
+def stack_pairs(Q, G, name_q="queries", name_g="gallery"):
+    """``hstack([Q, G])`` of validated halves in a common dtype, rows checked."""
     if Q.shape[0] != G.shape[0]:
         raise ValueError(
-            f"queries has {Q.shape[0]} rows but gallery has {G.shape[0]}; "
+            f"{name_q} has {Q.shape[0]} rows but {name_g} has {G.shape[0]}; "
             "row i of each must form a matching pair."
         )
     dtype = np.result_type(Q.dtype, G.dtype)

@@ -48,7 +48,7 @@ from ._gaussian import (
     unpack_gaussians,
     wasserstein2_squared,
 )
-from ._pairs import resolve_split, split_pairs, unpair
+from ._pairs import resolve_split, split_pairs, stack_pairs, unpair
 from ._registry import register_method
 from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
@@ -257,13 +257,7 @@ def pair_gaussians(means_q, covariances_q, means_g, covariances_g):
         )
     Pq = _pack_named(means_q, covariances_q, "_q")
     Pg = _pack_named(means_g, covariances_g, "_g")
-    if Pq.shape[0] != Pg.shape[0]:
-        raise ValueError(
-            f"means_q has {Pq.shape[0]} rows but means_g has {Pg.shape[0]}; row i "
-            "of each must form a matching pair."
-        )
-    dtype = np.result_type(Pq.dtype, Pg.dtype)
-    return np.hstack([Pq.astype(dtype, copy=False), Pg.astype(dtype, copy=False)])
+    return stack_pairs(Pq, Pg, "means_q", "means_g")
 
 
 def _pack_named(means, covariances, suffix):

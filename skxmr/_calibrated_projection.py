@@ -12,18 +12,18 @@ The loss is the paper's bidirectional hinge triplet loss with the hardest
 negative of the mini-batch (Eq. 2, VSE++), on calibrated similarities
 ``s = m_q^T m_g - weight * D(N_q, N_g)`` (Eq. 5 / 7). Gradients are
 analytic (those of the distances sit beside their closed forms in
-:mod:`skxmr._gaussian`); the optimiser is mini-batch Adam (as in the paper).
+:mod:`skxmr._gaussian`); the optimiser is mini-batch Adam (as in the paper),
+the one of the alignment estimators (:func:`skxmr._cs_solver.fit_projections`).
 """
 
 import numbers
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import PAIR_CONSTRAINTS, PairedTransformer
+from ._cs_solver import fit_projections
 from ._gaussian import PAIRWISE, PAIRWISE_GRAD, _prepare, layout_dim, unpack_gaussians
 from ._pairs import resolve_split, split_pairs, unpair
 
@@ -153,14 +153,16 @@ or None, default="w2"
     margin : float, default=0.2
         Triplet margin ``alpha``.
     batch_size : int, default=64
-        Rows per mini-batch (the paper's 64).
+        Rows per mini-batch (the paper's 64); a lone last row joins the
+        previous batch.
     learning_rate : float, default=0.01
         Adam step size.
     max_iter : int, default=200
         Maximum number of epochs.
     tol : float, default=1e-4
-        Training stops when the epoch loss has not improved by ``tol`` for
-        ``n_iter_no_change`` consecutive epochs.
+        Training stops when the epoch loss has not improved by ``tol``
+        (relative; absolute below 1) for ``n_iter_no_change`` consecutive
+        epochs. Reaching ``max_iter`` first raises a ``ConvergenceWarning``.
     n_iter_no_change : int, default=10
     init : {"auto", "identity", "random"}, default="auto"
         ``"identity"``: the first ``n_components`` coordinates (for two
@@ -177,7 +179,7 @@ or None, default="w2"
     query_projection_ : ndarray of shape (d_q, n_components)
     gallery_projection_ : ndarray of shape (d_g, n_components)
     loss_curve_ : list of float
-        Mean training loss of each epoch.
+        Training loss of each epoch (the mean over its mini-batches).
     n_iter_ : int
         Epochs run.
     n_query_features_out_ : int
@@ -255,52 +257,25 @@ or None, default="w2"
         relevance = items.relevance.tocsr()
         rng = check_random_state(self.random_state)
         Wq, Wg = self._init_weights(d_q, d_g, k, rng)
-        params = [Wq, Wg]
-        m1 = [np.zeros_like(p) for p in params]
-        m2 = [np.zeros_like(p) for p in params]
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        n = X.shape[0]
-        batch = min(self.batch_size, n)
-        best, stall, step = np.inf, 0, 0
-        self.loss_curve_ = []
-        converged = False
-        for epoch in range(self.max_iter):
-            order = rng.permutation(n)
-            total = 0.0
-            for start in range(0, n, batch):
-                rows = order[start:start + batch]
-                if rows.size < 2:  # a lone row has no in-batch negative
-                    continue
-                R = relevance[items.source_index[rows]][:, items.target_index[rows]].toarray()
-                loss, gq, gg = loss_and_gradient(
-                    params[0], params[1],
-                    (side_q[0][rows], side_q[1][rows]), (side_g[0][rows], side_g[1][rows]),
-                    R, distance=self.distance, weight=self.weight, margin=self.margin,
-                )
-                total += loss * rows.size
-                step += 1
-                for i, grad in enumerate((gq, gg)):
-                    m1[i] = beta1 * m1[i] + (1 - beta1) * grad
-                    m2[i] = beta2 * m2[i] + (1 - beta2) * grad**2
-                    lr = self.learning_rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
-                    params[i] = params[i] - lr * m1[i] / (np.sqrt(m2[i]) + eps)
-            self.loss_curve_.append(total / n)
-            if self.loss_curve_[-1] > best - self.tol:
-                stall += 1
-            else:
-                stall = 0
-            best = min(best, self.loss_curve_[-1])
-            if stall >= self.n_iter_no_change:
-                converged = True
-                break
-        self.n_iter_ = len(self.loss_curve_)
-        if not converged:
-            warnings.warn(
-                f"CalibratedProjection: max_iter={self.max_iter} epochs reached and the "
-                "loss has not stopped improving; increase max_iter.",
-                ConvergenceWarning,
+
+        def make_batch(rows):
+            R = relevance[items.source_index[rows]][:, items.target_index[rows]].toarray()
+            return (side_q[0][rows], side_q[1][rows]), (side_g[0][rows], side_g[1][rows]), R
+
+        def loss_and_grad(params, data):
+            loss, grad_q, grad_g = loss_and_gradient(
+                *params, *data, distance=self.distance, weight=self.weight, margin=self.margin
             )
-        self.query_projection_, self.gallery_projection_ = params
+            return loss, [grad_q, grad_g]
+
+        # Batches of batch_size rows as in the paper; only a lone last row (no
+        # in-batch negative) joins the previous batch.
+        result = fit_projections(
+            self, loss_and_grad, make_batch, np.arange(X.shape[0]), [Wq, Wg], rng, "adam",
+            merge_tail=1,
+        )
+        self.loss_curve_, self.n_iter_ = result.loss_curve, result.n_iter
+        self.query_projection_, self.gallery_projection_ = result.params
         self.n_query_features_out_ = 2 * k
 
     def _transform_pairs(self, X):

@@ -134,3 +134,21 @@ def test_kneighbors_ties_straddling_the_cut_go_to_the_lower_index():
     _, ids = index.kneighbors(Q, n_neighbors=5)
     expected = np.lexsort((np.tile(np.arange(40), (25, 1)), -S), axis=1)[:, :5]
     np.testing.assert_array_equal(ids, expected)
+
+
+def test_linear_candidates_fold_the_offsets_exactly():
+    """A beam as wide as the gallery: the candidates are the exact top under
+    scale·qᵀg − offset(g), even when the offsets dominate the cosine spread."""
+    pytest.importorskip("faiss")
+    from skxmr._ann import LinearCandidates
+
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((400, 8))
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    Q = rng.standard_normal((30, 8))
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    offsets = 3.0 * rng.standard_normal(400) + 5.0  # spread 3 against cosines in [-1, 1]
+    ids = LinearCandidates(G, 2.0, offsets).search(Q, 5)
+    S = 2.0 * Q @ G.T - offsets
+    expected = np.argsort(-S, axis=1)[:, :5]
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(expected, axis=1))

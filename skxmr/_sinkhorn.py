@@ -76,7 +76,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._base import RetrievalEstimator
 from ._chunking import reduce_row_chunks, row_slices
-from ._math import logsumexp
+from ._math import logsumexp, scaled_product_dtype
 from ._registry import register_method
 from ._validation import (
     check_matrix,
@@ -658,7 +658,7 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
             np.matmul(B64, C.astype(np.float64, copy=False).T, out=M[:, lo:hi])
     # Streamed: products in the inputs' precision (float32 GEMM is twice as
     # fast and the dominant cost); 1/τ is folded into the bank once.
-    dtype = np.result_type(B, *blocks)
+    dtype = scaled_product_dtype(1.0 / temperature, B, *blocks)
     Bs = np.multiply(B, 1.0 / temperature, dtype=dtype)
     blocks = [C.astype(dtype, copy=False) for C in blocks]
 

@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._base import RetrievalEstimator
 from ._chunking import map_row_chunks, reduce_row_chunks
+from ._math import scaled_product_dtype
 from ._registry import register_method
 from ._sinkhorn import (
     DualBankSinkhornNormalizer,
@@ -86,7 +87,7 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
     float64 work buffer reused by every chunk, so the exponentials cannot
     underflow whatever τ.
     """
-    dtype = np.result_type(gallery, bank)
+    dtype = scaled_product_dtype(1.0 / temperature, gallery, bank)
     bank_s = np.multiply(bank, 1.0 / temperature, dtype=dtype)
     n_b = bank.shape[0]
     sep = dtype != np.float64  # float32 products need a float64 work buffer

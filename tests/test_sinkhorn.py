@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from skxmr import CosineSimilarity, DualBankSinkhornNormalizer, SinkhornNormalizer
+from skxmr import (
+    CosineSimilarity,
+    DualBankSinkhornNormalizer,
+    InvertedSoftmax,
+    SinkhornNormalizer,
+)
 from skxmr._registry import registered_methods
 from skxmr._sinkhorn import (
     dual_bank_sinkhorn_normalize,
@@ -497,3 +502,14 @@ def test_streamed_peak_memory_within_budget(tau):
     # scalings, accumulators and log-sum-exp temporaries (n-vectors), bank/τ
     vectors = (16 * 8 * (400 + 6000) + bank.nbytes) / 2**20
     assert peak <= budget + vectors, peak
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SinkhornNormalizer(temperature=1e-39, working_memory=1e-3),  # streamed
+    lambda: InvertedSoftmax(temperature=1e-39),
+])
+def test_float32_products_never_overflow(make):
+    """Products pre-scaled by 1/τ switch to float64 when float32 would overflow."""
+    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
+    S = make().fit(X_bank.astype(np.float32)).decision_function(X_test.astype(np.float32))
+    assert S.dtype == np.float32 and np.all(np.isfinite(S))

@@ -40,6 +40,7 @@ from ._sinkhorn import (
     sinkhorn_normalize,
     sinkhorn_potentials,
 )
+from ._topk import row_largest
 from ._validation import (
     check_matrix,
     check_n_neighbors,
@@ -141,7 +142,7 @@ def _mean_top_k(items, bank, k, n_jobs=None):
     def part(rows):
         M = items[rows] @ bank.T
         if k < n_b:
-            M = np.partition(M, n_b - k, axis=1)[:, n_b - k :]
+            M = row_largest(M, k)
         return M.mean(axis=1, dtype=np.float64)
 
     parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs)

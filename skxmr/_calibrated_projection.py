@@ -11,19 +11,20 @@ its mean onto the unit sphere (``m = a / |a|``, ``u = diag / |a|^2`` with
 The loss is the paper's bidirectional hinge triplet loss with the hardest
 negative of the mini-batch (Eq. 2, VSE++), on calibrated similarities
 ``s = m_q^T m_g - weight * D(N_q, N_g)`` (Eq. 5 / 7). Gradients are
-analytic; the optimiser is mini-batch Adam (as in the paper).
+analytic (those of the distances sit beside their closed forms in
+:mod:`skxmr._gaussian`); the optimiser is mini-batch Adam (as in the paper),
+the one of the alignment estimators (:func:`skxmr._cs_solver.fit_projections`).
 """
 
 import numbers
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import PAIR_CONSTRAINTS, PairedTransformer
-from ._gaussian import layout_dim, unpack_gaussians
+from ._cs_solver import fit_projections
+from ._gaussian import PAIRWISE, PAIRWISE_GRAD, _prepare, layout_dim, unpack_gaussians
 from ._pairs import resolve_split, split_pairs, unpair
 
 TRAIN_DISTANCES = ("w2", "kl", "kl_reverse", "symmetric_kl", "bhattacharyya")
@@ -54,103 +55,6 @@ def _project_backward(W, side, g_m, g_u):
     g_a -= (2.0 * np.einsum("ik,ik->i", g_u, u) / norm)[:, None] * m
     g_p = g_u / norm[:, None] ** 2
     return side["mu"].T @ g_a + 2.0 * W * (side["var"].T @ g_p)
-
-
-# --------------------------------------------------------------------------
-# Pairwise distances of diagonal Gaussians with their gradients
-# --------------------------------------------------------------------------
-def _w2(mq, uq, mg, ug, H):
-    sq, sg = np.sqrt(uq), np.sqrt(ug)
-    D = (
-        np.einsum("ik,ik->i", mq, mq)[:, None] + np.einsum("jk,jk->j", mg, mg)[None, :]
-        - 2.0 * mq @ mg.T
-        + uq.sum(1)[:, None] + ug.sum(1)[None, :] - 2.0 * sq @ sg.T
-    )
-    if H is None:
-        return D, None
-    r, c = H.sum(1)[:, None], H.sum(0)[:, None]
-    g_mq = 2.0 * (r * mq - H @ mg)
-    g_mg = 2.0 * (c * mg - H.T @ mq)
-    g_uq = (r * sq - H @ sg) / sq
-    g_ug = (c * sg - H.T @ sq) / sg
-    return D, (g_mq, g_uq, g_mg, g_ug)
-
-
-def _kl(mq, uq, mg, ug, H):
-    """KL(N_q_i || N_g_j)."""
-    k = mq.shape[1]
-    iv = 1.0 / ug
-    mgiv = mg * iv
-    D = 0.5 * (
-        (uq + mq**2) @ iv.T - 2.0 * mq @ mgiv.T
-        + np.einsum("jk,jk->j", mg, mgiv)[None, :] - k
-        + np.log(ug).sum(1)[None, :] - np.log(uq).sum(1)[:, None]
-    )
-    if H is None:
-        return D, None
-    r, c = H.sum(1)[:, None], H.sum(0)[:, None]
-    Hiv = H @ iv
-    HTmq = H.T @ mq
-    g_mq = Hiv * mq - H @ mgiv
-    g_uq = 0.5 * (Hiv - r / uq)
-    g_mg = (c * mg - HTmq) * iv
-    g_ug = 0.5 * (-(H.T @ (uq + mq**2)) + 2.0 * mg * HTmq - c * mg**2) * iv**2 + 0.5 * c * iv
-    return D, (g_mq, g_uq, g_mg, g_ug)
-
-
-def _kl_reverse(mq, uq, mg, ug, H):
-    D, g = _kl(mg, ug, mq, uq, None if H is None else H.T)
-    return D.T, None if g is None else (g[2], g[3], g[0], g[1])
-
-
-def _symmetric_kl(mq, uq, mg, ug, H):
-    half = None if H is None else 0.5 * H
-    D1, g1 = _kl(mq, uq, mg, ug, half)
-    D2, g2 = _kl_reverse(mq, uq, mg, ug, half)
-    grads = None if H is None else tuple(a + b for a, b in zip(g1, g2))
-    return 0.5 * (D1 + D2), grads
-
-
-def _bhattacharyya(mq, uq, mg, ug, H):
-    diff = mq[:, None, :] - mg[None, :, :]
-    vbar = 0.5 * (uq[:, None, :] + ug[None, :, :])
-    D = (
-        0.125 * np.einsum("ijk,ijk->ij", diff, diff / vbar) + 0.5 * np.log(vbar).sum(-1)
-        - 0.25 * np.log(uq).sum(1)[:, None] - 0.25 * np.log(ug).sum(1)[None, :]
-    )
-    if H is None:
-        return D, None
-    r, c = H.sum(1)[:, None], H.sum(0)[:, None]
-    g_diff = H[:, :, None] * (0.25 * diff / vbar)
-    g_vbar = H[:, :, None] * (-0.125 * diff**2 / vbar**2 + 0.5 / vbar)
-    g_mq, g_mg = g_diff.sum(1), -g_diff.sum(0)
-    g_uq = 0.5 * g_vbar.sum(1) - 0.25 * r / uq
-    g_ug = 0.5 * g_vbar.sum(0) - 0.25 * c / ug
-    return D, (g_mq, g_uq, g_mg, g_ug)
-
-
-_DISTANCES = {
-    "w2": _w2,
-    "kl": _kl,
-    "kl_reverse": _kl_reverse,
-    "symmetric_kl": _symmetric_kl,
-    "bhattacharyya": _bhattacharyya,
-}
-
-
-def _similarity(q, g, distance, weight, G=None):
-    """Calibrated similarity (B, B) and, given dL/dS, the side gradients."""
-    S = q["m"] @ g["m"].T
-    grads = None
-    if G is not None:
-        grads = [G @ g["m"], np.zeros_like(q["u"]), G.T @ q["m"], np.zeros_like(g["u"])]
-    if distance is not None and weight:
-        H = None if G is None else -weight * G
-        D, dg = _DISTANCES[distance](q["m"], q["u"], g["m"], g["u"], H)
-        S = S - weight * D
-        if G is not None:
-            grads = [a + b for a, b in zip(grads, dg)]
-    return S, grads
 
 
 def _triplet(S, R, margin):
@@ -198,9 +102,19 @@ def loss_and_gradient(Wq, Wg, batch_q, batch_g, relevance, *, distance, weight, 
     """
     q = _project(Wq, *batch_q)
     g = _project(Wg, *batch_g)
-    S, _ = _similarity(q, g, distance, weight)
+    S = q["m"] @ g["m"].T
+    use_distance = distance is not None and weight
+    if use_distance:
+        # The closed forms of skxmr._gaussian, on the projected diagonal items.
+        A = _prepare(q["m"], q["u"], "diag", need_pd=True)
+        B = _prepare(g["m"], g["u"], "diag", need_pd=True)
+        S = S - weight * PAIRWISE[distance](A, B)
     loss, G = _triplet(S, relevance, margin)
-    _, (g_mq, g_uq, g_mg, g_ug) = _similarity(q, g, distance, weight, G)
+    g_mq, g_mg = G @ g["m"], G.T @ q["m"]
+    g_uq, g_ug = np.zeros_like(q["u"]), np.zeros_like(g["u"])
+    if use_distance:
+        d_mq, d_uq, d_mg, d_ug = PAIRWISE_GRAD[distance](A, B, -weight * G)
+        g_mq, g_uq, g_mg, g_ug = g_mq + d_mq, g_uq + d_uq, g_mg + d_mg, g_ug + d_ug
     return loss, _project_backward(Wq, q, g_mq, g_uq), _project_backward(Wg, g, g_mg, g_ug)
 
 
@@ -239,14 +153,16 @@ or None, default="w2"
     margin : float, default=0.2
         Triplet margin ``alpha``.
     batch_size : int, default=64
-        Rows per mini-batch (the paper's 64).
+        Rows per mini-batch (the paper's 64); a lone last row joins the
+        previous batch.
     learning_rate : float, default=0.01
         Adam step size.
     max_iter : int, default=200
         Maximum number of epochs.
     tol : float, default=1e-4
-        Training stops when the epoch loss has not improved by ``tol`` for
-        ``n_iter_no_change`` consecutive epochs.
+        Training stops when the epoch loss has not improved by ``tol``
+        (relative; absolute below 1) for ``n_iter_no_change`` consecutive
+        epochs. Reaching ``max_iter`` first raises a ``ConvergenceWarning``.
     n_iter_no_change : int, default=10
     init : {"auto", "identity", "random"}, default="auto"
         ``"identity"``: the first ``n_components`` coordinates (for two
@@ -263,7 +179,7 @@ or None, default="w2"
     query_projection_ : ndarray of shape (d_q, n_components)
     gallery_projection_ : ndarray of shape (d_g, n_components)
     loss_curve_ : list of float
-        Mean training loss of each epoch.
+        Training loss of each epoch (the mean over its mini-batches).
     n_iter_ : int
         Epochs run.
     n_query_features_out_ : int
@@ -341,52 +257,25 @@ or None, default="w2"
         relevance = items.relevance.tocsr()
         rng = check_random_state(self.random_state)
         Wq, Wg = self._init_weights(d_q, d_g, k, rng)
-        params = [Wq, Wg]
-        m1 = [np.zeros_like(p) for p in params]
-        m2 = [np.zeros_like(p) for p in params]
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        n = X.shape[0]
-        batch = min(self.batch_size, n)
-        best, stall, step = np.inf, 0, 0
-        self.loss_curve_ = []
-        converged = False
-        for epoch in range(self.max_iter):
-            order = rng.permutation(n)
-            total = 0.0
-            for start in range(0, n, batch):
-                rows = order[start:start + batch]
-                if rows.size < 2:  # a lone row has no in-batch negative
-                    continue
-                R = relevance[items.source_index[rows]][:, items.target_index[rows]].toarray()
-                loss, gq, gg = loss_and_gradient(
-                    params[0], params[1],
-                    (side_q[0][rows], side_q[1][rows]), (side_g[0][rows], side_g[1][rows]),
-                    R, distance=self.distance, weight=self.weight, margin=self.margin,
-                )
-                total += loss * rows.size
-                step += 1
-                for i, grad in enumerate((gq, gg)):
-                    m1[i] = beta1 * m1[i] + (1 - beta1) * grad
-                    m2[i] = beta2 * m2[i] + (1 - beta2) * grad**2
-                    lr = self.learning_rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
-                    params[i] = params[i] - lr * m1[i] / (np.sqrt(m2[i]) + eps)
-            self.loss_curve_.append(total / n)
-            if self.loss_curve_[-1] > best - self.tol:
-                stall += 1
-            else:
-                stall = 0
-            best = min(best, self.loss_curve_[-1])
-            if stall >= self.n_iter_no_change:
-                converged = True
-                break
-        self.n_iter_ = len(self.loss_curve_)
-        if not converged:
-            warnings.warn(
-                f"CalibratedProjection: max_iter={self.max_iter} epochs reached and the "
-                "loss has not stopped improving; increase max_iter.",
-                ConvergenceWarning,
+
+        def make_batch(rows):
+            R = relevance[items.source_index[rows]][:, items.target_index[rows]].toarray()
+            return (side_q[0][rows], side_q[1][rows]), (side_g[0][rows], side_g[1][rows]), R
+
+        def loss_and_grad(params, data):
+            loss, grad_q, grad_g = loss_and_gradient(
+                *params, *data, distance=self.distance, weight=self.weight, margin=self.margin
             )
-        self.query_projection_, self.gallery_projection_ = params
+            return loss, [grad_q, grad_g]
+
+        # Batches of batch_size rows as in the paper; only a lone last row (no
+        # in-batch negative) joins the previous batch.
+        result = fit_projections(
+            self, loss_and_grad, make_batch, np.arange(X.shape[0]), [Wq, Wg], rng, "adam",
+            merge_tail=1,
+        )
+        self.loss_curve_, self.n_iter_ = result.loss_curve, result.n_iter
+        self.query_projection_, self.gallery_projection_ = result.params
         self.n_query_features_out_ = 2 * k
 
     def _transform_pairs(self, X):

@@ -1,4 +1,4 @@
-"""Training machinery shared by the alignment estimators.
+"""Training machinery shared by the alignment estimators and CalibratedProjection.
 
 The estimators describe their problem as
 
@@ -135,15 +135,17 @@ class FitResult:
         self.validation_scores = self.best_iteration = None
 
 
-def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver):
+def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver, *,
+                    merge_tail=None):
     """Train the projections; see the module docstring.
 
     Parameters
     ----------
     est : estimator
         Supplies ``max_iter``, ``tol``, ``batch_size``, ``learning_rate``,
-        ``n_iter_no_change``, ``early_stopping``, ``validation_fraction``
-        (read only).
+        ``n_iter_no_change`` and, if it has them, ``early_stopping`` and
+        ``validation_fraction`` (read only; without ``early_stopping`` there
+        is none).
     loss_and_grad, make_batch : callables
         See the module docstring.
     groups : ndarray of shape (n_rows,)
@@ -152,6 +154,9 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver)
         Initial projections.
     rng : numpy.random.RandomState
     solver : {"lbfgs", "adam"}
+    merge_tail : int, default=None
+        Adam: a ragged last batch of at most this many rows joins the
+        previous one; ``None``: half a batch.
 
     Returns
     -------
@@ -159,7 +164,7 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver)
     """
     rows = np.arange(groups.shape[0])
     monitor = None
-    if est.early_stopping:
+    if getattr(est, "early_stopping", False):
         rows, val_rows = split_validation(groups, est.validation_fraction, rng, "items")
         monitor = _Monitor(loss_and_grad, make_batch(val_rows), est.tol, est.n_iter_no_change)
     # Overflow or invalid values can only come from a diverging run; they are
@@ -171,12 +176,14 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver)
             if solver == "lbfgs":
                 result = _lbfgs(est, loss_and_grad, make_batch(rows), params, monitor)
             else:
-                result = _adam(est, loss_and_grad, make_batch, rows, params, rng, monitor)
+                result = _adam(est, loss_and_grad, make_batch, rows, params, rng, monitor,
+                               merge_tail)
         except Diverged:
+            hint = " or raise temperature" if hasattr(est, "temperature") else ""
             raise ValueError(
                 f"{type(est).__name__} training diverged: the loss, its gradient or "
-                "the projections became non-finite. Lower learning_rate "
-                "(solver='adam') or raise temperature; no projection was stored."
+                f"the projections became non-finite. Lower learning_rate "
+                f"(solver='adam'){hint}; no projection was stored."
             ) from None
     if monitor is not None:
         result.params = monitor.best_params
@@ -230,16 +237,17 @@ def _lbfgs(est, loss_and_grad, data, params, monitor):
     return FitResult(unpack(res.x), curve, len(curve), hit_max)
 
 
-def _adam(est, loss_and_grad, make_batch, rows, params, rng, monitor,
+def _adam(est, loss_and_grad, make_batch, rows, params, rng, monitor, merge_tail,
           beta1=0.9, beta2=0.999, eps=1e-8):
     params = [p.copy() for p in params]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     n = rows.size
     size = min(est.batch_size, n)
-    # A ragged last batch smaller than half a batch joins the previous one:
+    # A ragged last batch of at most half a batch joins the previous one:
     # tiny batches give poor estimates of a contrastive loss.
-    starts = list(range(0, n - size // 2, size)) or [0]
+    tail = size // 2 if merge_tail is None else merge_tail
+    starts = list(range(0, n - tail, size)) or [0]
     curve, best, stall, step = [], np.inf, 0, 0
     for epoch in range(1, est.max_iter + 1):
         order = rows[rng.permutation(n)]

@@ -188,6 +188,11 @@ def _take(prep, rows):
 
 # --------------------------------------------------------------------------
 # Pairwise distances on prepared items (A: rows, B: columns)
+#
+# Each closed form ``_name(A, B)`` is followed by ``_name_grad(A, B, H)``:
+# for diagonal items, the gradient of ``sum_ij H_ij D_ij`` with respect to
+# ``(A["mean"], A["var"], B["mean"], B["var"])`` (what the trainable
+# calibration, :mod:`skxmr._calibrated_projection`, backpropagates).
 # --------------------------------------------------------------------------
 def _w2(A, B):
     cross = A["mean"] @ B["mean"].T
@@ -203,6 +208,13 @@ def _w2(A, B):
         D -= 2.0 * np.sqrt(np.maximum(ev, 0.0)).sum(axis=-1)
     # Expanded squares cancel to tiny negatives for equal items: clip.
     return np.maximum(D, 0.0)
+
+
+def _w2_grad(A, B, H):
+    mq, sq, mg, sg = A["mean"], A["std"], B["mean"], B["std"]
+    r, c = H.sum(1)[:, None], H.sum(0)[:, None]
+    return (2.0 * (r * mq - H @ mg), (r * sq - H @ sg) / sq,
+            2.0 * (c * mg - H.T @ mq), (c * sg - H.T @ sq) / sg)
 
 
 def _mahalanobis(A, B):
@@ -236,12 +248,34 @@ def _kl(A, B):
     return np.maximum(D, 0.0)
 
 
+def _kl_grad(A, B, H):
+    mq, uq, mg, iv = A["mean"], A["var"], B["mean"], B["ivar"]
+    r, c = H.sum(1)[:, None], H.sum(0)[:, None]
+    Hiv = H @ iv
+    HTmq = H.T @ mq
+    g_mq = Hiv * mq - H @ (mg * iv)
+    g_uq = 0.5 * (Hiv - r / uq)
+    g_mg = (c * mg - HTmq) * iv
+    g_ug = 0.5 * (-(H.T @ (uq + mq**2)) + 2.0 * mg * HTmq - c * mg**2) * iv**2 + 0.5 * c * iv
+    return g_mq, g_uq, g_mg, g_ug
+
+
 def _kl_reverse(A, B):
     return _kl(B, A).T
 
 
+def _kl_reverse_grad(A, B, H):
+    g_mg, g_ug, g_mq, g_uq = _kl_grad(B, A, H.T)
+    return g_mq, g_uq, g_mg, g_ug
+
+
 def _symmetric_kl(A, B):
     return 0.5 * (_kl(A, B) + _kl(B, A).T)
+
+
+def _symmetric_kl_grad(A, B, H):
+    half = 0.5 * H
+    return tuple(a + b for a, b in zip(_kl_grad(A, B, half), _kl_reverse_grad(A, B, half)))
 
 
 def _bhattacharyya(A, B):
@@ -258,6 +292,16 @@ def _bhattacharyya(A, B):
         logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
     D = 0.125 * maha + 0.5 * logdet - 0.25 * (A["logdet"][:, None] + B["logdet"][None, :])
     return np.maximum(D, 0.0)
+
+
+def _bhattacharyya_grad(A, B, H):
+    diff = A["mean"][:, None, :] - B["mean"][None, :, :]
+    vbar = 0.5 * (A["var"][:, None, :] + B["var"][None, :, :])
+    r, c = H.sum(1)[:, None], H.sum(0)[:, None]
+    g_diff = H[:, :, None] * (0.25 * diff / vbar)
+    g_vbar = H[:, :, None] * (-0.125 * diff**2 / vbar**2 + 0.5 / vbar)
+    return (g_diff.sum(1), 0.5 * g_vbar.sum(1) - 0.25 * r / A["var"],
+            -g_diff.sum(0), 0.5 * g_vbar.sum(0) - 0.25 * c / B["var"])
 
 
 def _log_ratio_terms(P, Q, Z):
@@ -317,7 +361,7 @@ def _js(A, B, Z):
     return np.clip(D, 0.0, _LOG2)
 
 
-_PAIRWISE = {
+PAIRWISE = {
     "w2": _w2,
     "kl": _kl,
     "kl_reverse": _kl_reverse,
@@ -325,6 +369,9 @@ _PAIRWISE = {
     "bhattacharyya": _bhattacharyya,
     "js": _js,
 }
+# Gradients of the closed forms, diagonal items only (see the section header).
+PAIRWISE_GRAD = {"w2": _w2_grad, "kl": _kl_grad, "kl_reverse": _kl_reverse_grad,
+                 "symmetric_kl": _symmetric_kl_grad, "bhattacharyya": _bhattacharyya_grad}
 NEED_PD = {"w2": False, "kl": True, "kl_reverse": True, "symmetric_kl": True,
            "bhattacharyya": True, "js": True}
 
@@ -358,7 +405,7 @@ def pairwise_prepared(distance, A, B, *, draws=None, n_jobs=None):
     -------
     D : ndarray of shape (n_A, n_B), float64
     """
-    func = _PAIRWISE[distance]
+    func = PAIRWISE[distance]
     kind = "diag" if "var" in A else "full"
     n, d = A["mean"].shape
     n_draws = 0 if draws is None else draws.shape[0]

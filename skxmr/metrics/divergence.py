@@ -8,11 +8,13 @@ so probabilities far below the float range (a saturated softmax given as
 log-probabilities, or tiny but non-zero entries) lose no precision and never
 turn into ``0 · ∞``. Zero entries are ``log 0 = -inf``, which log-sum-exp
 handles exactly. The divergence is ``+inf`` only when the supports are
-disjoint (``<p, q> = 0``): then no finite value exists.
+disjoint (``<p, q> = 0``): then no finite value exists. The log-domain
+core is ``skxmr._cs_losses.gcs_rows``, shared with the alignment losses.
 """
 
 import numpy as np
-from scipy.special import logsumexp
+
+from .._cs_losses import gcs_rows, log_weights
 
 __all__ = ["cs_divergence", "gcs_divergence"]
 
@@ -31,8 +33,7 @@ def _as_log(P, name, log):
             raise ValueError(f"{name} contains NaN or infinity.")
         if np.any(A < 0):
             raise ValueError(f"{name} has negative entries; it must hold probabilities.")
-        logs = np.full(A.shape, -np.inf)
-        np.log(A, out=logs, where=A > 0)
+        logs = log_weights(A)
     empty = np.all(logs == -np.inf, axis=-1)
     if np.any(empty):
         first = int(np.flatnonzero(np.atleast_1d(empty))[0])
@@ -46,10 +47,7 @@ def _as_log(P, name, log):
 def _gcs_logs(logs):
     """Row-wise GCS of ``len(logs)`` log-weight arrays (broadcast together)."""
     logs = np.broadcast_arrays(*logs)
-    r = len(logs)
-    value = -logsumexp(sum(logs), axis=-1)
-    for a in logs:
-        value = value + logsumexp(r * a, axis=-1) / r
+    value = gcs_rows(logs[1:], logs[0], grads=False)
     # Hölder's inequality makes the exact value >= 0; round-off may not.
     value = np.maximum(value, 0.0)
     return float(value) if np.ndim(value) == 0 else value

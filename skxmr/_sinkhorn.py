@@ -657,14 +657,14 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
         for C, lo, hi in zip(blocks, bounds, bounds[1:]):
             np.matmul(B64, C.astype(np.float64, copy=False).T, out=M[:, lo:hi])
     # Streamed: products in the inputs' precision (float32 GEMM is twice as
-    # fast and the dominant cost); 1/τ is folded into the bank once.
+    # fast and the dominant cost).
     dtype = scaled_product_dtype(1.0 / temperature, B, *blocks)
-    Bs = np.multiply(B, 1.0 / temperature, dtype=dtype)
     blocks = [C.astype(dtype, copy=False) for C in blocks]
 
     def product(rows, out):
+        Bs = np.multiply(B[rows], 1.0 / temperature, dtype=dtype)  # 1/τ on the chunk
         for C, lo, hi in zip(blocks, bounds, bounds[1:]):
-            np.matmul(Bs[rows], C.T, out=out[:, lo:hi])
+            np.matmul(Bs, C.T, out=out[:, lo:hi])
         return out
 
     if fits:

@@ -82,14 +82,14 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
 
     This is the inverted-softmax potential ``h(g)`` (the log of the column
     sum of ``exp(Sbq/τ)``), computed on the transposed problem ``G Bᵀ`` in
-    memory-bounded chunks of gallery rows. ``1/τ`` is folded into the bank
-    once and the products are taken in the inputs' precision (float32
+    memory-bounded chunks of gallery rows. ``1/τ`` is folded into each
+    chunk of gallery rows and the products are taken in the inputs' precision (float32
     products are twice as fast); each row is shifted by its maximum into a
     float64 work buffer reused by every chunk, so the exponentials cannot
     underflow whatever τ.
     """
     dtype = scaled_product_dtype(1.0 / temperature, gallery, bank)
-    bank_s = np.multiply(bank, 1.0 / temperature, dtype=dtype)
+    bank = bank.astype(dtype, copy=False)
     n_b = bank.shape[0]
     sep = dtype != np.float64  # float32 products need a float64 work buffer
 
@@ -99,7 +99,8 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
 
         def func(rows):
             n = rows.stop - rows.start
-            p = np.matmul(gallery[rows], bank_s.T, out=P[:n])
+            g_s = np.multiply(gallery[rows], 1.0 / temperature, dtype=dtype)
+            p = np.matmul(g_s, bank.T, out=P[:n])
             m = p.max(axis=1).astype(np.float64)
             w = np.subtract(p, m[:, None], out=W[:n])
             np.exp(w, out=w)

@@ -134,3 +134,20 @@ def test_kneighbors_ties_straddling_the_cut_go_to_the_lower_index():
     _, ids = index.kneighbors(Q, n_neighbors=5)
     expected = np.lexsort((np.tile(np.arange(40), (25, 1)), -S), axis=1)[:, :5]
     np.testing.assert_array_equal(ids, expected)
+
+
+@pytest.mark.parametrize("adjacency", ["full", "local"])
+def test_gallery_transform_pipeline_served_by_its_last_step(adjacency):
+    """InvGC changes the gallery only: a fitted InvGC + score-estimator
+    pipeline is served by indexing the transformed gallery once."""
+    from sklearn.pipeline import make_pipeline
+
+    from skxmr import InvGC, SinkhornNormalizer
+
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
+    pipe = make_pipeline(InvGC(adjacency=adjacency), SinkhornNormalizer(temperature=0.05))
+    pipe.fit(X_bank)
+    invgc, scorer = pipe[0], pipe[-1]
+    index = scorer.index(invgc.transform_gallery(X_test[:, 8:]))
+    np.testing.assert_allclose(index.score(X_test[:, :8]), pipe.decision_function(X_test),
+                               rtol=1e-12)

@@ -7,7 +7,7 @@ computation into memory-bounded chunks and hands them to joblib, so that
 """
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import get_config
 
 
@@ -75,3 +75,56 @@ def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=N
     if len(slices) == 1 and n_jobs in (None, 1):
         return [func(slices[0])]
     return Parallel(n_jobs=n_jobs)(delayed(func)(s) for s in slices)
+
+
+def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
+                      working_memory=None):
+    """Fold ``func(rows)`` over memory-bounded row chunks, one run per worker.
+
+    For passes whose result accumulates over all rows (e.g. a column sum of
+    a matrix streamed by row blocks): the chunks are split into one
+    contiguous run per joblib worker, and each worker folds its chunks'
+    results with ``combine`` as they come, so the pass holds one
+    accumulator per worker instead of one result per chunk, and each worker
+    allocates its chunk buffers once.
+
+    Parameters
+    ----------
+    make_func : callable
+        ``make_func(chunk_rows) -> func``, called once per worker (allocate
+        the work buffers of ``chunk_rows`` rows there); ``func(slice)``
+        computes one chunk's result.
+    n_rows : int
+        Total number of rows.
+    bytes_per_row : int
+        Working memory one row needs (sizes the chunks).
+    combine : callable
+        ``combine(acc, result) -> acc``, folding a chunk's result into the
+        accumulator (the first chunk's result starts it).
+    n_jobs : int, default=None
+        joblib workers; ``None`` follows the active joblib backend. The
+        ``working_memory`` budget holds for each worker.
+    working_memory : float, default=None
+        Chunk budget in MiB (see :func:`chunk_n_rows`).
+
+    Returns
+    -------
+    results : list
+        One accumulator per worker, in row order.
+    """
+    chunk = chunk_n_rows(bytes_per_row, working_memory, max_rows=n_rows)
+    slices = row_slices(n_rows, chunk)
+    n_runs = max(1, min(len(slices), effective_n_jobs(n_jobs)))
+    runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
+            for i in range(n_runs)]
+
+    def run(chunks):
+        func = make_func(min(chunk, n_rows))
+        acc = func(chunks[0])
+        for rows in chunks[1:]:
+            acc = combine(acc, func(rows))
+        return acc
+
+    if n_runs == 1:
+        return [run(runs[0])]
+    return Parallel(n_jobs=n_jobs)(delayed(run)(chunks) for chunks in runs)

@@ -32,3 +32,14 @@ def logsumexp(A, axis=-1, *, keepdims=False, overwrite=False):
     with np.errstate(divide="ignore"):
         out = np.log(E.sum(axis=axis, keepdims=True)) + m
     return out if keepdims else out.squeeze(axis)
+
+
+def scaled_product_dtype(scale, *arrays):
+    """dtype for matrix products of ``arrays`` pre-multiplied by ``scale``.
+
+    The inputs' own precision (float32 products are twice as fast), unless
+    ``scale`` times a cosine could overflow float32 (``scale = 1/τ`` with
+    an absurdly small τ): then float64, so the result is never inf/NaN.
+    """
+    dtype = np.result_type(*arrays)
+    return np.dtype(np.float64) if abs(scale) > 1e37 else dtype

@@ -28,8 +28,8 @@ holds one ``n × m`` array and reads it once per iteration (measured
 depending on how costly fresh memory is on the machine; see
 ``benchmarks/bench_sinkhorn.py``).
 
-**Numerics.** Everything is computed in float64, so float32 and float64
-inputs give identical potentials. Two paths, chosen automatically:
+**Numerics.** Kernels, scalings and sums are float64. Two domains,
+chosen automatically:
 
 * *scaling domain* (fast path): the kernel is built once, in one float64
   buffer, each row shifted by its largest similarity
@@ -44,9 +44,23 @@ inputs give identical potentials. Two paths, chosen automatically:
   memory-bounded row chunks, recomputing the exponentials each pass. Used
   for smaller τ or larger similarity spreads (e.g. τ=1e-3), where the
   kernel would underflow and plain Sinkhorn-Knopp (POT included) silently
-  returns wrong scalings, and for banks too large for ``working_memory``
-  (then :func:`sinkhorn_potentials_from_embeddings` streams the kernel
-  blocks from the embeddings instead of storing the matrix).
+  returns wrong scalings.
+
+**Streaming.** When the float64 bank × columns matrix does not fit in
+``working_memory``, :func:`sinkhorn_potentials_from_embeddings` (and the
+estimators) store nothing of that size: every iteration is one pass over
+row chunks, each chunk's block ``bank[rows] @ columns.T`` recomputed in a
+work buffer allocated once per worker and turned into its kernel (scaling
+domain) or log-sum-exps (log domain) for both the row update and its share
+of the column update (folded per worker by
+:func:`skxmr._chunking.reduce_row_chunks`, so that joblib backends such as
+dask spread the chunks). The products are computed in the inputs'
+precision: float32 embeddings use float32 matrix products, twice as fast
+as float64 and the dominant cost (~8 ns per entry and iteration on 2
+cores), which moves the potentials by a few 1e-7 (float32 rounding of the
+cosines, amplified by 1/τ in the kernel and multiplied by τ again in
+``h``). Stored matrices are computed in float64 from either dtype, so
+float32 and float64 inputs then give identical potentials.
 """
 
 import math
@@ -61,8 +75,8 @@ from sklearn.utils._param_validation import Interval, validate_params
 from threadpoolctl import ThreadpoolController
 
 from ._base import RetrievalEstimator
-from ._chunking import map_row_chunks, row_slices
-from ._math import logsumexp
+from ._chunking import reduce_row_chunks, row_slices
+from ._math import logsumexp, scaled_product_dtype
 from ._registry import register_method
 from ._validation import (
     check_matrix,
@@ -269,117 +283,226 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
     return log_c, log_r, n_iter, err
 
 
-# ----------------------------------------------------------- log domain
-def _log_iterations(block, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
-                    working_memory, n_jobs):
-    """Log-domain Sinkhorn over row chunks; ``block(rows)`` gives ``M[rows]``.
+# ------------------------------------------------------------- streaming
+def _passes(sweep, update, col, max_iter, tol, *, exact_error):
+    """The iteration loop of the streamed solvers: one ``sweep`` per iteration.
 
-    One pass over the chunks per iteration: a chunk's row update
-    ``f = log a - LSE_j(log K + g)`` needs only the chunk, and so does its
-    share of the column log-sum-exp ``LSE_i(log K + f)``; the shares are
-    combined with ``logaddexp``. Streamed blocks (one matrix product each)
-    are thus computed once per iteration. Chunks go through
-    :func:`skxmr._chunking.map_row_chunks` (``n_jobs``, joblib backends).
+    ``sweep(col, rows_prev) -> (rows, col_acc, sq_err)`` runs the row update
+    from the column state ``col`` and the column reduction from the new
+    rows; ``sq_err`` is the squared row-marginal error of the iterate
+    ``(rows_prev, col)`` entering it (0 when ``rows_prev`` is None), free in
+    the pass that computes the row update. ``update(col_acc)`` gives the
+    next column state. Without a ``tol`` stop, the error of the returned
+    iterate costs one more pass: taken when ``exact_error`` (stored
+    matrices, a cheap pass), otherwise the error of the iterate before the
+    last is reported (streamed products, where a pass is expensive).
+    """
+    rows, err, n_iter = None, None, 0
+    for _ in range(max_iter):
+        new_rows, acc, sq = sweep(col, rows)
+        if rows is not None:
+            err = math.sqrt(sq)
+            if tol is not None and err < tol:
+                return rows, col, n_iter, err  # the converged iterate
+        rows, col = new_rows, update(acc)
+        n_iter += 1
+    if exact_error or err is None:
+        err = math.sqrt(sweep(col, rows)[2])
+    return rows, col, n_iter, err
+
+
+def _run_pass(make_step, n_rows, bytes_per_row, col_reduce, *, working_memory, n_jobs):
+    """One pass of ``step(rows) -> (row_values, col_part, sq_err)`` over chunks.
+
+    Row values are reassembled in row order, column parts folded with the
+    ufunc ``col_reduce`` (``np.add`` or ``np.logaddexp``) as chunks come.
+    """
+    def combine(acc, part):
+        col_reduce(acc[1], part[1], out=acc[1])
+        return acc[0] + part[0], acc[1], acc[2] + part[2]
+
+    parts = reduce_row_chunks(make_step, n_rows, bytes_per_row, combine,
+                              n_jobs=n_jobs, working_memory=working_memory)
+    col = parts[0][1]
+    for p in parts[1:]:
+        col_reduce(col, p[1], out=col)
+    rows = [np.concatenate(v) for v in zip(*(v for p in parts for v in p[0]))]
+    return rows, col, sum(p[2] for p in parts)
+
+
+def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
+                      working_memory, n_jobs):
+    """Sinkhorn-Knopp on blocks ``product(rows, out) = M[rows] / τ``, never stored.
+
+    The scaling domain of :func:`_scaling_iterations` (rows shifted by their
+    maximum, the same spread bound) with the kernel block rebuilt from its
+    matrix product on every pass, in a work buffer reused for every chunk:
+    per entry and iteration one product (in the inputs' precision, the
+    dominant cost), one subtraction, one ``exp`` and two matrix-vector
+    products. Row maxima are taken in the first pass.
+    """
+    row_max = None
+    sep = np.dtype(dtype) != np.float64  # float32 products need a float64 kernel
+    bytes_per_row = (np.dtype(dtype).itemsize + 8 * sep) * n_cols
+
+    def sweep(c, prev):
+        def make_step(chunk):
+            E_buf = np.empty((chunk, n_cols), dtype=dtype)
+            K_buf = np.empty((chunk, n_cols)) if sep else E_buf
+
+            def step(rows):
+                n = rows.stop - rows.start
+                E, K = product(rows, E_buf[:n]), K_buf[:n]
+                if row_max is None:
+                    mx = E.max(axis=1).astype(np.float64)
+                    if np.any(mx - E.min(axis=1) > _SCALING_DOMAIN_MAX_SPREAD):
+                        raise _SpreadTooLarge
+                else:
+                    mx = row_max[rows]
+                np.subtract(E, mx[:, None], out=K)
+                np.exp(K, out=K)
+                Kc = K @ c
+                sq = 0.0
+                if prev is not None:
+                    d = prev[0][rows] * Kc - a[rows]
+                    sq = float(d @ d)
+                rb = a[rows] / Kc
+                return [(rb, mx)], rb @ K, sq
+
+            return step
+
+        return _run_pass(make_step, n_rows, bytes_per_row, np.add,
+                         working_memory=working_memory, n_jobs=n_jobs)
+
+    def first_sweep(c, prev):
+        nonlocal row_max, sweep_
+        out = sweep(c, prev)
+        row_max, sweep_ = out[0][1], sweep
+        return out
+
+    sweep_ = first_sweep
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        rows, c, n_iter, err = _passes(
+            lambda c, prev: sweep_(c, prev), lambda acc: b / acc,
+            np.full(n_cols, 1.0 / n_cols), max_iter, tol, exact_error=False,
+        )
+        log_c = np.log(c)
+        log_r = np.log(rows[0]) - (row_max - 1.0 / temperature)
+    return log_c, log_r, n_iter, err
+
+
+def _streamed_log(product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
+                  exact_error, working_memory, n_jobs):
+    """Log-domain Sinkhorn on blocks ``product(rows, out) = M[rows] / τ``.
+
+    One pass per iteration: a chunk's row update
+    ``f = log a - LSE_j((M - 1)/τ + g)`` needs only the chunk, and so does
+    its share of the column log-sum-exp ``LSE_i((M - 1)/τ + f)``; the shares
+    are combined with ``logaddexp``. Exact where the kernel underflows
+    (small τ), at about twice the elementwise work of the scaling domain.
     """
     inv_tau = 1.0 / temperature
     log_a, log_b = np.log(a), np.log(b)
-    g = np.full(n_cols, -math.log(n_cols))  # log c, c0 = 1 / n_cols as POT
-    f = None
-    # the block, its exponent work array and a copy for the second LSE
-    bytes_per_row = 24 * n_cols
+    # the product (when computed into a buffer) and one exponent work array
+    bytes_per_row = (np.dtype(dtype).itemsize + 8) * n_cols
 
-    def sweep(g, f, check):
+    def sweep(g, prev):
         shift = g - inv_tau
 
-        def func(rows):
-            Mb = block(rows)
-            E = Mb * inv_tau
-            E += shift
-            lse = logsumexp(E, axis=1, overwrite=True)
-            sq_err = float(np.sum((np.exp(f[rows] + lse) - a[rows]) ** 2)) if check else 0.0
-            f_b = log_a[rows] - lse
-            np.multiply(Mb, inv_tau, out=E)
-            E += (f_b - inv_tau)[:, None]
-            return f_b, logsumexp(E, axis=0, overwrite=True), sq_err
+        def make_step(chunk):
+            E_buf = np.empty((chunk, n_cols), dtype=dtype)
+            X_buf = np.empty((chunk, n_cols))
 
-        parts = map_row_chunks(func, n_rows, bytes_per_row, n_jobs=n_jobs,
-                               working_memory=working_memory)
-        f_new = np.concatenate([p[0] for p in parts])
-        col_lse = np.logaddexp.reduce(np.stack([p[1] for p in parts]), axis=0)
-        return f_new, col_lse, math.sqrt(sum(p[2] for p in parts))
+            def step(rows):
+                n = rows.stop - rows.start
+                E, X = product(rows, E_buf[:n]), X_buf[:n]
+                np.add(E, shift, out=X)
+                lse = logsumexp(X, axis=1, overwrite=True)
+                sq = 0.0
+                if prev is not None:
+                    d = np.exp(prev[0][rows] + lse) - a[rows]
+                    sq = float(d @ d)
+                f = log_a[rows] - lse
+                np.add(E, (f - inv_tau)[:, None], out=X)
+                return [(f,)], logsumexp(X, axis=0, overwrite=True), sq
 
-    err = None
-    n_iter = 0
-    for it in range(max_iter):
-        check = tol is not None and it > 0
-        f_new, col_lse, sq = sweep(g, f, check)
-        if check and sq < tol:
-            err = sq  # f, g: the converged iterate
-            break
-        f, g = f_new, log_b - col_lse
-        n_iter += 1
-    if err is None:
-        lse = np.concatenate(map_row_chunks(
-            lambda rows: logsumexp(block(rows) * inv_tau + (g - inv_tau), axis=1, overwrite=True),
-            n_rows, bytes_per_row, n_jobs=n_jobs, working_memory=working_memory,
-        ))
-        err = float(np.linalg.norm(np.exp(f + lse) - a))
-    return g, f, n_iter, err
+            return step
+
+        return _run_pass(make_step, n_rows, bytes_per_row, np.logaddexp,
+                         working_memory=working_memory, n_jobs=n_jobs)
+
+    rows, g, n_iter, err = _passes(
+        sweep, lambda col_lse: log_b - col_lse, np.full(n_cols, -math.log(n_cols)),
+        max_iter, tol, exact_error=exact_error,
+    )
+    return g, rows[0], n_iter, err
+
+
+def _finite(log_c, log_r, err):
+    if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
+        return True
+    # Not expected below the spread bound; never return a silent wrong
+    # answer if it happens anyway.
+    warnings.warn(
+        "Sinkhorn scalings left the float64 range; recomputing in the log domain.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+    return False
 
 
 # ------------------------------------------------------------ public core
-def _solve_dense(M, temperature, max_iter, tol, a, b, *, owned, working_memory, n_jobs,
-                 recompute=None):
-    """Potentials of a dense similarity matrix.
+def _solve_dense(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs,
+                 product=None):
+    """Potentials of a stored similarity matrix.
 
-    An ``owned`` float64 buffer is turned into the kernel in place (its
-    similarities are then gone: ``recompute(rows)`` must give them back for
-    the log-domain fallback); otherwise the kernel gets its own buffer,
-    unless an explicit ``working_memory`` cannot hold it.
+    The kernel gets its own float64 buffer (one pass per iteration over it,
+    :func:`_scaling_iterations`) unless an explicit ``working_memory``
+    cannot hold it; then, and for spreads beyond the scaling domain, the
+    log domain runs over cache-sized chunks of ``M``. With ``product``
+    (``product(rows, out) = M[rows] / τ`` from embeddings), ``M`` is a
+    float64 buffer the caller gives away: it becomes the kernel in place
+    (peak memory: one matrix) and ``product`` recomputes its blocks for
+    the log domain.
     """
     n_rows, n_cols = M.shape
-    def block(rows):
-        return np.asarray(M[rows], dtype=np.float64)
-
-    if owned or working_memory is None or 8 * M.size <= _budget_bytes(working_memory):
-        K = M if owned else np.empty((n_rows, n_cols))
+    inv_tau = 1.0 / temperature
+    if product is not None or working_memory is None or 8 * M.size <= _budget_bytes(working_memory):
+        K = M if product is not None else np.empty((n_rows, n_cols))
         try:
-            log_c, log_r, n_iter, err = _scaling_iterations(
-                M, K, temperature, a, b, max_iter, tol
-            )
+            out = _scaling_iterations(M, K, temperature, a, b, max_iter, tol)
         except _SpreadTooLarge:
             pass  # the expected way to the log domain (small τ)
         else:
-            if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
-                return log_c, log_r, n_iter, err, False
-            # Not expected below the spread bound; never return a silent
-            # wrong answer if it happens anyway.
-            warnings.warn(
-                "Sinkhorn scalings left the float64 range; recomputing in the "
-                "log domain.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            if _finite(*out[:2], out[3]):
+                return out + (False,)
         finally:
             del K
-        if owned:
-            block = recompute
+    if product is None:
+        def product(rows, out):
+            return np.multiply(M[rows], inv_tau, out=out)
+    else:
+        del M  # the kernel now: let it go before the log-domain buffers
     # Cache-sized chunks, but never above the caller's budget (which
-    # map_row_chunks rejects if it cannot hold one row).
-    row_mib = 24 * n_cols / 2**20
+    # reduce_row_chunks rejects if it cannot hold one row).
+    row_mib = 16 * n_cols / 2**20
     chunk_mib = min(_budget_bytes(working_memory) / 2**20, max(_LOG_DOMAIN_CHUNK_MIB, row_mib))
-    log_c, log_r, n_iter, err = _log_iterations(
-        block, n_rows, n_cols, temperature, a, b, max_iter, tol,
+    out = _streamed_log(
+        product, np.float64, n_rows, n_cols, temperature, a, b, max_iter, tol, exact_error=True,
         working_memory=chunk_mib, n_jobs=n_jobs,
     )
-    return log_c, log_r, n_iter, err, True
+    return out + (True,)
 
 
-def _result(log_c, log_r, n_iter, err, log_domain, temperature, max_iter, tol):
+def _result(log_c, log_r, n_iter, err, log_domain, *streamed, temperature, max_iter,
+            tol):
     _convergence(err, tol, max_iter)
     h = -temperature * log_c
-    return h, {"n_iter": n_iter, "marginal_error": err, "log_domain": log_domain,
-               "log_r": log_r}
+    log = {"n_iter": n_iter, "marginal_error": err, "log_domain": log_domain,
+           "log_r": log_r}
+    if streamed:
+        log["streamed"] = streamed[0]
+    return h, log
 
 
 @validate_params(
@@ -447,9 +570,9 @@ def sinkhorn_potentials(M, temperature=0.01, max_iter=10, tol=None, *, a=None, b
     """
     M = check_matrix(M, "M")
     a, b = _check_marginals(a, b, *M.shape)
-    out = _solve_dense(M, temperature, max_iter, tol, a, b, owned=False,
+    out = _solve_dense(M, temperature, max_iter, tol, a, b,
                        working_memory=working_memory, n_jobs=n_jobs)
-    return _result(*out, temperature, max_iter, tol)
+    return _result(*out, temperature=temperature, max_iter=max_iter, tol=tol)
 
 
 @validate_params(
@@ -465,9 +588,13 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
     Same result as ``sinkhorn_potentials(bank @ columns.T, ...)``. When the
     float64 similarity matrix fits in ``working_memory`` it is built once
     and turned into the kernel in place (peak memory: that one matrix);
-    otherwise nothing ``n_bank × n_cols`` is stored: each half-iteration
-    recomputes the blocks ``bank[rows] @ columns.T`` chunk by chunk in the
-    log domain (cost: two matrix products per iteration).
+    otherwise nothing ``n_bank × n_cols`` is stored: each iteration
+    recomputes the blocks ``bank[rows] @ columns.T`` chunk by chunk (one
+    matrix product per entry and iteration, in the inputs' precision), in
+    the scaling domain when the spread allows it and in the log domain
+    otherwise (see the module docstring). A streamed run reports the
+    row-marginal error measured in its last pass, that of the iterate
+    before the last (a pass more would be needed for the last).
 
     Parameters
     ----------
@@ -502,35 +629,68 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
     >>> log["streamed"], bool(np.allclose(h, h_streamed))
     (True, True)
     """
-    B = check_matrix(bank, "bank").astype(np.float64, copy=False)
-    C = check_matrix(columns, "columns").astype(np.float64, copy=False)
+    B = check_matrix(bank, "bank")
+    C = check_matrix(columns, "columns")
     check_same_width(B, C, "bank", "columns")
-    n_rows, n_cols = B.shape[0], C.shape[0]
+    return _result(*_embedding_potentials(
+        B, [C], temperature, max_iter, tol, a, b, working_memory=working_memory,
+        n_jobs=n_jobs), temperature=temperature, max_iter=max_iter, tol=tol)
+
+
+def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None, *,
+                          working_memory, n_jobs):
+    """Sinkhorn of ``M = B [C_1 | C_2 | ...]ᵀ`` from validated embeddings.
+
+    The column blocks are never stacked (DBSN's gallery and gallery bank
+    stay where they are). Returns ``(log_c, log_r, n_iter, err, log_domain,
+    streamed)``.
+    """
+    n_rows, n_cols = B.shape[0], sum(C.shape[0] for C in blocks)
     a, b = _check_marginals(a, b, n_rows, n_cols)
-    if 8 * n_rows * n_cols <= _budget_bytes(working_memory):
-        out = _solve_dense(B @ C.T, temperature, max_iter, tol, a, b, owned=True,
-                           working_memory=None, n_jobs=n_jobs,
-                           recompute=lambda rows: B[rows] @ C.T)
-        streamed = False
+    bounds = np.cumsum([0] + [C.shape[0] for C in blocks])
+    fits = 8 * n_rows * n_cols <= _budget_bytes(working_memory)
+    if fits:
+        # Fits: one float64 matrix, its products in float64 whatever the
+        # input dtype, so float32 and float64 inputs give the same potentials.
+        M = np.empty((n_rows, n_cols))
+        B64 = B.astype(np.float64, copy=False)
+        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
+            np.matmul(B64, C.astype(np.float64, copy=False).T, out=M[:, lo:hi])
+    # Streamed: products in the inputs' precision (float32 GEMM is twice as
+    # fast and the dominant cost).
+    dtype = scaled_product_dtype(1.0 / temperature, B, *blocks)
+    blocks = [C.astype(dtype, copy=False) for C in blocks]
+
+    def product(rows, out):
+        Bs = np.multiply(B[rows], 1.0 / temperature, dtype=dtype)  # 1/τ on the chunk
+        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
+            np.matmul(Bs, C.T, out=out[:, lo:hi])
+        return out
+
+    if fits:
+        return _solve_dense(M, temperature, max_iter, tol, a, b, working_memory=None,
+                            n_jobs=n_jobs, product=product) + (False,)
+    args = (product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol)
+    try:
+        out = _streamed_scaling(*args, working_memory=working_memory, n_jobs=n_jobs)
+    except _SpreadTooLarge:
+        pass  # small τ: the log domain
     else:
-        out = _log_iterations(lambda rows: B[rows] @ C.T, n_rows, n_cols, temperature,
-                              a, b, max_iter, tol, working_memory=working_memory,
-                              n_jobs=n_jobs) + (True,)
-        streamed = True
-    h, log = _result(*out, temperature, max_iter, tol)
-    log["streamed"] = streamed
-    return h, log
+        if _finite(*out[:2], out[3]):
+            return out + (False, True)
+    out = _streamed_log(*args, exact_error=False, working_memory=working_memory,
+                        n_jobs=n_jobs)
+    return out + (True, True)
 
 
 # -------------------------------------------------------------- estimators
 def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_iter,
                         tol, working_memory, n_jobs):
     """h of the gallery: SN (``gallery_bank=None``) or DBSN (columns G, Bg)."""
-    columns = gallery if gallery_bank is None else np.vstack([gallery, gallery_bank])
-    h, _ = sinkhorn_potentials_from_embeddings(
-        query_bank, columns, temperature, max_iter, tol,
-        working_memory=working_memory, n_jobs=n_jobs,
-    )
+    blocks = [gallery] if gallery_bank is None else [gallery, gallery_bank]
+    h, _ = _result(*_embedding_potentials(
+        query_bank, blocks, temperature, max_iter, tol, working_memory=working_memory,
+        n_jobs=n_jobs), temperature=temperature, max_iter=max_iter, tol=tol)
     return h[: gallery.shape[0]]
 
 
@@ -574,8 +734,9 @@ class SinkhornNormalizer(RetrievalEstimator):
         joblib workers for chunked scoring (and streamed Sinkhorn chunks).
     working_memory : float, default=None
         MiB budget for the float64 bank × gallery similarity matrix; above
-        it the potentials are computed by streaming blocks in the log
-        domain. ``None`` uses ``sklearn.get_config()["working_memory"]``.
+        it nothing that size is stored and every Sinkhorn iteration streams
+        the matrix products in chunks of at most this size (per worker).
+        ``None`` uses ``sklearn.get_config()["working_memory"]``.
 
     Attributes
     ----------
@@ -593,7 +754,7 @@ class SinkhornNormalizer(RetrievalEstimator):
 
     Notes
     -----
-    Computed in float64 whatever the input dtype (a float32 kernel
+    Kernels and scalings are float64 whatever the input dtype (a float32 kernel
     underflows at τ=0.01 and POT then silently returns uniform scalings),
     and in the log domain when the float64 kernel would underflow (small
     τ), see :mod:`skxmr._sinkhorn`. ``h`` follows POT's convention (start
@@ -692,7 +853,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
         joblib workers for chunked scoring.
     working_memory : float, default=None
         MiB budget for the float64 bank × (gallery + gallery bank)
-        similarity matrix (streamed log domain above it).
+        similarity matrix (streamed in chunks above it).
 
     Attributes
     ----------

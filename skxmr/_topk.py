@@ -11,7 +11,12 @@ import numpy as np
 
 
 def row_kth_largest(W, m):
-    """The ``m``-th largest value of each row of ``W`` (exact).
+    """The ``m``-th largest value of each row of ``W`` (exact)."""
+    return row_largest(W, m).min(axis=1)
+
+
+def row_largest(W, m):
+    """The ``m`` largest values of each row of ``W``, unordered: (n_rows, m).
 
     ``np.partition`` of whole rows copies and selects ``n_cols`` values per
     row. When ``m`` is a small fraction of the row, a strided subsample of
@@ -37,8 +42,8 @@ def row_kth_largest(W, m):
             offsets = np.cumsum(counts) - counts
             V = np.full((n_rows, width), -np.inf, dtype=W.dtype)
             V[rows, np.arange(flat.size) - offsets[rows]] = W.reshape(-1)[flat]
-            return np.partition(V, width - m, axis=1)[:, width - m]
-    return np.partition(W, n_cols - m, axis=1)[:, n_cols - m]
+            return np.partition(V, width - m, axis=1)[:, width - m :]
+    return np.partition(W, n_cols - m, axis=1)[:, n_cols - m :]
 
 
 def top_k_indices(W, m):

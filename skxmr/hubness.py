@@ -30,8 +30,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from ._base import RetrievalEstimator
-from ._chunking import map_row_chunks
-from ._math import logsumexp
+from ._chunking import map_row_chunks, reduce_row_chunks
+from ._math import scaled_product_dtype
 from ._registry import register_method
 from ._sinkhorn import (
     DualBankSinkhornNormalizer,
@@ -40,6 +40,7 @@ from ._sinkhorn import (
     sinkhorn_normalize,
     sinkhorn_potentials,
 )
+from ._topk import row_largest
 from ._validation import (
     check_matrix,
     check_n_neighbors,
@@ -51,18 +52,18 @@ from ._validation import (
 __all__ = [
     "CSLS",
     "DBNorm",
+    "DualBankSinkhornNormalizer",
     "DualSoftmax",
     "InvertedSoftmax",
     "QBNorm",
+    "SinkhornNormalizer",
     "csls_scores",
     "dbnorm_scores",
+    "dual_bank_sinkhorn_normalize",
     "dual_softmax_scores",
     "inverted_softmax_scores",
     "qb_norm_scores",
-    "SinkhornNormalizer",
-    "DualBankSinkhornNormalizer",
     "sinkhorn_normalize",
-    "dual_bank_sinkhorn_normalize",
     "sinkhorn_potentials",
 ]
 
@@ -81,18 +82,35 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
 
     This is the inverted-softmax potential ``h(g)`` (the log of the column
     sum of ``exp(Sbq/τ)``), computed on the transposed problem ``G Bᵀ`` in
-    memory-bounded chunks of gallery rows.
+    memory-bounded chunks of gallery rows. ``1/τ`` is folded into each
+    chunk of gallery rows and the products are taken in the inputs' precision (float32
+    products are twice as fast); each row is shifted by its maximum into a
+    float64 work buffer reused by every chunk, so the exponentials cannot
+    underflow whatever τ.
     """
+    dtype = scaled_product_dtype(1.0 / temperature, gallery, bank)
+    bank = bank.astype(dtype, copy=False)
+    n_b = bank.shape[0]
+    sep = dtype != np.float64  # float32 products need a float64 work buffer
 
-    def part(rows):
-        M = gallery[rows] @ bank.T
-        M = M.astype(np.float64) if M.dtype != np.float64 else M
-        M /= temperature
-        return temperature * logsumexp(M, axis=1, overwrite=True)
+    def make_func(chunk):
+        P = np.empty((chunk, n_b), dtype=dtype)
+        W = np.empty((chunk, n_b)) if sep else P
 
-    # the product and its float64 copy
-    parts = map_row_chunks(part, gallery.shape[0], 16 * bank.shape[0], n_jobs=n_jobs)
-    return np.concatenate(parts)
+        def func(rows):
+            n = rows.stop - rows.start
+            g_s = np.multiply(gallery[rows], 1.0 / temperature, dtype=dtype)
+            p = np.matmul(g_s, bank.T, out=P[:n])
+            m = p.max(axis=1).astype(np.float64)
+            w = np.subtract(p, m[:, None], out=W[:n])
+            np.exp(w, out=w)
+            return [temperature * (np.log(w.sum(axis=1)) + m)]
+
+        return func
+
+    parts = reduce_row_chunks(make_func, gallery.shape[0], (dtype.itemsize + 8 * sep) * n_b,
+                              lambda a, b: a + b, n_jobs=n_jobs)
+    return np.concatenate([h for p in parts for h in p])
 
 
 def _activation_set(gallery, bank, k, n_jobs=None):
@@ -125,7 +143,7 @@ def _mean_top_k(items, bank, k, n_jobs=None):
     def part(rows):
         M = items[rows] @ bank.T
         if k < n_b:
-            M = np.partition(M, n_b - k, axis=1)[:, n_b - k :]
+            M = row_largest(M, k)
         return M.mean(axis=1, dtype=np.float64)
 
     parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs)

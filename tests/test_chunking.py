@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from joblib import parallel_backend
 from sklearn import config_context
 
-from skxmr._chunking import chunk_n_rows, map_row_chunks, row_slices
+from skxmr._chunking import chunk_n_rows, map_row_chunks, reduce_row_chunks, row_slices
 
 
 def test_chunk_n_rows_budget():
@@ -40,3 +41,34 @@ def test_map_row_chunks_matches_whole(n_jobs):
     )
     assert len(parts) == 8
     np.testing.assert_allclose(np.vstack(parts), A @ A.T)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_reduce_row_chunks_folds_runs_in_row_order(n_jobs):
+    A = np.random.default_rng(0).standard_normal((1000, 50))
+    made = []
+
+    def make_func(chunk):
+        buf = np.empty((chunk, 1000))  # one work buffer per run
+        made.append(chunk)
+
+        def func(rows):
+            P = np.matmul(A[rows], A.T, out=buf[: rows.stop - rows.start])
+            return [rows.start], P.sum(axis=0)
+
+        return func
+
+    def combine(acc, part):
+        return acc[0] + part[0], acc[1] + part[1]
+
+    # threads, so that `made` is seen here; n_jobs=None: one run
+    with parallel_backend("threading", n_jobs=1):
+        parts = reduce_row_chunks(make_func, 1000, 8 * 1000, combine, n_jobs=n_jobs,
+                                  working_memory=1)
+    assert len(parts) == len(made) == (1 if n_jobs is None else 2)
+    assert made == [131] * len(made)  # 1 MiB of 8000-byte rows
+    starts = [s for p in parts for s in p[0]]
+    assert starts == list(range(0, 1000, 131))
+    np.testing.assert_allclose(sum(p[1] for p in parts), (A @ A.T).sum(axis=0))
+    with pytest.raises(ValueError, match="too small for one row"):
+        reduce_row_chunks(make_func, 10, 2**21, combine, working_memory=1)

@@ -152,3 +152,20 @@ def test_linear_candidates_fold_the_offsets_exactly():
     S = 2.0 * Q @ G.T - offsets
     expected = np.argsort(-S, axis=1)[:, :5]
     np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(expected, axis=1))
+
+
+@pytest.mark.parametrize("adjacency", ["full", "local"])
+def test_gallery_transform_pipeline_served_by_its_last_step(adjacency):
+    """InvGC changes the gallery only: a fitted InvGC + score-estimator
+    pipeline is served by indexing the transformed gallery once."""
+    from sklearn.pipeline import make_pipeline
+
+    from skxmr import InvGC, SinkhornNormalizer
+
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
+    pipe = make_pipeline(InvGC(adjacency=adjacency), SinkhornNormalizer(temperature=0.05))
+    pipe.fit(X_bank)
+    invgc, scorer = pipe[0], pipe[-1]
+    index = scorer.index(invgc.transform_gallery(X_test[:, 8:]))
+    np.testing.assert_allclose(index.score(X_test[:, :8]), pipe.decision_function(X_test),
+                               rtol=1e-12)

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from skxmr import CosineSimilarity, DualBankSinkhornNormalizer, SinkhornNormalizer
+from skxmr import (
+    CosineSimilarity,
+    DualBankSinkhornNormalizer,
+    InvertedSoftmax,
+    SinkhornNormalizer,
+)
 from skxmr._registry import registered_methods
 from skxmr._sinkhorn import (
     dual_bank_sinkhorn_normalize,
@@ -170,7 +175,8 @@ def test_streamed_equals_dense(tau, n_jobs):
         h_s, log_s = sinkhorn_potentials_from_embeddings(
             bank, cols, tau, 10, working_memory=0.005, n_jobs=n_jobs
         )
-    assert log_s["streamed"] and log_s["log_domain"]
+    # τ=0.01 streams kernel blocks, τ=1e-3 (spread/τ > 300) log-domain blocks
+    assert log_s["streamed"] and log_s["log_domain"] == (tau < 0.01)
     np.testing.assert_allclose(h_s, h, rtol=0, atol=1e-10)
     h_dense, _ = sinkhorn_potentials(bank @ cols.T, tau, 10)
     np.testing.assert_allclose(h, h_dense, rtol=0, atol=1e-12)
@@ -436,3 +442,74 @@ def test_coco_grid_search_story(coco, direction):
     assert test_r1 == pytest.approx(best.score(X_test))
     # Tuned on the bank alone, it does not fall below plain cosine on test.
     assert test_r1 >= cosine_r1
+
+
+def test_streamed_float32_and_blocks():
+    """Streamed float32 products (half the cost) stay within float32 accuracy
+    of the float64 potentials; DBSN's column blocks equal stacked columns."""
+    from skxmr._sinkhorn import _embedding_potentials
+
+    rng = np.random.default_rng(5)
+    bank, G, Bg = unit_rows(rng, 90, 32), unit_rows(rng, 60, 32), unit_rows(rng, 40, 32)
+    h, log = sinkhorn_potentials_from_embeddings(bank, np.vstack([G, Bg]), 0.02, 10)
+    assert not log["streamed"]
+    h32, log32 = sinkhorn_potentials_from_embeddings(
+        bank.astype(np.float32), np.vstack([G, Bg]).astype(np.float32), 0.02, 10,
+        working_memory=0.002,
+    )
+    assert log32["streamed"] and not log32["log_domain"]
+    # |Δh| ≈ τ · (float32 product error / τ): a few 1e-7
+    np.testing.assert_allclose(h32, h, rtol=0, atol=2e-6)
+    out = _embedding_potentials(bank, [G, Bg], 0.02, 10, None, working_memory=0.002,
+                                n_jobs=None)
+    assert out[5]  # streamed
+    np.testing.assert_allclose(-0.02 * out[0], h, rtol=0, atol=1e-12)
+
+
+def test_streamed_error_is_that_of_the_iterate_before_the_last():
+    """A streamed pass costs a matrix product per entry, so the streamed
+    solver reports the row-marginal error it measured for free in its last
+    pass: the error of iterate T-1 (a stored matrix reports iterate T's)."""
+    rng = np.random.default_rng(6)
+    bank, cols = unit_rows(rng, 70), unit_rows(rng, 50)
+    for T in (2, 5):
+        _, log_s = sinkhorn_potentials_from_embeddings(bank, cols, 0.05, T,
+                                                       working_memory=0.005)
+        _, log_d = sinkhorn_potentials(bank @ cols.T, 0.05, T - 1)
+        assert log_s["streamed"]
+        np.testing.assert_allclose(log_s["marginal_error"], log_d["marginal_error"],
+                                   rtol=1e-9)
+    _, log_1 = sinkhorn_potentials_from_embeddings(bank, cols, 0.05, 1, working_memory=0.005)
+    _, log_d = sinkhorn_potentials(bank @ cols.T, 0.05, 1)  # T=1: one extra pass
+    np.testing.assert_allclose(log_1["marginal_error"], log_d["marginal_error"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("tau", [0.02, 1e-3])
+def test_streamed_peak_memory_within_budget(tau):
+    """Nothing bank × gallery is stored: traced peak <= budget + O(n) vectors,
+    while the dense matrix would be 30× the budget."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    bank = unit_rows(rng, 400, 32).astype(np.float32)
+    cols = unit_rows(rng, 6000, 32).astype(np.float32)
+    budget = 0.6  # MiB; the float64 matrix is 18.3 MiB
+    tracemalloc.start()
+    _, log = sinkhorn_potentials_from_embeddings(bank, cols, tau, 3, working_memory=budget)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    assert log["streamed"] and log["log_domain"] == (tau < 0.01)
+    # scalings, accumulators and log-sum-exp temporaries (n-vectors)
+    vectors = 16 * 8 * (400 + 6000) / 2**20
+    assert peak <= budget + vectors, peak
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SinkhornNormalizer(temperature=1e-39, working_memory=1e-3),  # streamed
+    lambda: InvertedSoftmax(temperature=1e-39),
+])
+def test_float32_products_never_overflow(make):
+    """Products pre-scaled by 1/τ switch to float64 when float32 would overflow."""
+    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
+    S = make().fit(X_bank.astype(np.float32)).decision_function(X_test.astype(np.float32))
+    assert S.dtype == np.float32 and np.all(np.isfinite(S))

@@ -17,8 +17,8 @@ n_bank × n_gallery and the peak should stay near the budget plus the
 per-gallery vectors, whatever n is.
 
     python benchmarks/bench_scale.py --quick
-    python benchmarks/bench_scale.py --data cone --gallery 10000 100000 1000000 \\
-        --bank 100000 --working-memory 1024
+    python benchmarks/bench_scale.py --data cone --gallery 10000 100000 \\
+        --bank 100000 --working-memory 1024 --max-iter 2
 """
 
 import argparse

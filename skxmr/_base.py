@@ -296,9 +296,9 @@ class GalleryIndex:
     n_candidates : int, default=None
         Candidates per query for approximate search; ``None`` means
         ``max(30 * n_neighbors, 300)``: recall@10 against exact search
-        ≥ 0.99 on 10k synthetic items for every method, 0.97 for cosine
-        and 0.65-0.72 for the normalised methods on 100k (see the scaling
-        page and ``benchmarks/bench_scale.py --approximate``).
+        ≥ 0.99 on 10k synthetic items for every linear-form method, 0.97
+        for cosine and 0.65-0.72 for the normalised methods on 100k (see
+        the scaling page and ``benchmarks/bench_scale.py --approximate``).
 
     Attributes
     ----------

@@ -377,7 +377,7 @@ def test_tiny_temperature_inverted_softmax_is_max_margin():
 
 
 def test_logsumexp_kernel_matches_scipy():
-    from skxmr._math import logsumexp as lse
+    from skxmr._ot._math import logsumexp as lse
 
     rng = np.random.default_rng(12)
     A = rng.standard_normal((5, 9)) * np.array([[1.0], [1e2], [1e4], [-1e4], [1e-3]])

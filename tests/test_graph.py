@@ -349,9 +349,9 @@ def test_with_dual_bank_sinkhorn():
 # -------------------------------------------------------- real CLIP COCO
 @pytest.fixture(scope="module")
 def coco():
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
 
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     X_bank, X_test, g_bank, _ = bank_test_split(data.X, data.groups, random_state=0)
     return X_bank, X_test, g_bank
 

@@ -384,9 +384,9 @@ def test_registered_rows():
 # ------------------------------------------------------------ real data
 @pytest.fixture(scope="module")
 def coco():
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
 
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     X_bank, X_test, groups_bank, _ = bank_test_split(data.X, data.groups, random_state=0)
     return X_bank, X_test, groups_bank
 

@@ -79,3 +79,25 @@ def top_k_indices(W, m):
     keep |= tied
     # flatnonzero is row-major like nonzero but much faster on 2-D masks.
     return (np.flatnonzero(keep) % n_cols).reshape(n_rows, m)
+
+
+def row_top(W, m):
+    """The ``m`` largest values of each row and their columns, unordered.
+
+    ``(values, indices)``, both (n_rows, m). POT's backend has no partial
+    selection, so this is the one backend-specific step: numpy partitions
+    (:func:`numpy.argpartition`; one argmax for ``m = 1``), other arrays use
+    their own ``topk`` (torch, on the array's device). Ties at the ``m``-th
+    value are broken arbitrarily: callers that need a rule use
+    :func:`top_k_indices`.
+    """
+    n_cols = W.shape[1]
+    if not isinstance(W, np.ndarray):
+        return W.topk(m, dim=1, largest=True, sorted=False)
+    if m == 1:
+        idx = np.argmax(W, axis=1)[:, None]
+    elif m < n_cols:
+        idx = np.argpartition(W, n_cols - m, axis=1)[:, n_cols - m :]
+    else:
+        idx = np.broadcast_to(np.arange(n_cols), W.shape)
+    return np.take_along_axis(W, idx, axis=1), idx

@@ -27,11 +27,12 @@ subclasses list in their ``__init__`` like any other parameter.
 """
 
 import numbers
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ._chunking import map_row_chunks
 from ._pairs import DIRECTIONS, split_pairs
@@ -39,8 +40,10 @@ from ._topk import top_k_indices
 from ._validation import (
     FLOAT_DTYPES,
     check_bank,
+    check_bool,
     check_matrix,
     check_n_neighbors,
+    check_no_bool_numbers,
     check_same_width,
     l2_normalize,
     result_dtype,
@@ -67,17 +70,27 @@ def _check_banks(items):
     )
 
 
-class _PairedRowsMixin:
+class StrictParamsMixin:
+    """``_validate_params`` that also refuses bools for numeric parameters."""
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_no_bool_numbers(self)
+
+
+class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
         try:
+            # After fit, the width seen in fit is checked (validate_data's
+            # n_features_in_ message) before any split of the halves.
             return validate_data(
                 self,
                 X,
                 dtype=FLOAT_DTYPES,
                 ensure_min_samples=2 if reset else 1,
-                ensure_min_features=2,
+                ensure_min_features=2 if reset else 1,
                 reset=reset,
             )
         except ValueError as exc:
@@ -91,7 +104,24 @@ class _PairedRowsMixin:
 
 
 class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
-    """Base class of score estimators on paired rows (see module docstring)."""
+    """Base class of score estimators on paired rows (see module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import RetrievalEstimator, pair
+    >>> class Dot(RetrievalEstimator):
+    ...     def __init__(self, n_query_features=None, direction="q2g"):
+    ...         self.n_query_features = n_query_features
+    ...         self.direction = direction
+    ...     def _score_queries(self, queries, gallery, state):
+    ...         return queries @ gallery.T
+    >>> X = pair(np.eye(3), np.eye(3))
+    >>> Dot().fit(X).decision_function(X)
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+    """
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
     _transductive = False
@@ -306,6 +336,17 @@ class GalleryIndex:
         The L2-normalised gallery.
     state_ : dict
         The method's per-gallery statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import InvertedSoftmax, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q, G = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
+    >>> index = InvertedSoftmax().fit(pair(Q, G)).index(G)   # statistics once
+    >>> scores, ids = index.kneighbors(Q[:2], n_neighbors=3)
+    >>> ids.shape, index.n_gallery
+    ((2, 3), 20)
     """
 
     def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
@@ -443,11 +484,34 @@ class GalleryIndex:
         return self
 
 
-class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
-    """Base class of embedding transformers on paired rows.
+class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of embedding transformers on paired rows (abstract).
 
     Subclasses implement ``_fit_pairs(X, y)`` (store what ``transform``
-    needs) and ``_transform_pairs(X) -> X_new``.
+    needs), ``_transform_pairs(X) -> X_new`` and
+    ``_feature_names_out(input_features)`` (the names of the output
+    columns, which give ``get_feature_names_out`` and with it
+    ``set_output(transform="pandas")``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import PairedTransformer
+    >>> class Scale(PairedTransformer):
+    ...     def __init__(self, n_query_features=None, direction="q2g"):
+    ...         self.n_query_features = n_query_features
+    ...         self.direction = direction
+    ...     def _fit_pairs(self, X, y):
+    ...         self.scale_ = np.abs(X).max()
+    ...     def _transform_pairs(self, X):
+    ...         return X / self.scale_
+    ...     def _feature_names_out(self, input_features):
+    ...         return input_features
+    >>> Scale().fit_transform(np.array([[1., 2.], [4., 0.]]))
+    array([[0.25, 0.5 ],
+           [1.  , 0.  ]])
+    >>> Scale().fit(np.ones((2, 2))).get_feature_names_out()
+    array(['x0', 'x1'], dtype=object)
     """
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
@@ -486,6 +550,35 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_pairs(X, reset=False)
         return self._transform_pairs(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Names of the input columns; ``None``: those seen in ``fit``
+            (``feature_names_in_``) or ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray(self._feature_names_out(names), dtype=object)
+
+    @abstractmethod
+    def _fit_pairs(self, X, y):
+        """Learn from validated training pairs ``X`` (and labels ``y``)."""
+
+    @abstractmethod
+    def _transform_pairs(self, X):
+        """Transform validated paired rows."""
+
+    @abstractmethod
+    def _feature_names_out(self, input_features):
+        """Output column names, given the validated input names."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -24,7 +24,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import PAIR_CONSTRAINTS, PairedTransformer
 from ._cs_solver import fit_projections
-from ._gaussian import PAIRWISE, PAIRWISE_GRAD, _prepare, layout_dim, unpack_gaussians
+from ._gaussian import (
+    PAIRWISE,
+    PAIRWISE_GRAD,
+    _prepare,
+    layout_dim,
+    packed_feature_names,
+    unpack_gaussians,
+)
 from ._pairs import resolve_split, split_pairs, unpair
 
 TRAIN_DISTANCES = ("w2", "kl", "kl_reverse", "symmetric_kl", "bhattacharyya")
@@ -298,3 +305,9 @@ or None, default="w2"
                 ) from None
             parts += [side["m"], np.log(side["u"])]
         return np.hstack(parts).astype(X.dtype, copy=False)
+
+    def _feature_names_out(self, input_features):
+        k = self.query_projection_.shape[1]
+        return packed_feature_names(k, "diag", "query_") + packed_feature_names(
+            k, "diag", "gallery_"
+        )

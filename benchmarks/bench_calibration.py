@@ -108,9 +108,9 @@ def augment(X, tau, rng, n_aug=8):
 
 
 def coco_augmented(seeds):
-    from skxmr.datasets import fetch_coco_clip
+    from skxmr.datasets import load_coco_clip
 
-    coco = fetch_coco_clip()
+    coco = load_coco_clip()
     n = coco.queries.shape[0]
     print(f"\n3. COCO CLIP (500 pairs) with 8 synthetic augmentations per item, text->image "
           f"R@1, {len(seeds)} seeds (mean, min difference)")
@@ -137,16 +137,16 @@ def coco_augmented(seeds):
 
 
 def benchmark_row(seeds):
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
 
-    coco = fetch_coco_clip()
+    coco = load_coco_clip()
     factory = registered_methods()["Calibration (W2)"]["factory"]
     print(f"\n4. Plain COCO points, 250/250 bank/test, {len(seeds)} splits: R@1")
     for direction in ("q2g", "g2q"):
         cos, cal = [], []
         for seed in seeds:
-            X_bank, X_test = bank_test_split(coco.X, coco.groups, bank_size=0.5,
-                                             random_state=seed)[:2]
+            X_bank, X_test, _, _ = bank_test_split(coco.X, coco.groups, bank_size=0.5,
+                                                   random_state=seed)
             cos.append(CosineSimilarity(direction=direction).fit(X_bank).score(X_test))
             cal.append(factory(direction=direction).fit(X_bank).score(X_test))
         print(f"  {direction}: Cosine {np.mean(cos):.1f}, Calibration (W2) {np.mean(cal):.1f}")

@@ -39,15 +39,15 @@ METHODS = {
 
 
 def quality():
-    from skxmr.datasets import bank_test_split, fetch_coco_clip, fetch_msrvtt_videoclip
+    from skxmr.datasets import bank_test_split, load_coco_clip, fetch_msrvtt_videoclip
     from skxmr.metrics import hubness_skewness, recall_at_k
 
     print("Quality: text->image (COCO), text->video (MSR-VTT), defaults; skew = skewness of N_10")
     header = f"{'method':12s}"
     rows = {name: f"{name:12s}" for name in METHODS}
-    for label, fetch in (("COCO CLIP", fetch_coco_clip), ("MSR-VTT VideoCLIP", fetch_msrvtt_videoclip)):
+    for label, fetch in (("COCO CLIP", load_coco_clip), ("MSR-VTT VideoCLIP", fetch_msrvtt_videoclip)):
         data = fetch()
-        X_bank, X_test = bank_test_split(data.X, bank_size=0.5, random_state=0)
+        X_bank, X_test, _, _ = bank_test_split(data.X, bank_size=0.5, random_state=0)
         relevance = split_pairs(X_test).relevance
         header += f" | {label + ' R@1':>22s} {'skew':>6s}"
         for name, est in METHODS.items():

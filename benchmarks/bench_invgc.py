@@ -126,10 +126,10 @@ def choose_defaults(seeds=(0, 1, 2, 3, 4)):
     from sklearn.pipeline import make_pipeline
 
     from skxmr import CosineSimilarity, InvGC
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
     from skxmr.metrics import make_retrieval_scorer
 
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     print("Default steps: CLIP COCO text->image, bank half only, GroupKFold(2) R@1\n")
     for adjacency, grid in GRIDS.items():
         ks = [0.1, 0.25, 0.5, 1.0] if adjacency == "avgpool" else [0.01]

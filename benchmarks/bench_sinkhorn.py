@@ -2,7 +2,7 @@
 
 Compares, on an n_bank × n_cols cosine matrix M and T iterations:
 
-* ``ours``: :func:`skxmr._sinkhorn.sinkhorn_potentials` (builds the float64
+* ``ours``: :func:`skxmr._ot.sinkhorn_potentials` (builds the float64
   kernel once, then 2 BLAS matrix-vector products per iteration, plus one
   for the reported marginal error);
 * ``bare``: a bare numpy loop doing the same T iterations over a
@@ -12,7 +12,7 @@ Compares, on an n_bank × n_cols cosine matrix M and T iterations:
   numItermax=T, log=True)``;
 * ``alloc``: allocating and first-touching one fresh float64 n × m buffer
   (page faults), which ``ours`` pays for its kernel and ``bare`` does not;
-* ``streamed``: :func:`skxmr._sinkhorn.sinkhorn_potentials_from_embeddings`
+* ``streamed``: :func:`skxmr._ot.sinkhorn_potentials_from_embeddings`
   under a small ``working_memory`` (log domain, kernel blocks recomputed
   from the embeddings every pass), for the smaller size.
 
@@ -37,7 +37,7 @@ from functools import partial
 import numpy as np
 import ot
 
-from skxmr._sinkhorn import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
+from skxmr._ot import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
 
 
 def unit_rows(rng, n, d):

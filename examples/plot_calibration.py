@@ -131,9 +131,9 @@ fig.tight_layout()
 # items differ in how much augmentation moves them). Calibration learns
 # nothing from the spread here (it is independent of the pairing), so the
 # question is only whether it hurts R@1 at its default weight.
-from skxmr.datasets import fetch_coco_clip  # noqa: E402
+from skxmr.datasets import load_coco_clip  # noqa: E402
 
-coco = fetch_coco_clip()
+coco = load_coco_clip()
 rng = np.random.default_rng(0)
 
 

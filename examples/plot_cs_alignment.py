@@ -30,10 +30,10 @@ from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, pair, unpair
 from skxmr.alignment import CauchySchwarzAlignment, cauchy_schwarz_loss, cmpm_kl_loss
-from skxmr.datasets import bank_test_split, fetch_coco_clip
+from skxmr.datasets import bank_test_split, load_coco_clip
 
-data = fetch_coco_clip()
-X_bank, X_test = bank_test_split(data.X, bank_size=0.5, random_state=0)
+data = load_coco_clip()
+X_bank, X_test, _, _ = bank_test_split(data.X, bank_size=0.5, random_state=0)
 (Qb, Gb), (Qt, Gt) = unpair(X_bank), unpair(X_test)
 pooled = np.vstack([Qb, Gb]).astype(np.float64)
 basis = np.linalg.svd(pooled - pooled.mean(0), full_matrices=False)[2][:48].T

@@ -28,11 +28,11 @@ from skxmr import (
     QBNorm,
     split_pairs,
 )
-from skxmr.datasets import bank_test_split, fetch_coco_clip
+from skxmr.datasets import bank_test_split, load_coco_clip
 from skxmr.metrics import hubness_skewness, k_occurrence, recall_at_k
 
-data = fetch_coco_clip()
-X_bank, X_test = bank_test_split(data.X, bank_size=0.5, random_state=0)
+data = load_coco_clip()
+X_bank, X_test, _, _ = bank_test_split(data.X, bank_size=0.5, random_state=0)
 relevance = split_pairs(X_test).relevance
 print(f"bank pairs: {len(X_bank)}, test pairs: {len(X_test)}")
 

@@ -31,11 +31,11 @@ from skxmr import (
     SinkhornNormalizer,
     split_pairs,
 )
-from skxmr.datasets import bank_test_split, fetch_coco_clip
+from skxmr.datasets import bank_test_split, load_coco_clip
 from skxmr.hubness import InvertedSoftmax
 from skxmr.metrics import hubness_skewness, k_occurrence, recall_at_k
 
-data = fetch_coco_clip()
+data = load_coco_clip()
 X_bank, X_test, groups_bank, groups_test = bank_test_split(
     data.X, data.groups, bank_size=0.5, random_state=0
 )

@@ -21,10 +21,10 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, InvGC
-from skxmr.datasets import bank_test_split, fetch_coco_clip
+from skxmr.datasets import bank_test_split, load_coco_clip
 from skxmr.metrics import degeneration_score, mean_similarity, mean_similarity_at_k
 
-data = fetch_coco_clip()
+data = load_coco_clip()
 X_bank, X_test, _, _ = bank_test_split(data.X, data.groups, random_state=0)
 d = data.queries.shape[1]
 print(f"bank {X_bank.shape[0]} pairs, test {X_test.shape[0]} pairs, d = {d}")

@@ -23,10 +23,10 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, InvGC, SinkhornNormalizer
-from skxmr.datasets import bank_test_split, fetch_coco_clip
+from skxmr.datasets import bank_test_split, load_coco_clip
 from skxmr.metrics import make_retrieval_scorer
 
-coco = fetch_coco_clip()
+coco = load_coco_clip()
 X_bank, X_test, groups_bank, _ = bank_test_split(coco.X, coco.groups, random_state=0)
 
 # %%

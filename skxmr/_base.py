@@ -35,8 +35,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ._chunking import map_row_chunks
+from .metrics.ranking import recall_at_k
 from ._pairs import DIRECTIONS, split_pairs
-from ._topk import top_k_indices
+from ._ot._topk import top_k_indices
 from ._validation import (
     FLOAT_DTYPES,
     check_bank,
@@ -188,6 +189,33 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         self._fit_banks(self.query_bank_, self.gallery_bank_)
         return self
 
+    def score_pairs(self, X, y=None):
+        """Scores and relevance of test pairs: the one way pairs are scored.
+
+        :meth:`decision_function`, :meth:`score` and the retrieval scorers
+        (:func:`skxmr.metrics.make_retrieval_scorer`) all go through it: ``X``
+        is validated, split once into unique items (with ``n_query_features``
+        and ``direction``) and scored once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+            Test pairs. Duplicate halves are one item.
+        y : array-like of shape (n_pairs,), default=None
+            Labels for category-level relevance; pairs define it otherwise.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_unique_queries, n_unique_gallery)
+            As :meth:`decision_function`.
+        items : skxmr.PairedItems
+            The unique items and their ``relevance``.
+        """
+        check_is_fitted(self)
+        X = self._validate_pairs(X, reset=False)
+        items = self._split(X, y)
+        return self.score_matrix(items.sources, items.targets), items
+
     def decision_function(self, X):
         """Normalised scores between the unique items of test pairs.
 
@@ -203,10 +231,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
             ``direction="q2g"``, in order of first appearance); columns: the
             unique items of the other side. float32 for float32 input.
         """
-        check_is_fitted(self)
-        X = self._validate_pairs(X, reset=False)
-        items = self._split(X)
-        return self.score_matrix(items.sources, items.targets)
+        return self.score_pairs(X)[0]
 
     def score(self, X, y=None):
         """Recall@1 (in %) of ranking the test pairs' gallery for each query.
@@ -222,12 +247,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         -------
         score : float
         """
-        from .metrics import recall_at_k
-
-        check_is_fitted(self)
-        X = self._validate_pairs(X, reset=False)
-        items = self._split(X, y)
-        scores = self.score_matrix(items.sources, items.targets)
+        scores, items = self.score_pairs(X, y)
         return float(recall_at_k(scores, items.relevance, k=1))
 
     # -------------------------------------------------------- two-view

@@ -25,7 +25,7 @@ of a row with predicted distributions ``p_1 .. p_K`` (softmax of logits
 
 import numpy as np
 
-from ._math import logsumexp
+from ._ot._math import logsumexp
 
 __all__ = ["cauchy_schwarz_loss", "cmpm_kl_loss", "generalized_cauchy_schwarz_loss"]
 

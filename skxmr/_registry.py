@@ -36,6 +36,13 @@ def register_method(name, factory, *, family, description=""):
     ...
     ValueError: A benchmark method named 'Cosine' is already registered.
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r}.")
+    if not callable(factory):
+        raise TypeError(
+            f"factory of {name!r} must be callable (factory(direction=...) -> "
+            f"estimator), got {type(factory).__name__} {factory!r}."
+        )
     if name in _METHODS:
         raise ValueError(f"A benchmark method named {name!r} is already registered.")
     _METHODS[name] = {"factory": factory, "family": family, "description": description}

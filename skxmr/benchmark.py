@@ -19,7 +19,7 @@ import numpy as np
 from ._pairs import split_pairs
 from ._registry import registered_methods
 
-DATASETS = ("auto", "synthetic", "coco-clip", "msrvtt-videoclip")
+DATASETS = ("coco-clip", "msrvtt-videoclip", "synthetic")
 FAMILY_ORDER = ("baseline", "hubness", "graph", "calibration", "alignment")
 COLUMNS = (
     ("q2g R@1", "{:.1f}"),
@@ -41,22 +41,21 @@ COLUMNS = (
 )
 
 
-def load_dataset(name="auto", *, n_pairs=1000, random_state=0, data_home=None, log=None):
+def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, data_home=None):
     """Bank and test pairs for the benchmark.
 
     Parameters
     ----------
-    name : {"auto", "synthetic", "coco-clip", "msrvtt-videoclip"}, default="auto"
-        ``"auto"`` uses the real COCO CLIP embeddings when they are in the cache
-        or can be downloaded, and the synthetic generator otherwise.
+    name : {"coco-clip", "msrvtt-videoclip", "synthetic"}, default="coco-clip"
+        ``"coco-clip"``: the COCO CLIP embeddings bundled with the package
+        (always available, offline); ``"msrvtt-videoclip"``: fetched into
+        the cache; ``"synthetic"``: :func:`~skxmr.datasets.make_retrieval_problem`.
     n_pairs : int, default=1000
         Size of the synthetic problem.
     random_state : int, default=0
         Seed of the generator and of the bank/test split.
     data_home : str, default=None
         Cache folder of the fetchers (env ``SKXMR_DATA``).
-    log : callable, default=None
-        Called with a message when ``"auto"`` falls back to synthetic data.
 
     Returns
     -------
@@ -68,19 +67,12 @@ def load_dataset(name="auto", *, n_pairs=1000, random_state=0, data_home=None, l
 
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}.")
-    if name == "auto":
-        try:
-            return load_dataset("coco-clip", random_state=random_state, data_home=data_home)
-        except (OSError, ValueError) as exc:
-            if log is not None:
-                log(f"real embeddings unavailable ({exc}); using synthetic data")
-            name = "synthetic"
     if name == "synthetic":
         bunch = datasets.make_retrieval_problem(n_pairs=n_pairs, random_state=random_state)
         what = f"synthetic ({n_pairs} pairs, make_retrieval_problem, seed {random_state})"
     elif name == "coco-clip":
-        bunch = datasets.fetch_coco_clip(data_home=data_home)
-        what = "COCO val2017 CLIP ViT-B/16 (500 pairs), text->image"
+        bunch = datasets.load_coco_clip()
+        what = "COCO val2017 CLIP ViT-B/16 (500 pairs, bundled), text->image"
     else:
         bunch = datasets.fetch_msrvtt_videoclip(data_home=data_home)
         what = "MSR-VTT VideoCLIP (100 pairs), text->video"
@@ -169,31 +161,28 @@ class _Progress:
 
 
 def run_benchmark(
-    dataset="auto",
+    dataset="coco-clip",
     *,
     methods=None,
     n_pairs=1000,
     random_state=0,
     data_home=None,
     progress=False,
-    log=None,
 ):
     """Run every registered method on one dataset.
 
     Parameters
     ----------
-    dataset : str, default="auto"
+    dataset : str, default="coco-clip"
         See :func:`load_dataset`.
-    methods : list of str, default=None
-        Registered names to run; ``None`` runs all.
+    methods : str or list of str, default=None
+        Registered names to run (a string is one name); ``None`` runs all.
     n_pairs : int, default=1000
         Size of the synthetic problem.
     random_state : int, default=0
     data_home : str, default=None
     progress : bool, default=False
         Draw a progress bar on stderr.
-    log : callable, default=None
-        Receives notes (e.g. the fallback to synthetic data).
 
     Returns
     -------
@@ -202,6 +191,8 @@ def run_benchmark(
         {name: ndarray}}``, rows ordered by family.
     """
     registry = registered_methods()
+    if isinstance(methods, str):
+        methods = [methods]  # one name, not its letters
     if methods is not None:
         unknown = sorted(set(methods) - set(registry))
         if unknown:
@@ -218,7 +209,7 @@ def run_benchmark(
         ),
     )
     X_bank, X_test, description = load_dataset(
-        dataset, n_pairs=n_pairs, random_state=random_state, data_home=data_home, log=log
+        dataset, n_pairs=n_pairs, random_state=random_state, data_home=data_home
     )
     bar = _Progress(len(order), progress)
     rows, koccs = {}, {}
@@ -296,7 +287,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="skxmr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("benchmark", help="side-by-side table of every registered method")
-    bench.add_argument("--dataset", choices=DATASETS, default="auto")
+    bench.add_argument("--dataset", choices=DATASETS, default="coco-clip")
     bench.add_argument("--n-pairs", type=int, default=1000, help="synthetic problem size")
     bench.add_argument("--methods", help="comma-separated registered names (default: all)")
     bench.add_argument("--random-state", type=int, default=0)
@@ -322,7 +313,6 @@ def main(argv=None):
             random_state=args.random_state,
             data_home=args.data_home,
             progress=not args.no_progress and sys.stderr.isatty(),
-            log=lambda msg: print(f"note: {msg}", file=sys.stderr),
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -38,7 +38,7 @@ from ._base import PairedTransformer, _check_banks
 from ._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
 from ._registry import register_method
-from ._topk import top_k_indices
+from ._ot._topk import top_k_indices
 from ._validation import check_matrix, check_same_width, l2_normalize
 from .similarity import CosineSimilarity
 

@@ -3,6 +3,16 @@
 import numpy as np
 import pytest
 
+
+def fetch_or_skip(fetch, **kwargs):
+    """``fetch(**kwargs)``, or skip the test (with the reason) when the file is
+    neither in the data cache nor downloadable, e.g. offline without
+    ``SKXMR_DATA``. CI sets ``SKXMR_DATA``, so there these tests run."""
+    try:
+        return fetch(**kwargs)
+    except OSError as exc:
+        pytest.skip(f"{fetch.__name__}: file neither cached nor downloadable ({exc})")
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -361,9 +361,9 @@ def test_recovers_rotated_coco_embeddings():
     from scipy.stats import ortho_group
     from sklearn.linear_model import Ridge
 
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
 
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     X_bank, X_test, _, _ = bank_test_split(data.X, data.groups, random_state=0)
     (Qb, Gb), (Qt, Gt) = unpair(X_bank), unpair(X_test)
     pooled = np.vstack([Qb, Gb]).astype(np.float64)

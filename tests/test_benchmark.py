@@ -41,17 +41,40 @@ def test_rows_match_the_metrics():
         assert result["rows"][name]["q2g R@1"] == pytest.approx(recall_at_k(S, items.relevance, 1))
 
 
-def test_real_coco_table_from_the_cache():
-    result = run_benchmark("coco-clip", methods=["Cosine", "IS"])
-    assert "COCO" in result["dataset"] and "bank 250 pairs" in result["dataset"]
-    assert result["rows"]["IS"]["q2g R@1"] > result["rows"]["Cosine"]["q2g R@1"]
-
-
-def test_auto_falls_back_to_synthetic_offline(tmp_path, monkeypatch):
+def test_default_is_the_bundled_coco_offline(tmp_path, monkeypatch):
+    """No cache, no SKXMR_DATA, no network: the default table is on real COCO."""
+    monkeypatch.delenv("SKXMR_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SKXMR_DATA_URL", "http://127.0.0.1:9/")  # nothing listens there
-    notes = []
-    X_bank, X_test, what = load_dataset("auto", data_home=tmp_path / "empty", log=notes.append)
-    assert what.startswith("synthetic") and notes and "unavailable" in notes[0]
+    result = run_benchmark(methods=["Cosine", "IS"])
+    assert "COCO" in result["dataset"] and "bank 250 pairs" in result["dataset"]
+    assert result["rows"]["Cosine"]["q2g R@1"] == pytest.approx(60.0)
+    assert result["rows"]["IS"]["q2g R@1"] > result["rows"]["Cosine"]["q2g R@1"]
+    assert not (tmp_path / "home").exists()
+
+
+def test_msrvtt_table_or_skip():
+    from tests.conftest import fetch_or_skip
+    from skxmr.datasets import fetch_msrvtt_videoclip
+
+    fetch_or_skip(fetch_msrvtt_videoclip)
+    result = run_benchmark("msrvtt-videoclip", methods="Cosine")
+    assert "MSR-VTT" in result["dataset"] and "bank 50 pairs" in result["dataset"]
+
+
+def test_methods_string_is_one_name():
+    result = run_benchmark("synthetic", n_pairs=60, methods="Cosine")
+    assert list(result["rows"]) == ["Cosine"]
+    with pytest.raises(ValueError, match="not registered"):
+        run_benchmark("synthetic", n_pairs=60, methods="Cos")
+
+
+@pytest.mark.parametrize("factory", [None, 3, "Cosine", skxmr.CosineSimilarity()])
+def test_register_method_refuses_non_callables(factory):
+    before = skxmr.registered_methods()
+    with pytest.raises(TypeError, match="callable"):
+        skxmr.register_method("not-callable", factory, family="baseline")
+    assert skxmr.registered_methods() == before  # the registry is untouched
 
 
 def test_cli_outputs(tmp_path, capsys):

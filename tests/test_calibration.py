@@ -504,7 +504,7 @@ def _augment(X, n_augmentations, tau, rng):
 @pytest.mark.parametrize("heteroscedastic", [False, True])
 def test_coco_augmented_calibration_does_not_hurt_r1(heteroscedastic):
     datasets = pytest.importorskip("skxmr.datasets")
-    data = datasets.fetch_coco_clip()
+    data = datasets.load_coco_clip()
     rng = np.random.default_rng(0)
     n = data.queries.shape[0]
     tau_q, tau_g = (rng.uniform(0.25, 0.75, n), rng.uniform(0.25, 0.75, n)) if heteroscedastic \

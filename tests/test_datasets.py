@@ -16,12 +16,15 @@ from skxmr import pair
 from skxmr.datasets import (
     bank_test_split,
     fetch_coco_clip,
+    fetch_embeddings,
     fetch_msrvtt_videoclip,
     get_data_home,
+    load_coco_clip,
     make_retrieval_problem,
 )
 from skxmr.datasets import _fetchers
 from skxmr.metrics import recall_at_k
+from tests.conftest import fetch_or_skip
 
 FILES = {
     "features_clip.npy": (fetch_coco_clip, (500, 512)),
@@ -212,7 +215,7 @@ def test_get_data_home_read_only_existing(tmp_path):
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_fetch_from_cache(name):
     fetch, (n, d) = FILES[name]
-    data = fetch(download_if_missing=False)
+    data = fetch_or_skip(fetch, download_if_missing=False)
     assert data.queries.shape == data.gallery.shape == (n, d)
     assert data.X.shape == (n, 2 * d)
     for a in (data.queries, data.gallery, data.X):
@@ -232,8 +235,45 @@ def test_fetch_from_cache(name):
     np.testing.assert_array_equal(data.gallery, raw[0])
 
 
+def test_bundled_coco_is_the_published_file():
+    """The package's copy is byte-identical to the published file, with its
+    licence notice beside it, and loads like the fetcher's copy."""
+    bundled = _fetchers.BUNDLED / "features_clip.npy"
+    assert sha256(bundled) == EXPECTED_SHA["features_clip.npy"]
+    notice = (_fetchers.BUNDLED / "LICENSE").read_text()
+    for word in ("MIT License", _fetchers.COMMIT, "Weixin-Liang/Modality-Gap",
+                 EXPECTED_SHA["features_clip.npy"]):
+        assert word in notice
+    data = load_coco_clip()
+    raw = np.load(bundled)
+    np.testing.assert_array_equal(data.queries, raw[1])
+    np.testing.assert_array_equal(data.gallery, raw[0])
+    assert data.X.shape == (500, 1024) and data.X.dtype == np.float32
+    for word in ("MIT", _fetchers.COMMIT, "Bundled", "small"):
+        assert word in data.DESCR
+
+
+def test_load_coco_clip_needs_no_cache_nor_network(tmp_path, monkeypatch):
+    """A fresh offline machine: empty HOME, no SKXMR_DATA, no network."""
+    monkeypatch.delenv("SKXMR_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SKXMR_DATA_URL", "http://127.0.0.1:9/")  # nothing listens there
+    data = load_coco_clip()
+    assert data.X.shape == (500, 1024)
+    assert not (tmp_path / "home").exists()  # it touched no cache
+
+
+def test_damaged_bundled_copy_is_reported(tmp_path, monkeypatch):
+    bad = tmp_path / "data"
+    bad.mkdir()
+    (bad / "features_clip.npy").write_bytes(b"truncated")
+    monkeypatch.setattr(_fetchers, "BUNDLED", bad)
+    with pytest.raises(OSError, match="SHA-256.*fetch_coco_clip"):
+        load_coco_clip()
+
+
 def test_fetch_coco_recall_matches_readme():
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     r1 = recall_at_k(data.queries @ data.gallery.T, data.groups, k=1)
     assert r1 == pytest.approx(50.6)
 
@@ -284,10 +324,16 @@ def http_root(tmp_path, monkeypatch):
         thread.join()
 
 
-def serve_real_files(served):
-    """Copy the verified files from the cache (SKXMR_DATA) into the served dir."""
-    for name in FILES:
-        src = _fetchers._fetch_file(name, None, download_if_missing=False)
+def serve_real_files(served, names=tuple(FILES)):
+    """Put the published files into the served dir: COCO from the package's
+    copy, the others from the cache (SKXMR_DATA; the test skips without it)."""
+    for name in names:
+        if name == "features_clip.npy":
+            src = _fetchers.BUNDLED / name
+        else:
+            src = fetch_or_skip(
+                _fetchers._fetch_file, name=name, data_home=None, download_if_missing=False
+            )
         shutil.copyfile(src, served / name)
 
 
@@ -298,14 +344,15 @@ def no_temp_files(directory):
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_download_into_empty_cache(tmp_path, http_root, name):
     served, hits = http_root
-    serve_real_files(served)
+    serve_real_files(served, [name])
     fetch, (n, d) = FILES[name]
     cache = tmp_path / "cache" / "nested"
     data = fetch(data_home=cache)
     assert hits == [f"/data/{name}"]
     assert sha256(cache / name) == EXPECTED_SHA[name]
     assert no_temp_files(cache)
-    np.testing.assert_array_equal(data.X, fetch(download_if_missing=False).X)
+    raw = np.load(served / name)
+    np.testing.assert_array_equal(data.X, pair(raw[1], raw[0]))
     assert _fetchers.DATA_URL + name in data.DESCR  # provenance, not the mirror
     # A verified cached copy is not downloaded again.
     fetch(data_home=cache)
@@ -315,7 +362,7 @@ def test_download_into_empty_cache(tmp_path, http_root, name):
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_corrupted_cache_is_reported_or_redownloaded(tmp_path, http_root, damage):
     served, hits = http_root
-    serve_real_files(served)
+    serve_real_files(served, ["features_clip.npy"])
     cache = tmp_path / "cache"
     cache.mkdir()
     path = cache / "features_clip.npy"
@@ -376,6 +423,80 @@ def test_download_connection_refused(tmp_path, monkeypatch):
     assert no_temp_files(tmp_path)
 
 
+def test_corrupted_cache_without_network_says_checksum(tmp_path, monkeypatch):
+    """Offline, a damaged cached copy is reported as failing its checksum,
+    not only as a failed download."""
+    monkeypatch.setenv("SKXMR_DATA_URL", "http://127.0.0.1:9/")  # nothing listens there
+    path = tmp_path / "features_clip.npy"
+    path.write_bytes(b"damaged")
+    with pytest.raises(OSError) as exc:
+        fetch_coco_clip(data_home=tmp_path)
+    msg = str(exc.value)
+    assert "failed its checksum" in msg and str(path) in msg
+    assert EXPECTED_SHA["features_clip.npy"] in msg and hashlib.sha256(b"damaged").hexdigest() in msg
+    assert "Could not download" in msg and "127.0.0.1:9" in msg
+    assert path.read_bytes() == b"damaged" and no_temp_files(tmp_path)
+
+
+def test_cache_entry_that_is_a_directory(tmp_path):
+    (tmp_path / "features_clip.npy").mkdir()
+    with pytest.raises(ValueError, match="is a directory") as exc:
+        fetch_coco_clip(data_home=tmp_path)
+    assert str(tmp_path / "features_clip.npy") in str(exc.value)
+
+
+def test_data_home_naming_a_file(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("SKXMR_DATA", str(afile))
+    with pytest.raises(ValueError, match="SKXMR_DATA") as exc:
+        get_data_home()
+    assert str(afile) in str(exc.value)
+    with pytest.raises(ValueError, match="data_home") as exc:
+        fetch_msrvtt_videoclip(data_home=afile / "sub")
+    assert str(afile) in str(exc.value) and "not a directory" in str(exc.value)
+    assert afile.read_text() == "x"
+
+
+def test_fetch_embeddings_by_url_and_sha(tmp_path):
+    """A user's own hosted file: downloaded once, verified on every call."""
+    src = tmp_path / "mine.npz"
+    np.savez(src, text=np.ones((3, 4), np.float32))
+    digest = sha256(src)
+    cache = tmp_path / "cache"
+    path = fetch_embeddings(src.as_uri(), digest, data_home=cache)
+    assert path == str(cache / "mine.npz") and sha256(path) == digest
+    assert fetch_embeddings(src.as_uri(), digest.upper(), data_home=cache) == path
+    src.unlink()  # cached: no second download
+    assert fetch_embeddings(src.as_uri(), digest, data_home=cache,
+                            download_if_missing=False) == path
+    named = fetch_embeddings((cache / "mine.npz").as_uri(), digest, filename="x.npz",
+                             data_home=tmp_path / "c2")
+    assert os.path.basename(named) == "x.npz"
+    with pytest.raises(OSError, match="SHA-256"):
+        fetch_embeddings((cache / "mine.npz").as_uri(), "0" * 64, filename="y.npz",
+                         data_home=cache)
+    assert not (cache / "y.npz").exists() and no_temp_files(cache)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"url": "https://example.org/a.npy", "sha256": "abc"}, "sha256"),
+        ({"url": "https://example.org/a.npy", "sha256": None}, "sha256"),
+        ({"url": "a.npy", "sha256": "0" * 64}, "url"),
+        ({"url": 3, "sha256": "0" * 64}, "url"),
+        ({"url": "https://example.org/", "sha256": "0" * 64}, "filename"),
+        ({"url": "https://example.org/a.npy", "sha256": "0" * 64, "filename": "../b"},
+         "filename"),
+    ],
+)
+def test_fetch_embeddings_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fetch_embeddings(**kwargs, data_home=tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
 # --------------------------------------------------------------------------
 # bank_test_split
 # --------------------------------------------------------------------------
@@ -403,13 +524,19 @@ def test_bank_test_split_by_groups():
 
 
 def test_bank_test_split_without_groups_and_default_seed():
-    data = fetch_coco_clip()
-    Xb, Xt = bank_test_split(data.X)
+    data = load_coco_clip()
+    Xb, Xt, gb, gt = bank_test_split(data.X)  # the same four values as with groups
     assert Xb.shape == Xt.shape == (250, 1024) and Xb.dtype == np.float32
-    Xb2, _ = bank_test_split(data.X)
+    Xb2, _, _, _ = bank_test_split(data.X)
     np.testing.assert_array_equal(Xb, Xb2)  # default random_state=0
     rows = np.vstack([Xb, Xt])
     assert np.unique(rows, axis=0).shape[0] == 500
+    # Without groups every row is its own item: the groups are row indices,
+    # identical to passing np.arange explicitly.
+    np.testing.assert_array_equal(Xb, data.X[gb])
+    np.testing.assert_array_equal(Xt, data.X[gt])
+    explicit = bank_test_split(data.X, np.arange(500))
+    np.testing.assert_array_equal(explicit[2], gb)
 
 
 @pytest.mark.parametrize("bank_size", [0.0, 1.0, 1.5, -0.2, np.nan, 0, 10, -1, 0.05])

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, InvGC, pair, registered_methods
-from skxmr._topk import row_kth_largest, top_k_indices
+from skxmr._ot._topk import row_kth_largest, top_k_indices
 from skxmr.graph import DEFAULT_R, _local_update, n_neighbors_for
 
 from .conftest import make_pairs
@@ -349,9 +349,9 @@ def test_with_dual_bank_sinkhorn():
 # -------------------------------------------------------- real CLIP COCO
 @pytest.fixture(scope="module")
 def coco():
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
 
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     X_bank, X_test, g_bank, _ = bank_test_split(data.X, data.groups, random_state=0)
     return X_bank, X_test, g_bank
 

@@ -17,12 +17,8 @@ from skxmr import (
     SinkhornNormalizer,
 )
 from skxmr._registry import registered_methods
-from skxmr._sinkhorn import (
-    dual_bank_sinkhorn_normalize,
-    sinkhorn_normalize,
-    sinkhorn_potentials,
-    sinkhorn_potentials_from_embeddings,
-)
+from skxmr._ot import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
+from skxmr.hubness import dual_bank_sinkhorn_normalize, sinkhorn_normalize
 
 from .conftest import make_pairs
 
@@ -137,9 +133,9 @@ def test_fallback_when_scalings_leave_float64(M, monkeypatch):
     """Backstop behind the a-priori spread bound: with the bound disabled,
     τ=1e-4 overflows the scalings; the solver warns and recomputes in the
     log domain (from M, or from the embeddings once M became the kernel)."""
-    import skxmr._sinkhorn as sk
+    import skxmr._ot._common as sk
 
-    monkeypatch.setattr(sk, "_SCALING_DOMAIN_MAX_SPREAD", np.inf)
+    monkeypatch.setattr(sk, "SCALING_DOMAIN_MAX_SPREAD", np.inf)
     ref = pot_log_domain_h(M, 1e-4, 5)
     with pytest.warns(ConvergenceWarning, match="log domain"):
         h, log = sinkhorn_potentials(M, temperature=1e-4, max_iter=5)
@@ -388,9 +384,9 @@ def test_registered_rows():
 # ------------------------------------------------------------ real data
 @pytest.fixture(scope="module")
 def coco():
-    from skxmr.datasets import bank_test_split, fetch_coco_clip
+    from skxmr.datasets import bank_test_split, load_coco_clip
 
-    data = fetch_coco_clip()
+    data = load_coco_clip()
     X_bank, X_test, groups_bank, _ = bank_test_split(data.X, data.groups, random_state=0)
     return X_bank, X_test, groups_bank
 
@@ -447,7 +443,7 @@ def test_coco_grid_search_story(coco, direction):
 def test_streamed_float32_and_blocks():
     """Streamed float32 products (half the cost) stay within float32 accuracy
     of the float64 potentials; DBSN's column blocks equal stacked columns."""
-    from skxmr._sinkhorn import _embedding_potentials
+    from skxmr._ot._streamed import _embedding_potentials
 
     rng = np.random.default_rng(5)
     bank, G, Bg = unit_rows(rng, 90, 32), unit_rows(rng, 60, 32), unit_rows(rng, 40, 32)

@@ -2,21 +2,32 @@
 
 - :func:`make_retrieval_problem`: two modalities from a shared latent with a
   modality gap, a narrow cone and hub items; any size, the offline default.
+- :func:`load_coco_clip`: 500 real COCO CLIP pairs bundled with the package
+  (MIT licence), the offline default of the benchmark and the examples.
 - :func:`fetch_coco_clip`, :func:`fetch_msrvtt_videoclip`: small real
   galleries (CLIP on COCO, VideoCLIP on MSR-VTT), downloaded once with a
-  SHA-256 check into :func:`get_data_home` (env ``SKXMR_DATA``).
+  SHA-256 check into :func:`get_data_home` (env ``SKXMR_DATA``);
+  :func:`fetch_embeddings` does the same for any file named by URL and SHA-256.
 - :func:`bank_test_split`: split paired rows by item into a training bank and
   a test set, with no item on both sides.
 """
 
-from ._fetchers import fetch_coco_clip, fetch_msrvtt_videoclip, get_data_home
+from ._fetchers import (
+    fetch_coco_clip,
+    fetch_embeddings,
+    fetch_msrvtt_videoclip,
+    get_data_home,
+    load_coco_clip,
+)
 from ._split import bank_test_split
 from ._synthetic import make_retrieval_problem
 
 __all__ = [
     "bank_test_split",
     "fetch_coco_clip",
+    "fetch_embeddings",
     "fetch_msrvtt_videoclip",
     "get_data_home",
+    "load_coco_clip",
     "make_retrieval_problem",
 ]

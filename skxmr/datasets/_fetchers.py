@@ -1,17 +1,30 @@
-"""Fetchers for small real galleries, downloaded once into a checksummed cache.
+"""Real paired embeddings: the bundled COCO set and checksummed, cached fetchers.
 
-The files come from the public repository of Liang et al., "Mind the Gap:
-Understanding the Modality Gap in Multi-modal Contrastive Representation
-Learning" (NeurIPS 2022), MIT licence, pinned to one commit. Every load
-verifies the file's SHA-256, so a truncated or corrupted cache is never read;
-hashing 2 MB takes a few milliseconds, so the result is not memoised (a
-size+mtime key could miss a same-size rewrite within one timestamp tick).
+The published files come from the public repository of Liang et al., "Mind
+the Gap: Understanding the Modality Gap in Multi-modal Contrastive
+Representation Learning" (NeurIPS 2022), MIT licence, pinned to one commit.
+
+- :func:`load_coco_clip` reads the copy of ``features_clip.npy`` (2 MB) that
+  ships inside the package (``skxmr/datasets/data/``, with its licence
+  notice), as scikit-learn bundles its small datasets: no network, no cache.
+- :func:`fetch_coco_clip` and :func:`fetch_msrvtt_videoclip` download the
+  published files into the cache (:func:`get_data_home`); COCO's fetcher
+  lets a user refresh or verify the bundled copy against the source.
+- :func:`fetch_embeddings` does the same for any file a user names by URL
+  and SHA-256 (their own hosted embeddings).
+
+Every load verifies the file's SHA-256, so a truncated or corrupted file is
+never read; hashing 2 MB takes a few milliseconds, so the result is not
+memoised (a size+mtime key could miss a same-size rewrite within one
+timestamp tick).
 """
 
 import hashlib
 import http.client
 import os
+import re
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -31,6 +44,8 @@ SHA256 = {
     "features_clip.npy": "7227280ace0f145d2c45afa8ab507a1cb280e9460aa271fe9052d08e35342adb",
     "features_videoclip.npy": "53255cac6105c5c47dd1850d77de084957d5f83841ba9ae9254bf7ae998573da",
 }
+#: The package's own copy of the COCO file and its licence notice.
+BUNDLED = Path(__file__).resolve().parent / "data"
 _TIMEOUT = 60  # seconds per network operation
 
 
@@ -51,6 +66,11 @@ def get_data_home(data_home=None):
     data_home : str
         Absolute path of the cache directory.
 
+    Raises
+    ------
+    ValueError
+        The path (or one of its parents) exists but is not a directory.
+
     Examples
     --------
     >>> import tempfile, os
@@ -60,9 +80,18 @@ def get_data_home(data_home=None):
     ...     os.path.isdir(path)
     True
     """
+    source = "data_home"
     if data_home is None:
-        data_home = os.environ.get("SKXMR_DATA") or os.path.join("~", "skxmr_data")
+        env = os.environ.get("SKXMR_DATA")
+        source = "SKXMR_DATA" if env else "the default data home"
+        data_home = env or os.path.join("~", "skxmr_data")
     path = Path(os.path.expanduser(os.fspath(data_home))).resolve()
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(
+            f"{source} names {path}, but {blocker} is a file, not a directory; "
+            "point it at a directory for the dataset cache."
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -84,19 +113,23 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def _download(name, path):
-    """Download ``name`` to ``path`` atomically; the checksum must match."""
-    url = _data_url() + name
-    expected = SHA256[name]
+def _download(url, expected, path, cached_problem=None):
+    """Download ``url`` to ``path`` atomically; the checksum must match.
+
+    ``cached_problem`` says what was wrong with the copy already in the
+    cache (its checksum), so that a failed re-download reports both.
+    """
+    name = os.path.basename(path)
     directory = os.path.dirname(path)
+    before = f"{cached_problem}; re-downloading it failed: " if cached_problem else ""
     # A temporary file in the target directory, so os.replace is atomic and a
     # failed or interrupted download never leaves a file under the real name.
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
     except OSError as exc:
         raise OSError(
-            f"Cannot write {name} into the data cache {directory} ({exc}); pass "
-            "data_home or set SKXMR_DATA to a writable directory."
+            f"{before}Cannot write {name} into the data cache {directory} ({exc}); "
+            "pass data_home or set SKXMR_DATA to a writable directory."
         ) from exc
     try:
         h = hashlib.sha256()
@@ -110,16 +143,16 @@ def _download(name, path):
             # mid-body raises http.client.IncompleteRead.
             except (OSError, http.client.HTTPException) as exc:
                 raise OSError(
-                    f"Could not download {url}: {exc}. Without network access, "
-                    f"put {name} (SHA-256 {expected}) into {directory}, or set "
-                    "the environment variable SKXMR_DATA to a directory that "
+                    f"{before}Could not download {url}: {exc}. Without network "
+                    f"access, put {name} (SHA-256 {expected}) into {directory}, or "
+                    "set the environment variable SKXMR_DATA to a directory that "
                     "holds it."
                 ) from exc
         actual = h.hexdigest()
         if actual != expected:
             raise OSError(
-                f"Downloaded {name} from {url} has SHA-256 {actual}, expected "
-                f"{expected}; the file was discarded."
+                f"{before}Downloaded {name} from {url} has SHA-256 {actual}, "
+                f"expected {expected}; the file was discarded."
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -129,33 +162,111 @@ def _download(name, path):
         raise
 
 
-def _fetch_file(name, data_home, download_if_missing):
-    """Path of a verified copy of ``name`` in the cache, downloading if allowed."""
+def fetch_embeddings(url, sha256, *, filename=None, data_home=None, download_if_missing=True):
+    """Path of a verified local copy of an embedding file named by URL and SHA-256.
+
+    The file is downloaded once into :func:`get_data_home` and its SHA-256 is
+    checked on every call, exactly as for the package's own fetchers: serve
+    your own embeddings (``.npy``, ``.npz``, ``.pt``) from any URL that
+    ``urllib`` opens (``https://``, ``file://``) and load them with NumPy or
+    ``skxmr benchmark --queries``.
+
+    Parameters
+    ----------
+    url : str
+        Where the file is published.
+    sha256 : str
+        Its SHA-256 as 64 hexadecimal digits (``sha256sum FILE``).
+    filename : str, default=None
+        Name in the cache; default: the last component of the URL's path.
+    data_home : str or path-like, default=None
+        Cache directory; see :func:`get_data_home`.
+    download_if_missing : bool, default=True
+        If False, raise ``OSError`` instead of downloading a missing or
+        corrupted file.
+
+    Returns
+    -------
+    path : str
+        The verified file in the cache.
+
+    Raises
+    ------
+    ValueError
+        A malformed ``sha256`` or ``filename``, or a cache entry that is a
+        directory.
+    OSError
+        The file is missing or fails its checksum and may not be downloaded,
+        the download fails (the message says how to fill the cache by hand,
+        and that the cached copy failed its checksum when it did), or the
+        downloaded bytes fail the checksum.
+
+    Examples
+    --------
+    >>> import hashlib, os, tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from skxmr.datasets import fetch_embeddings
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     src = os.path.join(tmp, "mine.npy")
+    ...     np.save(src, np.eye(3, dtype=np.float32))
+    ...     digest = hashlib.sha256(open(src, "rb").read()).hexdigest()
+    ...     path = fetch_embeddings(Path(src).as_uri(), digest,
+    ...                             data_home=os.path.join(tmp, "cache"))
+    ...     np.load(path).shape
+    (3, 3)
+    """
+    if not isinstance(url, str) or not urllib.parse.urlsplit(url).scheme:
+        raise ValueError(f"url must be a URL string such as 'https://...', got {url!r}.")
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}.")
+    expected = sha256.lower()
+    if filename is None:
+        filename = os.path.basename(urllib.parse.urlsplit(url).path)
+    if not isinstance(filename, str) or not filename or os.path.basename(filename) != filename:
+        raise ValueError(
+            f"filename must be a plain file name (no directory), got {filename!r}; "
+            "pass filename= when the URL's path does not end in one."
+        )
     home = get_data_home(data_home)
-    path = os.path.join(home, name)
-    expected = SHA256[name]
+    path = os.path.join(home, filename)
+    problem = None
+    if os.path.isdir(path):
+        raise ValueError(
+            f"The data cache entry {path} is a directory, not the file {filename}; "
+            "remove it or point data_home / SKXMR_DATA elsewhere."
+        )
     if os.path.exists(path):
         actual = _sha256(path)
         if actual == expected:
             return path
+        problem = (
+            f"Cached file {path} failed its checksum: SHA-256 {actual}, expected "
+            f"{expected}"
+        )
         if not download_if_missing:
             raise OSError(
-                f"Cached file {path} is corrupted: SHA-256 {actual}, expected "
-                f"{expected}. Delete it and call again with "
-                "download_if_missing=True, or replace it with a good copy."
+                f"{problem}. Delete it and call again with download_if_missing=True, "
+                "or replace it with a good copy."
             )
     elif not download_if_missing:
         raise OSError(
-            f"{name} is not in the data cache {home} and download_if_missing=False. "
-            f"Download {_data_url() + name} there, or set SKXMR_DATA to a "
-            "directory that holds it."
+            f"{filename} is not in the data cache {home} and download_if_missing=False. "
+            f"Download {url} there, or set SKXMR_DATA to a directory that holds it."
         )
-    _download(name, path)
+    _download(url, expected, path, cached_problem=problem)
     return path
 
 
-def _load_pairs(name, data_home, download_if_missing, descr):
-    path = _fetch_file(name, data_home, download_if_missing)
+def _fetch_file(name, data_home, download_if_missing):
+    """Path of a verified copy of the published file ``name`` in the cache."""
+    return fetch_embeddings(
+        _data_url() + name, SHA256[name], filename=name, data_home=data_home,
+        download_if_missing=download_if_missing,
+    )
+
+
+def _load_pairs(path, descr, source):
     arr = np.load(path, allow_pickle=False)
     if arr.ndim != 3 or arr.shape[0] != 2:
         raise ValueError(f"{path} has shape {arr.shape}, expected (2, n_pairs, n_features).")
@@ -169,12 +280,15 @@ def _load_pairs(name, data_home, download_if_missing, descr):
         gallery=gallery,
         X=pair(queries, gallery),
         groups=np.arange(n),
-        DESCR=descr.format(n=n, d=d, commit=COMMIT, url=DATA_URL + name),
+        DESCR=descr.format(
+            n=n, d=d, commit=COMMIT, url=DATA_URL + os.path.basename(path), source=source
+        ),
     )
 
 
 _PROVENANCE = """
-Source: {url}
+{source}
+Published at {url}
 Repository Weixin-Liang/Modality-Gap, commit {commit}, folder
 Figure_1_Modality_Gap/ (Liang et al., "Mind the Gap: Understanding the Modality
 Gap in Multi-modal Contrastive Representation Learning", NeurIPS 2022).
@@ -203,21 +317,13 @@ _MSRVTT_DESCR = (
 ) + _PROVENANCE
 
 
-def fetch_coco_clip(data_home=None, download_if_missing=True):
-    """Load 500 paired CLIP ViT-B/16 embeddings of COCO val2017 captions and images.
+def load_coco_clip():
+    """Load the bundled 500 paired CLIP ViT-B/16 embeddings of COCO val2017.
 
-    Downloads ``features_clip.npy`` (2 MB) into :func:`get_data_home` on
-    first use and verifies its SHA-256 on every load; a corrupted cached copy
-    is re-downloaded (or, with ``download_if_missing=False``, reported) and
-    never loaded. ``SKXMR_DATA_URL`` overrides the download location.
-
-    Parameters
-    ----------
-    data_home : str or path-like, default=None
-        Cache directory; see :func:`get_data_home`.
-    download_if_missing : bool, default=True
-        If False, raise ``OSError`` instead of downloading a missing or
-        corrupted file.
+    Reads the copy of ``features_clip.npy`` that ships inside the package
+    (MIT licence; notice and provenance in ``skxmr/datasets/data/LICENSE``),
+    after checking its SHA-256: no network and no cache are needed. The same
+    file as :func:`fetch_coco_clip` downloads from its source.
 
     Returns
     -------
@@ -238,21 +344,73 @@ def fetch_coco_clip(data_home=None, download_if_missing=True):
     Raises
     ------
     OSError
-        The file is missing or corrupted and may not be downloaded, the
-        download fails (the message gives the URL and how to fill the cache by
-        hand), or the downloaded bytes fail the checksum.
+        The bundled copy is missing or fails its checksum (a damaged
+        installation; :func:`fetch_coco_clip` downloads a fresh copy).
 
     Examples
     --------
-    >>> from skxmr.datasets import fetch_coco_clip
+    >>> from skxmr.datasets import load_coco_clip
     >>> from skxmr.metrics import recall_at_k
-    >>> data = fetch_coco_clip()
+    >>> data = load_coco_clip()
     >>> data.queries.shape, data.gallery.shape, data.X.dtype
     ((500, 512), (500, 512), dtype('float32'))
     >>> round(recall_at_k(data.queries @ data.gallery.T, data.groups, k=1), 1)
     50.6
     """
-    return _load_pairs("features_clip.npy", data_home, download_if_missing, _COCO_DESCR)
+    name = "features_clip.npy"
+    path = BUNDLED / name
+    if not path.is_file() or _sha256(path) != SHA256[name]:
+        raise OSError(
+            f"The bundled {path} is missing or fails its SHA-256 check "
+            f"({SHA256[name]}): the installation is damaged. Reinstall skxmr, or "
+            "use fetch_coco_clip() to download the published file."
+        )
+    return _load_pairs(path, _COCO_DESCR, "Bundled with skxmr (skxmr/datasets/data/).")
+
+
+def fetch_coco_clip(data_home=None, download_if_missing=True):
+    """Download (once) the 500 paired CLIP ViT-B/16 embeddings of COCO val2017.
+
+    The same data as the bundled :func:`load_coco_clip`, fetched from its
+    source into the cache, to refresh or verify the bundled copy. Downloads
+    ``features_clip.npy`` (2 MB) into :func:`get_data_home` on first use
+    and verifies its SHA-256 on every load; a corrupted cached copy is
+    re-downloaded (or, with ``download_if_missing=False``, reported) and
+    never loaded. ``SKXMR_DATA_URL`` overrides the download location.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Cache directory; see :func:`get_data_home`.
+    download_if_missing : bool, default=True
+        If False, raise ``OSError`` instead of downloading a missing or
+        corrupted file.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        As for :func:`load_coco_clip`.
+
+    Raises
+    ------
+    ValueError
+        The cache directory or its entry for the file is not usable (a file
+        where a directory belongs, or the reverse).
+    OSError
+        The file is missing or corrupted and may not be downloaded, the
+        download fails (the message gives the URL, how to fill the cache by
+        hand, and whether the cached copy failed its checksum), or the
+        downloaded bytes fail the checksum.
+
+    Examples
+    --------
+    >>> from skxmr.datasets import fetch_coco_clip, load_coco_clip
+    >>> data = fetch_coco_clip()  # doctest: +SKIP
+    >>> (data.X == load_coco_clip().X).all()  # doctest: +SKIP
+    True
+    """
+    path = _fetch_file("features_clip.npy", data_home, download_if_missing)
+    return _load_pairs(path, _COCO_DESCR, f"Cached copy: {path}")
 
 
 def fetch_msrvtt_videoclip(data_home=None, download_if_missing=True):
@@ -288,16 +446,15 @@ def fetch_msrvtt_videoclip(data_home=None, download_if_missing=True):
 
     Raises
     ------
-    OSError
+    ValueError, OSError
         As for :func:`fetch_coco_clip`.
 
     Examples
     --------
     >>> from skxmr.datasets import fetch_msrvtt_videoclip
-    >>> data = fetch_msrvtt_videoclip()
-    >>> data.X.shape
+    >>> data = fetch_msrvtt_videoclip()  # doctest: +SKIP
+    >>> data.X.shape  # doctest: +SKIP
     (100, 1536)
     """
-    return _load_pairs(
-        "features_videoclip.npy", data_home, download_if_missing, _MSRVTT_DESCR
-    )
+    path = _fetch_file("features_videoclip.npy", data_home, download_if_missing)
+    return _load_pairs(path, _MSRVTT_DESCR, f"Cached copy: {path}")

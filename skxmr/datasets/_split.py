@@ -50,7 +50,8 @@ def bank_test_split(X, groups=None, *, bank_size=0.5, random_state=0):
         :func:`make_retrieval_problem`.
     groups : array-like of shape (n_pairs,), default=None
         Item id of each row (``data.groups``). ``None`` treats every row as
-        its own item, which is only right when no item repeats.
+        its own item (ids ``0 .. n_pairs - 1``), which is only right when no
+        item repeats.
     bank_size : float or int, default=0.5
         Fraction of the groups in the bank, in (0, 1) (rounded down), or
         their number. Both sides must get at least one group.
@@ -64,9 +65,12 @@ def bank_test_split(X, groups=None, *, bank_size=0.5, random_state=0):
     X_test : ndarray of shape (n_test_rows, n_features)
         Rows of the held-out items (evaluate on these).
     groups_bank : ndarray of shape (n_bank_rows,)
-        Only when ``groups`` is given: the groups of the bank rows.
+        The groups of the bank rows (row indices when ``groups`` is None):
+        pass them to ``GroupKFold`` when tuning on the bank.
     groups_test : ndarray of shape (n_test_rows,)
-        Only when ``groups`` is given: the groups of the test rows.
+        The groups of the test rows.
+
+    The same four values come back with or without ``groups``.
 
     Examples
     --------
@@ -82,7 +86,7 @@ def bank_test_split(X, groups=None, *, bank_size=0.5, random_state=0):
     X = check_matrix(X, "X")
     n = X.shape[0]
     if groups is None:
-        codes = np.arange(n)
+        groups = codes = np.arange(n)
     else:
         groups = np.asarray(groups)
         if groups.ndim != 1 or groups.shape[0] != n:
@@ -100,6 +104,4 @@ def bank_test_split(X, groups=None, *, bank_size=0.5, random_state=0):
     in_bank = np.zeros(n_groups, dtype=bool)
     in_bank[rng.permutation(n_groups)[:n_bank]] = True
     mask = in_bank[codes]
-    if groups is None:
-        return X[mask], X[~mask]
     return X[mask], X[~mask], groups[mask], groups[~mask]

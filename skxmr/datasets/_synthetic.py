@@ -123,7 +123,7 @@ def make_retrieval_problem(
     Measured with the defaults (``random_state=0``; pessimistic ties;
     CSLS = :math:`2s - r_g` with :math:`r_g` the gallery item's mean top-10
     similarity to the queries), compared with CLIP ViT-B/16 on COCO
-    (:func:`fetch_coco_clip`, 500 pairs):
+    (:func:`load_coco_clip`, 500 pairs):
 
     =========================  ===========  ===========  ============
     text-to-image              COCO-500     synth 500    synth 1000

@@ -4,9 +4,8 @@ import numbers
 
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
-from .._pairs import DIRECTIONS, split_pairs
+from .._pairs import DIRECTIONS
 from .hubness import hubness_skewness
 from .ranking import TIES, map_at_r, mean_rank, median_rank, r_precision, recall_at_k
 
@@ -27,9 +26,8 @@ def _final_step(estimator, X):
         if len(estimator) > 1:
             X = estimator[:-1].transform(X)
         estimator = estimator[-1]
-    from .._base import RetrievalEstimator
-
-    if not isinstance(estimator, RetrievalEstimator):
+    # Duck-typed (no import of the estimator base: metrics stay below it).
+    if not callable(getattr(estimator, "score_pairs", None)):
         raise TypeError(
             "estimator must be a skxmr RetrievalEstimator or a Pipeline ending "
             f"in one, got {type(estimator).__name__}."
@@ -66,10 +64,8 @@ def paired_scores(estimator, X, y=None):
 
 def _paired_scores(estimator, X, y):
     final, Xt = _final_step(estimator, X)
-    check_is_fitted(final)
-    Xt = final._validate_pairs(Xt, reset=False)
-    items = split_pairs(Xt, y, n_query_features=final.n_query_features, direction=final.direction)
-    return final.score_matrix(items.sources, items.targets), items, final
+    S, items = final.score_pairs(Xt, y)
+    return S, items, final
 
 
 class _RetrievalScorer:

@@ -14,7 +14,7 @@ index, so every row contributes exactly ``k`` occurrences and
 import numpy as np
 
 from .._chunking import map_row_chunks
-from .._topk import top_k_indices
+from .._ot._topk import top_k_indices
 from .._validation import check_matrix, check_n_neighbors
 from .ranking import chunk_budget
 

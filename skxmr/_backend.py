@@ -1,0 +1,72 @@
+"""Array backends: which arrays a call computes on, and where.
+
+Without scikit-learn's array API dispatch every input is converted to numpy
+(as scikit-learn does) and everything runs on numpy. Under
+``sklearn.config_context(array_api_dispatch=True)`` (scikit-learn needs
+``SCIPY_ARRAY_API=1`` for it), torch tensors, on the CPU or a GPU, stay
+torch tensors on their device: the arithmetic goes through POT's backend
+object (:func:`ot.backend.get_backend`), one code path for every backend.
+
+This module only decides and checks; the solvers call ``nx.dot``,
+``nx.exp``, ``nx.logsumexp``, ... on the backend it returns.
+"""
+
+import numpy as np
+from ot.backend import get_backend as _pot_backend
+from sklearn import get_config
+
+__all__ = ["dispatch_enabled", "get_backend", "describe"]
+
+
+def dispatch_enabled():
+    """Whether scikit-learn's array API dispatch is on (``config_context``)."""
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def describe(a):
+    """``"numpy"``, ``"torch (cpu)"``, ``"torch (cuda:0)"``, ...: for messages."""
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    device = getattr(a, "device", None)
+    name = type(a).__module__.split(".")[0]
+    return f"{name} ({device})" if device is not None else name
+
+
+def get_backend(**arrays):
+    """POT backend of the named arrays (``None`` values are skipped).
+
+    Parameters
+    ----------
+    **arrays : array-like or None
+        The arrays of one call, by the names the user knows them by (``X``,
+        ``queries``, ``the fitted banks``...).
+
+    Returns
+    -------
+    nx : ot.backend.Backend
+        ``NumpyBackend`` for numpy arrays, ``TorchBackend`` for torch tensors.
+
+    Raises
+    ------
+    ValueError
+        Naming both arrays when two come from different backends or devices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr._backend import get_backend
+    >>> get_backend(X=np.ones((2, 2)), bank=None).__name__
+    'numpy'
+    """
+    present = [(name, a) for name, a in arrays.items() if a is not None]
+    if not present:
+        raise ValueError("get_backend needs at least one array.")
+    first_name, first = present[0]
+    where = describe(first)
+    for name, a in present[1:]:
+        if describe(a) != where:
+            raise ValueError(
+                f"{first_name} and {name} must live on the same backend and device, "
+                f"got {where} and {describe(a)}."
+            )
+    return _pot_backend(*(a for _, a in present))

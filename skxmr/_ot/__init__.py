@@ -1,0 +1,16 @@
+"""The numerical core: entropic OT (Sinkhorn) solvers, log-sum-exp and top-k.
+
+Solvers only: nothing here imports the estimators or the method registry.
+:func:`sinkhorn_potentials` solves a stored similarity matrix and
+:func:`sinkhorn_potentials_from_embeddings` a product of embeddings, stored
+or streamed (see :mod:`skxmr._ot._potentials` for the numerics).
+"""
+
+from ._common import SINKHORN_CONSTRAINTS
+from ._potentials import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
+
+__all__ = [
+    "SINKHORN_CONSTRAINTS",
+    "sinkhorn_potentials",
+    "sinkhorn_potentials_from_embeddings",
+]

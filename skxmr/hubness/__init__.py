@@ -1,0 +1,63 @@
+"""Hubness reduction by re-scoring: IS, QB-Norm, DSL, CSLS, DBNorm, SN and DBSN.
+
+Every method re-scores the test similarities ``S = Q Gᵀ`` (cosines of
+L2-normalised embeddings) so that *hubs* -- gallery items that are close to
+very many queries -- are demoted. Notation (DESIGN §4): ``Sbq = Bq Gᵀ``
+(query bank × test gallery), ``Sgg = Bg Gᵀ`` (gallery bank × test gallery).
+
+All methods are written on the similarity scale, as
+
+.. math::  S_\\alpha(q, g) = S(q, g) - \\alpha\\,\\Delta(q, g),
+
+where ``S - Δ`` is the method's score (for the softmax-based methods, the
+temperature times the log of the paper's probability-like score, which ranks
+every query's row exactly as the paper does and never overflows) and
+``α = strength``: ``α = 0`` is plain cosine, ``α = 1`` the published method,
+values in between interpolate. Every log-sum-exp is taken in float64 in the
+max-shifted form of :func:`scipy.special.logsumexp`, so tiny temperatures
+give finite scores.
+
+Each method has a two-view function on explicit matrices
+(:func:`inverted_softmax_scores`, :func:`qb_norm_scores`,
+:func:`dual_softmax_scores`, :func:`csls_scores`, :func:`dbnorm_scores`) and
+an estimator on paired rows that runs the same code (the function binds a
+transient estimator to the banks it is given).
+"""
+
+# Private modules, one per family; the Sinkhorn estimators first, so that the
+# benchmark table keeps its order (registration order).
+from ._sinkhorn import (
+    DualBankSinkhornNormalizer,
+    SinkhornNormalizer,
+    dual_bank_sinkhorn_normalize,
+    sinkhorn_normalize,
+)
+from ._softmax import (
+    DualSoftmax,
+    InvertedSoftmax,
+    QBNorm,
+    dual_softmax_scores,
+    inverted_softmax_scores,
+    qb_norm_scores,
+)
+from ._neighbourhood import CSLS, csls_scores
+from ._dbnorm import DBNorm, dbnorm_scores
+from .._ot import sinkhorn_potentials
+
+__all__ = [
+    "CSLS",
+    "DBNorm",
+    "DualBankSinkhornNormalizer",
+    "DualSoftmax",
+    "InvertedSoftmax",
+    "QBNorm",
+    "SinkhornNormalizer",
+    "csls_scores",
+    "dbnorm_scores",
+    "dual_bank_sinkhorn_normalize",
+    "dual_softmax_scores",
+    "inverted_softmax_scores",
+    "qb_norm_scores",
+    "sinkhorn_normalize",
+    "sinkhorn_potentials",
+]

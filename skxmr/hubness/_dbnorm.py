@@ -1,0 +1,189 @@
+"""DBNorm: dual-bank inverted softmax (DualIS) and its gated form (DualDIS)."""
+
+
+
+from .._base import RetrievalEstimator
+from .._registry import register_method
+from ._kernels import _N_JOBS, _STRENGTH, _TEMPERATURE, _activation_set, _doc, _gate, _log_partition
+
+
+# ----------------------------------------------------------------- DBNorm
+@_doc
+class DBNorm(RetrievalEstimator):
+    """Dual-bank normalisation: DualIS and DualDIS (Wang et al., 2023).
+
+    DualIS multiplies an inverted softmax over the query bank with one over
+    the gallery bank; in the log domain
+
+    .. math::  \\frac{S}{\\tau_q} - \\log Z_q(g) + \\frac{S}{\\tau_g} - \\log Z_g(g),
+
+    with ``Z_q(g) = Σ_{b ∈ B_q} exp(Sbq[b, g]/τ_q)`` and
+    ``Z_g(g) = Σ_{b ∈ B_g} exp(Sgg[b, g]/τ_g)``. Multiplied by
+    ``τ = τ_q τ_g / (τ_q + τ_g)`` this is ``S - w_q h_q(g) - w_g h_g(g)`` with
+    the inverted-softmax potentials ``h_q = τ_q log Z_q``, ``h_g = τ_g log Z_g``
+    and weights ``w_q = τ_g / (τ_q + τ_g)``, ``w_g = τ_q / (τ_q + τ_g)``
+    (``w_q + w_g = 1``). The estimator returns
+
+    .. math::  S - \\alpha\\,(\\gamma_q w_q h_q(g) + \\gamma_g w_g h_g(g)),
+
+    with ``γ = 1`` for DualIS (``dynamic=False``). DualDIS (``dynamic=True``)
+    gates each factor as QB-Norm does, with ``k = 1``: ``γ_q = 1`` on the rows
+    whose raw top-1 item is the top-1 item of some query-bank row of ``Sbq``,
+    ``γ_g = 1`` on the rows whose raw top-1 item is the top-1 item of some
+    gallery-bank row of ``Sgg``, 0 otherwise (an ungated factor stays
+    ``exp(S/τ)``, as in QB-Norm). ``α = 0`` gives plain cosine; ``α = 1``
+    ranks every row exactly as the paper's DualIS/DualDIS.
+
+    Parameters
+    ----------
+    query_temperature : float, default=0.05
+        ``τ_q > 0`` (``β_1 = 20``, the inverted-softmax default).
+    gallery_temperature : float, default=0.33
+        ``τ_g > 0`` (``β_2 ≈ 3``, the default of the authors' public code).
+        ``Sgg`` holds same-modality similarities, larger and more spread
+        than the cross-modal ones, so a small ``τ_g`` lets the gallery
+        factor dominate and turns antihubs into hubs (on COCO CLIP,
+        ``τ_g = 0.05`` drops text→image R@1 from 60 to 45).
+    dynamic : bool, default=False
+        ``False``: DualIS; ``True``: DualDIS (gallery statistics then depend
+        on the whole gallery, so a :class:`~skxmr.GalleryIndex` cannot ``add``).
+    strength : float in [0, 1], default=1.0
+        ``α >= 0``.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    dbnorm_scores : The same on explicit matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import DBNorm, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = DBNorm(dynamic=True).fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "query_temperature": _TEMPERATURE,
+        "gallery_temperature": _TEMPERATURE,
+        "dynamic": ["boolean"],
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+
+    def __init__(
+        self,
+        query_temperature=0.05,
+        gallery_temperature=0.33,
+        dynamic=False,
+        strength=1.0,
+        *,
+        n_query_features=None,
+        direction="q2g",
+        n_jobs=None,
+    ):
+        self.query_temperature = query_temperature
+        self.gallery_temperature = gallery_temperature
+        self.dynamic = dynamic
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    @property
+    def _separable_gallery(self):
+        return not self.dynamic
+
+    def _prepare_gallery(self, gallery):
+        tq, tg = self.query_temperature, self.gallery_temperature
+        wq, wg = tg / (tq + tg), tq / (tq + tg)
+        state = {
+            "hq": wq * _log_partition(gallery, self.query_bank_, tq, self.n_jobs),
+            "hg": wg * _log_partition(gallery, self.gallery_bank_, tg, self.n_jobs),
+        }
+        if self.dynamic:
+            state["active_q"] = _activation_set(gallery, self.query_bank_, 1, self.n_jobs)
+            state["active_g"] = _activation_set(gallery, self.gallery_bank_, 1, self.n_jobs)
+        return state
+
+    def _score_queries(self, queries, gallery, state):
+        S = queries @ gallery.T
+        if not self.dynamic:
+            return S - self.strength * (state["hq"] + state["hg"])
+        penalty = _gate(S, state["active_q"]) * state["hq"]
+        penalty += _gate(S, state["active_g"]) * state["hg"]
+        return S - self.strength * penalty
+
+    def _linear_form(self, gallery, state):
+        # DualIS is q.g minus a gallery offset; DualDIS's gates depend on q
+        if self.dynamic:
+            return None
+        return 1.0, self.strength * (state["hq"] + state["hg"])
+
+
+def dbnorm_scores(
+    queries,
+    gallery,
+    query_bank,
+    gallery_bank,
+    *,
+    query_temperature=0.05,
+    gallery_temperature=0.33,
+    dynamic=False,
+    strength=1.0,
+):
+    """DualIS / DualDIS scores on explicit matrices.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+    gallery_bank : array-like of shape (n_bank_gallery, d)
+    query_temperature : float, default=0.05
+    gallery_temperature : float, default=0.33
+    dynamic : bool, default=False
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+
+    See Also
+    --------
+    DBNorm : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import dbnorm_scores
+    >>> G = np.array([[1., 0.], [0., 1.]])
+    >>> S = dbnorm_scores(np.array([[1., 1.]]), G, G, G, strength=0.0)
+    >>> np.round(S, 3)
+    array([[0.707, 0.707]])
+    """
+    est = DBNorm(
+        query_temperature=query_temperature,
+        gallery_temperature=gallery_temperature,
+        dynamic=dynamic,
+        strength=strength,
+    )
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+
+
+
+register_method(
+    "DBNorm",
+    lambda direction="q2g": DBNorm(direction=direction),
+    family="hubness",
+    description="dual-bank inverted softmax, DualIS (tau_q=0.05, tau_g=0.33)",
+)

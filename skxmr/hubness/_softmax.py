@@ -1,0 +1,431 @@
+"""Softmax-style hubness reduction: inverted softmax, QB-Norm, dual softmax."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from .._base import RetrievalEstimator
+from .._chunking import map_row_chunks
+from .._registry import register_method
+from .._validation import (
+    check_matrix,
+    check_n_neighbors,
+    check_same_width,
+    l2_normalize,
+    result_dtype,
+)
+from ._kernels import (
+    _LOG_TINY,
+    _N_JOBS,
+    _STRENGTH,
+    _TEMPERATURE,
+    _activation_set,
+    _doc,
+    _gate,
+    _log_partition,
+)
+
+
+def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
+    """DSL scores on normalised matrices (see :class:`DualSoftmax`)."""
+    tau = temperature
+    # τ·log Z(g) with Z(g) = Σ_q exp(S(q, g)/τ) over the *test* queries.
+    h = _log_partition(gallery, queries, tau, n_jobs)
+    # Lower bound of v = log|S| + log softmax for |S| <= 1 (1e-3 of slack
+    # covers float32 cosines that round above 1): positives land above
+    # τ·v_lo, and the mirrored non-positive branch below τ·(v_lo - 1).
+    v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - np.log(queries.shape[0])
+
+    def part(rows):
+        S = np.asarray(queries[rows] @ gallery.T, dtype=np.float64)
+        v = np.log(np.maximum(np.abs(S), np.finfo(np.float64).smallest_subnormal))
+        v += (S - h) / tau
+        f = np.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
+        return (S + strength * (f - S)).astype(dtype, copy=False)
+
+    # S, v, (S - h)/τ, f and the result: five float64 rows
+    parts = map_row_chunks(part, queries.shape[0], 40 * gallery.shape[0], n_jobs=n_jobs)
+    return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+
+# ------------------------------------------------------- inverted softmax
+@_doc
+class InvertedSoftmax(RetrievalEstimator):
+    """Inverted softmax (IS) over a query bank.
+
+    The gallery potential is the temperature-scaled log partition of each
+    gallery item over the bank queries,
+
+    .. math::  h(g) = \\tau \\log \\sum_{b \\in B_q} \\exp(S_{bq}[b, g] / \\tau),
+
+    and the score is ``S(q, g) - α·h(g)``. For ``α = 1`` this is ``τ`` times
+    the log of the inverted softmax ``exp(S/τ) / Z(g)`` of Smith et al. (2017),
+    with the normaliser taken over the query bank as in DESIGN §4 and
+    QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
+
+    Parameters
+    ----------
+    temperature : float, default=0.05
+        Softmax temperature ``τ > 0`` (``β = 1/τ = 20``).
+    strength : float in [0, 1], default=1.0
+        ``α >= 0``: 0 gives plain cosine, 1 the inverted softmax.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    inverted_softmax_scores : The same on explicit matrices.
+    QBNorm : Applies the inverted softmax only to rows that retrieve a hub.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import InvertedSoftmax, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = InvertedSoftmax().fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "temperature": _TEMPERATURE,
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+
+    def __init__(
+        self, temperature=0.05, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
+    ):
+        self.temperature = temperature
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def _prepare_gallery(self, gallery):
+        return {"h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs)}
+
+    def _score_queries(self, queries, gallery, state):
+        return queries @ gallery.T - self.strength * state["h"]
+
+    def _linear_form(self, gallery, state):
+        # score = q.g - α h(g): approximate candidate search applies
+        return 1.0, self.strength * state["h"]
+
+
+def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, strength=1.0):
+    """Inverted-softmax scores ``S - α·h(g)`` on explicit matrices.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+        Bank queries (e.g. training captions); at least two rows.
+    temperature : float, default=0.05
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+        float32 if every input is float32.
+
+    See Also
+    --------
+    InvertedSoftmax : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import inverted_softmax_scores
+    >>> G = np.array([[1., 0.], [0., 1.]])
+    >>> bank = np.array([[1., 0.1], [1., 0.2], [0.1, 1.]])
+    >>> # gallery item 0 is close to two bank queries: a hub, demoted
+    >>> S = inverted_softmax_scores(np.array([[1., 1.]]), G, bank, temperature=0.1)
+    >>> bool(S[0, 1] > S[0, 0])
+    True
+    """
+    est = InvertedSoftmax(temperature=temperature, strength=strength)
+    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+
+
+# ---------------------------------------------------------------- QB-Norm
+@_doc
+class QBNorm(RetrievalEstimator):
+    """Querybank normalisation with the dynamic inverted softmax (DIS).
+
+    Bogolin et al. (2022): the activation set ``A`` is the union of the top-``k``
+    test gallery items of every bank query (on ``Sbq``). A test query whose
+    top-1 gallery item under the raw scores is in ``A`` -- it probably
+    retrieved a hub -- gets the inverted-softmax row ``S - α·h(g)`` (see
+    :class:`InvertedSoftmax`); every other row keeps the raw cosines ``S``.
+
+    ``A`` depends on the whole gallery, so a :class:`~skxmr.GalleryIndex` of
+    this estimator cannot ``add`` items.
+
+    Parameters
+    ----------
+    temperature : float, default=0.05
+        Softmax temperature ``τ > 0`` (``β = 20``, the paper's default).
+    k : int, default=1
+        Top-``k`` gallery items per bank query forming the activation set;
+        ``1 <= k <= n_gallery`` (checked when a gallery is scored).
+    strength : float in [0, 1], default=1.0
+        ``α >= 0`` applied to the normalised rows.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    qb_norm_scores : The same on explicit matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import QBNorm, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = QBNorm(k=1).fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "temperature": _TEMPERATURE,
+        "k": [Interval(numbers.Integral, 1, None, closed="left")],
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+    _separable_gallery = False
+
+    def __init__(
+        self,
+        temperature=0.05,
+        k=1,
+        strength=1.0,
+        *,
+        n_query_features=None,
+        direction="q2g",
+        n_jobs=None,
+    ):
+        self.temperature = temperature
+        self.k = k
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def _prepare_gallery(self, gallery):
+        k = check_n_neighbors(self.k, gallery.shape[0], "k", "gallery items")
+        return {
+            "h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs),
+            "active": _activation_set(gallery, self.query_bank_, k, self.n_jobs),
+        }
+
+    def _score_queries(self, queries, gallery, state):
+        S = queries @ gallery.T
+        return S - self.strength * _gate(S, state["active"]) * state["h"]
+
+
+def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, strength=1.0):
+    """QB-Norm (dynamic inverted softmax) scores on explicit matrices.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+    temperature : float, default=0.05
+    k : int, default=1
+        ``1 <= k <= n_gallery``.
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+        Rows whose top-1 item is outside the activation set equal the cosines.
+
+    See Also
+    --------
+    QBNorm : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import qb_norm_scores
+    >>> G = np.array([[1., 0.], [0., 1.]])
+    >>> bank = np.array([[1., 0.1], [1., 0.2]])     # both retrieve item 0
+    >>> Q = np.array([[1., 0.5], [0.1, 1.]])       # top-1: item 0, item 1
+    >>> S = qb_norm_scores(Q, G, bank, temperature=0.1)
+    >>> np.allclose(S[1], Q[1] / np.linalg.norm(Q[1]))  # not gated: cosine
+    True
+    """
+    est = QBNorm(temperature=temperature, k=k, strength=strength)
+    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+
+
+# ----------------------------------------------------------- dual softmax
+@_doc
+class DualSoftmax(RetrievalEstimator):
+    """Dual softmax (DSL) inference prior, a transductive baseline.
+
+    Cheng et al. (2021) re-score the test matrix with a softmax over the *test
+    queries* of each gallery column, ``P = S ⊙ softmax(S/τ, axis=0)``. This
+    needs the whole batch of test queries, so the estimator is transductive:
+    :meth:`score_matrix` works per batch and :meth:`index` refuses. The bank
+    from ``fit`` is not used.
+
+    Scores are returned on the similarity scale in the log domain. With
+    ``L = S/τ - log Σ_q' exp(S(q', g)/τ)`` (the log-softmax, never
+    overflowing) and ``v = log|S| + L = log|P|``, the method's score is
+
+    * ``f = τ·v = τ log P`` where ``S > 0``;
+    * ``f = τ·(2 v_lo - v - 1)`` where ``S <= 0`` (``P <= 0``), with
+      ``v_lo = log(ε) - 2.002/τ - log n_queries`` a lower bound of ``v``
+      (``ε`` the smallest positive float64),
+
+    so that ``f`` is a strictly increasing function of ``P``: every query's
+    row is ranked exactly as by the paper's ``S ⊙ softmax`` (non-positive
+    products below all positive ones, and ordered among themselves), at any
+    temperature, without underflowing to ties. For ``S > 0``,
+    ``f = S - (τ log Z(g) - τ log S)``: a transductive inverted softmax over
+    the test queries plus ``τ log S``. The returned score is
+    ``S + α (f - S)``; ``α = 0`` gives exactly the cosines.
+
+    Parameters
+    ----------
+    temperature : float, default=0.01
+        Softmax temperature ``τ > 0`` (the paper's logit scale 100).
+    strength : float in [0, 1], default=1.0
+        ``α >= 0``.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    dual_softmax_scores : The same on explicit matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import DualSoftmax, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = DualSoftmax().fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "temperature": _TEMPERATURE,
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+    _transductive = True
+
+    def __init__(
+        self, temperature=0.01, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
+    ):
+        self.temperature = temperature
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def score_matrix(self, queries, gallery):
+        """DSL scores of a batch of test queries against a gallery.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+            The whole batch of test queries (the softmax runs over them).
+        gallery : array-like of shape (n_gallery, d)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_gallery)
+        """
+        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
+        return _dual_softmax(
+            Q, G, self.temperature, self.strength, result_dtype(queries, gallery), self.n_jobs
+        )
+
+
+def dual_softmax_scores(queries, gallery, *, temperature=0.01, strength=1.0):
+    """Dual-softmax (DSL) scores of a batch of queries, in the log domain.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+        The whole batch of test queries.
+    gallery : array-like of shape (n_gallery, d)
+    temperature : float, default=0.01
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+        Ranks each row as ``S ⊙ softmax(S/τ, axis=0)`` for ``strength=1``.
+
+    See Also
+    --------
+    DualSoftmax : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import dual_softmax_scores
+    >>> Q = np.array([[1., 0.2], [1., 0.3], [0.2, 1.]])
+    >>> G = np.array([[1., 0.], [0.6, 0.8]])
+    >>> S = Q / np.linalg.norm(Q, axis=1, keepdims=True) @ G.T
+    >>> P = S * np.exp(S / 0.1) / np.exp(S / 0.1).sum(axis=0)
+    >>> D = dual_softmax_scores(Q, G, temperature=0.1)
+    >>> bool(np.all(np.argsort(D, axis=1) == np.argsort(P, axis=1)))
+    True
+    """
+    DualSoftmax(temperature=temperature, strength=strength)._validate_params()
+    Q = check_matrix(queries, "queries")
+    G = check_matrix(gallery, "gallery")
+    check_same_width(Q, G, "queries", "gallery")
+    dtype = result_dtype(Q, G)
+    Q, G = l2_normalize(Q, "queries"), l2_normalize(G, "gallery")
+    return _dual_softmax(Q, G, temperature, strength, dtype)
+
+
+
+register_method(
+    "IS",
+    lambda direction="q2g": InvertedSoftmax(direction=direction),
+    family="hubness",
+    description="inverted softmax over the query bank (tau=0.05)",
+)
+register_method(
+    "QB-Norm",
+    lambda direction="q2g": QBNorm(direction=direction),
+    family="hubness",
+    description="querybank normalisation, dynamic inverted softmax (tau=0.05, k=1)",
+)
+register_method(
+    "DSL",
+    lambda direction="q2g": DualSoftmax(direction=direction),
+    family="hubness",
+    description="dual softmax over the test queries, transductive (tau=0.01)",
+)

@@ -344,7 +344,8 @@ class GalleryIndex:
     approximate : bool, default=False
         Build the faiss candidate graph (needs ``skxmr[ann]``).
     n_candidates : int, default=None
-        Candidates per query for approximate search; ``None`` means
+        Candidates per query for approximate search (at least
+        ``n_neighbors`` are taken); ``None`` means
         ``max(30 * n_neighbors, 300)``: recall@10 against exact search
         ≥ 0.99 on 10k synthetic items for every linear-form method, 0.97
         for cosine and 0.65-0.72 for the normalised methods on 100k (see
@@ -372,7 +373,7 @@ class GalleryIndex:
     def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
         check_is_fitted(estimator)
         self.estimator = estimator
-        self.approximate = approximate
+        self.approximate = check_bool(approximate, "approximate")
         self.n_candidates = n_candidates
         if n_candidates is not None:
             check_n_neighbors(n_candidates, np.iinfo(np.int32).max, "n_candidates", "candidates")
@@ -439,14 +440,11 @@ class GalleryIndex:
         if self._candidates is not None:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
-        est, G, state = self.estimator, self.gallery_, self.state_
+        G = self.gallery_
+        est = self.estimator
 
         def top_k(rows):
-            S = np.asarray(est._score_queries(Q[rows], G, state), dtype=dtype)
-            idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
-            part = np.take_along_axis(S, idx, axis=1)
-            order = np.lexsort((idx, -part), axis=1)
-            return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+            return self._exact_top_k(Q[rows], k, dtype)
 
         parts = map_row_chunks(
             top_k, Q.shape[0], est._bytes_per_query_row(G.shape[0]),
@@ -456,8 +454,19 @@ class GalleryIndex:
         indices = np.concatenate([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
 
+    def _exact_top_k(self, Q, k, dtype):
+        """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
+        S = np.asarray(
+            self.estimator._score_queries(Q, self.gallery_, self.state_), dtype=dtype
+        )
+        idx = top_k_indices(S, k)
+        part = np.take_along_axis(S, idx, axis=1)
+        order = np.lexsort((idx, -part), axis=1)
+        return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+
     def _approximate_top_k(self, Q, k, dtype):
-        n_cand = min(self.n_candidates or max(30 * k, 300), self.n_gallery)
+        # At least k candidates, so that every row has k neighbours to return.
+        n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
         scale, offsets = self._linear
         G = self.gallery_
 
@@ -468,7 +477,13 @@ class GalleryIndex:
             S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
             S = np.where(found, S, -np.inf).astype(dtype, copy=False)
             order = np.lexsort((safe, -S), axis=1)[:, :k]
-            return np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+            scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+            # Rows where the graph found fewer than k items (e.g. a gallery of
+            # duplicates) are scored exactly instead of padded with index 0.
+            short = np.flatnonzero(found.sum(axis=1) < k)
+            if short.size:
+                scores[short], idx[short] = self._exact_top_k(Q[rows][short], k, dtype)
+            return scores, idx
 
         parts = map_row_chunks(
             top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),

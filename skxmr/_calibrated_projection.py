@@ -243,6 +243,14 @@ or None, default="w2"
         left, right = unpair(X, self.n_query_features)
         mq, vq = unpack_gaussians(left, "diag", "X (query half)")
         mg, vg = unpack_gaussians(right, "diag", "X (gallery half)")
+        for name, mu in (("query", mq), ("gallery", mg)):
+            zero = np.flatnonzero(~np.any(mu != 0, axis=1))
+            if zero.size:
+                raise ValueError(
+                    f"X (the {name} half) has {zero.size} item(s) with a zero mean (first "
+                    f"at row {zero[0]}); a projected Gaussian is scaled onto the unit "
+                    "sphere by its mean, which then has no direction."
+                )
         return (mq, vq), (mg, vg)
 
     def _init_weights(self, d_q, d_g, k, rng):

@@ -96,16 +96,23 @@ def check_bank(B, name, *, n_features=None, min_rows=2):
 def l2_normalize(A, name):
     """Return the rows of ``A`` scaled to unit L2 norm (a new array).
 
-    Zero-norm rows have no direction and raise ``ValueError``.
+    Scale-safe: each row is divided by its largest absolute entry before
+    its norm is taken, so rows near the top of the dtype's range (float32
+    1e30, float64 1e200) do not overflow to zero vectors, and tiny but
+    non-zero rows (float32 1e-30) do not underflow. Only rows that are
+    exactly zero have no direction; they raise ``ValueError``.
     """
-    norms = np.linalg.norm(A, axis=1)
-    bad = np.flatnonzero(~(norms > np.finfo(A.dtype).tiny))
+    scale = np.maximum(A.max(axis=1, initial=0), -A.min(axis=1, initial=0))
+    bad = np.flatnonzero(~(scale > 0))
     if bad.size:
         raise ValueError(
             f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
             "cosine similarity is undefined for them."
         )
-    return (A / norms[:, None]).astype(A.dtype, copy=False)
+    out = A / scale[:, None]  # entries in [-1, 1]: the squares cannot overflow
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+    out /= norms[:, None]
+    return out.astype(A.dtype, copy=False)
 
 
 def check_n_neighbors(k, n_items, name="k", items="gallery items"):

@@ -291,7 +291,7 @@ class CauchySchwarzAlignment(_CSAlignmentBase):
     {attributes}
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it had string column names.
 
     See Also
@@ -451,7 +451,7 @@ class MultiModalCSAlignment(_CSAlignmentBase):
     {attributes}
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it had string column names.
 
     See Also

@@ -535,3 +535,14 @@ def test_alignment_feature_names_and_pandas_output():
         "cauchyschwarzalignment_query0", "cauchyschwarzalignment_query1",
         "cauchyschwarzalignment_gallery0", "cauchyschwarzalignment_gallery1",
     ]
+
+
+@pytest.mark.parametrize(
+    "loss", [cauchy_schwarz_loss, cmpm_kl_loss, lambda L, R: generalized_cauchy_schwarz_loss([L], R)]
+)
+def test_losses_refuse_complex_input(loss):
+    L = np.eye(3) + 1j * np.ones((3, 3))
+    with pytest.raises(TypeError, match="real"):
+        loss(L, np.eye(3, dtype=bool))
+    with pytest.raises(TypeError, match="relevance must hold real"):
+        loss(np.eye(3), np.eye(3) + 1j)

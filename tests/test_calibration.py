@@ -676,3 +676,12 @@ def test_gaussian_embedding_rejects_sparse():
 
     with pytest.raises(TypeError, match="[Ss]parse"):
         GaussianEmbedding().fit(sp.csr_array(np.eye(4)), item_ids=[0, 0, 1, 1])
+
+
+def test_calibrated_projection_zero_mean_item_is_a_value_error():
+    rng = np.random.default_rng(0)
+    mu = rng.standard_normal((20, 3))
+    mu[4] = 0.0
+    X = pair_gaussians(mu, np.full((20, 3), .1), mu + 1.0, np.full((20, 3), .1))
+    with pytest.raises(ValueError, match=r"query half\) has 1 item\(s\) with a zero mean .*row 4"):
+        CalibratedProjection(n_components=2, max_iter=2, random_state=0).fit(X)

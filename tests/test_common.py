@@ -391,3 +391,21 @@ def test_import_and_docstrings_under_python_OO():
 
     code = "import skxmr, skxmr.alignment as a; assert a.MultiModalCSAlignment.__doc__ is None"
     subprocess.run([sys.executable, "-OO", "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "estimator", [e for e in SCORERS if not isinstance(e, skxmr.ProbabilisticCalibration)],
+    ids=_ids,
+)
+@pytest.mark.parametrize("dtype, factor", [(np.float32, 1e30), (np.float32, 1e-30),
+                                           (np.float64, 1e200), (np.float64, 1e-200)])
+def test_huge_and_tiny_rows_keep_their_direction(estimator, dtype, factor):
+    """Cosine methods see only directions: rows scaled near the dtype's limits
+    score as the unscaled rows (no zero vectors, no false "zero-norm")."""
+    X_bank, X_test = make_pairs(40, seed=1, dtype=dtype), make_pairs(25, seed=2, dtype=dtype)
+    est = clone(estimator).fit(X_bank)
+    S = est.decision_function(X_test)
+    S_scaled = est.decision_function(X_test * dtype(factor))
+    np.testing.assert_allclose(S_scaled, S, rtol=1e-4, atol=1e-5)
+    S_fit = clone(estimator).fit(X_bank * dtype(factor)).decision_function(X_test)
+    np.testing.assert_allclose(S_fit, S, rtol=1e-4, atol=1e-5)

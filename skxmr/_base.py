@@ -15,8 +15,11 @@ Two families live on paired rows ``X = hstack([Q, G])`` (see :mod:`skxmr._pairs`
     query rows against that gallery.
 
   Transductive methods (whose gallery statistics need the test queries)
-  override :meth:`~RetrievalEstimator.score_matrix` instead and set
-  ``_transductive = True``.
+  set ``_transductive = True``: their ``_score_queries`` then receives the
+  whole batch of test queries at once, never a chunk.
+
+  The class is abstract: a subclass that does not implement
+  ``_score_queries`` cannot be instantiated.
 
 * :class:`PairedTransformer` -- *embedding transformers* that fit on banks
   and return ``X`` with one half transformed (InvGC, alignment).
@@ -26,6 +29,7 @@ Both carry ``n_query_features`` (where the halves split) and ``direction``
 subclasses list in their ``__init__`` like any other parameter.
 """
 
+import copy
 import numbers
 from abc import ABCMeta, abstractmethod
 
@@ -104,7 +108,7 @@ class _PairedRowsMixin(StrictParamsMixin):
         )
 
 
-class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
+class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of score estimators on paired rows (see module docstring).
 
     Examples
@@ -138,9 +142,9 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         """Per-gallery statistics as a dict of arrays (first axis: items)."""
         return {}
 
+    @abstractmethod
     def _score_queries(self, queries, gallery, state):
         """Scores of ``queries`` (a chunk) against ``gallery``: (n_q, n_g)."""
-        raise NotImplementedError
 
     def _linear_form(self, gallery, state):
         """``(scale, offsets)`` when ``score = scale * Q @ G.T - offsets``.
@@ -279,7 +283,10 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         """
         Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
         state = self._prepare_gallery(G)
-        return self._score_in_chunks(Q, G, state, dtype=result_dtype(queries, gallery))
+        dtype = result_dtype(queries, gallery)
+        if self._transductive:  # the batch of queries is one unit
+            return np.asarray(self._score_queries(Q, G, state), dtype=dtype)
+        return self._score_in_chunks(Q, G, state, dtype=dtype)
 
     def _score_in_chunks(self, Q, G, state, dtype):
         n_jobs = getattr(self, "n_jobs", None)
@@ -338,7 +345,9 @@ class GalleryIndex:
     Parameters
     ----------
     estimator : RetrievalEstimator
-        A fitted score estimator.
+        A fitted score estimator. The index keeps a snapshot of it (a
+        shallow copy, sharing its arrays): refitting the estimator or
+        setting its parameters afterwards does not change the index.
     gallery : array-like of shape (n_gallery, d)
         The gallery to serve.
     approximate : bool, default=False
@@ -372,7 +381,12 @@ class GalleryIndex:
 
     def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
         check_is_fitted(estimator)
-        self.estimator = estimator
+        # A snapshot: scoring reads the estimator's parameters and banks (CSLS
+        # its gallery bank, every method its strength), so an index must not
+        # change when the estimator is refit or its parameters are set. fit
+        # and set_params rebind attributes, never write into the arrays, so
+        # a shallow copy shares the arrays and costs no memory.
+        self.estimator = copy.copy(estimator)
         self.approximate = check_bool(approximate, "approximate")
         self.n_candidates = n_candidates
         if n_candidates is not None:

@@ -282,9 +282,11 @@ def test_transformer_shape_dtype_and_pickle(estimator, dtype):
 # --------------------------------------------------------------------------
 # Every estimator scikit-learn native (issue 14)
 # --------------------------------------------------------------------------
-def test_paired_transformer_is_abstract():
+@pytest.mark.parametrize("base", [PairedTransformer, RetrievalEstimator])
+def test_base_classes_are_abstract(base):
+    """RetrievalEstimator().fit(X) used to fail with AttributeError."""
     with pytest.raises(TypeError, match="abstract"):
-        PairedTransformer()
+        base()
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS + OTHER_ESTIMATORS, ids=_ids)

@@ -194,3 +194,17 @@ def test_approximate_must_be_a_bool(flag):
     est, _, G = _fitted(CosineSimilarity())
     with pytest.raises(TypeError, match="approximate must be True or False"):
         est.index(G, approximate=flag)
+
+
+@pytest.mark.parametrize("estimator", [e for e in SCORERS if not e._transductive], ids=_ids)
+def test_index_is_a_snapshot(estimator):
+    """Refitting the estimator, or setting its parameters, leaves an index as it was."""
+    est, Q, G = _fitted(estimator)
+    index = est.index(G)
+    before = index.score(Q)
+    est.fit(make_pairs(60, seed=7))
+    params = est.get_params()
+    for name in ("strength", "temperature", "n_neighbors", "weight"):
+        if name in params:
+            est.set_params(**{name: params[name] * 2})
+    np.testing.assert_array_equal(index.score(Q), before)

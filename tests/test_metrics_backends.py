@@ -42,6 +42,16 @@ def _problem(seed=0, n_q=30, n_g=24, ties=False):
     return S, rel
 
 
+def _scalar_metrics(S, rel, ties):
+    return {
+        "R@3": recall_at_k(S, rel, 3, ties=ties),
+        "MdR": median_rank(S, rel, ties=ties),
+        "MnR": mean_rank(S, rel, ties=ties),
+        "RP": r_precision(S, rel, ties=ties),
+        "mAP": map_at_r(S, rel, ties=ties),
+    }
+
+
 @pytest.mark.parametrize("ties", ["pessimistic", "average"])
 @pytest.mark.parametrize("tied_scores", [False, True])
 def test_ranking_metrics_match_numpy(backend, ties, tied_scores):
@@ -50,24 +60,12 @@ def test_ranking_metrics_match_numpy(backend, ties, tied_scores):
     X = backend.asarray(S)
     with backend.dispatch():
         ranks = rank_of_relevant(X, rel, ties=ties)
-        got = {
-            "R@3": recall_at_k(X, rel, 3, ties=ties),
-            "MdR": median_rank(X, rel, ties=ties),
-            "MnR": mean_rank(X, rel, ties=ties),
-            "RP": r_precision(X, rel, ties=ties),
-            "mAP": map_at_r(X, rel, ties=ties),
-        }
+        got = _scalar_metrics(X, rel, ties)
         report = retrieval_report(X, sp.csr_array(rel), ks=(1, 5), ties=ties)
     ranks = backend.to_numpy(ranks)
     assert ranks.dtype == np.float64
     np.testing.assert_array_equal(ranks, rank_of_relevant(S, rel, ties=ties))
-    want = {
-        "R@3": recall_at_k(S, rel, 3, ties=ties),
-        "MdR": median_rank(S, rel, ties=ties),
-        "MnR": mean_rank(S, rel, ties=ties),
-        "RP": r_precision(S, rel, ties=ties),
-        "mAP": map_at_r(S, rel, ties=ties),
-    }
+    want = _scalar_metrics(S, rel, ties)
     for key, value in got.items():
         assert isinstance(value, float)
         assert value == pytest.approx(want[key], abs=1e-10), key

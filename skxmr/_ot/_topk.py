@@ -20,7 +20,7 @@ from .._backend import get_backend
 BLOCK_BYTES = 1 << 21
 
 
-def _candidates(W, m):
+def row_candidates(W, m):
     """Per row, a superset of the entries >= the row's ``m``-th largest.
 
     Returns ``(V, C)`` of shape (n_rows, width): the candidate values and
@@ -73,7 +73,7 @@ def row_largest(W, m):
         return row_top(W, m)[0]
     out = np.empty((W.shape[0], m), dtype=W.dtype)
     for rows in _blocks(W):
-        found = _candidates(W[rows], m)
+        found = row_candidates(W[rows], m)
         V = W[rows] if found is None else found[0]
         out[rows] = np.partition(V, V.shape[1] - m, axis=1)[:, V.shape[1] - m :]
     return out
@@ -105,7 +105,7 @@ def top_k_mask(W, m):
 
 def _top_k_block(W, m):
     n_rows, n_cols = W.shape
-    found = _candidates(W, m)
+    found = row_candidates(W, m)
     V, C = (W, None) if found is None else found
     width = V.shape[1]
     t = np.partition(V, width - m, axis=1)[:, width - m, None]  # an element of V: == is exact

@@ -39,18 +39,7 @@ from skxmr.metrics import (
 )
 
 from .conftest import make_pairs
-
-E1, E2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
-
-
-def unit(A):
-    A = np.asarray(A, dtype=float)
-    return A / np.linalg.norm(A, axis=-1, keepdims=True)
-
-
-def random_problem(seed=0, n_q=6, n_g=5, n_bq=7, n_bg=4, d=3, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((n, d)).astype(dtype) for n in (n_q, n_g, n_bq, n_bg)]
+from .test_hubness_baselines import E1, E2, random_problem, unit
 
 
 # ------------------------------------------------------- reference formulas

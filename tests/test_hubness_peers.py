@@ -514,3 +514,17 @@ def test_measures_bad_k():
             func(S3, k=4)
         with pytest.raises(ValueError, match="scores"):
             func(np.array([[np.nan, 1.0]]), k=1)
+
+
+def test_measures_on_every_backend(backend):
+    rng = np.random.default_rng(3)
+    S = (rng.standard_normal((20, 12)) + 2 * rng.standard_normal(12)).astype(backend.dtype)
+    X = backend.asarray(S)
+    with backend.dispatch():
+        got = (gini_index(X, k=3), hub_occurrence(X, k=3, hub_size=1.5), hubness_report(X, k=3))
+    assert isinstance(got[0], float) and isinstance(got[1], float)
+    assert got[0] == pytest.approx(gini_index(S, k=3), abs=1e-12)
+    assert got[1] == pytest.approx(hub_occurrence(S, k=3, hub_size=1.5), abs=1e-12)
+    want = hubness_report(S, k=3)
+    assert got[2]["gini"] == pytest.approx(want["gini"], abs=1e-12)
+    assert got[2]["hub_occurrence"] == pytest.approx(want["hub_occurrence"], abs=1e-12)

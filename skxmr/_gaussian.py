@@ -420,6 +420,22 @@ def pairwise_prepared(distance, A, B, *, draws=None, n_jobs=None):
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
+def paired_prepared(distance, A, B, *, draws=None, block=256):
+    """Distances of the matched pairs ``(A[i], B[i])`` only: the diagonal.
+
+    Computed block by block (``block`` pairs against each other, keeping the
+    diagonal), so the cost is ``O(n * block)`` distances, not ``O(n^2)``.
+    """
+    func = PAIRWISE[distance]
+    args = (draws,) if distance == "js" else ()
+    n = A["mean"].shape[0]
+    out = np.empty(n)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        out[rows] = np.diagonal(func(_take(A, rows), _take(B, rows), *args))
+    return out
+
+
 def _pairwise_public(distance, means1, covariances1, means2, covariances2, *,
                      draws=None, n_jobs=None):
     need_pd = NEED_PD[distance]

@@ -29,7 +29,7 @@ from sklearn.utils import check_random_state
 
 from ._chunking import chunk_n_rows, map_row_chunks, row_slices
 from ._docstrings import fill_doc
-from ._validation import check_matrix, result_dtype
+from ._validation import check_matrix, label_codes, result_dtype
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
 # exp() of a log-variance outside this range over/underflows in float64.
@@ -686,6 +686,7 @@ def _grouped(samples, item_ids, name="samples"):
             f"item_ids must be 1-D with one id per row of {name} ({X.shape[0]}), "
             f"got shape {ids.shape}."
         )
+    label_codes(ids, X.shape[0], "item_ids", f"row of {name}")  # None/NaN/mixed ids
     uniq, first, codes = np.unique(ids, return_index=True, return_inverse=True)
     order_items = np.argsort(first, kind="stable")  # ids in order of first appearance
     rank = np.empty_like(order_items)

@@ -790,10 +790,12 @@ def make_multiplicity_problem(n_categories=8, n_items_per_category=12, n_augment
         raise ValueError(f"n_augmentations must be an integer >= 2, got {n_augmentations!r}.")
     for name, value in (("item_noise", item_noise), ("spread", spread),
                         ("modality_gap", modality_gap)):
-        if not (isinstance(value, numbers.Real) and np.isfinite(value) and value >= 0):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                and np.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
     if variance_scale is not None and not (
-        isinstance(variance_scale, numbers.Real) and not isinstance(variance_scale, bool)
+        isinstance(variance_scale, numbers.Real)
+        and not isinstance(variance_scale, (bool, np.bool_))
         and np.isfinite(variance_scale) and variance_scale > 0
     ):
         raise ValueError(

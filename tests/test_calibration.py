@@ -742,3 +742,13 @@ def test_distance_scale_is_the_median_over_training_pairs(rng):
     same = pair_gaussians(mq, cq, mq, cq)
     with pytest.raises(ValueError, match="matching Gaussians are identical"):
         ProbabilisticCalibration(distance="w2").fit(same)
+
+
+def test_item_ids_with_none_and_bool_sizes_name_the_argument():
+    from skxmr.calibration import GaussianEmbedding
+
+    X = np.random.default_rng(0).standard_normal((6, 3))
+    with pytest.raises(ValueError, match="item_ids has 1 missing"):
+        GaussianEmbedding().fit(X, item_ids=np.array(["a", "a", None, "b", "b", "b"], dtype=object))
+    with pytest.raises(ValueError, match="item_noise"):
+        make_multiplicity_problem(item_noise=True)

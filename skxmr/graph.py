@@ -38,6 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -71,6 +72,11 @@ DEFAULT_R = {
     "local": (0.25, 0.75),
     "avgpool": (0.0, 2.0),
 }
+
+
+#: Cap (MiB) on LocalAdj's default chunk of W: beyond a few hundred MiB a
+#: chunk is no faster, only more first-touch page faults.
+LOCAL_CHUNK_MIB = 256
 
 
 def n_neighbors_for(k, n_bank, rounding="ceil"):
@@ -208,7 +214,9 @@ class InvGC(PairedTransformer):
         joblib workers over gallery chunks.
     working_memory : float, default=None
         MiB budget of one chunk of the gallery × bank similarities (LocalAdj);
-        ``None`` follows ``sklearn.get_config()["working_memory"]``.
+        ``None`` follows ``sklearn.get_config()["working_memory"]``, capped
+        at ``LOCAL_CHUNK_MIB`` (256): larger chunks of ``W`` only add fresh
+        pages to touch, not speed (``benchmarks/_limits_metrics.py``).
 
     Attributes
     ----------
@@ -337,6 +345,11 @@ class InvGC(PairedTransformer):
         G_unique = l2_normalize(G_unique, "gallery")
         return self._convolve(G_unique)[inverse]
 
+    def _chunk_budget(self):
+        if self.working_memory is not None or self.adjacency == "full":
+            return self.working_memory
+        return min(get_config()["working_memory"], LOCAL_CHUNK_MIB)
+
     def _convolve(self, G):
         nx = get_backend(gallery=G)
         d = G.shape[1]
@@ -390,7 +403,7 @@ class InvGC(PairedTransformer):
             G.shape[0],
             bytes_per_row,
             n_jobs=self.n_jobs,
-            working_memory=self.working_memory,
+            working_memory=self._chunk_budget(),
         )
         return nx.concatenate(parts) if len(parts) > 1 else parts[0]
 

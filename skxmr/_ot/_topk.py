@@ -44,21 +44,23 @@ def row_candidates(W, m):
     sub = W[:, ::stride]
     n_sub = sub.shape[1]  # >= m because stride <= n_cols // m
     bound = np.partition(sub, n_sub - m, axis=1)[:, n_sub - m, None]
-    mask = W >= bound
-    counts = np.count_nonzero(mask, axis=1)  # each >= m
+    # flatnonzero is row-major like nonzero (increasing columns per row) but
+    # much faster on 2-D masks; per-row counts from where each row starts
+    flat = np.flatnonzero(W >= bound)
+    starts = np.searchsorted(flat, np.arange(n_rows + 1) * n_cols)
+    counts = np.diff(starts)  # each >= m
     width = int(counts.max())
     if 2 * width > n_cols:  # heavy ties: the plain selection is cheaper
         return None
-    # flatnonzero is row-major like nonzero (increasing columns per row) but
-    # much faster on 2-D masks
-    flat = np.flatnonzero(mask)
     rows = flat // n_cols
+    # 1-D scatter into the padded (n_rows, width) arrays
     cols = flat - rows * n_cols
-    at = np.arange(rows.size) - (np.cumsum(counts) - counts)[rows]
-    V = np.full((n_rows, width), -np.inf, dtype=W.dtype)
-    V[rows, at] = W.reshape(-1)[flat] if W.flags.c_contiguous else W[rows, cols]
-    C = np.full((n_rows, width), n_cols, dtype=np.intp)
-    C[rows, at] = cols
+    C = np.full(n_rows * width, n_cols, dtype=np.intp)
+    V = np.full(n_rows * width, -np.inf, dtype=W.dtype)
+    target = rows * width + (np.arange(flat.size) - starts[rows])
+    C[target] = cols
+    V[target] = W.reshape(-1)[flat] if W.flags.c_contiguous else W[rows, cols]
+    V, C = V.reshape(n_rows, width), C.reshape(n_rows, width)
     return V, C
 
 

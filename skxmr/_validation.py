@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._array_api import get_namespace
 
-from ._backend import dispatch_enabled
+from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -39,13 +39,7 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
     """
     if A is None:
         raise ValueError(f"{name} is required, got None.")
-    if dispatch_enabled():
-        xp, _ = get_namespace(A)
-        if getattr(A, "dtype", None) == getattr(xp, "float16", None):
-            A = xp.astype(A, xp.float32)  # no float16 BLAS on CPUs
-        if dtype is not None:  # the namespace's own dtypes, by name
-            names = [np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
-            dtype = tuple(getattr(xp, n) for n in names)
+    A, dtype = namespace_dtypes(A, dtype)
     try:
         A = check_array(
             A,
@@ -66,6 +60,25 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
     return A
+
+
+def namespace_dtypes(A, dtype=FLOAT_DTYPES):
+    """``(A, dtype)`` for ``check_array``: ``dtype`` in ``A``'s own namespace.
+
+    Without array API dispatch (or for numpy input) nothing changes. Under
+    dispatch the accepted dtypes are translated by name into the input's
+    namespace (``torch.float32``, ...), and float16 becomes float32: there
+    is no float16 BLAS on CPUs, so half-precision input is computed in float32.
+    """
+    if not dispatch_enabled():
+        return A, dtype
+    xp, _ = get_namespace(A)
+    if getattr(A, "dtype", None) == getattr(xp, "float16", None):
+        A = xp.astype(A, xp.float32)  # no float16 BLAS on CPUs
+    if dtype is not None:  # the namespace's own dtypes, by name
+        names = [np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
+        dtype = tuple(getattr(xp, n) for n in names)
+    return A, dtype
 
 
 def check_same_width(A, B, name_a, name_b):
@@ -95,16 +108,22 @@ def check_bank(B, name, *, n_features=None, min_rows=2):
 def l2_normalize(A, name):
     """Return the rows of ``A`` scaled to unit L2 norm (a new array).
 
-    Zero-norm rows have no direction and raise ``ValueError``.
+    Zero-norm rows have no direction and raise ``ValueError``. Works on any
+    backend (numpy, torch on its device), in the input's dtype.
     """
-    norms = np.linalg.norm(A, axis=1)
-    bad = np.flatnonzero(~(norms > np.finfo(A.dtype).tiny))
-    if bad.size:
+    if isinstance(A, np.ndarray):
+        norms = np.linalg.norm(A, axis=1)
+    else:
+        nx = get_backend(**{name: A})
+        norms = nx.sqrt(nx.sum(A * A, axis=1))
+    bad = ~(norms > np.finfo(dtype_name(A)).tiny)
+    if bool(bad.any()):
+        idx = np.flatnonzero(np.asarray(bad.cpu() if hasattr(bad, "cpu") else bad))
         raise ValueError(
-            f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
+            f"{name} has {idx.size} zero-norm row(s) (first at index {idx[0]}); "
             "cosine similarity is undefined for them."
         )
-    return (A / norms[:, None]).astype(A.dtype, copy=False)
+    return astype(A / norms[:, None], A.dtype)
 
 
 def check_n_neighbors(k, n_items, name="k", items="gallery items"):
@@ -117,7 +136,16 @@ def check_n_neighbors(k, n_items, name="k", items="gallery items"):
 
 
 def result_dtype(*arrays):
-    """float32 if every input is float32, float64 otherwise."""
-    if all(np.asarray(a).dtype == np.float32 for a in arrays):
-        return np.float32
-    return np.float64
+    """float32 if every input is float32, float64 otherwise.
+
+    numpy's dtypes for numpy (or array-like) input; the namespace's own
+    (``torch.float32``, ...) when the first input is a tensor.
+    """
+    def name(a):
+        return dtype_name(a) if hasattr(a, "dtype") else np.asarray(a).dtype.name
+
+    single = all(name(a) == "float32" for a in arrays)
+    first = arrays[0]
+    if isinstance(first, np.ndarray) or not hasattr(first, "device"):
+        return np.float32 if single else np.float64
+    return namespace_dtype(first, "float32" if single else "float64")

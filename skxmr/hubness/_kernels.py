@@ -92,7 +92,7 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
 
         def func(rows):
             n = rows.stop - rows.start
-            g_s = np.multiply(gallery[rows], inv, out=G_s[: n * d].reshape(n, d))
+            g_s = np.multiply(gallery[rows], inv, out=G_s[: n * d].reshape(n, d), dtype=dtype)
             m = s = None
             for c0 in range(0, n_b, width):
                 c = min(width, n_b - c0)

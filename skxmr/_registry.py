@@ -26,6 +26,15 @@ def register_method(name, factory, *, family, description=""):
         Group used to order the table ("baseline", "hubness", "graph", ...).
     description : str, default=""
         One line for ``--list``.
+
+    Examples
+    --------
+    >>> from skxmr import CosineSimilarity, register_method
+    >>> register_method("Cosine", lambda direction="q2g": CosineSimilarity(direction=direction),
+    ...                 family="baseline")
+    Traceback (most recent call last):
+    ...
+    ValueError: A benchmark method named 'Cosine' is already registered.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}.")
@@ -40,5 +49,13 @@ def register_method(name, factory, *, family, description=""):
 
 
 def registered_methods():
-    """A copy of the registry: ``{name: {"factory", "family", "description"}}``."""
+    """A copy of the registry: ``{name: {"factory", "family", "description"}}``.
+
+    Examples
+    --------
+    >>> from skxmr import registered_methods
+    >>> methods = registered_methods()
+    >>> methods["Cosine"]["family"]
+    'baseline'
+    """
     return {name: dict(entry) for name, entry in _METHODS.items()}

@@ -8,6 +8,7 @@ input.
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._array_api import get_namespace
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 
 from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype
 
@@ -108,22 +109,54 @@ def check_bank(B, name, *, n_features=None, min_rows=2):
 def l2_normalize(A, name):
     """Return the rows of ``A`` scaled to unit L2 norm (a new array).
 
-    Zero-norm rows have no direction and raise ``ValueError``. Works on any
-    backend (numpy, torch on its device), in the input's dtype.
+    Scale-safe: a row whose norm overflows (float32 near 1e30, float64 near
+    1e200) or whose squares underflow (float32 1e-30) is divided by its
+    largest absolute entry first, so it keeps its direction instead of
+    becoming a zero vector or a false "zero-norm" row; other rows take the
+    plain ``A / ||A||``. Only rows that are exactly zero have no direction;
+    they raise ``ValueError``. Works on any backend (numpy, torch on its
+    device), in the input's dtype.
     """
-    if isinstance(A, np.ndarray):
+    if not isinstance(A, np.ndarray):
+        return _l2_normalize_backend(A, name)
+    with np.errstate(over="ignore", under="ignore"):  # handled below
         norms = np.linalg.norm(A, axis=1)
-    else:
-        nx = get_backend(**{name: A})
-        norms = nx.sqrt(nx.sum(A * A, axis=1))
-    bad = ~(norms > np.finfo(dtype_name(A)).tiny)
+    info = np.finfo(A.dtype)
+    risky = np.flatnonzero(~((norms >= np.sqrt(info.tiny)) & (norms <= info.max)))
+    if risky.size:
+        B = A[risky]
+        scale = np.maximum(B.max(axis=1, initial=0), -B.min(axis=1, initial=0))
+        bad = risky[~(scale > 0)]
+        if bad.size:
+            raise ValueError(
+                f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
+                "cosine similarity is undefined for them."
+            )
+        B = B / scale[:, None]  # entries in [-1, 1], the largest exactly 1
+        norms[risky] = 1.0
+    out = A / norms[:, None]
+    if risky.size:
+        out[risky] = B / np.linalg.norm(B, axis=1)[:, None]
+    return out.astype(A.dtype, copy=False)
+
+
+def _l2_normalize_backend(A, name):
+    """:func:`l2_normalize` on a non-numpy backend (POT's ``nx``), on the device.
+
+    Scale-safe as the numpy path: every row is divided by its largest
+    absolute entry first (one more pass, cheap next to the products).
+    """
+    nx = get_backend(**{name: A})
+    scale = nx.max(nx.abs(A), axis=1)
+    bad = ~(scale > 0)
     if bool(bad.any()):
-        idx = np.flatnonzero(np.asarray(bad.cpu() if hasattr(bad, "cpu") else bad))
+        idx = np.flatnonzero(nx.to_numpy(bad))
         raise ValueError(
             f"{name} has {idx.size} zero-norm row(s) (first at index {idx[0]}); "
             "cosine similarity is undefined for them."
         )
-    return astype(A / norms[:, None], A.dtype)
+    B = A / scale[:, None]
+    return astype(B / nx.sqrt(nx.sum(B * B, axis=1))[:, None], A.dtype)
 
 
 def check_n_neighbors(k, n_items, name="k", items="gallery items"):
@@ -149,3 +182,67 @@ def result_dtype(*arrays):
     if isinstance(first, np.ndarray) or not hasattr(first, "device"):
         return np.float32 if single else np.float64
     return namespace_dtype(first, "float32" if single else "float64")
+
+
+def label_codes(y, n_rows, name="y", row="row of X"):
+    """Integer codes ``0..n_labels-1`` of 1-D labels, one per row.
+
+    Missing labels (``None``, NaN) and labels that cannot be ordered (e.g.
+    ints mixed with strings) raise ``ValueError`` naming ``name``, instead
+    of the ``TypeError`` about ``<`` that sorting them would give.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} must be 1-D with one label per {row} ({n_rows}), got shape {y.shape}."
+        )
+    if y.dtype == object:
+        missing = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and v != v)]
+    elif y.dtype.kind in "fc":
+        missing = np.flatnonzero(np.isnan(y)).tolist()
+    else:
+        missing = []
+    if missing:
+        raise ValueError(
+            f"{name} has {len(missing)} missing label(s) (None or NaN; first at index "
+            f"{missing[0]}); every row needs a label."
+        )
+    try:
+        _, codes = np.unique(y, return_inverse=True)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in y})
+        raise ValueError(
+            f"{name} mixes labels of types {kinds} that cannot be compared; use "
+            "labels of one type."
+        ) from None
+    return codes.ravel()
+
+
+def check_no_bool_numbers(estimator):
+    """Refuse ``True``/``False`` for a numeric parameter of ``estimator``.
+
+    scikit-learn's ``Interval`` constraints accept bools (``bool`` is an
+    ``int``), so ``temperature=True`` would run as 1.0. A bool is accepted
+    only where the constraints list ``"boolean"``. Raises
+    ``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``), as
+    scikit-learn's own parameter validation does.
+    """
+    params = estimator.get_params(deep=False)
+    for name, constraints in estimator._parameter_constraints.items():
+        value = params.get(name)
+        if (
+            isinstance(value, (bool, np.bool_))
+            and "boolean" not in constraints
+            and any(isinstance(c, Interval) for c in constraints)
+        ):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be a "
+                f"number, not a bool; got {value!r}."
+            )
+
+
+def check_bool(value, name):
+    """``value`` as a bool; anything but ``True``/``False`` raises ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)

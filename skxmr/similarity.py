@@ -86,6 +86,9 @@ class CosineSimilarity(RetrievalEstimator):
         self.direction = direction
         self.n_jobs = n_jobs
 
+    def _score_queries(self, queries, gallery, state):
+        return self._linear_scores(queries, gallery, state)
+
     def _linear_form(self, gallery, state):
         return 1.0, None  # no offsets: the bare product
 

@@ -122,6 +122,9 @@ class InvertedSoftmax(RetrievalEstimator):
     def _prepare_gallery(self, gallery):
         return {"h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs)}
 
+    def _score_queries(self, queries, gallery, state):
+        return self._linear_scores(queries, gallery, state)
+
     def _linear_form(self, gallery, state):
         # score = q.g - α h(g): approximate candidate search applies
         return 1.0, self.strength * state["h"]
@@ -358,21 +361,13 @@ class DualSoftmax(RetrievalEstimator):
         self.direction = direction
         self.n_jobs = n_jobs
 
-    def score_matrix(self, queries, gallery):
-        """DSL scores of a batch of test queries against a gallery.
-
-        Parameters
-        ----------
-        queries : array-like of shape (n_queries, d)
-            The whole batch of test queries (the softmax runs over them).
-        gallery : array-like of shape (n_gallery, d)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_queries, n_gallery)
-        """
-        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
-        return _dual_softmax(Q, G, self.temperature, self.strength, result_dtype(Q, G), self.n_jobs)
+    def _score_queries(self, queries, gallery, state):
+        # Transductive: called once with the whole batch of test queries (the
+        # softmax over axis 0 runs over them), never per chunk.
+        return _dual_softmax(
+            queries, gallery, self.temperature, self.strength,
+            result_dtype(queries, gallery), self.n_jobs,
+        )
 
 
 def dual_softmax_scores(queries, gallery, *, temperature=0.01, strength=1.0):

@@ -40,11 +40,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import get_backend
+from ._backend import astype, get_backend
 from ._base import PairedTransformer, _check_banks
 from ._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
@@ -95,13 +94,6 @@ def _dense_neighbourhoods(m, n_bank):
     return 8 * m >= n_bank
 
 
-def _cast(a, like):
-    """``a`` in the dtype of ``like`` (same backend), without a copy if it is."""
-    if isinstance(a, np.ndarray):
-        return a.astype(like.dtype, copy=False)
-    return a if a.dtype == like.dtype else get_namespace(a)[0].astype(a, like.dtype)
-
-
 def _local_update(G, B, m, binary):
     """``S B / m`` with S the (binary or similarity) top-m adjacency of G."""
     nx = get_backend(gallery=G, bank=B)
@@ -110,7 +102,7 @@ def _local_update(G, B, m, binary):
     if not isinstance(W, np.ndarray):
         if _dense_neighbourhoods(m, n_bank):
             mask = top_k_mask(W, m)
-            A = _cast(mask, W) if binary else nx.where(mask, W, 0.0 * W)
+            A = astype(mask, W.dtype) if binary else nx.where(mask, W, 0.0 * W)
             return nx.dot(A, B) / m
         idx = top_k_indices(W, m)
         weights = nx.ones(idx.shape, type_as=W) if binary else nx.take_along_axis(W, idx, 1)
@@ -134,7 +126,7 @@ def _moments(B):
     """``(BᵀB/|B|, mean(B))`` in float64 (one BLAS product; mixed-dtype
     operands would fall back to a slow non-BLAS loop)."""
     nx = get_backend(bank=B)
-    B64 = _f64(B)
+    B64 = astype(B, "float64")
     return nx.dot(B64.T, B64) / B.shape[0], nx.mean(B64, axis=0)
 
 
@@ -357,9 +349,9 @@ class InvGC(PairedTransformer):
         rs = (self.r_gallery_, self.r_query_)
         if self.adjacency == "full":
             # W̄ = mean over all (gallery, bank) pairs = mean(G)·mean(B).
-            g_mean = nx.mean(_f64(G), axis=0)
+            g_mean = nx.mean(astype(G, "float64"), axis=0)
             terms = [
-                (_cast(M, G), _cast(nx.sum(g_mean * b_mean) * b_mean, G))
+                (astype(M, G.dtype), astype(nx.sum(g_mean * b_mean) * b_mean, G.dtype))
                 for M, b_mean in self._moments_
             ]
 
@@ -368,7 +360,7 @@ class InvGC(PairedTransformer):
 
             bytes_per_row = 6 * d * itemsize
         else:
-            banks = [_cast(B, G) for B in (self.gallery_bank_, self.query_bank_)]
+            banks = [astype(B, G.dtype) for B in (self.gallery_bank_, self.query_bank_)]
             ms = (self.n_neighbors_gallery_, self.n_neighbors_query_)
             binary = self.adjacency == "avgpool"
 
@@ -396,7 +388,7 @@ class InvGC(PairedTransformer):
                 for r, u in zip(rs, updates(rows))
             ]
             out = l2_normalize(0.5 * G_B[0] + 0.5 * G_B[1], "the convolved gallery")
-            return _cast(out, G)
+            return astype(out, G.dtype)
 
         parts = map_row_chunks(
             chunk,
@@ -410,6 +402,7 @@ class InvGC(PairedTransformer):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True  # torch stays torch (module docstring)
         return tags
 
 

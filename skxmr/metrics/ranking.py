@@ -37,7 +37,7 @@ from scipy.special import gammaln
 from sklearn import get_config
 from sklearn.utils._array_api import get_namespace
 
-from .._backend import get_backend
+from .._backend import astype, get_backend
 from .._chunking import map_row_chunks, reduce_row_chunks
 from .._ot._topk import row_candidates, row_top
 from .._validation import check_matrix, check_n_neighbors
@@ -184,10 +184,7 @@ class Terms(NamedTuple):
 
 def _f64(a):
     """``a`` as float64 on its own backend and device."""
-    if isinstance(a, np.ndarray):
-        return a.astype(np.float64)
-    xp, _ = get_namespace(a)
-    return xp.astype(a, xp.float64)
+    return astype(a, "float64")
 
 
 def _single_precision(n_ge, n_gt):

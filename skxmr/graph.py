@@ -49,7 +49,6 @@ from ._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
 from ._registry import register_method
 from ._ot._topk import top_k_indices, top_k_mask
-from .metrics.ranking import _f64
 from ._validation import check_matrix, check_same_width, l2_normalize
 from .similarity import CosineSimilarity
 

@@ -35,7 +35,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 from sklearn import get_config
-from sklearn.utils._array_api import get_namespace
 
 from .._backend import astype, get_backend
 from .._chunking import map_row_chunks, reduce_row_chunks

@@ -178,6 +178,8 @@ def _gated_offsets(S, gates_and_offsets):
         off = astype(relative_offsets(offsets), S.dtype)
         if mask is None:
             S -= off
+        elif isinstance(S, np.ndarray):
+            np.subtract(S, off, out=S, where=mask)  # in place, no masked copy
         else:
             S -= mask * off
     return S

@@ -31,8 +31,8 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 # per thread, by later calls (no fresh buffers to first-touch), so the cost
 # per entry does not depend on the problem size (issue 17); the per-row
 # log-sum-exp is merged across column tiles.
-TILE_ROWS = 256
-TILE_BYTES = 8 << 20
+TILE_ROWS = 1024
+TILE_BYTES = 32 << 20
 _tiles = threading.local()
 
 

@@ -528,3 +528,18 @@ def test_measures_on_every_backend(backend):
     want = hubness_report(S, k=3)
     assert got[2]["gini"] == pytest.approx(want["gini"], abs=1e-12)
     assert got[2]["hub_occurrence"] == pytest.approx(want["hub_occurrence"], abs=1e-12)
+
+
+def test_nnn_approximate_index_equals_exact():
+    """NNN's bias folds into faiss candidates; with every item a candidate the
+    approximate top-k is the exact one."""
+    pytest.importorskip("faiss")
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(40, seed=2)
+    Q, G = X_test[:, :8], X_test[:, 8:]
+    est = NearestNeighborNormalization(n_neighbors=5).fit(X_bank)
+    exact = est.index(G).kneighbors(Q, n_neighbors=5)
+    approx = est.index(G, approximate=True, n_candidates=40).kneighbors(Q, n_neighbors=5)
+    np.testing.assert_array_equal(approx[1], exact[1])
+    np.testing.assert_allclose(approx[0], exact[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="linear"):
+        MutualProximity().fit(X_bank).index(G, approximate=True)

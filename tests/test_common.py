@@ -400,6 +400,9 @@ def test_import_and_docstrings_under_python_OO():
 
     code = "import skxmr, skxmr.alignment as a; assert a.MultiModalCSAlignment.__doc__ is None"
     subprocess.run([sys.executable, "-OO", "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-OO", "-m", "skxmr", "--help"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "benchmark" in out
 
 
 @pytest.mark.parametrize(

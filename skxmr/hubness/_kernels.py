@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from .._chunking import map_row_chunks, reduce_row_chunks
+from .._docstrings import fill_doc
 from .._ot._math import scaled_product_dtype
 from .._ot._topk import row_largest
 
@@ -118,8 +119,5 @@ _BANK_ATTRS = """query_bank_ : ndarray of shape (n_bank_queries, d)
         Number of columns of ``X`` seen in ``fit``."""
 
 
-def _doc(cls):
-    """Fill the parameter and attribute entries every estimator shares."""
-    if cls.__doc__:  # None under python -OO
-        cls.__doc__ = cls.__doc__.replace("{common}", _COMMON_DOC).replace("{attrs}", _BANK_ATTRS)
-    return cls
+#: Fills the parameter and attribute entries every estimator shares.
+_doc = fill_doc(common=_COMMON_DOC, attrs=_BANK_ATTRS)

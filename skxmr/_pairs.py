@@ -225,3 +225,54 @@ def split_pairs(X, y=None, *, n_query_features=None, direction="q2g"):
         relevance = (L_s @ L_t.T).astype(bool).tocsr()
     relevance.sum_duplicates()
     return PairedItems(sources, targets, relevance.tocsr(), s_idx, t_idx)
+
+
+def item_groups(X, *, n_query_features=None):
+    """One id per connected set of rows: rows sharing a query or a gallery item.
+
+    Duplicate halves are one item, so an image with five captions ties its
+    five rows together, and a caption that appears with two images ties
+    those too. Pass the result as ``groups`` to ``GroupKFold`` or
+    :func:`skxmr.datasets.bank_test_split` so that no item sits on both sides
+    of a split.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_pairs, n_features)
+        Paired rows.
+    n_query_features : int, default=None
+        Width of the query half; ``None`` means half of the columns.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_pairs,)
+        Group ids ``0 .. n_groups - 1``, numbered in order of first appearance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr._pairs import item_groups
+    >>> img = np.eye(2)
+    >>> cap = np.array([[1., .1], [.9, .2], [.1, 1.]])   # two captions of image 0
+    >>> item_groups(np.hstack([cap, img[[0, 0, 1]]]))
+    array([0, 0, 1])
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    X = check_matrix(X, "X")
+    cut = resolve_split(X.shape[1], n_query_features)
+    _, q_idx = unique_rows(X[:, :cut])
+    _, g_idx = unique_rows(X[:, cut:])
+    n_q = int(q_idx.max()) + 1
+    n_nodes = n_q + int(g_idx.max()) + 1
+    # Bipartite graph: query items 0..n_q-1, gallery items after them.
+    edges = sp.csr_array(
+        (np.ones(q_idx.size, dtype=bool), (q_idx, n_q + g_idx)), shape=(n_nodes, n_nodes)
+    )
+    _, component = connected_components(edges, directed=False)
+    labels = component[q_idx]
+    # Renumber in order of first appearance, as the rest of the data model does.
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.ravel()]

@@ -353,6 +353,8 @@ register_method(
     ),
     family="graph",
     description="inverse graph convolution of the gallery against both banks",
+    # R@1 is flat in r_gallery and peaks in r_query (see InvGC): tune r_query.
+    grid={"invgc__r_query": [0.5, 1.0, 2.0, 4.0]},
 )
 register_method(
     "InvGC+LocalAdj",
@@ -361,6 +363,7 @@ register_method(
     ),
     family="graph",
     description="InvGC with the top-1% LocalAdj adjacency",
+    grid={"invgc__r_query": [0.25, 0.5, 0.75, 1.0]},
 )
 
 __all__ = ["InvGC"]

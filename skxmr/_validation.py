@@ -7,6 +7,9 @@ input.
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils._array_api import get_namespace
+
+from ._backend import dispatch_enabled
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -30,9 +33,19 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
     Returns
     -------
     A : ndarray of shape (n_rows, n_cols)
+        Under ``sklearn.config_context(array_api_dispatch=True)`` an array of
+        the input's namespace and device (e.g. a torch tensor); float16 is
+        computed in float32.
     """
     if A is None:
         raise ValueError(f"{name} is required, got None.")
+    if dispatch_enabled():
+        xp, _ = get_namespace(A)
+        if getattr(A, "dtype", None) == getattr(xp, "float16", None):
+            A = xp.astype(A, xp.float32)  # no float16 BLAS on CPUs
+        if dtype is not None:  # the namespace's own dtypes, by name
+            names = [np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
+            dtype = tuple(getattr(xp, n) for n in names)
     try:
         A = check_array(
             A,

@@ -15,8 +15,11 @@ Two families live on paired rows ``X = hstack([Q, G])`` (see :mod:`skxmr._pairs`
     query rows against that gallery.
 
   Transductive methods (whose gallery statistics need the test queries)
-  override :meth:`~RetrievalEstimator.score_matrix` instead and set
-  ``_transductive = True``.
+  set ``_transductive = True``: their ``_score_queries`` then receives the
+  whole batch of test queries at once, never a chunk.
+
+  The class is abstract: a subclass that does not implement
+  ``_score_queries`` cannot be instantiated.
 
 * :class:`PairedTransformer` -- *embedding transformers* that fit on banks
   and return ``X`` with one half transformed (InvGC, alignment).
@@ -26,12 +29,14 @@ Both carry ``n_query_features`` (where the halves split) and ``direction``
 subclasses list in their ``__init__`` like any other parameter.
 """
 
+import copy
 import numbers
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ._chunking import map_row_chunks
 from .metrics.ranking import recall_at_k
@@ -40,8 +45,10 @@ from ._ot._topk import top_k_indices
 from ._validation import (
     FLOAT_DTYPES,
     check_bank,
+    check_bool,
     check_matrix,
     check_n_neighbors,
+    check_no_bool_numbers,
     check_same_width,
     l2_normalize,
     result_dtype,
@@ -68,17 +75,27 @@ def _check_banks(items):
     )
 
 
-class _PairedRowsMixin:
+class StrictParamsMixin:
+    """``_validate_params`` that also refuses bools for numeric parameters."""
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_no_bool_numbers(self)
+
+
+class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
         try:
+            # After fit, the width seen in fit is checked (validate_data's
+            # n_features_in_ message) before any split of the halves.
             return validate_data(
                 self,
                 X,
                 dtype=FLOAT_DTYPES,
                 ensure_min_samples=2 if reset else 1,
-                ensure_min_features=2,
+                ensure_min_features=2 if reset else 1,
                 reset=reset,
             )
         except ValueError as exc:
@@ -91,8 +108,25 @@ class _PairedRowsMixin:
         )
 
 
-class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
-    """Base class of score estimators on paired rows (see module docstring)."""
+class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of score estimators on paired rows (see module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import RetrievalEstimator, pair
+    >>> class Dot(RetrievalEstimator):
+    ...     def __init__(self, n_query_features=None, direction="q2g"):
+    ...         self.n_query_features = n_query_features
+    ...         self.direction = direction
+    ...     def _score_queries(self, queries, gallery, state):
+    ...         return queries @ gallery.T
+    >>> X = pair(np.eye(3), np.eye(3))
+    >>> Dot().fit(X).decision_function(X)
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+    """
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
     _transductive = False
@@ -108,9 +142,9 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         """Per-gallery statistics as a dict of arrays (first axis: items)."""
         return {}
 
+    @abstractmethod
     def _score_queries(self, queries, gallery, state):
         """Scores of ``queries`` (a chunk) against ``gallery``: (n_q, n_g)."""
-        raise NotImplementedError
 
     def _linear_form(self, gallery, state):
         """``(scale, offsets)`` when ``score = scale * Q @ G.T - offsets``.
@@ -249,7 +283,10 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator):
         """
         Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
         state = self._prepare_gallery(G)
-        return self._score_in_chunks(Q, G, state, dtype=result_dtype(queries, gallery))
+        dtype = result_dtype(queries, gallery)
+        if self._transductive:  # the batch of queries is one unit
+            return np.asarray(self._score_queries(Q, G, state), dtype=dtype)
+        return self._score_in_chunks(Q, G, state, dtype=dtype)
 
     def _score_in_chunks(self, Q, G, state, dtype):
         n_jobs = getattr(self, "n_jobs", None)
@@ -308,13 +345,16 @@ class GalleryIndex:
     Parameters
     ----------
     estimator : RetrievalEstimator
-        A fitted score estimator.
+        A fitted score estimator. The index keeps a snapshot of it (a
+        shallow copy, sharing its arrays): refitting the estimator or
+        setting its parameters afterwards does not change the index.
     gallery : array-like of shape (n_gallery, d)
         The gallery to serve.
     approximate : bool, default=False
         Build the faiss candidate graph (needs ``skxmr[ann]``).
     n_candidates : int, default=None
-        Candidates per query for approximate search; ``None`` means
+        Candidates per query for approximate search (at least
+        ``n_neighbors`` are taken); ``None`` means
         ``max(30 * n_neighbors, 300)``: recall@10 against exact search
         ≥ 0.99 on 10k synthetic items for every linear-form method, 0.97
         for cosine and 0.65-0.72 for the normalised methods on 100k (see
@@ -326,12 +366,28 @@ class GalleryIndex:
         The L2-normalised gallery.
     state_ : dict
         The method's per-gallery statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import InvertedSoftmax, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q, G = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
+    >>> index = InvertedSoftmax().fit(pair(Q, G)).index(G)   # statistics once
+    >>> scores, ids = index.kneighbors(Q[:2], n_neighbors=3)
+    >>> ids.shape, index.n_gallery
+    ((2, 3), 20)
     """
 
     def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
         check_is_fitted(estimator)
-        self.estimator = estimator
-        self.approximate = approximate
+        # A snapshot: scoring reads the estimator's parameters and banks (CSLS
+        # its gallery bank, every method its strength), so an index must not
+        # change when the estimator is refit or its parameters are set. fit
+        # and set_params rebind attributes, never write into the arrays, so
+        # a shallow copy shares the arrays and costs no memory.
+        self.estimator = copy.copy(estimator)
+        self.approximate = check_bool(approximate, "approximate")
         self.n_candidates = n_candidates
         if n_candidates is not None:
             check_n_neighbors(n_candidates, np.iinfo(np.int32).max, "n_candidates", "candidates")
@@ -398,14 +454,11 @@ class GalleryIndex:
         if self._candidates is not None:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
-        est, G, state = self.estimator, self.gallery_, self.state_
+        G = self.gallery_
+        est = self.estimator
 
         def top_k(rows):
-            S = np.asarray(est._score_queries(Q[rows], G, state), dtype=dtype)
-            idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
-            part = np.take_along_axis(S, idx, axis=1)
-            order = np.lexsort((idx, -part), axis=1)
-            return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+            return self._exact_top_k(Q[rows], k, dtype)
 
         parts = map_row_chunks(
             top_k, Q.shape[0], est._bytes_per_query_row(G.shape[0]),
@@ -415,8 +468,19 @@ class GalleryIndex:
         indices = np.concatenate([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
 
+    def _exact_top_k(self, Q, k, dtype):
+        """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
+        S = np.asarray(
+            self.estimator._score_queries(Q, self.gallery_, self.state_), dtype=dtype
+        )
+        idx = top_k_indices(S, k)
+        part = np.take_along_axis(S, idx, axis=1)
+        order = np.lexsort((idx, -part), axis=1)
+        return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+
     def _approximate_top_k(self, Q, k, dtype):
-        n_cand = min(self.n_candidates or max(30 * k, 300), self.n_gallery)
+        # At least k candidates, so that every row has k neighbours to return.
+        n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
         scale, offsets = self._linear
         G = self.gallery_
 
@@ -427,7 +491,13 @@ class GalleryIndex:
             S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
             S = np.where(found, S, -np.inf).astype(dtype, copy=False)
             order = np.lexsort((safe, -S), axis=1)[:, :k]
-            return np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+            scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+            # Rows where the graph found fewer than k items (e.g. a gallery of
+            # duplicates) are scored exactly instead of padded with index 0.
+            short = np.flatnonzero(found.sum(axis=1) < k)
+            if short.size:
+                scores[short], idx[short] = self._exact_top_k(Q[rows][short], k, dtype)
+            return scores, idx
 
         parts = map_row_chunks(
             top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
@@ -463,11 +533,34 @@ class GalleryIndex:
         return self
 
 
-class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
-    """Base class of embedding transformers on paired rows.
+class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of embedding transformers on paired rows (abstract).
 
     Subclasses implement ``_fit_pairs(X, y)`` (store what ``transform``
-    needs) and ``_transform_pairs(X) -> X_new``.
+    needs), ``_transform_pairs(X) -> X_new`` and
+    ``_feature_names_out(input_features)`` (the names of the output
+    columns, which give ``get_feature_names_out`` and with it
+    ``set_output(transform="pandas")``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import PairedTransformer
+    >>> class Scale(PairedTransformer):
+    ...     def __init__(self, n_query_features=None, direction="q2g"):
+    ...         self.n_query_features = n_query_features
+    ...         self.direction = direction
+    ...     def _fit_pairs(self, X, y):
+    ...         self.scale_ = np.abs(X).max()
+    ...     def _transform_pairs(self, X):
+    ...         return X / self.scale_
+    ...     def _feature_names_out(self, input_features):
+    ...         return input_features
+    >>> Scale().fit_transform(np.array([[1., 2.], [4., 0.]]))
+    array([[0.25, 0.5 ],
+           [1.  , 0.  ]])
+    >>> Scale().fit(np.ones((2, 2))).get_feature_names_out()
+    array(['x0', 'x1'], dtype=object)
     """
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
@@ -506,6 +599,35 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_pairs(X, reset=False)
         return self._transform_pairs(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Names of the input columns; ``None``: those seen in ``fit``
+            (``feature_names_in_``) or ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray(self._feature_names_out(names), dtype=object)
+
+    @abstractmethod
+    def _fit_pairs(self, X, y):
+        """Learn from validated training pairs ``X`` (and labels ``y``)."""
+
+    @abstractmethod
+    def _transform_pairs(self, X):
+        """Transform validated paired rows."""
+
+    @abstractmethod
+    def _feature_names_out(self, input_features):
+        """Output column names, given the validated input names."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

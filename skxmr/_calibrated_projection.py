@@ -24,7 +24,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import PAIR_CONSTRAINTS, PairedTransformer
 from ._cs_solver import fit_projections
-from ._gaussian import PAIRWISE, PAIRWISE_GRAD, _prepare, layout_dim, unpack_gaussians
+from ._gaussian import (
+    PAIRWISE,
+    PAIRWISE_GRAD,
+    _prepare,
+    layout_dim,
+    packed_feature_names,
+    unpack_gaussians,
+)
 from ._pairs import resolve_split, split_pairs, unpair
 
 TRAIN_DISTANCES = ("w2", "kl", "kl_reverse", "symmetric_kl", "bhattacharyya")
@@ -236,6 +243,14 @@ or None, default="w2"
         left, right = unpair(X, self.n_query_features)
         mq, vq = unpack_gaussians(left, "diag", "X (query half)")
         mg, vg = unpack_gaussians(right, "diag", "X (gallery half)")
+        for name, mu in (("query", mq), ("gallery", mg)):
+            zero = np.flatnonzero(~np.any(mu != 0, axis=1))
+            if zero.size:
+                raise ValueError(
+                    f"X (the {name} half) has {zero.size} item(s) with a zero mean (first "
+                    f"at row {zero[0]}); a projected Gaussian is scaled onto the unit "
+                    "sphere by its mean, which then has no direction."
+                )
         return (mq, vq), (mg, vg)
 
     def _init_weights(self, d_q, d_g, k, rng):
@@ -298,3 +313,9 @@ or None, default="w2"
                 ) from None
             parts += [side["m"], np.log(side["u"])]
         return np.hstack(parts).astype(X.dtype, copy=False)
+
+    def _feature_names_out(self, input_features):
+        k = self.query_projection_.shape[1]
+        return packed_feature_names(k, "diag", "query_") + packed_feature_names(
+            k, "diag", "gallery_"
+        )

@@ -31,7 +31,11 @@ __all__ = ["cauchy_schwarz_loss", "cmpm_kl_loss", "generalized_cauchy_schwarz_lo
 
 
 def _check_logits(logits, name="logits"):
-    L = np.asarray(logits, dtype=np.float64)
+    L = np.asarray(logits)
+    if np.iscomplexobj(L) or L.dtype == object:
+        # np.asarray(..., float64) would drop the imaginary part silently.
+        raise TypeError(f"{name} must hold real numbers, got dtype {L.dtype}.")
+    L = L.astype(np.float64)
     if L.ndim != 2 or L.shape[0] < 1 or L.shape[1] < 1:
         raise ValueError(f"{name} must be a non-empty 2-D array, got shape {L.shape}.")
     if not np.all(np.isfinite(L)):
@@ -41,6 +45,8 @@ def _check_logits(logits, name="logits"):
 
 def _check_relevance(relevance, shape):
     R = np.asarray(relevance)
+    if np.iscomplexobj(R) or R.dtype == object:
+        raise TypeError(f"relevance must hold real weights, got dtype {R.dtype}.")
     if R.shape != shape:
         raise ValueError(f"relevance has shape {R.shape} but logits has shape {shape}.")
     R = R.astype(np.float64)

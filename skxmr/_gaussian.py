@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._chunking import chunk_n_rows, map_row_chunks, row_slices
+from ._docstrings import fill_doc
 from ._validation import check_matrix, result_dtype
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
@@ -439,8 +440,7 @@ def _pairwise_public(distance, means1, covariances1, means2, covariances2, *,
     return D.astype(result_dtype(np.empty(0, t1), np.empty(0, t2)), copy=False)
 
 
-_PARAMS_DOC = """
-    Parameters
+_PARAMS_DOC = """Parameters
     ----------
     means1 : array-like of shape (n1, d)
         Means of the first set (rows of the result).
@@ -450,10 +450,10 @@ _PARAMS_DOC = """
         Means of the second set (columns of the result).
     covariances2 : array-like of shape (n2,), (n2, d) or (n2, d, d)
     n_jobs : int, default=None
-        joblib workers over row chunks (see :func:`skxmr._chunking.map_row_chunks`).
-"""
+        joblib workers over row chunks (see :func:`skxmr._chunking.map_row_chunks`)."""
 
 
+@fill_doc(params=_PARAMS_DOC)
 def wasserstein2_squared(means1, covariances1, means2, covariances2, *, n_jobs=None):
     """Squared 2-Wasserstein distance between all pairs of Gaussians.
 
@@ -467,7 +467,9 @@ def wasserstein2_squared(means1, covariances1, means2, covariances2, *, n_jobs=N
     pushes slightly below zero are clipped to 0, and singular (positive
     semi-definite) covariances are allowed. This is the *squared* distance;
     ``ot.gaussian.bures_wasserstein_distance`` returns its square root.
-    """ + _PARAMS_DOC + """
+
+    {params}
+
     Returns
     -------
     D : ndarray of shape (n1, n2)
@@ -483,6 +485,7 @@ def wasserstein2_squared(means1, covariances1, means2, covariances2, *, n_jobs=N
     return _pairwise_public("w2", means1, covariances1, means2, covariances2, n_jobs=n_jobs)
 
 
+@fill_doc(params=_PARAMS_DOC)
 def kl_divergence(means1, covariances1, means2, covariances2, *, n_jobs=None):
     """Kullback-Leibler divergence KL(N1_i || N2_j) between all pairs.
 
@@ -495,7 +498,9 @@ def kl_divergence(means1, covariances1, means2, covariances2, *, n_jobs=None):
     Every pair comes out of matrix products (the trace and quadratic terms
     are Frobenius products with the precision matrices), so no per-pair
     decomposition is needed. Singular covariances raise ``ValueError``.
-    """ + _PARAMS_DOC + """
+
+    {params}
+
     Returns
     -------
     D : ndarray of shape (n1, n2)
@@ -512,12 +517,15 @@ def kl_divergence(means1, covariances1, means2, covariances2, *, n_jobs=None):
     return _pairwise_public("kl", means1, covariances1, means2, covariances2, n_jobs=n_jobs)
 
 
+@fill_doc(params=_PARAMS_DOC)
 def symmetric_kl_divergence(means1, covariances1, means2, covariances2, *, n_jobs=None):
     """Symmetrised KL, ``(KL(N1 || N2) + KL(N2 || N1)) / 2``, for all pairs.
 
     This is what the calibration paper calls "JS divergence" in its ablation
     (Table 4); the true Jensen-Shannon divergence is :func:`js_divergence`.
-    """ + _PARAMS_DOC + """
+
+    {params}
+
     Returns
     -------
     D : ndarray of shape (n1, n2)
@@ -535,6 +543,7 @@ def symmetric_kl_divergence(means1, covariances1, means2, covariances2, *, n_job
     )
 
 
+@fill_doc(params=_PARAMS_DOC)
 def bhattacharyya_distance(means1, covariances1, means2, covariances2, *, n_jobs=None):
     """Bhattacharyya distance between all pairs of Gaussians.
 
@@ -544,7 +553,9 @@ def bhattacharyya_distance(means1, covariances1, means2, covariances2, *, n_jobs
         \\quad \\bar\\Sigma = \\tfrac12(\\Sigma_1 + \\Sigma_2).
 
     Full covariances need one batched Cholesky factorisation per pair.
-    """ + _PARAMS_DOC + """
+
+    {params}
+
     Returns
     -------
     D : ndarray of shape (n1, n2)
@@ -572,6 +583,7 @@ def standard_normal_draws(n_samples, d, random_state=None):
     return rng.standard_normal((int(n_samples + 1) // 2, d))
 
 
+@fill_doc(params=_PARAMS_DOC)
 def js_divergence(means1, covariances1, means2, covariances2, *, n_samples=128,
                   random_state=None, n_jobs=None):
     """Jensen-Shannon divergence between all pairs, by Monte-Carlo.
@@ -589,7 +601,9 @@ def js_divergence(means1, covariances1, means2, covariances2, *, n_samples=128,
     items, is clipped to 0); identical Gaussians give exactly 0 and the
     estimate is exactly symmetric. Cost: ``O(n1 n2 n_samples d)`` through
     matrix products (``d^2`` instead of ``d`` for full covariances).
-    """ + _PARAMS_DOC + """    n_samples : int, default=128
+
+    {params}
+    n_samples : int, default=128
         Monte-Carlo draws per pair (rounded up to an even number). The
         error shrinks as ``1 / sqrt(n_samples)``; the tests bound it against
         a 200 000-draw reference.
@@ -748,21 +762,40 @@ def estimate_gaussians(samples, item_ids=None, *, covariance="diag",
         )
     n_items, _, d = Xc.shape
     n = counts.astype(np.float64)
+    # Work on each item's samples divided by their largest deviation: squares
+    # and fourth powers of samples near 1e200 would overflow to inf and NaN,
+    # and the shrinkage intensity does not depend on the scale.
+    scale = np.abs(Xc).max(axis=(1, 2))
+    scale[scale == 0] = 1.0
+    Xc = Xc / scale[:, None, None]
     if shrinkage == "ledoit-wolf":
         delta = ledoit_wolf_shrinkage_batched(Xc, counts)
     else:
         delta = np.full(n_items, 0.0 if shrinkage is None else float(shrinkage))
     emp_diag = (Xc**2).sum(axis=1) / n[:, None]
     mu = emp_diag.mean(axis=1)
-    floor = delta * mu + reg_covar  # lower bound of every eigenvalue
-    if covariance == "spherical":
-        covs = mu + reg_covar
+    if covariance == "full":
+        covs = (1.0 - delta)[:, None, None] * (np.swapaxes(Xc, 1, 2) @ Xc / n[:, None, None])
+        covs[:, np.arange(d), np.arange(d)] += (delta * mu)[:, None]
     elif covariance == "diag":
-        covs = (1.0 - delta)[:, None] * emp_diag + floor[:, None]
+        covs = (1.0 - delta)[:, None] * emp_diag + (delta * mu)[:, None]
     else:
-        emp = np.swapaxes(Xc, 1, 2) @ Xc / n[:, None, None]
-        covs = (1.0 - delta)[:, None, None] * emp
-        covs[:, np.arange(d), np.arange(d)] += floor[:, None]
+        covs = mu
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = scale**2
+        covs = covs * sq.reshape((-1,) + (1,) * (covs.ndim - 1))
+        mu = mu * sq
+    if not (np.isfinite(covs).all() and np.isfinite(mu).all()):
+        i = int(np.flatnonzero(~np.isfinite(covs.reshape(n_items, -1)).all(axis=1))[0])
+        raise ValueError(
+            f"{name}: the covariance of item {_id(ids, i)!r} overflows float64 (its "
+            f"samples deviate by up to {scale[i]:.3g}); rescale the samples."
+        )
+    floor = delta * mu + reg_covar  # lower bound of every eigenvalue
+    if covariance == "full":
+        covs[:, np.arange(d), np.arange(d)] += reg_covar
+    else:
+        covs = covs + reg_covar
     _check_estimated(covs, covariance, floor, counts, ids, shrinkage)
     return means, covs, delta, ids
 
@@ -833,6 +866,26 @@ def layout_dim(width, covariance, name="X"):
             "n_query_features)."
         )
     return d
+
+
+def packed_feature_names(d, covariance, prefix=""):
+    """Column names of packed Gaussian rows (the layout of :func:`pack_gaussians`).
+
+    ``mean0..`` then ``logvar`` (spherical), ``logvar0..`` (diag) or
+    ``logchol0_0..`` (log of the Cholesky diagonal) and ``chol1_0..`` (the
+    strictly lower entries, row by row) for full covariances.
+    """
+    names = [f"{prefix}mean{i}" for i in range(d)]
+    if covariance == "spherical":
+        return names + [f"{prefix}logvar"]
+    if covariance == "diag":
+        return names + [f"{prefix}logvar{i}" for i in range(d)]
+    low = np.tril_indices(d, -1)
+    return (
+        names
+        + [f"{prefix}logchol{i}_{i}" for i in range(d)]
+        + [f"{prefix}chol{i}_{j}" for i, j in zip(*low)]
+    )
 
 
 def pack_gaussians(means, covariances):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_matrix
+from ._validation import check_matrix, label_codes
 
 DIRECTIONS = ("q2g", "g2q")
 
@@ -94,6 +94,14 @@ def unpair(X, n_query_features=None):
     -------
     queries : ndarray of shape (n_pairs, n_query_features)
     gallery : ndarray of shape (n_pairs, n_features - n_query_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import unpair
+    >>> Q, G = unpair(np.arange(10.).reshape(2, 5), n_query_features=2)
+    >>> Q.shape, G.shape
+    ((2, 2), (2, 3))
     """
     X = check_matrix(X, "X")
     cut = resolve_split(X.shape[1], n_query_features)
@@ -137,6 +145,20 @@ class PairedItems:
     source_index, target_index : ndarray of shape (n_pairs,)
         Row ``r`` of ``X`` holds ``sources[source_index[r]]`` and
         ``targets[target_index[r]]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import pair, split_pairs
+    >>> image = np.eye(2)
+    >>> X = pair(np.array([[1., 0.], [.9, .1], [0., 1.]]), image[[0, 0, 1]])
+    >>> items = split_pairs(X)          # two captions of image 0, one of image 1
+    >>> items.sources.shape, items.targets.shape
+    ((3, 2), (2, 2))
+    >>> items.relevance.toarray()
+    array([[ True, False],
+           [ True, False],
+           [False,  True]])
     """
 
     sources: np.ndarray
@@ -209,14 +231,7 @@ def split_pairs(X, y=None, *, n_query_features=None, direction="q2g"):
     if y is None:
         relevance = _incidence(s_idx, t_idx, n_s, n_t)
     else:
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"y must be 1-D with one label per row of X ({X.shape[0]}), "
-                f"got shape {y.shape}."
-            )
-        _, codes = np.unique(y, return_inverse=True)
-        codes = codes.ravel()
+        codes = label_codes(y, X.shape[0])
         n_labels = int(codes.max()) + 1
         # An item seen with several labels is relevant to every item that
         # shares any of them (multi-label union).

@@ -69,7 +69,7 @@ def register_method(name, factory, *, family, description="", grid=None):
         What ``skxmr benchmark --tune`` searches with ``GridSearchCV`` on the
         bank pairs: ``{parameter: [values, ...]}`` with the parameter names
         of the factory's estimator as ``set_params`` takes them
-        (``"invgc__r_g"`` for a step of a Pipeline), or a list of such dicts
+        (``"invgc__r_query"`` for a step of a Pipeline), or a list of such dicts
         (as ``param_grid``). Include the default value, so that tuning can
         keep it. ``None``: the method has nothing to tune and runs at its
         defaults. Keep grids small: every point costs ``--cv`` fits in
@@ -92,6 +92,11 @@ def register_method(name, factory, *, family, description="", grid=None):
     >>> registered_methods()["Cosine (doc)"]["grid"] is None
     True
     >>> del _registry._METHODS["Cosine (doc)"]
+    >>> register_method("Cosine", lambda direction="q2g": CosineSimilarity(direction=direction),
+    ...                 family="baseline")
+    Traceback (most recent call last):
+    ...
+    ValueError: A benchmark method named 'Cosine' is already registered.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}.")
@@ -109,7 +114,17 @@ def register_method(name, factory, *, family, description="", grid=None):
 
 
 def registered_methods():
-    """A copy of the registry: ``{name: {"factory", "family", "description", "grid"}}``."""
+    """A copy of the registry: ``{name: {"factory", "family", "description", "grid"}}``.
+
+    Examples
+    --------
+    >>> from skxmr import registered_methods
+    >>> methods = registered_methods()
+    >>> methods["Cosine"]["family"], methods["Cosine"]["grid"]
+    ('baseline', None)
+    >>> methods["SN"]["grid"]
+    [{'temperature': [0.005, 0.01, 0.02, 0.05]}]
+    """
     return {name: dict(entry) for name, entry in _METHODS.items()}
 
 

@@ -8,6 +8,7 @@ input.
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._array_api import get_namespace
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 
 from ._backend import dispatch_enabled
 
@@ -95,16 +96,23 @@ def check_bank(B, name, *, n_features=None, min_rows=2):
 def l2_normalize(A, name):
     """Return the rows of ``A`` scaled to unit L2 norm (a new array).
 
-    Zero-norm rows have no direction and raise ``ValueError``.
+    Scale-safe: each row is divided by its largest absolute entry before
+    its norm is taken, so rows near the top of the dtype's range (float32
+    1e30, float64 1e200) do not overflow to zero vectors, and tiny but
+    non-zero rows (float32 1e-30) do not underflow. Only rows that are
+    exactly zero have no direction; they raise ``ValueError``.
     """
-    norms = np.linalg.norm(A, axis=1)
-    bad = np.flatnonzero(~(norms > np.finfo(A.dtype).tiny))
+    scale = np.maximum(A.max(axis=1, initial=0), -A.min(axis=1, initial=0))
+    bad = np.flatnonzero(~(scale > 0))
     if bad.size:
         raise ValueError(
             f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
             "cosine similarity is undefined for them."
         )
-    return (A / norms[:, None]).astype(A.dtype, copy=False)
+    out = A / scale[:, None]  # entries in [-1, 1]: the squares cannot overflow
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+    out /= norms[:, None]
+    return out.astype(A.dtype, copy=False)
 
 
 def check_n_neighbors(k, n_items, name="k", items="gallery items"):
@@ -121,3 +129,67 @@ def result_dtype(*arrays):
     if all(np.asarray(a).dtype == np.float32 for a in arrays):
         return np.float32
     return np.float64
+
+
+def label_codes(y, n_rows, name="y", row="row of X"):
+    """Integer codes ``0..n_labels-1`` of 1-D labels, one per row.
+
+    Missing labels (``None``, NaN) and labels that cannot be ordered (e.g.
+    ints mixed with strings) raise ``ValueError`` naming ``name``, instead
+    of the ``TypeError`` about ``<`` that sorting them would give.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} must be 1-D with one label per {row} ({n_rows}), got shape {y.shape}."
+        )
+    if y.dtype == object:
+        missing = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and v != v)]
+    elif y.dtype.kind in "fc":
+        missing = np.flatnonzero(np.isnan(y)).tolist()
+    else:
+        missing = []
+    if missing:
+        raise ValueError(
+            f"{name} has {len(missing)} missing label(s) (None or NaN; first at index "
+            f"{missing[0]}); every row needs a label."
+        )
+    try:
+        _, codes = np.unique(y, return_inverse=True)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in y})
+        raise ValueError(
+            f"{name} mixes labels of types {kinds} that cannot be compared; use "
+            "labels of one type."
+        ) from None
+    return codes.ravel()
+
+
+def check_no_bool_numbers(estimator):
+    """Refuse ``True``/``False`` for a numeric parameter of ``estimator``.
+
+    scikit-learn's ``Interval`` constraints accept bools (``bool`` is an
+    ``int``), so ``temperature=True`` would run as 1.0. A bool is accepted
+    only where the constraints list ``"boolean"``. Raises
+    ``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``), as
+    scikit-learn's own parameter validation does.
+    """
+    params = estimator.get_params(deep=False)
+    for name, constraints in estimator._parameter_constraints.items():
+        value = params.get(name)
+        if (
+            isinstance(value, (bool, np.bool_))
+            and "boolean" not in constraints
+            and any(isinstance(c, Interval) for c in constraints)
+        ):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be a "
+                f"number, not a bool; got {value!r}."
+            )
+
+
+def check_bool(value, name):
+    """``value`` as a bool; anything but ``True``/``False`` raises ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)

@@ -14,7 +14,6 @@ circular matching. The losses and their analytic gradients live in
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -29,9 +28,10 @@ from ._cs_solver import (
     project_grad,
     resolve_init,
 )
+from ._docstrings import fill_doc
 from ._pairs import split_pairs, unpair
 from ._registry import register_method
-from ._validation import check_matrix, l2_normalize
+from ._validation import check_matrix, l2_normalize, label_codes
 
 __all__ = [
     "CauchySchwarzAlignment",
@@ -119,14 +119,6 @@ _COMMON_ATTRS_DOC = """loss_curve_ : list of float
         The solver used (``"lbfgs"`` or ``"adam"``)."""
 
 
-def _store_result(est, result):
-    est.loss_curve_ = result.loss_curve
-    est.validation_scores_ = result.validation_scores
-    est.best_iteration_ = result.best_iteration
-    est.n_iter_ = result.n_iter
-    return result.params
-
-
 def _resolve_solver(solver, n_rows):
     if solver == "auto":
         return "lbfgs" if n_rows <= LBFGS_MAX_ROWS else "adam"
@@ -137,11 +129,7 @@ def _label_relevance(y, n, name="y"):
     """Same-label relevance of ``n`` row-paired items (identity without labels)."""
     if y is None:
         return np.eye(n, dtype=bool)
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"{name} must be 1-D with one label per row ({n}), got shape {y.shape}.")
-    _, codes = np.unique(y, return_inverse=True)
-    codes = codes.ravel()
+    codes = label_codes(y, n, name, row="row")
     if codes.max() < 1:
         raise ValueError(
             f"{name} holds a single class: every item would match every other and "
@@ -150,10 +138,117 @@ def _label_relevance(y, n, name="y"):
     return codes[:, None] == codes[None, :]
 
 
+def _single_loss(loss_fn):
+    """A two-view loss ``(logits, R) -> (value, grad)`` in the list form of the GCS loss."""
+
+    def loss(logits, R):
+        value, grad = loss_fn(logits[0], R)
+        return value, [grad]
+
+    return loss
+
+
+def _pairwise_cs_loss(logits, R):
+    parts = [cauchy_schwarz_loss(L, R) for L in logits]
+    return sum(v for v, _ in parts), [g for _, g in parts]
+
+
+class _CSAlignmentBase(PairedTransformer):
+    """What both alignments share: parameters, training loop, projection, names.
+
+    A subclass sets ``_parameter_constraints["loss"]``, lists its own
+    ``__init__`` (the 13 shared parameters are stored here) and implements
+    ``_fit_pairs`` (views, relevance, pairs of views to match) and
+    ``_transform_pairs`` with :meth:`_project_view`.
+    """
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def __init__(
+        self,
+        n_components=256,
+        *,
+        temperature=0.1,
+        loss,
+        init="auto",
+        solver="auto",
+        max_iter=100,
+        tol=1e-4,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        batch_size=512,
+        learning_rate=0.01,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.temperature = temperature
+        self.loss = loss
+        self.init = init
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def _train(self, views, make_batch, groups, pairs, pair_loss):
+        """Fit one projection per view; return them and store the training record.
+
+        ``views`` are the L2-normalised training rows of each view, paired
+        row-wise (for the initialisation); ``make_batch(rows) -> (Vs, R)``
+        gives a batch's rows of every view and their relevance; ``pairs``
+        lists the ``(a, b)`` views whose logits ``Z_a Z_bᵀ / τ`` enter
+        ``pair_loss(logits, R) -> (value, grads)``.
+        """
+        tau = self.temperature
+
+        def loss_and_grad(params, data):
+            Vs, R = data
+            proj = [project(V, W) for V, W in zip(Vs, params)]
+            logits = [proj[a][0] @ proj[b][0].T / tau for a, b in pairs]
+            value, grad_Ls = pair_loss(logits, R)
+            grad_Z = [np.zeros_like(Z) for Z, _ in proj]
+            for (a, b), grad_L in zip(pairs, grad_Ls):
+                grad_Z[a] += grad_L @ proj[b][0] / tau
+                grad_Z[b] += grad_L.T @ proj[a][0] / tau
+            return value, [
+                project_grad(V, Z, norms, g) for V, (Z, norms), g in zip(Vs, proj, grad_Z)
+            ]
+
+        rng = check_random_state(self.random_state)
+        self.init_ = resolve_init(self.init, views)
+        params = init_projections(views, self.n_components, self.init_, rng)
+        self.solver_ = _resolve_solver(self.solver, len(groups))
+        result = fit_projections(self, loss_and_grad, make_batch, groups, params, rng, self.solver_)
+        self.loss_curve_ = result.loss_curve
+        self.validation_scores_ = result.validation_scores
+        self.best_iteration_ = result.best_iteration
+        self.n_iter_ = result.n_iter
+        return result.params
+
+    @staticmethod
+    def _project_view(A, W, name):
+        """L2-normalised projection of L2-normalised rows, in ``A``'s dtype."""
+        Z = l2_normalize(l2_normalize(A, name) @ W, f"{name} (projected)")
+        return Z.astype(A.dtype, copy=False)
+
+    def _feature_names_out(self, input_features):
+        prefix = type(self).__name__.lower()
+        k = self.n_components
+        return [f"{prefix}_query{j}" for j in range(k)] + [
+            f"{prefix}_gallery{j}" for j in range(k)
+        ]
+
+
 # --------------------------------------------------------------------------
 # Two modalities
 # --------------------------------------------------------------------------
-class CauchySchwarzAlignment(PairedTransformer):
+@fill_doc(params=_COMMON_PARAMS_DOC, attributes=_COMMON_ATTRS_DOC)
+class CauchySchwarzAlignment(_CSAlignmentBase):
     """Project two modalities into a shared space with the Cauchy-Schwarz loss.
 
     Learns linear maps ``W_q`` (``d_q × k``) and ``W_g`` (``d_g × k``) of the
@@ -174,7 +269,7 @@ class CauchySchwarzAlignment(PairedTransformer):
 
     Parameters
     ----------
-    <common parameters>
+    {params}
     loss : {"cs", "cmpm"}, default="cs"
         ``"cs"``: bidirectional Cauchy-Schwarz divergence;
         ``"cmpm"``: bidirectional CMPM KL divergence with the paper's
@@ -193,9 +288,11 @@ class CauchySchwarzAlignment(PairedTransformer):
         ``W_q``, applied to L2-normalised query halves.
     gallery_projection_ : ndarray of shape (n_gallery_features, n_components)
         ``W_g``, applied to L2-normalised gallery halves.
-    <common attributes>
+    {attributes}
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names of ``X``, when it had string column names.
 
     See Also
     --------
@@ -257,19 +354,12 @@ class CauchySchwarzAlignment(PairedTransformer):
         n_query_features=None,
         direction="q2g",
     ):
-        self.n_components = n_components
-        self.temperature = temperature
-        self.loss = loss
-        self.init = init
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
+        super().__init__(
+            n_components, temperature=temperature, loss=loss, init=init, solver=solver,
+            max_iter=max_iter, tol=tol, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            batch_size=batch_size, learning_rate=learning_rate, random_state=random_state,
+        )
         self.n_query_features = n_query_features
         self.direction = direction
 
@@ -278,78 +368,77 @@ class CauchySchwarzAlignment(PairedTransformer):
         # loss is symmetric, and transform maps the left half with W_q.
         items = split_pairs(X, y, n_query_features=self.n_query_features, direction="q2g")
         items.require_banks()
-        if y is not None and np.unique(np.asarray(y)).size < 2:
+        if y is not None and items.relevance.nnz == np.prod(items.relevance.shape):
             raise ValueError("y holds a single class; alignment needs at least 2 classes.")
         Q = l2_normalize(items.sources.astype(np.float64), "X (query half)")
         G = l2_normalize(items.targets.astype(np.float64), "X (gallery half)")
         relevance, s_idx, t_idx = items.relevance, items.source_index, items.target_index
-        loss_fn = cauchy_schwarz_loss if self.loss == "cs" else cmpm_kl_loss
-        tau = self.temperature
 
         def make_batch(rows):
             # The unique items of these pairs and their relevance: every query
             # keeps its own gallery item(s), so every row has a positive.
             su, tu = np.unique(s_idx[rows]), np.unique(t_idx[rows])
-            return Q[su], G[tu], relevance[su][:, tu].toarray()
+            return [Q[su], G[tu]], relevance[su][:, tu].toarray()
 
-        def loss_and_grad(params, data):
-            (W_q, W_g), (A, B, R) = params, data
-            Z_q, n_q = project(A, W_q)
-            Z_g, n_g = project(B, W_g)
-            value, grad_L = loss_fn(Z_q @ Z_g.T / tau, R)
-            grad_S = grad_L / tau
-            return value, [
-                project_grad(A, Z_q, n_q, grad_S @ Z_g),
-                project_grad(B, Z_g, n_g, grad_S.T @ Z_q),
-            ]
-
-        rng = check_random_state(self.random_state)
-        # Rows of the pairs (duplicated items included) keep the halves paired.
-        self.init_ = resolve_init(self.init, [Q, G])
-        params = init_projections([Q[s_idx], G[t_idx]], self.n_components, self.init_, rng)
-        self.solver_ = _resolve_solver(self.solver, X.shape[0])
-        result = fit_projections(
-            self, loss_and_grad, make_batch, t_idx, params, rng, self.solver_
+        loss_fn = cauchy_schwarz_loss if self.loss == "cs" else cmpm_kl_loss
+        # Rows of the pairs (duplicated items included) keep the halves paired
+        # for the initialisation.
+        self.query_projection_, self.gallery_projection_ = self._train(
+            [Q[s_idx], G[t_idx]], make_batch, t_idx, [(0, 1)], _single_loss(loss_fn)
         )
-        self.query_projection_, self.gallery_projection_ = _store_result(self, result)
         return self
 
     def _transform_pairs(self, X):
         Q, G = unpair(X, self.n_query_features)
-        Q, G = l2_normalize(Q, "X (query half)"), l2_normalize(G, "X (gallery half)")
-        Z_q = l2_normalize(Q @ self.query_projection_, "X (projected query half)")
-        Z_g = l2_normalize(G @ self.gallery_projection_, "X (projected gallery half)")
-        return np.hstack([Z_q, Z_g]).astype(X.dtype, copy=False)
+        return np.hstack([
+            self._project_view(Q, self.query_projection_, "X (query half)"),
+            self._project_view(G, self.gallery_projection_, "X (gallery half)"),
+        ])
 
 
 # --------------------------------------------------------------------------
 # Three or more modalities
 # --------------------------------------------------------------------------
-class MultiModalCSAlignment(BaseEstimator):
-    """Align three or more modalities with the generalised CS divergence.
+@fill_doc(params=_COMMON_PARAMS_DOC, attributes=_COMMON_ATTRS_DOC)
+class MultiModalCSAlignment(_CSAlignmentBase):
+    """Align several modalities with the generalised CS divergence.
 
-    One linear projection per modality maps its (L2-normalised) rows into a
-    shared L2-normalised space of dimension ``n_components``. The views are
-    paired row-wise (row ``i`` of every view is the same entity) and matched
-    in a circle, view ``m`` against view ``m + 1 (mod M)``, in both
-    directions ("bidirectional circular matching"): per direction, each
-    entity's ``M`` predicted matching distributions and the true one enter
-    one generalised Cauchy-Schwarz divergence with ``(M + 1)``-norms
-    (Hölder's inequality), see :func:`generalized_cauchy_schwarz_loss`. The
-    loss needs ``M`` similarity matrices, linear in ``M``; ``loss=
-    "pairwise_cs"`` instead sums the bidirectional CS loss over all
-    ``M (M - 1) / 2`` pairs of views (the quadratic baseline).
+    ``X = hstack([X_0, ..., X_{M-1}])`` holds ``M`` views paired row-wise
+    (row ``i`` of every view is the same entity); ``view_features`` says
+    where they split. One linear projection per view maps its
+    (L2-normalised) rows into a shared L2-normalised space of dimension
+    ``n_components``. The views are matched in a circle, view ``m`` against
+    view ``m + 1 (mod M)``, in both directions ("bidirectional circular
+    matching"): per direction, each entity's ``M`` predicted matching
+    distributions and the true one enter one generalised Cauchy-Schwarz
+    divergence with ``(M + 1)``-norms (Hölder's inequality), see
+    :func:`generalized_cauchy_schwarz_loss`. The loss needs ``M``
+    similarity matrices, linear in ``M``; ``loss="pairwise_cs"`` instead sums
+    the bidirectional CS loss over all ``M (M - 1) / 2`` pairs of views (the
+    quadratic baseline).
 
-    This estimator takes a *list of views*, not paired rows, so it is not a
-    :class:`~skxmr.PairedTransformer`; for two modalities on paired rows use
-    :class:`CauchySchwarzAlignment`.
+    ``transform`` returns the paired rows ``hstack([Z_q, Z_g])`` of the two
+    views named by ``output_views`` (``2 k`` columns, both in the shared
+    space), so the estimator chains with every score estimator in a
+    :class:`~sklearn.pipeline.Pipeline` and tunes with ``GridSearchCV`` and
+    :func:`skxmr.metrics.make_retrieval_scorer`; :meth:`transform_views`
+    returns all ``M`` projected views.
 
     Parameters
     ----------
-    <common parameters>
+    {params}
     loss : {"gcs", "pairwise_cs"}, default="gcs"
         Generalised CS with bidirectional circular matching, or the sum of
         the pairwise bidirectional CS losses.
+    view_features : int >= 2 or sequence of int, default=2
+        An int ``M``: ``X`` holds ``M`` views of equal width; a sequence:
+        the width of each view, in column order (they must add up to the
+        columns of ``X``). ``2`` (two equal halves) is the paired-row
+        convention of the other estimators; pass ``3`` for three
+        modalities of equal width.
+    output_views : tuple of 2 int, default=(0, 1)
+        The views ``(q, g)`` that :meth:`transform` returns as paired rows
+        ``[Z_q | Z_g]``: ``q`` queries, ``g`` is the gallery.
 
     Attributes
     ----------
@@ -357,9 +446,13 @@ class MultiModalCSAlignment(BaseEstimator):
         One projection per view, applied to L2-normalised rows.
     n_views_ : int
         Number of modalities ``M``.
-    n_features_views_ : list of int
+    view_features_ : tuple of int
         Width of each view seen in ``fit``.
-    <common attributes>
+    {attributes}
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names of ``X``, when it had string column names.
 
     See Also
     --------
@@ -369,24 +462,28 @@ class MultiModalCSAlignment(BaseEstimator):
     Examples
     --------
     >>> import numpy as np
+    >>> from skxmr import CosineSimilarity
     >>> from skxmr.alignment import MultiModalCSAlignment
     >>> rng = np.random.default_rng(0)
     >>> latent = rng.standard_normal((200, 5))
     >>> views = [latent @ rng.standard_normal((5, d)) for d in (6, 7, 8)]
-    >>> views = [V + 0.1 * rng.standard_normal(V.shape) for V in views]
-    >>> mm = MultiModalCSAlignment(n_components=5, random_state=0)
-    >>> mm = mm.fit([V[:150] for V in views])
-    >>> Zs = mm.transform([V[150:] for V in views])
-    >>> [Z.shape for Z in Zs]
+    >>> X = np.hstack([V + 0.1 * rng.standard_normal(V.shape) for V in views])
+    >>> mm = MultiModalCSAlignment(n_components=5, view_features=(6, 7, 8),
+    ...                            output_views=(0, 2), random_state=0)
+    >>> Xt = mm.fit(X[:150]).transform(X[150:])      # [Z_0 | Z_2]
+    >>> Xt.shape
+    (50, 10)
+    >>> [Z.shape for Z in mm.transform_views(X[150:])]
     [(50, 5), (50, 5), (50, 5)]
-    >>> Z0, Z2 = Zs[0], mm.transform_view(views[2][150:], 2)
-    >>> float(np.mean((Z0 @ Z2.T).argmax(axis=1) == np.arange(50))) > 0.8
+    >>> CosineSimilarity().fit(Xt).score(Xt) > 80    # view 0 -> view 2, R@1
     True
     """
 
     _parameter_constraints = {
         **_COMMON_CONSTRAINTS,
         "loss": [StrOptions({"gcs", "pairwise_cs"})],
+        "view_features": [Interval(numbers.Integral, 2, None, closed="left"), "array-like"],
+        "output_views": ["array-like"],
     }
 
     def __init__(
@@ -405,97 +502,119 @@ class MultiModalCSAlignment(BaseEstimator):
         batch_size=512,
         learning_rate=0.01,
         random_state=None,
+        view_features=2,
+        output_views=(0, 1),
     ):
-        self.n_components = n_components
-        self.temperature = temperature
-        self.loss = loss
-        self.init = init
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
+        super().__init__(
+            n_components, temperature=temperature, loss=loss, init=init, solver=solver,
+            max_iter=max_iter, tol=tol, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            batch_size=batch_size, learning_rate=learning_rate, random_state=random_state,
+        )
+        self.view_features = view_features
+        self.output_views = output_views
 
-    @staticmethod
-    def _check_views(views):
-        if isinstance(views, np.ndarray) or not isinstance(views, (list, tuple)):
-            raise TypeError(
-                "views must be a list of 2-D arrays (one per modality), got "
-                f"{type(views).__name__}."
+    def _widths(self, n_features):
+        """The width of each view, validated against ``X``'s columns."""
+        spec = self.view_features
+        if isinstance(spec, numbers.Integral):
+            if n_features % spec:
+                raise ValueError(
+                    f"X has {n_features} columns, which view_features={spec} cannot "
+                    f"split into {spec} views of equal width; pass the width of "
+                    "each view as a sequence."
+                )
+            return (n_features // int(spec),) * int(spec)
+        widths = np.asarray(spec)
+        if (
+            widths.ndim != 1
+            or widths.size < 2
+            or widths.dtype.kind not in "iu"
+            or (widths < 1).any()
+        ):
+            raise ValueError(
+                "view_features must be an int >= 2 or a sequence of at least 2 "
+                f"positive int widths, got {spec!r}."
             )
-        return [check_matrix(V, f"views[{m}]") for m, V in enumerate(views)]
+        if widths.sum() != n_features:
+            raise ValueError(
+                f"view_features={tuple(widths.tolist())} adds up to {widths.sum()} "
+                f"columns but X has {n_features}."
+            )
+        return tuple(int(w) for w in widths)
 
-    def fit(self, views, y=None):
-        """Learn one projection per modality.
+    def _check_output_views(self, M):
+        out = self.output_views
+        ok = (
+            np.ndim(out) == 1
+            and len(out) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                    for v in out)
+        )
+        if not ok or not all(0 <= v < M for v in out) or out[0] == out[1]:
+            raise ValueError(
+                f"output_views must be two different view indices in [0, {M - 1}], "
+                f"got {out!r}."
+            )
+        return int(out[0]), int(out[1])
+
+    def _views(self, X, widths):
+        return np.split(X, np.cumsum(widths)[:-1], axis=1)
+
+    def _fit_pairs(self, X, y):
+        widths = self._widths(X.shape[1])
+        M = len(widths)
+        self._check_output_views(M)
+        n = X.shape[0]
+        relevance = _label_relevance(y, n)
+        Xs = [
+            l2_normalize(V.astype(np.float64), f"X (view {m})")
+            for m, V in enumerate(self._views(X, widths))
+        ]
+        if self.loss == "gcs":
+            pairs = [(m, (m + 1) % M) for m in range(M)]  # the circle
+            pair_loss = generalized_cauchy_schwarz_loss
+        else:
+            pairs = [(a, b) for a in range(M) for b in range(a + 1, M)]
+            pair_loss = _pairwise_cs_loss
+
+        def make_batch(rows):
+            return [V[rows] for V in Xs], relevance[np.ix_(rows, rows)]
+
+        self.projections_ = self._train(Xs, make_batch, np.arange(n), pairs, pair_loss)
+        self.n_views_ = M
+        self.view_features_ = widths
+        return self
+
+    def transform_views(self, X):
+        """Project every view of ``X`` into the shared space.
 
         Parameters
         ----------
-        views : list of M array-likes of shape (n_samples, n_features_m)
-            The modalities, paired row-wise; ``M >= 2``.
-        y : array-like of shape (n_samples,), default=None
-            Class labels: rows sharing a label match (several positives per
-            row); otherwise row ``i`` matches only row ``i``.
+        X : array-like of shape (n_rows, n_features)
+            Views stacked as in ``fit``.
 
         Returns
         -------
-        self : object
+        Zs : list of M ndarrays of shape (n_rows, n_components)
+            L2-normalised; float32 for float32 input.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skxmr.alignment import MultiModalCSAlignment
+        >>> X = np.random.default_rng(0).standard_normal((40, 9))
+        >>> mm = MultiModalCSAlignment(n_components=2, view_features=3, max_iter=3,
+        ...                            tol=None, random_state=0).fit(X)
+        >>> [Z.shape for Z in mm.transform_views(X)]
+        [(40, 2), (40, 2), (40, 2)]
         """
-        self._validate_params()
-        Xs = self._check_views(views)
-        if len(Xs) < 2:
-            raise ValueError(f"views must hold at least 2 modalities, got {len(Xs)}.")
-        n = Xs[0].shape[0]
-        for m, X in enumerate(Xs):
-            if X.shape[0] != n:
-                raise ValueError(
-                    f"views are paired row-wise but views[{m}] has {X.shape[0]} rows "
-                    f"and views[0] has {n}."
-                )
-        if n < 2:
-            raise ValueError(f"views hold {n} row(s); alignment needs at least 2 pairs.")
-        relevance = _label_relevance(y, n)
-        Xs = [l2_normalize(X.astype(np.float64), f"views[{m}]") for m, X in enumerate(Xs)]
-        M, tau = len(Xs), self.temperature
-        if self.loss == "gcs":
-            pairs = [(m, (m + 1) % M) for m in range(M)]  # the circle
-        else:
-            pairs = [(a, b) for a in range(M) for b in range(a + 1, M)]
-
-        def make_batch(rows):
-            return [X[rows] for X in Xs], relevance[np.ix_(rows, rows)]
-
-        def loss_and_grad(params, data):
-            Vs, R = data
-            proj = [project(V, W) for V, W in zip(Vs, params)]
-            logits = [proj[a][0] @ proj[b][0].T / tau for a, b in pairs]
-            if self.loss == "gcs":
-                value, grad_Ls = generalized_cauchy_schwarz_loss(logits, R)
-            else:
-                parts = [cauchy_schwarz_loss(L, R) for L in logits]
-                value, grad_Ls = sum(v for v, _ in parts), [g for _, g in parts]
-            grad_Z = [np.zeros_like(Z) for Z, _ in proj]
-            for (a, b), grad_L in zip(pairs, grad_Ls):
-                grad_Z[a] += grad_L @ proj[b][0] / tau
-                grad_Z[b] += grad_L.T @ proj[a][0] / tau
-            return value, [
-                project_grad(V, Z, norms, g) for V, (Z, norms), g in zip(Vs, proj, grad_Z)
-            ]
-
-        rng = check_random_state(self.random_state)
-        self.init_ = resolve_init(self.init, Xs)
-        params = init_projections(Xs, self.n_components, self.init_, rng)
-        self.solver_ = _resolve_solver(self.solver, n)
-        result = fit_projections(
-            self, loss_and_grad, make_batch, np.arange(n), params, rng, self.solver_
-        )
-        self.projections_ = _store_result(self, result)
-        self.n_views_ = M
-        self.n_features_views_ = [X.shape[1] for X in Xs]
-        return self
+        check_is_fitted(self)
+        X = self._validate_pairs(X, reset=False)
+        return [
+            self._project_view(V, W, f"X (view {m})")
+            for m, (V, W) in enumerate(zip(self._views(X, self.view_features_), self.projections_))
+        ]
 
     def transform_view(self, A, m):
         """Project the rows of one modality into the shared space.
@@ -503,67 +622,44 @@ class MultiModalCSAlignment(BaseEstimator):
         Parameters
         ----------
         A : array-like of shape (n_rows, n_features_m)
-            Rows of modality ``m``.
+            Rows of view ``m`` alone (e.g. a new gallery of that modality).
         m : int
-            Index of the modality in the list given to ``fit``.
+            Index of the view in ``X``.
 
         Returns
         -------
         Z : ndarray of shape (n_rows, n_components)
             L2-normalised; float32 for float32 input.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skxmr.alignment import MultiModalCSAlignment
+        >>> X = np.random.default_rng(0).standard_normal((40, 9))
+        >>> mm = MultiModalCSAlignment(n_components=2, view_features=(2, 3, 4),
+        ...                            max_iter=3, tol=None, random_state=0).fit(X)
+        >>> mm.transform_view(X[:5, 5:], 2).shape
+        (5, 2)
         """
         check_is_fitted(self)
         if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)):
             raise TypeError(f"m must be an integer view index, got {m!r}.")
         if not 0 <= m < self.n_views_:
             raise ValueError(f"m={m} must be in [0, {self.n_views_ - 1}].")
-        X = check_matrix(A, "A")
-        if X.shape[1] != self.n_features_views_[m]:
+        A = check_matrix(A, "A")
+        if A.shape[1] != self.view_features_[m]:
             raise ValueError(
-                f"A has {X.shape[1]} features but view {m} had "
-                f"{self.n_features_views_[m]} in fit."
+                f"A has {A.shape[1]} features but view {m} had "
+                f"{self.view_features_[m]} in fit."
             )
-        Z = l2_normalize(l2_normalize(X, "A") @ self.projections_[m], "A (projected)")
-        return Z.astype(X.dtype, copy=False)
+        return self._project_view(A, self.projections_[m], "A")
 
-    def transform(self, views):
-        """Project every modality into the shared space.
-
-        Parameters
-        ----------
-        views : list of M array-likes of shape (n_rows_m, n_features_m)
-            One array per modality, in the order given to ``fit`` (rows need
-            not be paired here).
-
-        Returns
-        -------
-        Zs : list of M ndarrays of shape (n_rows_m, n_components)
-        """
-        check_is_fitted(self)
-        Xs = self._check_views(views)
-        if len(Xs) != self.n_views_:
-            raise ValueError(f"views holds {len(Xs)} modalities but fit saw {self.n_views_}.")
-        return [self.transform_view(X, m) for m, X in enumerate(Xs)]
-
-    def fit_transform(self, views, y=None):
-        """Fit, then project every modality (see :meth:`fit`, :meth:`transform`).
-
-        Parameters
-        ----------
-        views : list of M array-likes of shape (n_samples, n_features_m)
-        y : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        Zs : list of M ndarrays of shape (n_samples, n_components)
-        """
-        return self.fit(views, y).transform(views)
-
-
-for _cls in (CauchySchwarzAlignment, MultiModalCSAlignment):
-    _cls.__doc__ = _cls.__doc__.replace("<common parameters>", _COMMON_PARAMS_DOC).replace(
-        "<common attributes>", _COMMON_ATTRS_DOC
-    )
+    def _transform_pairs(self, X):
+        q, g = self._check_output_views(self.n_views_)
+        views = self._views(X, self.view_features_)
+        return np.hstack([
+            self._project_view(views[v], self.projections_[v], f"X (view {v})") for v in (q, g)
+        ])
 
 
 def _benchmark_pipeline(direction="q2g"):

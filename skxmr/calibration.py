@@ -20,12 +20,13 @@ built by :func:`pair_gaussians` (or :class:`GaussianEmbedding` per side, or
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch, check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import PairedTransformer, RetrievalEstimator
+from ._base import PairedTransformer, RetrievalEstimator, StrictParamsMixin
 from ._calibrated_projection import CalibratedProjection
 from ._chunking import map_row_chunks
 from ._gaussian import (
@@ -42,6 +43,7 @@ from ._gaussian import (
     layout_dim,
     n_covariance_params,
     pack_gaussians,
+    packed_feature_names,
     pairwise_prepared,
     standard_normal_draws,
     symmetric_kl_divergence,
@@ -78,7 +80,7 @@ _SHRINKAGE = [StrOptions({"ledoit-wolf"}), Interval(numbers.Real, 0, 1, closed="
 # --------------------------------------------------------------------------
 # Gaussians from samples
 # --------------------------------------------------------------------------
-class GaussianEmbedding(TransformerMixin, BaseEstimator):
+class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
     """Per-item Gaussians from several embeddings (augmentations) per item.
 
     A batched :class:`sklearn.covariance.LedoitWolf`: for every item, the
@@ -162,8 +164,9 @@ class GaussianEmbedding(TransformerMixin, BaseEstimator):
         self : GaussianEmbedding
         """
         self._validate_params()
+        X = _check_samples(X)
         means, covs, shrink, ids = self._estimate(X, item_ids)
-        dtype = result_dtype(np.asarray(X))
+        dtype = result_dtype(X)
         self.means_ = means.astype(dtype, copy=False)
         self.covariances_ = covs.astype(dtype, copy=False)
         self.shrinkage_ = shrink
@@ -185,7 +188,7 @@ class GaussianEmbedding(TransformerMixin, BaseEstimator):
             See :func:`pair_gaussians` for the layout.
         """
         check_is_fitted(self)
-        X = np.asarray(X)
+        X = _check_samples(X)
         if X.shape[-1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[-1]} features, but GaussianEmbedding was fitted "
@@ -210,6 +213,40 @@ class GaussianEmbedding(TransformerMixin, BaseEstimator):
         """
         self.fit(X, item_ids=item_ids)
         return pack_gaussians(self.means_, self.covariances_)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the packed columns: ``mean0..``, then the covariance parameters.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the output columns are named by their role).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return np.asarray(packed_feature_names(self.n_features_in_, self.covariance), dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def _check_samples(X):
+    """Samples as an array: 3-D, or 2-D rows (validated in full by the estimation)."""
+    if sp.issparse(X) or hasattr(X, "to_numpy"):
+        # sparse: check_array's TypeError; a DataFrame: its 2-D rows
+        X = check_array(X, dtype=None, ensure_all_finite=False, input_name="X")
+    X = np.asarray(X)
+    if X.ndim not in (2, 3):
+        raise ValueError(
+            "X must be 3-D (n_items, n_samples, n_features) or 2-D (n_rows, "
+            f"n_features) with item_ids, got a {X.ndim}-D array."
+        )
+    return X
 
 
 # --------------------------------------------------------------------------
@@ -283,6 +320,14 @@ def unpair_gaussians(X, covariance="diag", n_query_features=None):
     -------
     means_q, covariances_q, means_g, covariances_g : ndarray
         float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.calibration import pair_gaussians, unpair_gaussians
+    >>> X = pair_gaussians(np.zeros((2, 3)), np.full(2, .5), np.ones((2, 3)), np.ones(2))
+    >>> unpair_gaussians(X, covariance="spherical")[1]
+    array([0.5, 0.5])
     """
     if covariance not in COVARIANCE_TYPES:
         raise ValueError(f"covariance must be one of {COVARIANCE_TYPES}, got {covariance!r}.")
@@ -641,6 +686,13 @@ class NeighborhoodGaussian(PairedTransformer):
             self._gaussians(right, self.gallery_bank_, "X (gallery half)"),
         ])
         return out.astype(X.dtype, copy=False)
+
+    def _feature_names_out(self, input_features):
+        d_q = self.query_bank_.shape[1]
+        d_g = self.gallery_bank_.shape[1]
+        return packed_feature_names(d_q, self.covariance, "query_") + packed_feature_names(
+            d_g, self.covariance, "gallery_"
+        )
 
 
 # --------------------------------------------------------------------------

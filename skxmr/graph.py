@@ -267,6 +267,9 @@ class InvGC(PairedTransformer):
         X_new[:, cols] = self.transform_gallery(X[:, cols])
         return X_new
 
+    def _feature_names_out(self, input_features):
+        return input_features  # the gallery half changes in place
+
     def transform_gallery(self, gallery):
         """Convolve a bare gallery matrix against the fitted banks.
 

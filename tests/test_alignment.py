@@ -1,5 +1,6 @@
 """Cauchy-Schwarz alignment: losses, gradients, estimators, real data."""
 
+import inspect
 import pickle
 import warnings
 
@@ -406,56 +407,142 @@ def latent_views(n=200, widths=(6, 7, 8), noise=0.1, seed=0):
 
 @pytest.mark.parametrize("loss", ["gcs", "pairwise_cs"])
 def test_multimodal_aligns_every_pair_of_views(loss):
-    views = latent_views()
-    mm = MultiModalCSAlignment(n_components=5, loss=loss, random_state=0)
-    Zs = mm.fit([V[:150] for V in views]).transform([V[150:] for V in views])
-    assert mm.n_views_ == 3 and mm.init_ == "random"
+    X = np.hstack(latent_views())
+    mm = MultiModalCSAlignment(n_components=5, loss=loss, view_features=(6, 7, 8), random_state=0)
+    Zs = mm.fit(X[:150]).transform_views(X[150:])
+    assert mm.n_views_ == 3 and mm.init_ == "random" and mm.view_features_ == (6, 7, 8)
     assert [P.shape for P in mm.projections_] == [(6, 5), (7, 5), (8, 5)]
     for a in range(3):
         for b in range(3):
             if a != b:  # non-adjacent pairs too: the circle closes
                 hits = (Zs[a] @ Zs[b].T).argmax(axis=1) == np.arange(50)
                 assert hits.mean() > 0.8
-    np.testing.assert_allclose(mm.transform_view(views[1][150:], 1), Zs[1])
+    np.testing.assert_allclose(mm.transform_view(X[150:, 6:13], 1), Zs[1])
+    # transform: the paired rows [Z_q | Z_g] of output_views (default (0, 1)).
+    np.testing.assert_array_equal(mm.transform(X[150:]), np.hstack([Zs[0], Zs[1]]))
+    mm.set_params(output_views=(2, 0))
+    np.testing.assert_array_equal(mm.transform(X[150:]), np.hstack([Zs[2], Zs[0]]))
 
 
 def test_multimodal_labels_dtype_and_determinism():
-    views = [V.astype(np.float32) for V in latent_views(n=90, widths=(4, 4, 4, 4))]
+    X = np.hstack(latent_views(n=90, widths=(4, 4, 4, 4))).astype(np.float32)
     y = np.arange(90) % 3
-    mm = MultiModalCSAlignment(n_components=3, random_state=0, max_iter=20, tol=None).fit(views, y)
-    assert mm.init_ == "pca"
-    Zs = mm.transform(views)
+    mm = MultiModalCSAlignment(
+        n_components=3, view_features=4, random_state=0, max_iter=20, tol=None
+    ).fit(X, y)
+    assert mm.init_ == "pca" and mm.view_features_ == (4, 4, 4, 4)
+    Zs = mm.transform_views(X)
     assert all(Z.dtype == np.float32 and Z.shape == (90, 3) for Z in Zs)
-    twin = clone(mm).fit(views, y)
+    assert mm.transform(X).dtype == np.float32 and mm.transform(X).shape == (90, 6)
+    twin = clone(mm).fit(X, y)
     for P, Q in zip(mm.projections_, twin.projections_):
         np.testing.assert_array_equal(P, Q)
 
 
+def test_multimodal_in_a_pipeline_with_grid_search():
+    """Chains with a score estimator and tunes with the retrieval scorer."""
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+
+    from skxmr import CosineSimilarity
+    from skxmr.metrics import make_retrieval_scorer
+
+    X = np.hstack(latent_views(n=120, widths=(6, 7, 8)))
+    pipe = make_pipeline(
+        MultiModalCSAlignment(n_components=5, view_features=(6, 7, 8), output_views=(1, 2),
+                              random_state=0, max_iter=30),
+        CosineSimilarity(),
+    )
+    grid = GridSearchCV(
+        pipe, {"multimodalcsalignment__temperature": [0.1, 1.0]},
+        scoring=make_retrieval_scorer("recall", k=1), cv=KFold(2),
+    ).fit(X)
+    assert grid.best_score_ > 50
+    assert pipe.fit(X).score(X) > 80
+
+
 @pytest.mark.parametrize(
-    "views_fn, kwargs, exc, match",
+    "X_fn, kwargs, exc, match",
     [
-        (lambda V: V[0], {}, TypeError, "list of 2-D arrays"),
-        (lambda V: V[:1], {}, ValueError, "at least 2 modalities"),
-        (lambda V: [V[0], V[1][:-1], V[2]], {}, ValueError, r"views\[1\] has 39 rows"),
-        (lambda V: [V[0], np.where(V[1] > 1, np.inf, V[1]), V[2]], {}, ValueError, r"views\[1\]"),
-        (lambda V: [v[:1] for v in V], {}, ValueError, "at least 2 pairs"),
-        (lambda V: V, {"temperature": 0}, ValueError, "temperature"),
-        (lambda V: V, {"y": np.ones(40)}, ValueError, "single class"),
+        (lambda X: X[:, :7], {"view_features": (6, 7, 8)}, ValueError, "adds up to 21"),
+        (lambda X: X, {"view_features": 4}, ValueError, "view_features=4 cannot"),
+        (lambda X: X, {"view_features": (21,)}, ValueError, "at least 2 positive"),
+        (lambda X: X, {"view_features": (6.5, 14.5)}, ValueError, "positive int"),
+        (lambda X: X, {"view_features": 1}, ValueError, "view_features"),
+        (lambda X: X, {"output_views": (0, 3)}, ValueError, r"output_views.*\[0, 2\]"),
+        (lambda X: X, {"output_views": (1, 1)}, ValueError, "two different"),
+        (lambda X: X, {"output_views": (True, 1)}, ValueError, "output_views"),
+        (lambda X: np.where(X > 1, np.inf, X), {}, ValueError, "X"),
+        (lambda X: X[:1], {}, ValueError, "minimum of 2"),
+        (lambda X: X, {"temperature": 0}, ValueError, "temperature"),
+        (lambda X: X, {"temperature": True}, ValueError, "temperature"),
+        (lambda X: X, {"y": np.ones(40)}, ValueError, "single class"),
+        (lambda X: X, {"y": np.array([None, "a"] * 20, dtype=object)}, ValueError,
+         "y has 20 missing"),
     ],
 )
-def test_multimodal_bad_input(views_fn, kwargs, exc, match):
-    views = latent_views(n=40)
+def test_multimodal_bad_input(X_fn, kwargs, exc, match):
+    X = np.hstack(latent_views(n=40))
     y = kwargs.pop("y", None)
+    kwargs.setdefault("view_features", (6, 7, 8))
     with pytest.raises(exc, match=match):
-        MultiModalCSAlignment(n_components=3, **kwargs).fit(views_fn(views), y)
+        MultiModalCSAlignment(n_components=3, **kwargs).fit(X_fn(X), y)
 
 
 def test_multimodal_transform_checks():
-    views = latent_views(n=40)
-    mm = MultiModalCSAlignment(n_components=3, random_state=0, max_iter=5, tol=None).fit(views)
+    X = np.hstack(latent_views(n=40))
+    mm = MultiModalCSAlignment(
+        n_components=3, view_features=(6, 7, 8), random_state=0, max_iter=5, tol=None
+    ).fit(X)
     with pytest.raises(ValueError, match="m=3"):
-        mm.transform_view(views[0], 3)
+        mm.transform_view(X[:, :6], 3)
     with pytest.raises(ValueError, match="A has 6 features but view 1 had 7"):
-        mm.transform_view(views[0], 1)
-    with pytest.raises(ValueError, match="2 modalities but fit saw 3"):
-        mm.transform(views[:2])
+        mm.transform_view(X[:, :6], 1)
+    with pytest.raises(ValueError, match="X has 13 features"):
+        mm.transform_views(X[:, :13])
+    with pytest.raises(ValueError, match="X has 13 features"):
+        mm.transform(X[:, :13])
+
+
+def test_alignments_share_one_base():
+    """The 13 common parameters, their constraints and docs come from one place."""
+    from skxmr.alignment import _CSAlignmentBase
+
+    common = set(inspect.signature(_CSAlignmentBase.__init__).parameters) - {"self"}
+    assert len(common) == 13
+    for cls in (CauchySchwarzAlignment, MultiModalCSAlignment):
+        assert issubclass(cls, _CSAlignmentBase)
+        assert common <= set(cls().get_params())
+        for name in common - {"loss"}:
+            assert cls._parameter_constraints[name] is _CSAlignmentBase._parameter_constraints[name]
+        assert "validation_fraction : float, default=0.1" in cls.__doc__
+
+
+def test_alignment_feature_names_and_pandas_output():
+    pd = pytest.importorskip("pandas")
+    X = np.hstack(latent_views(n=60, widths=(4, 4, 4)))
+    mm = MultiModalCSAlignment(n_components=2, view_features=3, random_state=0, max_iter=5,
+                               tol=None)
+    out = mm.set_output(transform="pandas").fit_transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == [
+        "multimodalcsalignment_query0", "multimodalcsalignment_query1",
+        "multimodalcsalignment_gallery0", "multimodalcsalignment_gallery1",
+    ]
+    cs = CauchySchwarzAlignment(n_components=2, random_state=0, max_iter=5, tol=None)
+    names = cs.fit(X[:, :8]).get_feature_names_out()
+    assert names.tolist() == [
+        "cauchyschwarzalignment_query0", "cauchyschwarzalignment_query1",
+        "cauchyschwarzalignment_gallery0", "cauchyschwarzalignment_gallery1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "loss", [cauchy_schwarz_loss, cmpm_kl_loss, lambda L, R: generalized_cauchy_schwarz_loss([L], R)]
+)
+def test_losses_refuse_complex_input(loss):
+    L = np.eye(3) + 1j * np.ones((3, 3))
+    with pytest.raises(TypeError, match="real"):
+        loss(L, np.eye(3, dtype=bool))
+    with pytest.raises(TypeError, match="relevance must hold real"):
+        loss(np.eye(3), np.eye(3) + 1j)

@@ -641,3 +641,47 @@ def test_projection_convergence_reproducibility_and_bad_input(rng):
         fitted.fit(X)
     with pytest.raises(ValueError, match="X has 18 features"):
         fitted.transform(X[:, :18])
+
+
+# --------------------------------------------------------------------------
+# Issue 14: clear errors instead of IndexError or silent NaN
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [3.0, [1.0, 2.0], np.ones((2, 2, 2, 2))])
+def test_gaussian_embedding_transform_rejects_non_sample_arrays(bad):
+    from skxmr.calibration import GaussianEmbedding
+
+    ge = GaussianEmbedding().fit(np.random.default_rng(0).standard_normal((4, 3, 2)))
+    with pytest.raises(ValueError, match="X must be 3-D"):
+        ge.transform(bad)
+
+
+@pytest.mark.parametrize("covariance", ["spherical", "diag", "full"])
+def test_gaussian_embedding_huge_samples(covariance):
+    """Estimates are scale-equivariant up to float64's range, then a clear error."""
+    from skxmr.calibration import GaussianEmbedding
+
+    X = np.random.default_rng(0).standard_normal((5, 8, 3))
+    ref = GaussianEmbedding(covariance=covariance).fit(X)
+    big = GaussianEmbedding(covariance=covariance).fit(X * 1e150)
+    np.testing.assert_allclose(big.covariances_, ref.covariances_ * 1e300, rtol=1e-10)
+    np.testing.assert_allclose(big.shrinkage_, ref.shrinkage_, rtol=1e-10)
+    with pytest.raises(ValueError, match="overflows float64"):
+        GaussianEmbedding(covariance=covariance).fit(X * 1e200)
+
+
+def test_gaussian_embedding_rejects_sparse():
+    import scipy.sparse as sp
+
+    from skxmr.calibration import GaussianEmbedding
+
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        GaussianEmbedding().fit(sp.csr_array(np.eye(4)), item_ids=[0, 0, 1, 1])
+
+
+def test_calibrated_projection_zero_mean_item_is_a_value_error():
+    rng = np.random.default_rng(0)
+    mu = rng.standard_normal((20, 3))
+    mu[4] = 0.0
+    X = pair_gaussians(mu, np.full((20, 3), .1), mu + 1.0, np.full((20, 3), .1))
+    with pytest.raises(ValueError, match=r"query half\) has 1 item\(s\) with a zero mean .*row 4"):
+        CalibratedProjection(n_components=2, max_iter=2, random_state=0).fit(X)

@@ -169,3 +169,42 @@ def test_gallery_transform_pipeline_served_by_its_last_step(adjacency):
     index = scorer.index(invgc.transform_gallery(X_test[:, 8:]))
     np.testing.assert_allclose(index.score(X_test[:, :8]), pipe.decision_function(X_test),
                                rtol=1e-12)
+
+
+def test_approximate_kneighbors_returns_the_requested_shape():
+    """Fewer candidates than neighbours, and galleries of duplicates, still give
+    n_neighbors real items per query (not fewer columns, not index-0 padding)."""
+    pytest.importorskip("faiss")
+    est, Q, G = _fitted(CosineSimilarity())
+    exact = est.index(G)
+    approx = est.index(G, approximate=True, n_candidates=3)
+    scores, idx = approx.kneighbors(Q, n_neighbors=10)
+    assert scores.shape == idx.shape == (30, 10)
+    assert np.all(np.isfinite(scores)) and np.all(np.diff(scores, axis=1) <= 0)
+    dup = np.repeat(G[:2], 20, axis=0)
+    s_dup, i_dup = est.index(dup, approximate=True).kneighbors(Q, n_neighbors=15)
+    s_ex, i_ex = est.index(dup).kneighbors(Q, n_neighbors=15)
+    assert np.all(np.isfinite(s_dup))
+    np.testing.assert_allclose(s_dup, s_ex, rtol=1e-6)
+    assert exact.kneighbors(Q, n_neighbors=10)[1].shape == (30, 10)
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+def test_approximate_must_be_a_bool(flag):
+    est, _, G = _fitted(CosineSimilarity())
+    with pytest.raises(TypeError, match="approximate must be True or False"):
+        est.index(G, approximate=flag)
+
+
+@pytest.mark.parametrize("estimator", [e for e in SCORERS if not e._transductive], ids=_ids)
+def test_index_is_a_snapshot(estimator):
+    """Refitting the estimator, or setting its parameters, leaves an index as it was."""
+    est, Q, G = _fitted(estimator)
+    index = est.index(G)
+    before = index.score(Q)
+    est.fit(make_pairs(60, seed=7))
+    params = est.get_params()
+    for name in ("strength", "temperature", "n_neighbors", "weight"):
+        if name in params:
+            est.set_params(**{name: params[name] * 2})
+    np.testing.assert_array_equal(index.score(Q), before)

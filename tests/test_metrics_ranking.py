@@ -399,3 +399,20 @@ def test_bad_inputs():
     # g2q needs a relevant query for every gallery item (col 2 has none)
     with pytest.raises(ValueError, match="relevance.*g2q"):
         retrieval_report(S, rel)
+
+
+@pytest.mark.parametrize("fill", [np.nan, -1.0, 0.5, 2])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_relevance_must_be_binary(fill, sparse):
+    """NaN or negative entries are not "relevant" (they counted as such before)."""
+    import scipy.sparse as sp
+
+    from skxmr.metrics import map_at_r, recall_at_k
+
+    S = np.random.default_rng(0).standard_normal((4, 4))
+    R = np.where(np.eye(4, dtype=bool), 1.0, fill)
+    R = sp.csr_array(R) if sparse else R
+    for metric in (recall_at_k, map_at_r):
+        with pytest.raises(ValueError, match="booleans or 0/1"):
+            metric(S, R)
+    assert recall_at_k(S, np.eye(4)) == recall_at_k(S, np.eye(4, dtype=bool))

@@ -106,3 +106,17 @@ def test_negative_zero_is_the_same_item():
     U, inv = unique_rows(A)
     assert U.shape == (2, 2)
     np.testing.assert_array_equal(inv, [0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.array([0, None, 1, 1], dtype=object), "y has 1 missing label"),
+        (np.array([0.0, np.nan, 1.0, 1.0]), "y has 1 missing label"),
+        (np.array([0, "a", 1, 1], dtype=object), "mixes labels of types"),
+    ],
+)
+def test_bad_labels_name_y(y, match):
+    X = np.hstack([np.eye(4), np.eye(4)])
+    with pytest.raises(ValueError, match=match):
+        split_pairs(X, y)

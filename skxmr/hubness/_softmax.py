@@ -350,22 +350,12 @@ class DualSoftmax(RetrievalEstimator):
         self.direction = direction
         self.n_jobs = n_jobs
 
-    def score_matrix(self, queries, gallery):
-        """DSL scores of a batch of test queries against a gallery.
-
-        Parameters
-        ----------
-        queries : array-like of shape (n_queries, d)
-            The whole batch of test queries (the softmax runs over them).
-        gallery : array-like of shape (n_gallery, d)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_queries, n_gallery)
-        """
-        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
+    def _score_queries(self, queries, gallery, state):
+        # Transductive: called once with the whole batch of test queries (the
+        # softmax over axis 0 runs over them), never per chunk.
         return _dual_softmax(
-            Q, G, self.temperature, self.strength, result_dtype(queries, gallery), self.n_jobs
+            queries, gallery, self.temperature, self.strength,
+            result_dtype(queries, gallery), self.n_jobs,
         )
 
 

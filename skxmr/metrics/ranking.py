@@ -50,15 +50,35 @@ def count_rows(mask):
     return np.count_nonzero(mask, axis=1)
 
 
+def _check_binary(values):
+    """Relevance entries must be boolean or 0/1: NaN or 0.5 are not "relevant"."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return
+    if not (np.issubdtype(values.dtype, np.number) and not np.iscomplexobj(values)):
+        raise TypeError(
+            f"relevance must hold booleans or 0/1, got dtype {values.dtype}."
+        )
+    bad = ~((values == 0) | (values == 1))
+    if bad.any():
+        raise ValueError(
+            f"relevance must hold booleans or 0/1; {int(bad.sum())} entry(ies) are "
+            f"neither (e.g. {values[bad].ravel()[0]!r}); NaN or graded relevance is not "
+            "a relevant/irrelevant label."
+        )
+
+
 def check_relevance(relevance, shape):
     """Relevance as a boolean CSR array of ``shape``.
 
     ``relevance`` may be a 1-D integer array (the one relevant gallery column
-    of each query), a 2-D boolean array, or a scipy sparse matrix/array.
-    Every query needs at least one relevant item.
+    of each query), a 2-D boolean (or 0/1) array, or a scipy sparse
+    matrix/array of booleans or 0/1; any other entry (NaN, -1, 0.5) raises
+    ``ValueError``. Every query needs at least one relevant item.
     """
     n_q, n_g = shape
     if sp.issparse(relevance):
+        _check_binary(relevance.data)
         R = sp.csr_array(relevance, dtype=bool)
     else:
         rel = np.asarray(relevance)
@@ -75,6 +95,7 @@ def check_relevance(relevance, shape):
                 (np.ones(n_q, dtype=bool), (np.arange(n_q), rel)), shape=(n_q, n_g)
             )
         elif rel.ndim == 2:
+            _check_binary(rel)
             R = sp.csr_array(rel.astype(bool))
         else:
             raise ValueError(f"relevance must be 1-D or 2-D, got {rel.ndim}-D.")

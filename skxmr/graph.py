@@ -270,6 +270,16 @@ class InvGC(PairedTransformer):
     def _feature_names_out(self, input_features):
         return input_features  # the gallery half changes in place
 
+    @property
+    def _separable_half(self):
+        # The full adjacency subtracts a mean over the whole gallery.
+        return self.adjacency != "full"
+
+    def _transform_half(self, A, half):
+        """Serving (:func:`skxmr.index`): convolve the gallery half, keep the other."""
+        gallery_half = "right" if self.direction == "q2g" else "left"
+        return self.transform_gallery(A) if half == gallery_half else check_matrix(A, "queries")
+
     def transform_gallery(self, gallery):
         """Convolve a bare gallery matrix against the fitted banks.
 

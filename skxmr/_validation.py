@@ -96,22 +96,31 @@ def check_bank(B, name, *, n_features=None, min_rows=2):
 def l2_normalize(A, name):
     """Return the rows of ``A`` scaled to unit L2 norm (a new array).
 
-    Scale-safe: each row is divided by its largest absolute entry before
-    its norm is taken, so rows near the top of the dtype's range (float32
-    1e30, float64 1e200) do not overflow to zero vectors, and tiny but
-    non-zero rows (float32 1e-30) do not underflow. Only rows that are
-    exactly zero have no direction; they raise ``ValueError``.
+    Scale-safe: a row whose norm overflows (float32 near 1e30, float64 near
+    1e200) or whose squares underflow (float32 1e-30) is divided by its
+    largest absolute entry first, so it keeps its direction instead of
+    becoming a zero vector or a false "zero-norm" row; other rows take the
+    plain ``A / ||A||``. Only rows that are exactly zero have no direction;
+    they raise ``ValueError``.
     """
-    scale = np.maximum(A.max(axis=1, initial=0), -A.min(axis=1, initial=0))
-    bad = np.flatnonzero(~(scale > 0))
-    if bad.size:
-        raise ValueError(
-            f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
-            "cosine similarity is undefined for them."
-        )
-    out = A / scale[:, None]  # entries in [-1, 1]: the squares cannot overflow
-    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
-    out /= norms[:, None]
+    with np.errstate(over="ignore", under="ignore"):  # handled below
+        norms = np.linalg.norm(A, axis=1)
+    info = np.finfo(A.dtype)
+    risky = np.flatnonzero(~((norms >= np.sqrt(info.tiny)) & (norms <= info.max)))
+    if risky.size:
+        B = A[risky]
+        scale = np.maximum(B.max(axis=1, initial=0), -B.min(axis=1, initial=0))
+        bad = risky[~(scale > 0)]
+        if bad.size:
+            raise ValueError(
+                f"{name} has {bad.size} zero-norm row(s) (first at index {bad[0]}); "
+                "cosine similarity is undefined for them."
+            )
+        B = B / scale[:, None]  # entries in [-1, 1], the largest exactly 1
+        norms[risky] = 1.0
+    out = A / norms[:, None]
+    if risky.size:
+        out[risky] = B / np.linalg.norm(B, axis=1)[:, None]
     return out.astype(A.dtype, copy=False)
 
 

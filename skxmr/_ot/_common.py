@@ -6,12 +6,18 @@ iteration loop of the streamed solvers and the result of a solve.
 
 import math
 import numbers
+import os
+import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
+from ot.backend import get_backend as _pot_backend
+from sklearn.externals.array_api_compat import array_namespace, device
 from threadpoolctl import ThreadpoolController
 
 from .._chunking import reduce_row_chunks
@@ -32,34 +38,66 @@ LOG_DOMAIN_CHUNK_MIB = 16.0
 # cache between its two matrix-vector products (and while it is built).
 BLOCK_BYTES = 1 << 21
 
+# POT's numpy backend: the numpy specialisations call its primitives where
+# they need no output buffer (its dot is np.dot).
+NUMPY_NX = _pot_backend(np.empty(0))
+
+# Fraction of the available memory (host RAM, or free GPU memory for CUDA
+# tensors) the kernel may take when ``working_memory`` is left at None:
+# the rest stays for the inputs, the chunk temporaries and other processes.
+STORE_FRACTION = 0.5
+# Largest row spread (max - min of M / τ) for which a float32 kernel is
+# stored when the float64 one does not fit: its entries are then
+# >= exp(-60) ≈ 1e-26, far above float32's smallest normal (1.2e-38), and
+# the scalings (whose logs vary by about the spread) stay within float32.
+FLOAT32_KERNEL_MAX_SPREAD = 60.0
+
+# POT's solvers a caller may ask for by name (``ot.sinkhorn(method=...)``);
+# "auto" is the package's own engine.
+POT_METHODS = ("sinkhorn", "sinkhorn_log", "sinkhorn_stabilized")
+METHODS = ("auto",) + POT_METHODS
+
 SINKHORN_CONSTRAINTS = {
     "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
     "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
     "tol": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "working_memory": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "n_jobs": [numbers.Integral, None],
+    "method": [StrOptions(set(METHODS))],
 }
 
 # --------------------------------------------------------------- helpers
-def _marginal(w, n, name):
-    """Validated marginal of length ``n`` (uniform when ``w`` is None)."""
+def _float64(x, like):
+    """``x`` as a float64 array of ``like``'s backend and device."""
+    if isinstance(like, np.ndarray):
+        return np.asarray(x, dtype=np.float64)
+    xp = array_namespace(like)
+    return xp.asarray(x, dtype=xp.float64, device=device(like))
+
+
+def _marginal(w, n, name, like):
+    """Validated marginal of length ``n`` (uniform when ``w`` is None), as a
+    float64 vector beside ``like``."""
     if w is None:
-        return np.full(n, 1.0 / n)
+        return _float64(np.full(n, 1.0 / n), like)
+    if not isinstance(w, np.ndarray) and type(w).__module__.split(".")[0] == "torch":
+        w = w.detach().cpu().numpy()  # n weights: validated like any argument
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}.")
     if not np.all(np.isfinite(w)) or np.any(w <= 0):
         raise ValueError(f"{name} must hold finite, strictly positive weights.")
-    return w
+    return _float64(w, like)
 
 
-def _check_marginals(a, b, n_rows, n_cols):
-    a = _marginal(a, n_rows, "a")
-    b = _marginal(b, n_cols, "b")
-    if not math.isclose(a.sum(), b.sum(), rel_tol=1e-9):
+def _check_marginals(a, b, n_rows, n_cols, like=None):
+    like = np.empty(0) if like is None else like
+    a = _marginal(a, n_rows, "a", like)
+    b = _marginal(b, n_cols, "b", like)
+    sa, sb = float(a.sum()), float(b.sum())
+    if not math.isclose(sa, sb, rel_tol=1e-9):
         raise ValueError(
-            f"a and b must have the same total mass, got {a.sum():.6g} and "
-            f"{b.sum():.6g}."
+            f"a and b must have the same total mass, got {sa:.6g} and {sb:.6g}."
         )
     return a, b
 
@@ -67,6 +105,40 @@ def _check_marginals(a, b, n_rows, n_cols):
 def _budget_bytes(working_memory):
     mib = get_config()["working_memory"] if working_memory is None else working_memory
     return mib * 2**20
+
+
+def _available_bytes(like=None):
+    """Memory a new array may take: free GPU memory for CUDA tensors,
+    otherwise the host's available memory (``MemAvailable`` on Linux)."""
+    device = getattr(like, "device", None)
+    if getattr(device, "type", None) == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0  # unknown: stream
+
+
+def _fits(nbytes, working_memory, like=None):
+    """Whether an array of ``nbytes`` may be stored.
+
+    The one meaning of ``working_memory`` for the solvers: an explicit
+    budget (MiB) is obeyed; ``None`` lets the solver store what fits in
+    ``STORE_FRACTION`` of the available memory (and stream in chunks of
+    ``sklearn.get_config()["working_memory"]`` otherwise).
+    """
+    if working_memory is not None:
+        return nbytes <= working_memory * 2**20
+    return nbytes <= STORE_FRACTION * _available_bytes(like)
 
 
 def _convergence(err, tol, max_iter):
@@ -91,15 +163,49 @@ def _blas():
     return _BLAS
 
 
+# threadpoolctl's limits are process-global: two threads each saving the
+# "original" limit and restoring it on exit would leave BLAS at one thread
+# when their calls overlap (the second saves the first's limit). One limit
+# is held for all the overlapping calls instead: the first to enter sets
+# it, the last to leave restores the user's setting.
+_LIMIT_LOCK = threading.Lock()
+_LIMIT = {"depth": 0, "limiter": None, "threads": None}
+
+
+@contextmanager
 def _one_blas_thread():
-    """Context limiting BLAS to one thread."""
-    return _blas().limit(limits=1, user_api="blas")
+    """Context limiting BLAS to one thread; safe when calls overlap in threads."""
+    with _LIMIT_LOCK:
+        if _LIMIT["depth"] == 0:
+            _LIMIT["threads"] = _user_blas_threads()
+            _LIMIT["limiter"] = _blas().limit(limits=1, user_api="blas")
+        _LIMIT["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LIMIT_LOCK:
+            _LIMIT["depth"] -= 1
+            if _LIMIT["depth"] == 0:
+                _LIMIT["limiter"].restore_original_limits()
+                _LIMIT["limiter"] = None
 
 
-def _blas_threads():
-    """Threads BLAS would use (the user's setting, e.g. OPENBLAS_NUM_THREADS)."""
+def _user_blas_threads():
     info = _blas().select(user_api="blas").info()
     return max((lib["num_threads"] for lib in info), default=1)
+
+
+def _blas_threads(n_jobs=None):
+    """Threads for a loop that limits BLAS to one: ``n_jobs`` when given
+    (joblib's meaning: -1 all cores), otherwise the threads BLAS would use
+    (the user's setting, e.g. ``OPENBLAS_NUM_THREADS``), also while another
+    call holds the one-thread limit."""
+    if n_jobs is not None:
+        return max(1, effective_n_jobs(n_jobs))
+    with _LIMIT_LOCK:
+        if _LIMIT["depth"]:
+            return _LIMIT["threads"]
+    return _user_blas_threads()
 
 
 class _SpreadTooLarge(Exception):
@@ -115,9 +221,12 @@ def _passes(sweep, update, col, max_iter, tol, *, exact_error):
     ``(rows_prev, col)`` entering it (0 when ``rows_prev`` is None), free in
     the pass that computes the row update. ``update(col_acc)`` gives the
     next column state. Without a ``tol`` stop, the error of the returned
-    iterate costs one more pass: taken when ``exact_error`` (stored
-    matrices, a cheap pass), otherwise the error of the iterate before the
-    last is reported (streamed products, where a pass is expensive).
+    iterate costs one more pass, taken when ``exact_error`` is True (stored
+    matrices, a cheap pass). Otherwise the error of the iterate before the
+    last is reported (streamed products, where a pass is expensive); for a
+    single iteration there is none, and one more pass measures it unless
+    ``exact_error`` is None (the estimators: no pass beyond ``max_iter``
+    when no ``tol`` asks for the error; ``err`` is then None).
     """
     rows, err, n_iter = None, None, 0
     for _ in range(max_iter):
@@ -128,7 +237,7 @@ def _passes(sweep, update, col, max_iter, tol, *, exact_error):
                 return rows, col, n_iter, err  # the converged iterate
         rows, col = new_rows, update(acc)
         n_iter += 1
-    if exact_error or err is None:
+    if exact_error or (err is None and (exact_error is not None or tol is not None)):
         err = math.sqrt(sweep(col, rows)[2])
     return rows, col, n_iter, err
 
@@ -153,7 +262,8 @@ def _run_pass(make_step, n_rows, bytes_per_row, col_reduce, *, working_memory, n
 
 
 def _finite(log_c, log_r, err):
-    if np.all(np.isfinite(log_c)) and np.all(np.isfinite(log_r)) and np.isfinite(err):
+    if (_all_finite(log_c) and _all_finite(log_r)
+            and (err is None or math.isfinite(err))):
         return True
     # Not expected below the spread bound; never return a silent wrong
     # answer if it happens anyway.
@@ -163,6 +273,15 @@ def _finite(log_c, log_r, err):
         stacklevel=4,
     )
     return False
+
+
+def _all_finite(x):
+    if isinstance(x, np.ndarray):
+        return bool(np.all(np.isfinite(x)))
+    from ot.backend import get_backend
+
+    nx = get_backend(x)
+    return not bool(nx.any(~nx.isfinite(x)))
 
 
 def _result(log_c, log_r, n_iter, err, log_domain, *streamed, temperature, max_iter,

@@ -7,11 +7,12 @@ import numpy as np
 
 from .._chunking import row_slices
 from . import _common
-from ._common import _blas_threads, _budget_bytes, _finite, _one_blas_thread, _SpreadTooLarge
+from ._common import NUMPY_NX as _NX
+from ._common import _blas_threads, _budget_bytes, _finite, _fits, _one_blas_thread, _SpreadTooLarge
 from ._log import _streamed_log
 
 
-def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
+def _scaling_iterations(M, K, temperature, a, b, max_iter, tol, n_jobs=None):
     """Sinkhorn-Knopp in the scaling domain, one memory pass per iteration.
 
     ``K`` (which may be ``M`` itself) receives the row-shifted kernel
@@ -31,8 +32,8 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
     iteration thus reads the kernel once instead of twice (a plain loop
     ``r = a / (K c); c = b / (Kᵀ r)`` reads it twice), with the same
     iterates up to summation order. The small per-block products run on one
-    BLAS thread each; instead, contiguous runs of blocks go to as many
-    Python threads as BLAS would use (numpy releases the GIL), each
+    BLAS thread each; instead, contiguous runs of blocks go to ``n_jobs``
+    Python threads (default: as many as BLAS would use; numpy releases the GIL), each
     accumulating its own share of ``Kᵀ r``: one core cannot saturate the
     memory bandwidth this loop is bound by.
 
@@ -42,7 +43,7 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
     inv_tau = 1.0 / temperature
     max_spread = _common.SCALING_DOMAIN_MAX_SPREAD * temperature
     blocks = row_slices(n_rows, max(1, _common.BLOCK_BYTES // (8 * n_cols)))
-    n_threads = max(1, min(_blas_threads(), len(blocks)))
+    n_threads = max(1, min(_blas_threads(n_jobs), len(blocks)))
     # contiguous runs of blocks, one per thread (disjoint rows of K and r)
     groups = [blocks[len(blocks) * t // n_threads: len(blocks) * (t + 1) // n_threads]
               for t in range(n_threads)]
@@ -67,7 +68,7 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol):
                 np.subtract(Mb, mx[:, None], out=Kb, dtype=np.float64)
                 Kb *= inv_tau
                 np.exp(Kb, out=Kb)
-            Kc = Kb @ c
+            Kc = _NX.dot(Kb, c)  # POT's backend primitive (np.dot on numpy)
             if check:
                 # r * (K c) is the row sum of the current plan: its error is
                 # free in the pass that computes K c for the next row update.
@@ -113,8 +114,9 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs,
     """Potentials of a stored similarity matrix.
 
     The kernel gets its own float64 buffer (one pass per iteration over it,
-    :func:`_scaling_iterations`) unless an explicit ``working_memory``
-    cannot hold it; then, and for spreads beyond the scaling domain, the
+    :func:`_scaling_iterations`) when it fits (``_common._fits``: an
+    explicit ``working_memory``, or by default half the available memory);
+    otherwise, and for spreads beyond the scaling domain, the
     log domain runs over cache-sized chunks of ``M``. With ``product``
     (``product(rows, out) = M[rows] / τ`` from embeddings), ``M`` is a
     float64 buffer the caller gives away: it becomes the kernel in place
@@ -123,10 +125,10 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs,
     """
     n_rows, n_cols = M.shape
     inv_tau = 1.0 / temperature
-    if product is not None or working_memory is None or 8 * M.size <= _budget_bytes(working_memory):
+    if product is not None or _fits(8 * M.size, working_memory):
         K = M if product is not None else np.empty((n_rows, n_cols))
         try:
-            out = _scaling_iterations(M, K, temperature, a, b, max_iter, tol)
+            out = _scaling_iterations(M, K, temperature, a, b, max_iter, tol, n_jobs)
         except _SpreadTooLarge:
             pass  # the expected way to the log domain (small τ)
         else:
@@ -136,7 +138,7 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs,
             del K
     if product is None:
         def product(rows, out):
-            return np.multiply(M[rows], inv_tau, out=out)
+            return np.multiply(M[rows], inv_tau, out=out, dtype=np.float64)
     else:
         del M  # the kernel now: let it go before the log-domain buffers
     # Cache-sized chunks, but never above the caller's budget (which

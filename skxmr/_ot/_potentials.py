@@ -63,12 +63,34 @@ float32 and float64 inputs then give identical potentials.
 """
 
 
+import numpy as np
 from sklearn.utils._param_validation import validate_params
 
+from .._backend import get_backend
 from .._validation import check_matrix, check_same_width
-from ._common import SINKHORN_CONSTRAINTS, _check_marginals, _result
+from ._common import SINKHORN_CONSTRAINTS, _check_marginals, _fits, _result
 from ._dense import _solve_dense
+from ._generic import nx_sinkhorn, stored_source
+from ._pot import check_pot_memory, pot_sinkhorn
 from ._streamed import _embedding_potentials
+
+
+def _solve_stored(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs, method):
+    """``(log_c, log_r, n_iter, err, log_domain)`` of a validated stored matrix."""
+    nx = get_backend(M=M)
+    a, b = _check_marginals(a, b, *M.shape, like=M)
+    if method != "auto":
+        check_pot_memory(method, *M.shape, working_memory, M)
+        return pot_sinkhorn(nx, M + nx.zeros((1, 1), type_as=a), temperature, max_iter,
+                            tol, a, b, method)
+    if isinstance(M, np.ndarray):  # the numpy specialisation
+        return _solve_dense(M, temperature, max_iter, tol, a, b,
+                            working_memory=working_memory, n_jobs=n_jobs)
+    source = stored_source(nx, M, 1.0 / temperature, a)
+    return nx_sinkhorn(nx, source, *M.shape, temperature, a, b, max_iter, tol,
+                       store=_fits(8 * M.shape[0] * M.shape[1], working_memory, M),
+                       item_bytes=8, exact_error=True, working_memory=working_memory,
+                       like64=a)
 
 
 @validate_params(
@@ -77,7 +99,7 @@ from ._streamed import _embedding_potentials
     prefer_skip_nested_validation=True,
 )
 def sinkhorn_potentials(M, temperature=0.01, max_iter=10, tol=None, *, a=None, b=None,
-                        working_memory=None, n_jobs=None):
+                        working_memory=None, n_jobs=None, method="auto"):
     """Sinkhorn hubness potentials of the columns of a similarity matrix.
 
     Solves entropic OT with cost ``1 - M`` by Sinkhorn-Knopp (row scaling
@@ -135,9 +157,8 @@ def sinkhorn_potentials(M, temperature=0.01, max_iter=10, tol=None, *, a=None, b
     True
     """
     M = check_matrix(M, "M")
-    a, b = _check_marginals(a, b, *M.shape)
-    out = _solve_dense(M, temperature, max_iter, tol, a, b,
-                       working_memory=working_memory, n_jobs=n_jobs)
+    out = _solve_stored(M, temperature, max_iter, tol, a, b, working_memory=working_memory,
+                        n_jobs=n_jobs, method=method)
     return _result(*out, temperature=temperature, max_iter=max_iter, tol=tol)
 
 
@@ -148,7 +169,7 @@ def sinkhorn_potentials(M, temperature=0.01, max_iter=10, tol=None, *, a=None, b
 )
 def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_iter=10,
                                         tol=None, *, a=None, b=None,
-                                        working_memory=None, n_jobs=None):
+                                        working_memory=None, n_jobs=None, method="auto"):
     """Sinkhorn potentials of ``M = bank @ columns.T``, streamed when large.
 
     Same result as ``sinkhorn_potentials(bank @ columns.T, ...)``. When the
@@ -200,4 +221,4 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
     check_same_width(B, C, "bank", "columns")
     return _result(*_embedding_potentials(
         B, [C], temperature, max_iter, tol, a, b, working_memory=working_memory,
-        n_jobs=n_jobs), temperature=temperature, max_iter=max_iter, tol=tol)
+        n_jobs=n_jobs, method=method), temperature=temperature, max_iter=max_iter, tol=tol)

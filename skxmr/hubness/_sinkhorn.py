@@ -4,9 +4,9 @@ The potentials come from :mod:`skxmr._ot`."""
 
 import numbers
 
-import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._backend import get_backend
 from .._base import RetrievalEstimator
 from .._ot._common import SINKHORN_CONSTRAINTS, _result
 from .._ot._streamed import _embedding_potentials
@@ -20,12 +20,17 @@ NORMALIZER_CONSTRAINTS = {
 
 # -------------------------------------------------------------- estimators
 def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_iter,
-                        tol, working_memory, n_jobs):
-    """h of the gallery: SN (``gallery_bank=None``) or DBSN (columns G, Bg)."""
+                        tol, working_memory, n_jobs, method):
+    """h of the gallery: SN (``gallery_bank=None``) or DBSN (columns G, Bg).
+
+    No pass beyond ``max_iter`` is spent on the marginal error unless a
+    ``tol`` asks for it (``exact_error=None``): the estimators do not report it.
+    """
     blocks = [gallery] if gallery_bank is None else [gallery, gallery_bank]
     h, _ = _result(*_embedding_potentials(
         query_bank, blocks, temperature, max_iter, tol, working_memory=working_memory,
-        n_jobs=n_jobs), temperature=temperature, max_iter=max_iter, tol=tol)
+        n_jobs=n_jobs, method=method, exact_error=None),
+        temperature=temperature, max_iter=max_iter, tol=tol)
     return h[: gallery.shape[0]]
 
 
@@ -66,12 +71,25 @@ class SinkhornNormalizer(RetrievalEstimator):
         ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the
         reverse (the bank is then the right halves).
     n_jobs : int, default=None
-        joblib workers for chunked scoring (and streamed Sinkhorn chunks).
+        joblib workers for chunked scoring and streamed Sinkhorn chunks,
+        and the threads of the stored-kernel loop (``None``: as many as
+        BLAS would use).
     working_memory : float, default=None
-        MiB budget for the float64 bank × gallery similarity matrix; above
-        it nothing that size is stored and every Sinkhorn iteration streams
-        the matrix products in chunks of at most this size (per worker).
-        ``None`` uses ``sklearn.get_config()["working_memory"]``.
+        MiB budget for the float64 bank × gallery kernel; above it nothing
+        that size is stored and every Sinkhorn iteration streams the matrix
+        products in chunks of at most this size (per worker; device memory
+        for GPU tensors). ``None``: the kernel is stored when it fits in
+        half of the available memory (free GPU memory for CUDA tensors),
+        otherwise the iterations stream in chunks of
+        ``sklearn.get_config()["working_memory"]`` (see :doc:`/scaling`).
+    method : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
+            default="auto"
+        ``"auto"``: the package's engine (scaling domain where the kernel
+        cannot underflow, log domain otherwise, streamed when large).
+        Otherwise POT's solver of that name
+        (``ot.sinkhorn(b, a, 1 - Mᵀ, reg=τ, method=...)``) on the stored
+        matrix, read in the same convention; it needs the whole matrix
+        (about four float64 copies) in memory.
 
     Attributes
     ----------
@@ -125,7 +143,7 @@ class SinkhornNormalizer(RetrievalEstimator):
 
     def __init__(self, temperature=0.01, max_iter=10, tol=None, strength=1.0, *,
                  n_query_features=None, direction="q2g", n_jobs=None,
-                 working_memory=None):
+                 working_memory=None, method="auto"):
         self.temperature = temperature
         self.max_iter = max_iter
         self.tol = tol
@@ -134,17 +152,19 @@ class SinkhornNormalizer(RetrievalEstimator):
         self.direction = direction
         self.n_jobs = n_jobs
         self.working_memory = working_memory
+        self.method = method
 
     def _extra_columns(self):
         return None
 
     def _prepare_gallery(self, gallery):
         if self.strength == 0:  # plain cosine: the potentials are not used
-            return {"h": np.zeros(gallery.shape[0])}
+            nx = get_backend(gallery=gallery)
+            return {"h": nx.zeros((gallery.shape[0],), type_as=gallery)}
         h = _gallery_potentials(
             self.query_bank_, gallery, self._extra_columns(),
             temperature=self.temperature, max_iter=self.max_iter, tol=self.tol,
-            working_memory=self.working_memory, n_jobs=self.n_jobs,
+            working_memory=self.working_memory, n_jobs=self.n_jobs, method=self.method,
         )
         return {"h": h}
 
@@ -185,10 +205,15 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
         ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the
         reverse (the banks swap roles).
     n_jobs : int, default=None
-        joblib workers for chunked scoring.
+        joblib workers for chunked scoring and streamed Sinkhorn chunks,
+        and the threads of the stored-kernel loop.
     working_memory : float, default=None
-        MiB budget for the float64 bank × (gallery + gallery bank)
-        similarity matrix (streamed in chunks above it).
+        MiB budget for the float64 bank × (gallery + gallery bank) kernel
+        (streamed in chunks above it; ``None``: as in
+        :class:`SinkhornNormalizer`).
+    method : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
+            default="auto"
+        Solver, as in :class:`SinkhornNormalizer`.
 
     Attributes
     ----------
@@ -232,7 +257,8 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
     prefer_skip_nested_validation=True,
 )
 def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_iter=10,
-                       tol=None, strength=1.0, working_memory=None, n_jobs=None):
+                       tol=None, strength=1.0, working_memory=None, n_jobs=None,
+                       method="auto"):
     """Sinkhorn-normalised scores on explicit matrices (SN, two-view form).
 
     ``S'(q, g) = qᵀg - α h(g)`` with ``h`` the Sinkhorn potentials of the
@@ -251,6 +277,7 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     strength : float in [0, 1], default=1.0
     working_memory : float, default=None
     n_jobs : int, default=None
+    method : str, default="auto"
         As in :class:`SinkhornNormalizer`.
 
     Returns
@@ -268,7 +295,8 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     (4, 5)
     """
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
-                             strength=strength, working_memory=working_memory, n_jobs=n_jobs)
+                             strength=strength, working_memory=working_memory, n_jobs=n_jobs,
+                             method=method)
     return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
@@ -279,7 +307,7 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
 )
 def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
                                  temperature=0.01, max_iter=10, tol=None, strength=1.0,
-                                 working_memory=None, n_jobs=None):
+                                 working_memory=None, n_jobs=None, method="auto"):
     """Dual-bank Sinkhorn-normalised scores (DBSN, two-view form).
 
     As :func:`sinkhorn_normalize` with ``M = [Bq Gᵀ | Bq Bgᵀ]``: the gallery
@@ -300,6 +328,7 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     strength : float in [0, 1], default=1.0
     working_memory : float, default=None
     n_jobs : int, default=None
+    method : str, default="auto"
         As in :class:`DualBankSinkhornNormalizer`.
 
     Returns
@@ -318,7 +347,7 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     """
     est = DualBankSinkhornNormalizer(
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
-        working_memory=working_memory, n_jobs=n_jobs,
+        working_memory=working_memory, n_jobs=n_jobs, method=method,
     )
     return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 

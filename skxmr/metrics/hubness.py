@@ -9,28 +9,39 @@ Every statistic runs over all gallery items, zeros included.
 Ties at the k-th score are broken deterministically by the lower column
 index, so every row contributes exactly ``k`` occurrences and
 ``N_k.sum() == n_queries * k``.
+
+Under ``sklearn.config_context(array_api_dispatch=True)`` torch scores stay
+on their device: ``N_k`` comes back as an int64 tensor there (column sums
+of the top-k mask through POT's backend), the statistics as Python floats.
 """
 
 import numpy as np
 
+from .._backend import get_backend
 from .._chunking import map_row_chunks
-from .._ot._topk import top_k_indices
+from .._ot._topk import top_k_indices, top_k_mask
 from .._validation import check_matrix, check_n_neighbors
-from .ranking import chunk_budget
+from .ranking import _f64, chunk_budget
 
 
 def _k_occurrence(S, k):
     """N_k on a validated matrix, in row chunks (column counts are summed)."""
     n_g = S.shape[1]
+    numpy = isinstance(S, np.ndarray)
+    nx = get_backend(scores=S)
 
     def chunk(rows):
         # ties at the k-th score: lower column first, as everywhere in skxmr
-        return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
+        if numpy:
+            return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
+        return nx.sum(top_k_mask(S[rows], k), axis=0)
 
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
     per_row = 17 * n_g
     parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
-    return np.sum(parts, axis=0, dtype=np.int64)
+    if numpy:
+        return np.sum(parts, axis=0, dtype=np.int64)
+    return nx.sum(nx.stack(parts), axis=0)
 
 
 def _check(scores, k):
@@ -51,10 +62,11 @@ def k_occurrence(scores, k=10):
 
     Returns
     -------
-    n_k : ndarray of shape (n_gallery,), int64
+    n_k : array of shape (n_gallery,), int64
         ``n_k[j]`` = number of rows with column ``j`` in their top ``k``. Ties
         at the k-th score go to the lower column index, so
-        ``n_k.sum() == n_queries * k``.
+        ``n_k.sum() == n_queries * k``. A tensor on the device of ``scores``
+        under array API dispatch.
 
     Examples
     --------
@@ -71,17 +83,23 @@ def k_occurrence(scores, k=10):
 
 
 def _skewness(n_k):
-    x = n_k.astype(np.float64)
-    d = x - x.mean()
-    m2 = np.mean(d**2)
-    if np.ptp(x) == 0 or m2 == 0:
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    d = x - nx.mean(x)
+    m2 = float(nx.mean(d**2))
+    if float(nx.max(x) - nx.min(x)) == 0 or m2 == 0:
         return 0.0
-    return float(np.mean(d**3) / m2**1.5)
+    return float(nx.mean(d**3)) / m2**1.5
 
 
 def _robinhood(n_k):
-    x = n_k.astype(np.float64)
-    return float(0.5 * np.abs(x - x.mean()).sum() / x.sum())
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    return float(0.5 * nx.sum(nx.abs(x - nx.mean(x))) / nx.sum(x))
+
+
+def _antihub_rate(n_k):
+    return float(get_backend(n_k=n_k).mean(_f64(n_k == 0)))
 
 
 def hubness_skewness(scores, k=10):
@@ -189,7 +207,7 @@ def antihub_rate(scores, k=10):
     0.666...
     """
     S, k = _check(scores, k)
-    return float(np.mean(_k_occurrence(S, k) == 0))
+    return _antihub_rate(_k_occurrence(S, k))
 
 
 def hubness_report(scores, k=10):
@@ -223,6 +241,6 @@ def hubness_report(scores, k=10):
         "k": k,
         "skewness": _skewness(n_k),
         "robinhood": _robinhood(n_k),
-        "antihub_rate": float(np.mean(n_k == 0)),
-        "max_occurrence": int(n_k.max()),
+        "antihub_rate": _antihub_rate(n_k),
+        "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
     }

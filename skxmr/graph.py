@@ -13,7 +13,8 @@ For a gallery ``G`` (L2-normalised rows) and a bank ``B`` with ``W = G Bᵀ``:
       G_B = norm(G - r_B (W - W̄) B / |B|),   W̄ = mean of all entries of W
 
 * ``adjacency="local"`` (LocalAdj, Eqs. 7-9): keep the ``m = ⌈k·|B|⌉``
-  largest entries of each row of ``W``, zero the rest (no centring)::
+  largest entries of each row of ``W`` (``rounding="floor"``: the authors'
+  ``⌊k·|B|⌋``), zero the rest (no centring)::
 
       G_B = norm(G - r_B W_top B / m)
 
@@ -72,13 +73,15 @@ DEFAULT_R = {
 }
 
 
-def n_neighbors_for(k, n_bank):
-    """``⌈k·n_bank⌉`` on the decimal value of ``k`` (no float round-up).
+def n_neighbors_for(k, n_bank, rounding="ceil"):
+    """``⌈k·n_bank⌉`` (or ``⌊k·n_bank⌋``) on the decimal value of ``k``, at least 1.
 
     ``0.01 * 300`` is ``3.0000000000000004`` in binary floating point, whose
     ceiling would be 4; ``Fraction(repr(k))`` is the decimal the user wrote.
+    ``rounding="floor"`` is the authors' ``int(k * |B|)``.
     """
-    return max(1, math.ceil(Fraction(repr(float(k))) * n_bank))
+    exact = Fraction(repr(float(k))) * n_bank
+    return max(1, math.ceil(exact) if rounding == "ceil" else math.floor(exact))
 
 
 def _dense_neighbourhoods(m, n_bank):
@@ -189,6 +192,13 @@ class InvGC(PairedTransformer):
         ``"avgpool"`` (``m = ⌈k·|B|⌉``, at least 1; the paper's k = 1 %).
         Ignored by ``"full"``; must be in {0.1, 0.25, 0.5, 1.0} for
         ``"avgpool"``.
+    rounding : {"ceil", "floor"}, default="ceil"
+        How ``k·|B|`` becomes a neighbour count when it is not an integer.
+        ``"ceil"`` (DESIGN: ``⌈k·|B|⌉``, never fewer neighbours than the
+        fraction asks for); ``"floor"``: the authors' code (``int(k·|B|)``,
+        at least 1). Rankings differ whenever ``k·|B|`` is not an integer
+        (e.g. ``k=0.01`` with a bank of 250: 3 against 2 neighbours); choose
+        ``"floor"`` to reproduce the authors' numbers.
     n_query_features : int, default=None
         Width of the query half of ``X``; ``None`` means half the columns.
     direction : {"q2g", "g2q"}, default="q2g"
@@ -237,6 +247,7 @@ class InvGC(PairedTransformer):
         "r_query": [Interval(numbers.Real, 0, None, closed="left"), None],
         "adjacency": [StrOptions(set(ADJACENCIES))],
         "k": [Interval(numbers.Real, 0, 1, closed="right")],
+        "rounding": [StrOptions({"ceil", "floor"})],
         "n_jobs": [None, numbers.Integral],
         "working_memory": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
@@ -248,6 +259,7 @@ class InvGC(PairedTransformer):
         adjacency="full",
         k=0.01,
         *,
+        rounding="ceil",
         n_query_features=None,
         direction="q2g",
         n_jobs=None,
@@ -257,6 +269,7 @@ class InvGC(PairedTransformer):
         self.r_query = r_query
         self.adjacency = adjacency
         self.k = k
+        self.rounding = rounding
         self.n_query_features = n_query_features
         self.direction = direction
         self.n_jobs = n_jobs
@@ -280,8 +293,12 @@ class InvGC(PairedTransformer):
             # docstring); both are d×d or d, independent of the bank size.
             self._moments_ = [_moments(B) for B in (self.gallery_bank_, self.query_bank_)]
         else:
-            self.n_neighbors_gallery_ = n_neighbors_for(self.k, self.gallery_bank_.shape[0])
-            self.n_neighbors_query_ = n_neighbors_for(self.k, self.query_bank_.shape[0])
+            self.n_neighbors_gallery_ = n_neighbors_for(
+                self.k, self.gallery_bank_.shape[0], self.rounding
+            )
+            self.n_neighbors_query_ = n_neighbors_for(
+                self.k, self.query_bank_.shape[0], self.rounding
+            )
         return self
 
     # ------------------------------------------------------ transform

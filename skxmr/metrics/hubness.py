@@ -186,6 +186,8 @@ def robinhood_index(scores, k=10):
 def antihub_rate(scores, k=10):
     """Fraction of gallery items that are in no query's top ``k`` (``N_k = 0``).
 
+    This is scikit-hubness's *antihub occurrence*.
+
     Parameters
     ----------
     scores : array-like of shape (n_queries, n_gallery)
@@ -224,8 +226,10 @@ def hubness_report(scores, k=10):
     -------
     report : dict
         ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
-        "max_occurrence": ...}``; ``max_occurrence`` is the largest
-        ``N_k`` (the biggest hub).
+        "max_occurrence": ..., "gini": ..., "hub_occurrence": ...}``;
+        ``max_occurrence`` is the largest ``N_k`` (the biggest hub), ``gini``
+        and ``hub_occurrence`` are :func:`gini_index` and
+        :func:`hub_occurrence` (``hub_size=2``).
 
     Examples
     --------
@@ -243,4 +247,106 @@ def hubness_report(scores, k=10):
         "robinhood": _robinhood(n_k),
         "antihub_rate": _antihub_rate(n_k),
         "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
+        "gini": _gini(n_k),
+        "hub_occurrence": _hub_occurrence(n_k, k, S.shape[0], 2.0),
     }
+
+
+# ------------------------------------------ scikit-hubness's inequality measures
+def _gini(n_k):
+    # sum_ij |x_i - x_j| = 2 sum_i (2i - n - 1) x_(i) over the sorted x (1-based i):
+    # O(n log n) instead of the n x n table of differences.
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    x = nx.sort(x)
+    n = x.shape[0]
+    weights = 2.0 * nx.arange(n + 1, start=1, type_as=x) - (n + 1)
+    return float(nx.sum(weights * x) / (n * nx.sum(x)))
+
+
+def _hub_occurrence(n_k, k, n_queries, hub_size):
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    return float(nx.sum(x * (x >= hub_size * k)) / (k * n_queries))
+
+
+def gini_index(scores, k=10):
+    """Gini index of the k-occurrence (as scikit-hubness computes it).
+
+    ``G = sum_i sum_j |N_k(i) - N_k(j)| / (2 n sum_i N_k(i))`` over the ``n``
+    gallery items: half the mean absolute difference of ``N_k`` relative to
+    its mean. 0 when every item is retrieved equally often; it approaches 1
+    when a single hub takes every neighbour slot (``1 - 1/n`` exactly).
+    Computed from the sorted ``N_k`` in ``O(n log n)``.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    gini : float
+        In ``[0, 1)``; lower is better.
+
+    References
+    ----------
+    R. Feldbauer, M. Leodolter, C. Plant, A. Flexer. Fast Approximate Hubness
+    Reduction for Large High-Dimensional Data. IEEE ICBK 2018; scikit-hubness
+    (``skhubness.analysis.Hubness``, ``gini``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import gini_index
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> gini_index(S, k=1)   # N_1 = [3, 0, 0]: (4 * 3) / (2 * 3 * 3)
+    0.666...
+    >>> gini_index(np.eye(3), k=1)   # N_1 = [1, 1, 1]
+    0.0
+    """
+    S, k = _check(scores, k)
+    return _gini(_k_occurrence(S, k))
+
+
+def hub_occurrence(scores, k=10, hub_size=2.0):
+    """Share of all neighbour slots taken by hubs (as scikit-hubness computes it).
+
+    Hubs are the gallery items with ``N_k >= hub_size · k``; the hub
+    occurrence is ``sum_{hubs} N_k / (k · n_queries)``, the fraction of the
+    ``k · n_queries`` top-``k`` slots that hubs fill. Its counterpart, the
+    share of items that are in no top-``k`` list (scikit-hubness's *antihub
+    occurrence*), is :func:`antihub_rate`.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+    hub_size : float, default=2.0
+        Hub threshold as a multiple of ``k`` (scikit-hubness's default);
+        positive and finite.
+
+    Returns
+    -------
+    occurrence : float
+        In ``[0, 1]``; lower is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import hub_occurrence
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> hub_occurrence(S, k=1)   # N_1 = [3, 0, 0]: item 0 is a hub (3 >= 2)
+    1.0
+    >>> hub_occurrence(S, k=2)   # N_2 = [3, 1, 2]: no item reaches 4
+    0.0
+    """
+    if (isinstance(hub_size, (bool, np.bool_)) or not isinstance(hub_size, (int, float, np.number))
+            or not np.isfinite(hub_size) or hub_size <= 0):
+        raise ValueError(f"hub_size must be a positive finite number, got {hub_size!r}.")
+    S, k = _check(scores, k)
+    return _hub_occurrence(_k_occurrence(S, k), k, S.shape[0], float(hub_size))

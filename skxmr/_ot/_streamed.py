@@ -13,7 +13,7 @@ from ._common import NUMPY_NX as _NX
 from .._chunking import row_slices
 from ._common import (_blas_threads, _budget_bytes, _check_marginals, _finite, _fits,
                       _one_blas_thread, _passes, _SpreadTooLarge)
-from ._dense import _solve_dense
+from ._dense import _scaling_iterations, _solve_dense
 from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
 from ._math import scaled_product_dtype
@@ -162,6 +162,23 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
                           working_memory=working_memory, like64=a)
         return out + (not fits,)
     bounds = np.cumsum([0] + [C.shape[0] for C in blocks])
+    if not fits and working_memory is None and _fits(4 * n_rows * n_cols, None, B):
+        # The memory-aware default: a float32 kernel (float32 products,
+        # row-shifted, spread within FLOAT32_KERNEL_MAX_SPREAD) where the
+        # float64 one does not fit; streamed when the spread is larger.
+        K = np.empty((n_rows, n_cols), dtype=np.float32)
+        B32 = B.astype(np.float32, copy=False)
+        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
+            np.matmul(B32, C.astype(np.float32, copy=False).T, out=K[:, lo:hi])
+        try:
+            out = _scaling_iterations(K, K, temperature, a, b, max_iter, tol, n_jobs)
+        except _SpreadTooLarge:
+            pass
+        else:
+            if _finite(*out[:2], out[3]):
+                return out + (False, False)
+        finally:
+            del K
     if fits:
         # Fits: one float64 matrix, its products in float64 whatever the
         # input dtype, so float32 and float64 inputs give the same potentials.

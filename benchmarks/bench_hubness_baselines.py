@@ -1,4 +1,4 @@
-"""Hubness baselines (IS, QB-Norm, DSL, CSLS, DBNorm): quality and cost.
+"""Hubness baselines (IS, QB-Norm, DSL, CSLS, DBNorm, NNN, DN, MP, LS): quality and cost.
 
 Run ``python benchmarks/bench_hubness_baselines.py`` (``--quick`` for a
 small run). Two tables:
@@ -8,7 +8,9 @@ small run). Two tables:
    the pairs as banks, ``bank_test_split(X, bank_size=0.5, random_state=0)``);
 2. time to bind a gallery (``est.index(G)``: the per-gallery bank pass) and
    to score a batch of queries, on random float32 embeddings, next to one
-   bare matrix product of the same size (the floor a dense method pays).
+   bare matrix product of the same size (the floor a dense method pays),
+   and both per entry: ns per bank × gallery entry for ``index(G)``, ns per
+   query × gallery entry for ``score(Q)``.
 """
 
 import argparse
@@ -21,8 +23,12 @@ from skxmr import (
     CSLS,
     CosineSimilarity,
     DBNorm,
+    DistributionNormalization,
     DualSoftmax,
     InvertedSoftmax,
+    LocalScaling,
+    MutualProximity,
+    NearestNeighborNormalization,
     QBNorm,
     split_pairs,
 )
@@ -35,6 +41,12 @@ METHODS = {
     "CSLS": CSLS(),
     "DBNorm": DBNorm(),
     "DBNorm dyn": DBNorm(dynamic=True),
+    "NNN": NearestNeighborNormalization(),
+    "DN": DistributionNormalization(),
+    "MP": MutualProximity(),
+    "MP emp": MutualProximity(method="empirical"),
+    "LS nicdm": LocalScaling(),
+    "LS std": LocalScaling(method="standard"),
 }
 
 
@@ -82,23 +94,27 @@ def cost(n, d, n_queries, repeat):
     print(
         f"\nCost: bank {n} x {n}, gallery {n}, {n_queries} queries, d={d}, float32; "
         f"best of {repeat}\n"
-        f"bare products: gallery x bank {floor_bank:.3f} s, queries x gallery {floor_query:.3f} s"
+        f"bare products: gallery x bank {floor_bank:.3f} s ({floor_bank * 1e9 / n**2:.2f} ns/entry), "
+        f"queries x gallery {floor_query:.3f} s ({floor_query * 1e9 / (n_queries * n):.2f} ns/entry)"
     )
-    header = f"{'method':12s} {'index(G) s':>11s} {'/ product':>10s} {'score(Q) s':>11s} {'/ product':>10s}"
+    header = (f"{'method':12s} {'index(G) s':>11s} {'/ product':>10s} {'ns/entry':>9s} "
+              f"{'score(Q) s':>11s} {'/ product':>10s} {'ns/entry':>9s}")
+    per_bank, per_query = 1e9 / (n * n), 1e9 / (n_queries * n)
     print(header)
     print("-" * len(header))
     for name, est in METHODS.items():
         est = clone(est).fit(X_bank)
         if est._transductive:
             t_score = best_of(lambda: est.score_matrix(Q, G), repeat)
-            print(f"{name:12s} {'(transductive)':>22s} {t_score:11.3f} {t_score / floor_query:10.1f}")
+            print(f"{name:12s} {'(transductive)':>32s} {t_score:11.3f} {t_score / floor_query:10.1f} "
+                  f"{t_score * per_query:9.2f}")
             continue
         t_index = best_of(lambda: est.index(G), repeat)
         index = est.index(G)
         t_score = best_of(lambda: index.score(Q), repeat)
         print(
-            f"{name:12s} {t_index:11.3f} {t_index / floor_bank:10.1f} "
-            f"{t_score:11.3f} {t_score / floor_query:10.1f}"
+            f"{name:12s} {t_index:11.3f} {t_index / floor_bank:10.1f} {t_index * per_bank:9.2f} "
+            f"{t_score:11.3f} {t_score / floor_query:10.1f} {t_score * per_query:9.2f}"
         )
 
 

@@ -4,7 +4,9 @@ Calibrating probabilistic embeddings
 
 Each item is a Gaussian estimated from several augmented embeddings, and the
 calibrated similarity is the point match minus a distribution distance,
-``s(q, g) = mu_q . mu_g - weight * D(N_q, N_g)`` (paper Eq. 5 / 7).
+``s(q, g) = mu_q . mu_g - weight * D(N_q, N_g) / D_bar`` (paper Eq. 5 / 7),
+with ``D_bar`` the median distance of the training pairs, so that ``weight``
+is dimensionless.
 
 We reproduce the two ablations of the calibration paper on a synthetic
 multiplicity problem -- the distance ablation of its Table 4 and the
@@ -94,10 +96,10 @@ for distance, label in rows.items():
 # even better than W2: the concepts differ by log-normal variance profiles, which
 # ratio-based divergences compare on their natural (log) scale. The true
 # Jensen-Shannon divergence is bounded by log 2 and saturates for Gaussians
-# that barely overlap; it wants the largest weights of the grid. W2 lives in
-# the same units as the point match, so its default ``weight=0.5`` is close
-# to the tuned one, while the KL-type divergences (sums over dimensions) need
-# much smaller, tuned weights.
+# that barely overlap; it wants the largest weights of the grid. Weights are
+# in units of each distance's median over the training pairs, so one grid
+# serves every distance (raw KL-type values, sums over dimensions, would
+# need weights orders of magnitude below W2's).
 #
 # Fig. 3: more augmentations, better estimates
 # --------------------------------------------

@@ -29,7 +29,7 @@ from sklearn.utils import check_random_state
 
 from ._chunking import chunk_n_rows, map_row_chunks, row_slices
 from ._docstrings import fill_doc
-from ._validation import check_matrix, result_dtype
+from ._validation import check_matrix, label_codes, result_dtype
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
 # exp() of a log-variance outside this range over/underflows in float64.
@@ -420,6 +420,22 @@ def pairwise_prepared(distance, A, B, *, draws=None, n_jobs=None):
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
+def paired_prepared(distance, A, B, *, draws=None, block=256):
+    """Distances of the matched pairs ``(A[i], B[i])`` only: the diagonal.
+
+    Computed block by block (``block`` pairs against each other, keeping the
+    diagonal), so the cost is ``O(n * block)`` distances, not ``O(n^2)``.
+    """
+    func = PAIRWISE[distance]
+    args = (draws,) if distance == "js" else ()
+    n = A["mean"].shape[0]
+    out = np.empty(n)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        out[rows] = np.diagonal(func(_take(A, rows), _take(B, rows), *args))
+    return out
+
+
 def _pairwise_public(distance, means1, covariances1, means2, covariances2, *,
                      draws=None, n_jobs=None):
     need_pd = NEED_PD[distance]
@@ -670,6 +686,7 @@ def _grouped(samples, item_ids, name="samples"):
             f"item_ids must be 1-D with one id per row of {name} ({X.shape[0]}), "
             f"got shape {ids.shape}."
         )
+    label_codes(ids, X.shape[0], "item_ids", f"row of {name}")  # None/NaN/mixed ids
     uniq, first, codes = np.unique(ids, return_index=True, return_inverse=True)
     order_items = np.argsort(first, kind="stable")  # ids in order of first appearance
     rank = np.empty_like(order_items)

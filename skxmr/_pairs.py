@@ -117,6 +117,8 @@ def unique_rows(A):
     inverse : ndarray of shape (n_rows,)
         ``unique[inverse]`` equals ``A``.
     """
+    if not isinstance(A, np.ndarray):
+        return _unique_rows_tensor(A)
     # Hash whole rows at once through a void view instead of comparing floats
     # column by column; adding 0.0 turns -0.0 into +0.0 so the bytes of equal
     # rows are equal (it also makes the copy the view needs).
@@ -127,6 +129,24 @@ def unique_rows(A):
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     return A[first[order]], rank[inverse.ravel()]
+
+
+def _unique_rows_tensor(A):
+    """:func:`unique_rows` of a torch tensor, on its device.
+
+    The unique rows stay a tensor; ``inverse`` (row bookkeeping for the
+    relevance matrix, not data) comes back as a numpy array.
+    """
+    import torch
+
+    unique, inverse = torch.unique(A + 0.0, dim=0, return_inverse=True)
+    n = A.shape[0]
+    first = torch.full((unique.shape[0],), n, dtype=torch.int64, device=A.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(n, device=A.device), "amin")
+    order = torch.argsort(first)  # first appearances are distinct
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.shape[0], device=A.device)
+    return A[first[order]], rank[inverse].cpu().numpy()
 
 
 @dataclass

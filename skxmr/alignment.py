@@ -259,7 +259,10 @@ class CauchySchwarzAlignment(_CSAlignmentBase):
     uniform over its relevant items (its pair(s), or every item sharing its
     label when ``y`` is given). ``loss="cs"`` minimises the Cauchy-Schwarz
     divergence ``-log(<p,q> / (||p||₂ ||q||₂))``, computed from the logits
-    (no epsilon, finite at any temperature); ``loss="cmpm"`` is the CMPM KL
+    (no epsilon, finite at any temperature; the authors' reference code
+    clamps at 1e-8 before the log, skxmr computes the divergence exactly, so
+    the two differ where a row's mass on its positives is below 1e-8);
+    ``loss="cmpm"`` is the CMPM KL
     baseline. See :ref:`alignment` for the formulas.
 
     ``transform`` returns the paired rows ``hstack([z_q, z_g])`` (``2k``

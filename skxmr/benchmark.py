@@ -19,6 +19,8 @@ import numpy as np
 from ._pairs import split_pairs
 from ._registry import registered_methods
 
+_DESCRIPTION = "Side-by-side benchmark of every registered method."
+
 DATASETS = ("coco-clip", "msrvtt-videoclip", "synthetic")
 FAMILY_ORDER = ("baseline", "hubness", "graph", "calibration", "alignment")
 COLUMNS = (
@@ -284,7 +286,8 @@ def plot_hubness(result, path, baseline="Cosine"):
 
 def main(argv=None):
     """Entry point of ``python -m skxmr`` and the ``skxmr`` console script."""
-    parser = argparse.ArgumentParser(prog="skxmr", description=__doc__.splitlines()[0])
+    # Not __doc__: it is None under python -OO.
+    parser = argparse.ArgumentParser(prog="skxmr", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("benchmark", help="side-by-side table of every registered method")
     bench.add_argument("--dataset", choices=DATASETS, default="coco-clip")

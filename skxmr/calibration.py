@@ -44,6 +44,7 @@ from ._gaussian import (
     n_covariance_params,
     pack_gaussians,
     packed_feature_names,
+    paired_prepared,
     pairwise_prepared,
     standard_normal_draws,
     symmetric_kl_divergence,
@@ -355,7 +356,9 @@ def calibrated_similarity(means_q, covariances_q, means_g, covariances_g, *,
     """Calibrated similarity of all query x gallery Gaussian pairs.
 
     ``S = mu_q^T mu_g - weight * D(N_q, N_g)`` (paper Eq. 5, with Eq. 7 for
-    ``"w2"``). Asymmetric divergences are taken from the query side:
+    ``"w2"``), with ``weight`` multiplying the raw distance (the estimator
+    :class:`ProbabilisticCalibration` divides it by the median distance of
+    its training pairs first, so that its ``weight`` is dimensionless). Asymmetric divergences are taken from the query side:
     ``"kl"`` is ``KL(N_q || N_g)`` -- the paper's ``KL(p(v) || p(u))`` with
     captions ``v`` as queries -- and ``"kl_reverse"`` is ``KL(N_g || N_q)``.
 
@@ -434,13 +437,16 @@ class ProbabilisticCalibration(RetrievalEstimator):
         ``"js"``: the true Jensen-Shannon divergence (Monte-Carlo).
         ``"bhattacharyya"``. ``None``: no calibration (point matching).
     weight : float, default=0.5
-        Weight of the distance, ``>= 0``. The paper gives none; at 0.5 the
-        mean part of ``weight * W2^2`` is ``1 - cos`` for unit means, so the
-        point match and the distance count equally. KL-type divergences are
-        dimensionless sums over ``d`` features while ``"w2"`` is in squared
-        embedding units like the point match, so good weights differ by
-        distance: tune ``weight`` and ``distance`` together with
-        ``GridSearchCV`` and :func:`skxmr.metrics.make_retrieval_scorer`.
+        Weight of the distance, ``>= 0``, in units of the typical distance
+        of a matching pair: the score is ``mu_q^T mu_g - weight * D /
+        distance_scale_``, with ``distance_scale_`` the median of ``D`` over
+        the training pairs (fixed at ``fit``). The same ``weight`` thus means
+        the same for every distance (raw KL-type values are sums over ``d``
+        features and can be orders of magnitude above W2, so one raw grid
+        could not serve both), and a matching pair at the median distance
+        loses ``weight`` of similarity. The paper gives no value; tune
+        ``weight`` and ``distance`` together with ``GridSearchCV`` and
+        :func:`skxmr.metrics.make_retrieval_scorer`.
     covariance : {"spherical", "diag", "full"}, default="diag"
         Layout of the packed halves (see :func:`pair_gaussians`).
     n_mc_samples : int, default=128
@@ -464,6 +470,10 @@ class ProbabilisticCalibration(RetrievalEstimator):
         Dimension ``d`` of the Gaussians.
     mc_draws_ : ndarray of shape (ceil(n_mc_samples / 2), d)
         Standard normal draws of ``"js"`` (used with their negatives).
+    distance_scale_ : float
+        Median of the distance over the training pairs (``D(left_i,
+        right_i)`` for every row of ``X``); ``weight`` is in its units.
+        1.0 when ``distance=None``.
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit``.
 
@@ -535,7 +545,26 @@ class ProbabilisticCalibration(RetrievalEstimator):
         self.mc_draws_ = standard_normal_draws(
             self.n_mc_samples, d_left, check_random_state(self.random_state)
         )
+        self.distance_scale_ = self._matching_scale(X, cut)
         return self
+
+    def _matching_scale(self, X, cut):
+        """Median distance of the training pairs: what makes ``weight`` dimensionless."""
+        if self.distance is None:
+            return 1.0
+        # Left || right on every row, whatever the direction: g2q scores
+        # with the swapped distance from the right half, the same values.
+        A = self._prepare_items(X[:, :cut], "X (query half)")
+        B = self._prepare_items(X[:, cut:], "X (gallery half)")
+        D = paired_prepared(self.distance, A, B, draws=self.mc_draws_)
+        scale = float(np.median(D))
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(
+                f"the training pairs of X have a median {self.distance!r} distance of "
+                f"{scale:g}: matching Gaussians are identical, so the distance has no "
+                "scale to calibrate weight by."
+            )
+        return scale
 
     # ------------------------------------------------------- scoring
     def _check_items(self, A, name):
@@ -562,7 +591,7 @@ class ProbabilisticCalibration(RetrievalEstimator):
         S = A["mean"] @ state["mean"].T
         if self.distance is not None and self.weight:
             D = pairwise_prepared(self._distance_for_rows(), A, state, draws=self.mc_draws_)
-            S -= self.weight * D
+            S -= (self.weight / self.distance_scale_) * D
         return S
 
     def _bytes_per_query_row(self, n_gallery):
@@ -700,7 +729,7 @@ class NeighborhoodGaussian(PairedTransformer):
 # --------------------------------------------------------------------------
 def make_multiplicity_problem(n_categories=8, n_items_per_category=12, n_augmentations=8,
                               n_features=16, *, item_noise=0.6, spread=0.15,
-                              modality_gap=0.3, random_state=None):
+                              modality_gap=0.3, variance_scale=None, random_state=None):
     """Items as Gaussian clouds whose *shape* carries their category.
 
     ``n_categories`` concepts with unit-norm centres ``m_c`` and a
@@ -725,6 +754,13 @@ def make_multiplicity_problem(n_categories=8, n_items_per_category=12, n_augment
     item_noise : float, default=0.6
     spread : float, default=0.15
     modality_gap : float, default=0.3
+    variance_scale : float, default=None
+        Mean per-feature variance of the augmentations (over concepts and
+        features); the spread profiles are rescaled to it, keeping their
+        shapes. ``None``: ``spread``'s (about ``2.4 spread²``). Real caption
+        Gaussians sit far lower: all-MiniLM-L6-v2 with 8 word-dropout
+        augmentations per caption has a mean variance of about 3.5e-4, where
+        raw KL-type divergences are orders of magnitude above W2.
     random_state : int, RandomState instance or None, default=None
 
     Returns
@@ -754,13 +790,24 @@ def make_multiplicity_problem(n_categories=8, n_items_per_category=12, n_augment
         raise ValueError(f"n_augmentations must be an integer >= 2, got {n_augmentations!r}.")
     for name, value in (("item_noise", item_noise), ("spread", spread),
                         ("modality_gap", modality_gap)):
-        if not (isinstance(value, numbers.Real) and np.isfinite(value) and value >= 0):
+        if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                and np.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    if variance_scale is not None and not (
+        isinstance(variance_scale, numbers.Real)
+        and not isinstance(variance_scale, (bool, np.bool_))
+        and np.isfinite(variance_scale) and variance_scale > 0
+    ):
+        raise ValueError(
+            f"variance_scale must be None or a finite number > 0, got {variance_scale!r}."
+        )
     rng = check_random_state(random_state)
     C, n, d = n_categories, n_items_per_category, n_features
     centres = rng.standard_normal((C, d))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     profile = spread * np.exp(rng.standard_normal((C, d)))
+    if variance_scale is not None:
+        profile *= np.sqrt(variance_scale / np.mean(profile**2))
     gap = rng.standard_normal(d)
     gap *= modality_gap / np.linalg.norm(gap)
     y = np.repeat(np.arange(C), n)

@@ -13,7 +13,8 @@ For a gallery ``G`` (L2-normalised rows) and a bank ``B`` with ``W = G Bᵀ``:
       G_B = norm(G - r_B (W - W̄) B / |B|),   W̄ = mean of all entries of W
 
 * ``adjacency="local"`` (LocalAdj, Eqs. 7-9): keep the ``m = ⌈k·|B|⌉``
-  largest entries of each row of ``W``, zero the rest (no centring)::
+  largest entries of each row of ``W`` (``rounding="floor"``: the authors'
+  ``⌊k·|B|⌋``), zero the rest (no centring)::
 
       G_B = norm(G - r_B W_top B / m)
 
@@ -22,6 +23,13 @@ For a gallery ``G`` (L2-normalised rows) and a bank ``B`` with ``W = G Bᵀ``:
   ``m`` nearest bank items is subtracted);
 
 and finally ``G' = norm(½ G_Bg + ½ G_Bq)``.
+
+Arrays and devices: under ``sklearn.config_context(array_api_dispatch=True)``
+torch tensors stay torch on their device -- the fitted banks, their moments
+and every product (``nx.dot`` of POT's backend); the LocalAdj selection uses
+the backend's ``topk`` for the threshold (:mod:`skxmr._ot._topk`) and the
+neighbours' bank rows are gathered and summed on the device. numpy keeps
+its specialised path (candidate top-k, a sparse CSR product).
 """
 
 import math
@@ -31,14 +39,17 @@ from fractions import Fraction
 import numpy as np
 import scipy.sparse as sp
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._backend import get_backend
 from ._base import PairedTransformer, _check_banks
 from ._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
 from ._registry import register_method
-from ._ot._topk import top_k_indices
+from ._ot._topk import top_k_indices, top_k_mask
+from .metrics.ranking import _f64
 from ._validation import check_matrix, check_same_width, l2_normalize
 from .similarity import CosineSimilarity
 
@@ -62,13 +73,15 @@ DEFAULT_R = {
 }
 
 
-def n_neighbors_for(k, n_bank):
-    """``⌈k·n_bank⌉`` on the decimal value of ``k`` (no float round-up).
+def n_neighbors_for(k, n_bank, rounding="ceil"):
+    """``⌈k·n_bank⌉`` (or ``⌊k·n_bank⌋``) on the decimal value of ``k``, at least 1.
 
     ``0.01 * 300`` is ``3.0000000000000004`` in binary floating point, whose
     ceiling would be 4; ``Fraction(repr(k))`` is the decimal the user wrote.
+    ``rounding="floor"`` is the authors' ``int(k * |B|)``.
     """
-    return max(1, math.ceil(Fraction(repr(float(k))) * n_bank))
+    exact = Fraction(repr(float(k))) * n_bank
+    return max(1, math.ceil(exact) if rounding == "ceil" else math.floor(exact))
 
 
 def _dense_neighbourhoods(m, n_bank):
@@ -76,11 +89,28 @@ def _dense_neighbourhoods(m, n_bank):
     return 8 * m >= n_bank
 
 
+def _cast(a, like):
+    """``a`` in the dtype of ``like`` (same backend), without a copy if it is."""
+    if isinstance(a, np.ndarray):
+        return a.astype(like.dtype, copy=False)
+    return a if a.dtype == like.dtype else get_namespace(a)[0].astype(a, like.dtype)
+
+
 def _local_update(G, B, m, binary):
     """``S B / m`` with S the (binary or similarity) top-m adjacency of G."""
-    W = G @ B.T
-    idx = top_k_indices(W, m)
+    nx = get_backend(gallery=G, bank=B)
+    W = nx.dot(G, B.T)
     n_rows, n_bank = W.shape
+    if not isinstance(W, np.ndarray):
+        if _dense_neighbourhoods(m, n_bank):
+            mask = top_k_mask(W, m)
+            A = _cast(mask, W) if binary else nx.where(mask, W, 0.0 * W)
+            return nx.dot(A, B) / m
+        idx = top_k_indices(W, m)
+        weights = nx.ones(idx.shape, type_as=W) if binary else nx.take_along_axis(W, idx, 1)
+        # the m neighbours' bank rows, gathered on the device: (rows, m, d)
+        return nx.einsum("nm,nmd->nd", weights, B[idx]) / m
+    idx = top_k_indices(W, m)
     weights = np.ones(idx.shape, W.dtype) if binary else np.take_along_axis(W, idx, 1)
     if _dense_neighbourhoods(m, n_bank):
         # Dense neighbourhoods: a masked BLAS product beats a sparse one.
@@ -97,8 +127,9 @@ def _local_update(G, B, m, binary):
 def _moments(B):
     """``(BᵀB/|B|, mean(B))`` in float64 (one BLAS product; mixed-dtype
     operands would fall back to a slow non-BLAS loop)."""
-    B64 = B.astype(np.float64)
-    return B64.T @ B64 / B.shape[0], B64.mean(axis=0)
+    nx = get_backend(bank=B)
+    B64 = _f64(B)
+    return nx.dot(B64.T, B64) / B.shape[0], nx.mean(B64, axis=0)
 
 
 class InvGC(PairedTransformer):
@@ -161,6 +192,13 @@ class InvGC(PairedTransformer):
         ``"avgpool"`` (``m = ⌈k·|B|⌉``, at least 1; the paper's k = 1 %).
         Ignored by ``"full"``; must be in {0.1, 0.25, 0.5, 1.0} for
         ``"avgpool"``.
+    rounding : {"ceil", "floor"}, default="ceil"
+        How ``k·|B|`` becomes a neighbour count when it is not an integer.
+        ``"ceil"`` (DESIGN: ``⌈k·|B|⌉``, never fewer neighbours than the
+        fraction asks for); ``"floor"``: the authors' code (``int(k·|B|)``,
+        at least 1). Rankings differ whenever ``k·|B|`` is not an integer
+        (e.g. ``k=0.01`` with a bank of 250: 3 against 2 neighbours); choose
+        ``"floor"`` to reproduce the authors' numbers.
     n_query_features : int, default=None
         Width of the query half of ``X``; ``None`` means half the columns.
     direction : {"q2g", "g2q"}, default="q2g"
@@ -209,6 +247,7 @@ class InvGC(PairedTransformer):
         "r_query": [Interval(numbers.Real, 0, None, closed="left"), None],
         "adjacency": [StrOptions(set(ADJACENCIES))],
         "k": [Interval(numbers.Real, 0, 1, closed="right")],
+        "rounding": [StrOptions({"ceil", "floor"})],
         "n_jobs": [None, numbers.Integral],
         "working_memory": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
@@ -220,6 +259,7 @@ class InvGC(PairedTransformer):
         adjacency="full",
         k=0.01,
         *,
+        rounding="ceil",
         n_query_features=None,
         direction="q2g",
         n_jobs=None,
@@ -229,6 +269,7 @@ class InvGC(PairedTransformer):
         self.r_query = r_query
         self.adjacency = adjacency
         self.k = k
+        self.rounding = rounding
         self.n_query_features = n_query_features
         self.direction = direction
         self.n_jobs = n_jobs
@@ -252,8 +293,12 @@ class InvGC(PairedTransformer):
             # docstring); both are d×d or d, independent of the bank size.
             self._moments_ = [_moments(B) for B in (self.gallery_bank_, self.query_bank_)]
         else:
-            self.n_neighbors_gallery_ = n_neighbors_for(self.k, self.gallery_bank_.shape[0])
-            self.n_neighbors_query_ = n_neighbors_for(self.k, self.query_bank_.shape[0])
+            self.n_neighbors_gallery_ = n_neighbors_for(
+                self.k, self.gallery_bank_.shape[0], self.rounding
+            )
+            self.n_neighbors_query_ = n_neighbors_for(
+                self.k, self.query_bank_.shape[0], self.rounding
+            )
         return self
 
     # ------------------------------------------------------ transform
@@ -262,7 +307,7 @@ class InvGC(PairedTransformer):
         return slice(cut, None) if self.direction == "q2g" else slice(0, cut)
 
     def _transform_pairs(self, X):
-        X_new = np.array(X, copy=True)
+        X_new = get_backend(X=X).copy(X)
         cols = self._gallery_columns(X.shape[1])
         X_new[:, cols] = self.transform_gallery(X[:, cols])
         return X_new
@@ -286,29 +331,31 @@ class InvGC(PairedTransformer):
         """
         check_is_fitted(self)
         G = check_matrix(gallery, "gallery")
+        get_backend(gallery=G, **{"the fitted banks": self.gallery_bank_})
         check_same_width(self.gallery_bank_, G, "the fitted banks", "gallery")
         G_unique, inverse = unique_rows(G)
         G_unique = l2_normalize(G_unique, "gallery")
         return self._convolve(G_unique)[inverse]
 
     def _convolve(self, G):
-        dtype = G.dtype
+        nx = get_backend(gallery=G)
         d = G.shape[1]
+        itemsize = G.dtype.itemsize
         rs = (self.r_gallery_, self.r_query_)
         if self.adjacency == "full":
             # W̄ = mean over all (gallery, bank) pairs = mean(G)·mean(B).
-            g_mean = G.mean(axis=0, dtype=np.float64)
+            g_mean = nx.mean(_f64(G), axis=0)
             terms = [
-                (M.astype(dtype), float(g_mean @ b_mean) * b_mean.astype(dtype))
+                (_cast(M, G), _cast(nx.sum(g_mean * b_mean) * b_mean, G))
                 for M, b_mean in self._moments_
             ]
 
             def updates(rows):
-                return [G[rows] @ M - shift for M, shift in terms]
+                return [nx.dot(G[rows], M) - shift for M, shift in terms]
 
-            bytes_per_row = 6 * d * dtype.itemsize
+            bytes_per_row = 6 * d * itemsize
         else:
-            banks = [B.astype(dtype, copy=False) for B in (self.gallery_bank_, self.query_bank_)]
+            banks = [_cast(B, G) for B in (self.gallery_bank_, self.query_bank_)]
             ms = (self.n_neighbors_gallery_, self.n_neighbors_query_)
             binary = self.adjacency == "avgpool"
 
@@ -320,9 +367,13 @@ class InvGC(PairedTransformer):
             # subsample path needs less), two boolean masks, m kept entries
             # with their int64 indices (twice: flatnonzero, then CSR), the
             # dense adjacency when neighbourhoods are dense, and d-vectors.
-            s = dtype.itemsize
+            # Tensors gather the m neighbours' bank rows instead (m·d more).
+            s = itemsize
+            gathered = 0 if isinstance(G, np.ndarray) else d
             bytes_per_row = 4 * d * s + max(
-                n_b * (2 * s + 2) + m * (s + 24) + (n_b * s if _dense_neighbourhoods(m, n_b) else 0)
+                n_b * (2 * s + 2)
+                + m * (s + 24 + gathered * s)
+                + (n_b * s if _dense_neighbourhoods(m, n_b) else 0)
                 for n_b, m in zip((B.shape[0] for B in banks), ms)
             )
 
@@ -332,7 +383,7 @@ class InvGC(PairedTransformer):
                 for r, u in zip(rs, updates(rows))
             ]
             out = l2_normalize(0.5 * G_B[0] + 0.5 * G_B[1], "the convolved gallery")
-            return out.astype(dtype, copy=False)
+            return _cast(out, G)
 
         parts = map_row_chunks(
             chunk,
@@ -341,7 +392,7 @@ class InvGC(PairedTransformer):
             n_jobs=self.n_jobs,
             working_memory=self.working_memory,
         )
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return nx.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

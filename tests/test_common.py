@@ -120,6 +120,13 @@ EXTRA_XFAIL = {
         **dict.fromkeys(_ODD_TRANSFORMER_CHECKS, ODD),
         "check_fit_idempotent": NO_SPREAD_1D,
     },
+    "MutualProximity": {
+        "check_fit_idempotent": (
+            "the check's halves are 1-D: every bank cosine is +-1, so no item's "
+            "similarities to a bank vary and method='gaussian' raises ValueError "
+            "(zero variance); tests/test_hubness_peers.py covers it"
+        ),
+    },
 }
 
 
@@ -145,6 +152,15 @@ ESTIMATORS = public_estimators()
 SCORERS = [e for e in ESTIMATORS if isinstance(e, RetrievalEstimator)]
 TRANSFORMERS = [e for e in ESTIMATORS if isinstance(e, PairedTransformer)]
 
+
+# scikit-learn's check_array_api_input (array API dispatch, SCIPY_ARRAY_API=1
+# set in the root conftest.py) runs on every estimator: with numpy input for
+# all of them, and with torch tensors for those declaring array API support
+# (the ``_array_api`` score estimators: their fit, decision_function and
+# score_matrix keep tensors on their device, tests/test_score_backends.py).
+for _name in ("ProbabilisticCalibration", "CalibratedProjection"):
+    EXTRA_XFAIL.setdefault(_name, {})["check_array_api_input"] = GAUSSIAN_HALVES
+EXTRA_XFAIL["GaussianEmbedding"]["check_array_api_input"] = NO_ITEM_IDS
 
 # Estimators off the paired-row data model, checked by sklearn only.
 OTHER_ESTIMATORS = [skxmr.GaussianEmbedding()]
@@ -393,6 +409,9 @@ def test_import_and_docstrings_under_python_OO():
 
     code = "import skxmr, skxmr.alignment as a; assert a.MultiModalCSAlignment.__doc__ is None"
     subprocess.run([sys.executable, "-OO", "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-OO", "-m", "skxmr", "--help"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "benchmark" in out
 
 
 @pytest.mark.parametrize(

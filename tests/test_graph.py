@@ -130,6 +130,24 @@ def test_n_neighbors_is_the_decimal_ceiling():
     assert n_neighbors_for(0.07, 100) == 7  # 0.07 * 100 = 7.000000000000001
 
 
+def test_authors_floor_rounding():
+    """The authors' code takes int(k * |B|); rounding="floor" reproduces it."""
+    assert n_neighbors_for(0.01, 250, "floor") == 2
+    assert n_neighbors_for(0.01, 300, "floor") == 3  # the decimal 3, not 3.0000000000000004
+    assert n_neighbors_for(0.07, 100, "floor") == 7
+    assert n_neighbors_for(0.01, 50, "floor") == 1  # at least one neighbour
+    Bq, Bg, _, G = _banks(n_bank=40)
+    k = 0.0625  # k * |B| = 2.5: ceil keeps 3 neighbours, floor 2
+    ceil = InvGC(adjacency="local", k=k).fit(pair(Bq, Bg))
+    floor = InvGC(adjacency="local", k=k, rounding="floor").fit(pair(Bq, Bg))
+    assert (ceil.n_neighbors_gallery_, floor.n_neighbors_gallery_) == (3, 2)
+    assert (ceil.n_neighbors_query_, floor.n_neighbors_query_) == (3, 2)
+    # The floor transform is the ceil transform of the integer count.
+    exact = InvGC(adjacency="local", k=0.05).fit(pair(Bq, Bg))
+    np.testing.assert_allclose(floor.transform_gallery(G), exact.transform_gallery(G), rtol=1e-12)
+    assert not np.allclose(floor.transform_gallery(G), ceil.transform_gallery(G))
+
+
 def test_top_m_ties_by_hand():
     W = np.array(
         [

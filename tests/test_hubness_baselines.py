@@ -254,6 +254,38 @@ def test_dbnorm_dynamic_gates_each_factor():
     np.testing.assert_array_equal(dyn2[1], cos[1])
 
 
+def test_dualdis_ungated_factor_is_exp_not_raw_cosine():
+    """The decision documented in DBNorm: an ungated factor is exp(S/τ), not the
+    authors' raw cosine S. On a row with one factor gated, an item better on
+    both counts (higher cosine, lower penalty) then always ranks first; with
+    the authors' S · exp(S/τ)/Z it can rank last when the cosines are negative."""
+    tq, tg = 0.1, 0.4
+    wq = tg / (tq + tg)
+    authors_inversions = 0
+    for seed in range(30):
+        Q, G, Bq, Bg = random_problem(seed, n_q=8, n_g=6)
+        Qn, Gn = unit(Q), unit(G)
+        S = Qn @ Gn.T
+        dyn = dbnorm_scores(Q, G, Bq, Bg, query_temperature=tq, gallery_temperature=tg,
+                            dynamic=True)
+        top_q = np.argmax(unit(Bq) @ Gn.T, axis=1)
+        top_g = np.argmax(unit(Bg) @ Gn.T, axis=1)
+        h_q = tq * np.log(np.exp(unit(Bq) @ Gn.T / tq).sum(axis=0))
+        for i in range(S.shape[0]):
+            gated_q, gated_g = np.argmax(S[i]) in top_q, np.argmax(S[i]) in top_g
+            if not (gated_q and not gated_g):
+                continue
+            # skxmr: the log of exp(S/τg) · exp(S/τq)/Z_q, scaled by τ.
+            np.testing.assert_allclose(dyn[i], S[i] - wq * h_q, rtol=1e-12)
+            authors = S[i] * np.exp(S[i] / tq - h_q / tq)
+            for a in range(S.shape[1]):
+                for b in range(S.shape[1]):
+                    if S[i, a] > S[i, b] and h_q[a] < h_q[b]:
+                        assert dyn[i, a] > dyn[i, b]
+                        authors_inversions += authors[a] < authors[b]
+    assert authors_inversions > 0
+
+
 def test_dbnorm_index_add_only_when_static():
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
     G = X_test[:, 8:]

@@ -3,47 +3,124 @@
 One implementation serves LocalAdj neighbourhoods (:mod:`skxmr.graph`),
 k-occurrence (:mod:`skxmr.metrics.hubness`) and the serving index's
 ``kneighbors`` (:mod:`skxmr._base`), so all of them break ties the same way.
+
+numpy arrays take a candidate-based path in cache-sized row blocks (below);
+other arrays (torch, on their device) use their own ``topk`` for the
+threshold and POT's backend for the rest: POT has no partial selection.
 """
 
 import math
 
 import numpy as np
 
+from .._backend import get_backend
 
-def row_kth_largest(W, m):
-    """The ``m``-th largest value of each row of ``W`` (exact)."""
-    return row_largest(W, m).min(axis=1)
+#: Bytes of ``W`` one numpy block covers: its comparison and gather passes
+#: stay in cache instead of streaming whole-matrix masks through memory.
+BLOCK_BYTES = 1 << 21
 
 
-def row_largest(W, m):
-    """The ``m`` largest values of each row of ``W``, unordered: (n_rows, m).
+def _candidates(W, m):
+    """Per row, a superset of the entries >= the row's ``m``-th largest.
 
-    ``np.partition`` of whole rows copies and selects ``n_cols`` values per
-    row. When ``m`` is a small fraction of the row, a strided subsample of
+    Returns ``(V, C)`` of shape (n_rows, width): the candidate values and
+    their columns in increasing column order, padded on the right with
+    ``-inf`` / ``n_cols``; or ``None`` when the candidates would not be
+    fewer than half the row (then the caller selects on the whole row).
+
+    ``np.partition`` of whole rows selects ``n_cols`` values per row. When
+    ``m`` is a small fraction of the row, a strided subsample of
     ``n_cols / s >= m`` columns is partitioned first: its ``m``-th largest
     value ``L`` is a lower bound of the row's (the row holds at least the
-    subsample's ``m`` values >= L), so the row's ``m`` largest values are
-    among the candidates ``W >= L`` -- about ``s·m`` per row -- which are
-    gathered (padded with -inf) and partitioned exactly. With
-    ``s ≈ sqrt(n_cols / m)`` both partitions are ~10× smaller for k = 1 %.
+    subsample's ``m`` values >= L), so the entries ``>= L`` -- about ``s·m``
+    per row -- hold the row's ``m`` largest and every entry tied with the
+    ``m``-th. With ``s ≈ sqrt(n_cols / m)`` both selections are ~10× smaller
+    than the row for k = 1 %.
     """
     n_rows, n_cols = W.shape
     stride = min(math.isqrt(n_cols // m), n_cols // m)
-    if stride >= 3:
-        sub = W[:, ::stride]
-        n_sub = sub.shape[1]  # >= m because stride <= n_cols // m
-        bound = np.partition(sub, n_sub - m, axis=1)[:, n_sub - m, None]
-        candidates = W >= bound
-        counts = np.count_nonzero(candidates, axis=1)  # each >= m
-        width = int(counts.max())
-        if 2 * width <= n_cols:  # else (heavy ties) the plain partition is cheaper
-            flat = np.flatnonzero(candidates)
-            rows = flat // n_cols
-            offsets = np.cumsum(counts) - counts
-            V = np.full((n_rows, width), -np.inf, dtype=W.dtype)
-            V[rows, np.arange(flat.size) - offsets[rows]] = W.reshape(-1)[flat]
-            return np.partition(V, width - m, axis=1)[:, width - m :]
-    return np.partition(W, n_cols - m, axis=1)[:, n_cols - m :]
+    if stride < 3:
+        return None
+    sub = W[:, ::stride]
+    n_sub = sub.shape[1]  # >= m because stride <= n_cols // m
+    bound = np.partition(sub, n_sub - m, axis=1)[:, n_sub - m, None]
+    mask = W >= bound
+    counts = np.count_nonzero(mask, axis=1)  # each >= m
+    width = int(counts.max())
+    if 2 * width > n_cols:  # heavy ties: the plain selection is cheaper
+        return None
+    # flatnonzero is row-major like nonzero (increasing columns per row) but
+    # much faster on 2-D masks
+    flat = np.flatnonzero(mask)
+    rows = flat // n_cols
+    cols = flat - rows * n_cols
+    at = np.arange(rows.size) - (np.cumsum(counts) - counts)[rows]
+    V = np.full((n_rows, width), -np.inf, dtype=W.dtype)
+    V[rows, at] = W.reshape(-1)[flat] if W.flags.c_contiguous else W[rows, cols]
+    C = np.full((n_rows, width), n_cols, dtype=np.intp)
+    C[rows, at] = cols
+    return V, C
+
+
+def _blocks(W):
+    step = max(1, BLOCK_BYTES // max(1, W.shape[1] * W.itemsize))
+    return [slice(i, min(i + step, W.shape[0])) for i in range(0, W.shape[0], step)]
+
+
+def row_largest(W, m):
+    """The ``m`` largest values of each row of ``W``, unordered: (n_rows, m)."""
+    if not isinstance(W, np.ndarray):
+        return row_top(W, m)[0]
+    out = np.empty((W.shape[0], m), dtype=W.dtype)
+    for rows in _blocks(W):
+        found = _candidates(W[rows], m)
+        V = W[rows] if found is None else found[0]
+        out[rows] = np.partition(V, V.shape[1] - m, axis=1)[:, V.shape[1] - m :]
+    return out
+
+
+def row_kth_largest(W, m):
+    """The ``m``-th largest value of each row of ``W`` (exact)."""
+    nx = get_backend(W=W)
+    return nx.min(row_largest(W, m), axis=1)
+
+
+def _kept(V, t, m, nx):
+    """Mask of the ``m`` entries of each row of ``V`` that are > ``t`` or,
+    tied with ``t``, first in row order (``t`` is the row's m-th largest)."""
+    keep = V > t
+    tied = V == t
+    need = m - nx.sum(keep, axis=1)  # >= 1: t is not in V > t
+    # cumsum of the ties ranks them in row (column) order
+    return keep | (tied & (nx.cumsum(tied * 1, axis=1) <= need[:, None]))
+
+
+def top_k_mask(W, m):
+    """Boolean mask of the entries :func:`top_k_indices` keeps, on any
+    backend (POT's ``nx`` after the threshold from :func:`row_top`)."""
+    nx = get_backend(W=W)
+    t = nx.min(row_top(W, m)[0], axis=1)[:, None]  # an element of W: == is exact
+    return _kept(W, t, m, nx)
+
+
+def _top_k_block(W, m):
+    n_rows, n_cols = W.shape
+    found = _candidates(W, m)
+    V, C = (W, None) if found is None else found
+    width = V.shape[1]
+    t = np.partition(V, width - m, axis=1)[:, width - m, None]  # an element of V: == is exact
+    keep = V > t
+    need = m - np.count_nonzero(keep, axis=1)
+    tied = V == t
+    extra = np.flatnonzero(np.count_nonzero(tied, axis=1) > need)
+    if extra.size:
+        # Only rows with more ties than free slots need the cumulative count.
+        rank = np.cumsum(tied[extra], axis=1)
+        tied[extra] &= rank <= need[extra, None]
+    keep |= tied
+    if C is None:  # flatnonzero is row-major like nonzero but faster on 2-D masks
+        return (np.flatnonzero(keep) % n_cols).reshape(n_rows, m)
+    return C[keep].reshape(n_rows, m)
 
 
 def top_k_indices(W, m):
@@ -52,30 +129,49 @@ def top_k_indices(W, m):
     Exactly ``m`` entries are kept per row. Entries tied with the ``m``-th
     largest value are kept in increasing column order (lower bank index
     first) until the row holds ``m``, so the result does not depend on the
-    partition algorithm.
+    selection algorithm or the backend.
 
     Parameters
     ----------
-    W : ndarray of shape (n_rows, n_cols)
+    W : array of shape (n_rows, n_cols)
+        numpy, or (under array API dispatch) a torch tensor on any device.
     m : int, 1 <= m <= n_cols
 
     Returns
     -------
-    indices : ndarray of shape (n_rows, m)
-        Kept columns of each row, in increasing column order.
+    indices : array of shape (n_rows, m)
+        Kept columns of each row, in increasing column order (int64 on the
+        device of ``W`` for tensors).
     """
     n_rows, n_cols = W.shape
+    if not isinstance(W, np.ndarray):
+        nx = get_backend(W=W)
+        return nx.reshape(nx.where(top_k_mask(W, m))[1], (n_rows, m))
     if m == n_cols:
         return np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    t = row_kth_largest(W, m)[:, None]  # an element of W, so == is exact
-    keep = W > t
-    need = m - np.count_nonzero(keep, axis=1)  # >= 1: t is not in W > t
-    tied = W == t
-    extra = np.flatnonzero(np.count_nonzero(tied, axis=1) > need)
-    if extra.size:
-        # Only rows with more ties than free slots need the cumulative count.
-        rank = np.cumsum(tied[extra], axis=1)
-        tied[extra] &= rank <= need[extra, None]
-    keep |= tied
-    # flatnonzero is row-major like nonzero but much faster on 2-D masks.
-    return (np.flatnonzero(keep) % n_cols).reshape(n_rows, m)
+    out = np.empty((n_rows, m), dtype=np.intp)
+    for rows in _blocks(W):
+        out[rows] = _top_k_block(W[rows], m)
+    return out
+
+
+def row_top(W, m):
+    """The ``m`` largest values of each row and their columns, unordered.
+
+    ``(values, indices)``, both (n_rows, m). POT's backend has no partial
+    selection, so this is the one backend-specific step: numpy partitions
+    (:func:`numpy.argpartition`; one argmax for ``m = 1``), other arrays use
+    their own ``topk`` (torch, on the array's device). Ties at the ``m``-th
+    value are broken arbitrarily: callers that need a rule use
+    :func:`top_k_indices`.
+    """
+    n_cols = W.shape[1]
+    if not isinstance(W, np.ndarray):
+        return W.topk(m, dim=1, largest=True, sorted=False)
+    if m == 1:
+        idx = np.argmax(W, axis=1)[:, None]
+    elif m < n_cols:
+        idx = np.argpartition(W, n_cols - m, axis=1)[:, n_cols - m :]
+    else:
+        idx = np.broadcast_to(np.arange(n_cols), W.shape)
+    return np.take_along_axis(W, idx, axis=1), idx

@@ -1,4 +1,5 @@
-"""Hubness reduction by re-scoring: IS, QB-Norm, DSL, CSLS, DBNorm, SN and DBSN.
+"""Hubness reduction by re-scoring: IS, QB-Norm, DSL, CSLS, DBNorm, SN and DBSN,
+and the methods peer libraries ship: NNN, DN, mutual proximity, local scaling.
 
 Every method re-scores the test similarities ``S = Q Gᵀ`` (cosines of
 L2-normalised embeddings) so that *hubs* -- gallery items that are close to
@@ -19,7 +20,9 @@ give finite scores.
 
 Each method has a two-view function on explicit matrices
 (:func:`inverted_softmax_scores`, :func:`qb_norm_scores`,
-:func:`dual_softmax_scores`, :func:`csls_scores`, :func:`dbnorm_scores`) and
+:func:`dual_softmax_scores`, :func:`csls_scores`, :func:`dbnorm_scores`,
+:func:`nnn_scores`, :func:`distribution_normalization_scores`,
+:func:`mutual_proximity_scores`, :func:`local_scaling_scores`) and
 an estimator on paired rows that runs the same code (the function binds a
 transient estimator to the banks it is given).
 """
@@ -42,21 +45,39 @@ from ._softmax import (
 )
 from ._neighbourhood import CSLS, csls_scores
 from ._dbnorm import DBNorm, dbnorm_scores
+from ._peers import (
+    DistributionNormalization,
+    LocalScaling,
+    MutualProximity,
+    NearestNeighborNormalization,
+    distribution_normalization_scores,
+    local_scaling_scores,
+    mutual_proximity_scores,
+    nnn_scores,
+)
 from .._ot import sinkhorn_potentials
 
 __all__ = [
     "CSLS",
     "DBNorm",
+    "DistributionNormalization",
     "DualBankSinkhornNormalizer",
     "DualSoftmax",
     "InvertedSoftmax",
+    "LocalScaling",
+    "MutualProximity",
+    "NearestNeighborNormalization",
     "QBNorm",
     "SinkhornNormalizer",
     "csls_scores",
     "dbnorm_scores",
+    "distribution_normalization_scores",
     "dual_bank_sinkhorn_normalize",
     "dual_softmax_scores",
     "inverted_softmax_scores",
+    "local_scaling_scores",
+    "mutual_proximity_scores",
+    "nnn_scores",
     "qb_norm_scores",
     "sinkhorn_normalize",
     "sinkhorn_potentials",

@@ -3,8 +3,9 @@
 Ranking metrics (:mod:`skxmr.metrics.ranking`): ranks, R@K, MdR, MnR,
 R-Precision, mAP@R and a two-direction report. Hubness diagnostics
 (:mod:`skxmr.metrics.hubness`): k-occurrence, its skewness, the Robin Hood
-index and the antihub rate. :func:`make_retrieval_scorer` turns any of them
-into a ``GridSearchCV`` scorer. Degeneration (:mod:`skxmr.metrics.degeneration`):
+index, the antihub rate, and scikit-hubness's Gini index and hub
+occurrence. :func:`make_retrieval_scorer` turns any of them into a
+``GridSearchCV`` scorer. Degeneration (:mod:`skxmr.metrics.degeneration`):
 Δ_deg, MeanSim and MeanSim@k of the InvGC paper. Divergences
 (:mod:`skxmr.metrics.divergence`): Cauchy-Schwarz and generalised CS.
 """
@@ -14,6 +15,8 @@ from .degeneration import degeneration_score, mean_similarity, mean_similarity_a
 from .divergence import cs_divergence, gcs_divergence
 from .hubness import (
     antihub_rate,
+    gini_index,
+    hub_occurrence,
     hubness_report,
     hubness_skewness,
     k_occurrence,
@@ -35,6 +38,8 @@ __all__ = [
     "cs_divergence",
     "gcs_divergence",
     "degeneration_score",
+    "gini_index",
+    "hub_occurrence",
     "hubness_report",
     "hubness_skewness",
     "k_occurrence",

@@ -18,19 +18,35 @@ computed *between* ``X`` and ``Y`` with neighbours taken in ``Y`` for each
 row of ``X`` -- the paper's Table 2 uses ``X`` = test gallery, ``Y`` = test
 queries and excludes each gallery item's matching queries, which
 ``exclude=relevance.T`` does (``relevance`` from :func:`skxmr.split_pairs`).
+
+Under ``sklearn.config_context(array_api_dispatch=True)`` torch embeddings
+stay on their device (products and selections through POT's backend and
+:mod:`skxmr._ot._topk`); the excluded pairs, given as a host (sparse)
+matrix, go to that device once per call as two index arrays. The results
+are Python floats, accumulated in float64 as on numpy.
 """
+
+import math
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._backend import get_backend
 from .._chunking import map_row_chunks
+from .._ot._topk import row_top
 from .._validation import (
     check_matrix,
     check_n_neighbors,
     check_same_width,
     l2_normalize,
-    result_dtype,
 )
+from .ranking import _f64, _host_relevance
+
+
+def _device_index(a, like):
+    """Host integer indices as int64 on the backend/device of ``like``."""
+    nx = get_backend(like=like)
+    return nx.from_numpy(np.asarray(a, dtype=np.int64), type_as=nx.arange(1, type_as=like))
 
 
 def _prepare(X, Y, exclude):
@@ -43,13 +59,15 @@ def _prepare(X, Y, exclude):
     else:
         Y = check_matrix(Y, "Y")
         check_same_width(X, Y, "X", "Y")
-        dtype = result_dtype(X, Y)
-        Xn = Xn.astype(dtype, copy=False)
-        Yn = l2_normalize(Y, "Y").astype(dtype, copy=False)
+        get_backend(X=X, Y=Y)  # both on one backend and device, or a ValueError naming both
+        Yn = l2_normalize(Y, "Y")
+        if Xn.dtype != Yn.dtype:  # mixed precision: float64 (result_dtype's rule)
+            Xn, Yn = _f64(Xn), _f64(Yn)
     shape = (Xn.shape[0], Yn.shape[0])
     if exclude is None:
         E = sp.csr_array(shape, dtype=bool)
     else:
+        exclude = _host_relevance(exclude)  # a tensor: structure, to the host once
         E = sp.csr_array(exclude) if sp.issparse(exclude) else sp.csr_array(np.asarray(exclude))
         if E.ndim != 2 or E.shape != shape:
             raise ValueError(
@@ -105,22 +123,28 @@ def mean_similarity(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None
     n_pairs = Xn.shape[0] * Yn.shape[0] - E.nnz
     if n_pairs < 1:
         raise ValueError("exclude leaves no pair of X and Y to average over.")
-    total = float(
-        Xn.sum(axis=0, dtype=np.float64) @ Yn.sum(axis=0, dtype=np.float64)
-    )
+    nx = get_backend(X=Xn)
+    if isinstance(Xn, np.ndarray):
+        total = float(Xn.sum(axis=0, dtype=np.float64) @ Yn.sum(axis=0, dtype=np.float64))
+    else:
+        total = float(nx.sum(nx.sum(_f64(Xn), axis=0) * nx.sum(_f64(Yn), axis=0)))
     rows, cols = E.nonzero()
+    if not isinstance(Xn, np.ndarray):
+        rows, cols = _device_index(rows, Xn), _device_index(cols, Xn)
     d = Xn.shape[1]
 
     def excluded_sum(part):
         r, c = rows[part], cols[part]
-        return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
+        if isinstance(Xn, np.ndarray):
+            return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
+        return float(nx.sum(_f64(Xn[r]) * _f64(Yn[c])))
 
-    if rows.size:
+    if rows.shape[0]:
         total -= float(
             sum(
                 map_row_chunks(
                     excluded_sum,
-                    rows.size,
+                    rows.shape[0],
                     3 * d * 8,
                     n_jobs=n_jobs,
                     working_memory=working_memory,
@@ -176,12 +200,18 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
             "after exclude."
         )
 
+    numpy = isinstance(Xn, np.ndarray)
+    nx = get_backend(X=Xn)
+
     def top_k_means(rows):
-        S = Xn[rows] @ Yn.T
+        S = nx.dot(Xn[rows], Yn.T)
         excl = E[rows].tocoo()
-        S[excl.row, excl.col] = -np.inf
-        top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
-        return top.mean(axis=1, dtype=np.float64)
+        if numpy:
+            S[excl.row, excl.col] = -np.inf
+            top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
+            return top.mean(axis=1, dtype=np.float64)
+        S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
+        return nx.mean(_f64(row_top(S, k)[0]), axis=1)
 
     parts = map_row_chunks(
         top_k_means,
@@ -190,7 +220,7 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
         n_jobs=n_jobs,
         working_memory=working_memory,
     )
-    return float(np.concatenate(parts).mean())
+    return float(nx.mean(nx.concatenate(parts)))
 
 
 def degeneration_score(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None):

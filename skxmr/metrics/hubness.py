@@ -9,28 +9,39 @@ Every statistic runs over all gallery items, zeros included.
 Ties at the k-th score are broken deterministically by the lower column
 index, so every row contributes exactly ``k`` occurrences and
 ``N_k.sum() == n_queries * k``.
+
+Under ``sklearn.config_context(array_api_dispatch=True)`` torch scores stay
+on their device: ``N_k`` comes back as an int64 tensor there (column sums
+of the top-k mask through POT's backend), the statistics as Python floats.
 """
 
 import numpy as np
 
+from .._backend import get_backend
 from .._chunking import map_row_chunks
-from .._ot._topk import top_k_indices
+from .._ot._topk import top_k_indices, top_k_mask
 from .._validation import check_matrix, check_n_neighbors
-from .ranking import chunk_budget
+from .ranking import _f64, chunk_budget
 
 
 def _k_occurrence(S, k):
     """N_k on a validated matrix, in row chunks (column counts are summed)."""
     n_g = S.shape[1]
+    numpy = isinstance(S, np.ndarray)
+    nx = get_backend(scores=S)
 
     def chunk(rows):
         # ties at the k-th score: lower column first, as everywhere in skxmr
-        return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
+        if numpy:
+            return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
+        return nx.sum(top_k_mask(S[rows], k), axis=0)
 
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
     per_row = 17 * n_g
     parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
-    return np.sum(parts, axis=0, dtype=np.int64)
+    if numpy:
+        return np.sum(parts, axis=0, dtype=np.int64)
+    return nx.sum(nx.stack(parts), axis=0)
 
 
 def _check(scores, k):
@@ -51,10 +62,11 @@ def k_occurrence(scores, k=10):
 
     Returns
     -------
-    n_k : ndarray of shape (n_gallery,), int64
+    n_k : array of shape (n_gallery,), int64
         ``n_k[j]`` = number of rows with column ``j`` in their top ``k``. Ties
         at the k-th score go to the lower column index, so
-        ``n_k.sum() == n_queries * k``.
+        ``n_k.sum() == n_queries * k``. A tensor on the device of ``scores``
+        under array API dispatch.
 
     Examples
     --------
@@ -71,17 +83,23 @@ def k_occurrence(scores, k=10):
 
 
 def _skewness(n_k):
-    x = n_k.astype(np.float64)
-    d = x - x.mean()
-    m2 = np.mean(d**2)
-    if np.ptp(x) == 0 or m2 == 0:
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    d = x - nx.mean(x)
+    m2 = float(nx.mean(d**2))
+    if float(nx.max(x) - nx.min(x)) == 0 or m2 == 0:
         return 0.0
-    return float(np.mean(d**3) / m2**1.5)
+    return float(nx.mean(d**3)) / m2**1.5
 
 
 def _robinhood(n_k):
-    x = n_k.astype(np.float64)
-    return float(0.5 * np.abs(x - x.mean()).sum() / x.sum())
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    return float(0.5 * nx.sum(nx.abs(x - nx.mean(x))) / nx.sum(x))
+
+
+def _antihub_rate(n_k):
+    return float(get_backend(n_k=n_k).mean(_f64(n_k == 0)))
 
 
 def hubness_skewness(scores, k=10):
@@ -168,6 +186,8 @@ def robinhood_index(scores, k=10):
 def antihub_rate(scores, k=10):
     """Fraction of gallery items that are in no query's top ``k`` (``N_k = 0``).
 
+    This is scikit-hubness's *antihub occurrence*.
+
     Parameters
     ----------
     scores : array-like of shape (n_queries, n_gallery)
@@ -189,7 +209,7 @@ def antihub_rate(scores, k=10):
     0.666...
     """
     S, k = _check(scores, k)
-    return float(np.mean(_k_occurrence(S, k) == 0))
+    return _antihub_rate(_k_occurrence(S, k))
 
 
 def hubness_report(scores, k=10):
@@ -206,8 +226,10 @@ def hubness_report(scores, k=10):
     -------
     report : dict
         ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
-        "max_occurrence": ...}``; ``max_occurrence`` is the largest
-        ``N_k`` (the biggest hub).
+        "max_occurrence": ..., "gini": ..., "hub_occurrence": ...}``;
+        ``max_occurrence`` is the largest ``N_k`` (the biggest hub), ``gini``
+        and ``hub_occurrence`` are :func:`gini_index` and
+        :func:`hub_occurrence` (``hub_size=2``).
 
     Examples
     --------
@@ -223,6 +245,108 @@ def hubness_report(scores, k=10):
         "k": k,
         "skewness": _skewness(n_k),
         "robinhood": _robinhood(n_k),
-        "antihub_rate": float(np.mean(n_k == 0)),
-        "max_occurrence": int(n_k.max()),
+        "antihub_rate": _antihub_rate(n_k),
+        "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
+        "gini": _gini(n_k),
+        "hub_occurrence": _hub_occurrence(n_k, k, S.shape[0], 2.0),
     }
+
+
+# ------------------------------------------ scikit-hubness's inequality measures
+def _gini(n_k):
+    # sum_ij |x_i - x_j| = 2 sum_i (2i - n - 1) x_(i) over the sorted x (1-based i):
+    # O(n log n) instead of the n x n table of differences.
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    x = nx.sort(x)
+    n = x.shape[0]
+    weights = 2.0 * nx.arange(n + 1, start=1, type_as=x) - (n + 1)
+    return float(nx.sum(weights * x) / (n * nx.sum(x)))
+
+
+def _hub_occurrence(n_k, k, n_queries, hub_size):
+    x = _f64(n_k)
+    nx = get_backend(n_k=x)
+    return float(nx.sum(x * (x >= hub_size * k)) / (k * n_queries))
+
+
+def gini_index(scores, k=10):
+    """Gini index of the k-occurrence (as scikit-hubness computes it).
+
+    ``G = sum_i sum_j |N_k(i) - N_k(j)| / (2 n sum_i N_k(i))`` over the ``n``
+    gallery items: half the mean absolute difference of ``N_k`` relative to
+    its mean. 0 when every item is retrieved equally often; it approaches 1
+    when a single hub takes every neighbour slot (``1 - 1/n`` exactly).
+    Computed from the sorted ``N_k`` in ``O(n log n)``.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+
+    Returns
+    -------
+    gini : float
+        In ``[0, 1)``; lower is better.
+
+    References
+    ----------
+    R. Feldbauer, M. Leodolter, C. Plant, A. Flexer. Fast Approximate Hubness
+    Reduction for Large High-Dimensional Data. IEEE ICBK 2018; scikit-hubness
+    (``skhubness.analysis.Hubness``, ``gini``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import gini_index
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> gini_index(S, k=1)   # N_1 = [3, 0, 0]: (4 * 3) / (2 * 3 * 3)
+    0.666...
+    >>> gini_index(np.eye(3), k=1)   # N_1 = [1, 1, 1]
+    0.0
+    """
+    S, k = _check(scores, k)
+    return _gini(_k_occurrence(S, k))
+
+
+def hub_occurrence(scores, k=10, hub_size=2.0):
+    """Share of all neighbour slots taken by hubs (as scikit-hubness computes it).
+
+    Hubs are the gallery items with ``N_k >= hub_size · k``; the hub
+    occurrence is ``sum_{hubs} N_k / (k · n_queries)``, the fraction of the
+    ``k · n_queries`` top-``k`` slots that hubs fill. Its counterpart, the
+    share of items that are in no top-``k`` list (scikit-hubness's *antihub
+    occurrence*), is :func:`antihub_rate`.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    k : int, default=10
+        Neighbourhood size, ``1 <= k <= n_gallery``.
+    hub_size : float, default=2.0
+        Hub threshold as a multiple of ``k`` (scikit-hubness's default);
+        positive and finite.
+
+    Returns
+    -------
+    occurrence : float
+        In ``[0, 1]``; lower is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import hub_occurrence
+    >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
+    >>> hub_occurrence(S, k=1)   # N_1 = [3, 0, 0]: item 0 is a hub (3 >= 2)
+    1.0
+    >>> hub_occurrence(S, k=2)   # N_2 = [3, 1, 2]: no item reaches 4
+    0.0
+    """
+    if (isinstance(hub_size, (bool, np.bool_)) or not isinstance(hub_size, (int, float, np.number))
+            or not np.isfinite(hub_size) or hub_size <= 0):
+        raise ValueError(f"hub_size must be a positive finite number, got {hub_size!r}.")
+    S, k = _check(scores, k)
+    return _hub_occurrence(_k_occurrence(S, k), k, S.shape[0], float(hub_size))

@@ -6,22 +6,40 @@ each query. Ties count against the query (``ties="pessimistic"``) unless
 ``ties="average"``, the expectation under uniformly random tie-breaking.
 
 No function sorts whole rows. Ranks compare each row once with its best
-relevant score; R-Precision and mAP@R select the top ``max(R)`` columns of a
-chunk of rows with :func:`numpy.argpartition` and sort only those. Whole-matrix
-scans run in memory-bounded row chunks through
-:func:`skxmr._chunking.map_row_chunks` (chunk size follows
+relevant score; a query with one relevant item gets its R-Precision and
+MAP@R from the same counts; for the others the top ``max(R)`` columns of a
+chunk of rows are selected (:func:`numpy.argpartition`) and only those are
+sorted. :func:`retrieval_report` computes both directions in one pass over
+row blocks of ``S`` -- the g2q counts are column sums -- never a transposed
+copy. Whole-matrix scans run in memory-bounded row chunks
+(:mod:`skxmr._chunking`; chunk size follows
 ``sklearn.config_context(working_memory=...)``; a joblib backend such as dask
 spreads them).
+
+Arrays and devices: without array API dispatch everything is numpy (the
+specialised path above). Under ``sklearn.config_context(array_api_dispatch=True)``
+(``SCIPY_ARRAY_API=1``) torch scores stay torch on their device and the
+arithmetic goes through POT's backend (``nx.sum``, ``nx.sort``,
+``nx.searchsorted``, ``nx.take_along_axis``...). Per-query arrays (ranks)
+come back float64 on that device, as the numpy path returns float64; scalar
+metrics are Python floats. The relevance is structure, not scores: it is
+validated on the host as CSR (a relevance tensor is copied there once) and
+moved to the device once per call as two int64 index arrays.
 """
 
+import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 from sklearn import get_config
+from sklearn.utils._array_api import get_namespace
 
-from .._chunking import map_row_chunks
+from .._backend import get_backend
+from .._chunking import map_row_chunks, reduce_row_chunks
+from .._ot._topk import row_top
 from .._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
@@ -31,12 +49,15 @@ DIRECTIONS = ("q2g", "g2q")
 # matrix; chunks of a few MiB keep each chunk's temporaries in cache and
 # avoid fresh large allocations (page faults), see benchmarks/bench_metrics.py.
 CHUNK_MIB = 16
+# Block of S (MiB) the fused counting pass compares in cache for both
+# directions before moving on (benchmarks/bench_metrics.py).
+SCAN_MIB = 2
 
 
-def chunk_budget(bytes_per_row):
+def chunk_budget(bytes_per_row, cap=CHUNK_MIB):
     """Row-chunk budget in MiB: sklearn's ``working_memory`` capped at
-    ``CHUNK_MIB``, and never below one row (then one row per chunk)."""
-    return max(min(get_config()["working_memory"], CHUNK_MIB), bytes_per_row / 2**20)
+    ``cap``, and never below one row (then one row per chunk)."""
+    return max(min(get_config()["working_memory"], cap), bytes_per_row / 2**20)
 
 
 def count_rows(mask):
@@ -48,6 +69,32 @@ def count_rows(mask):
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(np.packbits(mask, axis=1)).sum(axis=1, dtype=np.int64)
     return np.count_nonzero(mask, axis=1)
+
+
+def count_cols(mask):
+    """Number of True entries in each column of a 2-D boolean array.
+
+    Sums the bytes of up to 255 rows at a time in uint8 (no overflow, no
+    widening of every bool to int64 as ``mask.sum(axis=0)`` does), about
+    twice as fast.
+    """
+    out = np.zeros(mask.shape[1], dtype=np.int64)
+    u = mask.view(np.uint8)
+    for i in range(0, mask.shape[0], 255):
+        out += u[i : i + 255].sum(axis=0, dtype=np.uint8)
+    return out
+
+
+def _host_relevance(relevance):
+    """Relevance is structure, not scores: a tensor given under array API
+    dispatch is copied to the host once (it is validated there, as CSR)."""
+    if sp.issparse(relevance) or isinstance(relevance, np.ndarray) or not hasattr(relevance, "shape"):
+        return relevance
+    try:
+        nx = get_backend(relevance=relevance)
+    except (ValueError, TypeError):
+        return relevance
+    return nx.to_numpy(relevance)
 
 
 def _check_binary(values):
@@ -74,9 +121,11 @@ def check_relevance(relevance, shape):
     ``relevance`` may be a 1-D integer array (the one relevant gallery column
     of each query), a 2-D boolean (or 0/1) array, or a scipy sparse
     matrix/array of booleans or 0/1; any other entry (NaN, -1, 0.5) raises
-    ``ValueError``. Every query needs at least one relevant item.
+    ``ValueError``. Under array API dispatch a 1-D/2-D tensor is copied to
+    the host. Every query needs at least one relevant item.
     """
     n_q, n_g = shape
+    relevance = _host_relevance(relevance)
     if sp.issparse(relevance):
         _check_binary(relevance.data)
         R = sp.csr_array(relevance, dtype=bool)
@@ -117,195 +166,106 @@ def _check_ties(ties):
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}.")
 
 
-def _rank_counts(S, R, ties):
-    """Per query: items scored >= / > the best relevant one, relevant ties.
+class Terms(NamedTuple):
+    """Per-query terms of one direction, on the backend of the scores.
 
-    Returns ``(n_ge, n_gt, r)`` on validated ``S`` and CSR ``R``; ``n_gt`` is
-    None for pessimistic ties (not needed, one comparison pass saved).
+    ``n_ge`` / ``n_gt``: items scored >= / > the best relevant one (``n_gt``
+    is None for pessimistic ties: not needed, one comparison saved); ``r``:
+    relevant items tied at that best score; ``rp`` / ``ap``: R-Precision and
+    MAP@R fractions (None unless asked for).
+    """
+
+    n_ge: object
+    n_gt: object
+    r: object
+    rp: object = None
+    ap: object = None
+
+
+def _f64(a):
+    """``a`` as float64 on its own backend and device."""
+    if isinstance(a, np.ndarray):
+        return a.astype(np.float64)
+    xp, _ = get_namespace(a)
+    return xp.astype(a, xp.float64)
+
+
+def _single_precision(n_ge, n_gt):
+    """R-Precision = MAP@R of queries with exactly one relevant item.
+
+    With ``R = 1`` both are "is the item at rank 1 relevant": pessimistic,
+    iff nothing else scores >= it (``n_ge == 1``); average, with probability
+    ``1 / t`` when nothing scores higher (``n_gt == 0``) and ``t`` items tie.
+    So they come from the rank counts, without another pass over the row.
+    """
+    if n_gt is None:
+        return _f64(n_ge == 1)
+    t = _f64(n_ge - n_gt)
+    return (n_gt == 0) / t  # t >= 1: the best relevant item ties with itself
+
+
+# ------------------------------------------------------------- numpy path
+
+
+def _best_relevant(S, R, transposed):
+    """Best relevant score of each query and how many relevant items hold it.
+
+    ``R`` is the CSR relevance of the direction: queries are the rows of
+    ``S`` or, ``transposed``, its columns (gathered in place, no copy of S).
     """
     counts = np.diff(R.indptr)
-    rows = np.repeat(np.arange(S.shape[0]), counts)
-    vals = S[rows, R.indices]
+    queries = np.repeat(np.arange(R.shape[0]), counts)
+    vals = S[R.indices, queries] if transposed else S[queries, R.indices]
     best = np.maximum.reduceat(vals, R.indptr[:-1])
-    n_rel_at_best = np.add.reduceat((vals == best[rows]).astype(np.int64), R.indptr[:-1])
-
-    # The one pass over S: count, per row, the items scored at least as high
-    # as the best relevant one (and strictly higher for average ties).
-    def count(rows):
-        b = best[rows, None]
-        n_ge = count_rows(S[rows] >= b)
-        if ties == "pessimistic":
-            return n_ge, n_ge
-        return n_ge, count_rows(S[rows] > b)
-
-    per_row = 2 * S.shape[1] + 16
-    parts = map_row_chunks(count, S.shape[0], per_row, working_memory=chunk_budget(per_row))
-    n_ge = np.concatenate([p[0] for p in parts])
-    n_gt = None if ties == "pessimistic" else np.concatenate([p[1] for p in parts])
-    return n_ge, n_gt, n_rel_at_best
+    r = np.add.reduceat((vals == best[queries]).astype(np.int64), R.indptr[:-1])
+    return best, r
 
 
-def _ranks_from(counts):
-    n_ge, n_gt, r = counts
-    if n_gt is None:
-        return (n_ge - r + 1).astype(np.float64)
-    return n_gt + (n_ge - n_gt + 1) / (r + 1)
+def _count_pass(S, best_rows, best_cols, average):
+    """One pass over row blocks of ``S`` counting, for each row (q2g) and/or
+    each column (g2q), the items scored >= (and >) its best relevant score.
 
-
-def _hits_from(counts, k):
-    """Per query, (the probability of) a relevant item in the top ``k``."""
-    n_ge, n_gt, r = counts
-    if n_gt is None:
-        return (n_ge - r + 1 <= k).astype(np.float64)
-    # ``t`` tied items (``r`` relevant) fill ranks n_gt + 1 .. n_gt + t in a
-    # uniformly random order; the ``j = k - n_gt`` of them inside the top k
-    # miss every relevant one with probability C(t - r, j) / C(t, j).
-    t = n_ge - n_gt
-    j = np.clip(k - n_gt, 0, t - r)  # clipped: valid gammaln arguments
-    log_miss = gammaln(t - r + 1) - gammaln(t - r - j + 1) - gammaln(t + 1) + gammaln(t - j + 1)
-    hit = 1.0 - np.exp(log_miss)
-    hit[k - n_gt <= 0] = 0.0
-    hit[k - n_gt > t - r] = 1.0
-    return hit
-
-
-def rank_of_relevant(scores, relevance, *, ties="pessimistic"):
-    """1-based rank of the best-scored relevant gallery item of each query.
-
-    Parameters
-    ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
-    relevance : array-like or sparse matrix
-        1-D integer array of the relevant column of each query, or a
-        (n_queries, n_gallery) boolean (sparse) matrix.
-    ties : {"pessimistic", "average"}, default="pessimistic"
-        ``"pessimistic"``: every irrelevant item scored equal to the best
-        relevant one is ranked before it. ``"average"``: the expected rank under
-        random tie-breaking, ``n_greater + (t + 1) / (r + 1)`` with ``t`` tied
-        items of which ``r`` are relevant.
-
-    Returns
-    -------
-    ranks : ndarray of shape (n_queries,)
-        float64 (integral values unless ``ties="average"``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skxmr.metrics import rank_of_relevant
-    >>> S = np.array([[0.9, 0.5, 0.5], [0.1, 0.2, 0.3]])
-    >>> rank_of_relevant(S, np.array([1, 0]))
-    array([3., 3.])
-    >>> rank_of_relevant(S, np.array([1, 0]), ties="average")
-    array([2.5, 3. ])
+    Blocks of ``SCAN_MIB`` stay in cache while every comparison of both
+    directions is made, so the matrix is read from memory once; the g2q
+    counts are column sums accumulated block by block (no transposed copy).
     """
-    _check_ties(ties)
-    S = check_matrix(scores, "scores")
-    R = check_relevance(relevance, S.shape)
-    return _ranks_from(_rank_counts(S, R, ties))
+    n_q, n_g = S.shape
+    per_row = n_g * (S.itemsize + 1)
 
+    def make(chunk_rows):
+        mask = np.empty((chunk_rows, n_g), dtype=bool)  # reused by every block
 
-def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
-    """R@K: percentage of queries with a relevant item in the top ``k``.
+        def func(rows):
+            Sb = S[rows]
+            m = mask[: Sb.shape[0]]
+            out = [None, None, None, None]
+            if best_rows is not None:
+                b = best_rows[rows, None]
+                out[0] = [count_rows(np.greater_equal(Sb, b, out=m))]
+                if average:
+                    out[1] = [count_rows(np.greater(Sb, b, out=m))]
+            if best_cols is not None:
+                out[2] = count_cols(np.greater_equal(Sb, best_cols, out=m))
+                if average:
+                    out[3] = count_cols(np.greater(Sb, best_cols, out=m))
+            return out
 
-    Parameters
-    ----------
-    scores : array-like of shape (n_queries, n_gallery)
-    relevance : array-like or sparse matrix
-        See :func:`rank_of_relevant`.
-    k : int, default=1
-        Cut-off, ``1 <= k <= n_gallery``.
-    ties : {"pessimistic", "average"}, default="pessimistic"
-        ``"pessimistic"``: irrelevant items tied with the best relevant one
-        rank before it. ``"average"``: the expected R@K under uniformly random
-        tie-breaking (a query whose best relevant item is tied across the
-        cut-off counts with the probability that a relevant item lands in
-        the top ``k``).
+        return func
 
-    Returns
-    -------
-    recall : float
-        In percent, as the papers report it.
+    def combine(acc, new):  # row counts: lists, concatenated; column counts: summed
+        return [None if x is None else x + y for x, y in zip(acc, new)]
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skxmr.metrics import recall_at_k
-    >>> S = np.array([[0.9, 0.1], [0.8, 0.2]])
-    >>> recall_at_k(S, np.array([0, 0]), k=1)
-    100.0
-    >>> recall_at_k(S, np.array([1, 1]), k=1)
-    0.0
-    >>> recall_at_k(np.ones((1, 4)), np.array([0]), k=2, ties="average")
-    50.0
-    """
-    _check_ties(ties)
-    S = check_matrix(scores, "scores")
-    k = check_n_neighbors(k, S.shape[1], "k")
-    R = check_relevance(relevance, S.shape)
-    return float(100.0 * np.mean(_hits_from(_rank_counts(S, R, ties), k)))
-
-
-def median_rank(scores, relevance, *, ties="pessimistic"):
-    """MdR: median over queries of the rank of the best relevant item.
-
-    Parameters
-    ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
-    relevance : array-like or sparse matrix
-        See :func:`rank_of_relevant`.
-    ties : {"pessimistic", "average"}, default="pessimistic"
-        See :func:`rank_of_relevant`.
-
-    Returns
-    -------
-    mdr : float
-        In ``[1, n_gallery]``; lower is better. With an even number of
-        queries, the mean of the two middle ranks (:func:`numpy.median`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skxmr.metrics import median_rank
-    >>> S = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.0, 0.1, 0.9]])
-    >>> median_rank(S, np.array([0, 0, 0]))   # ranks 1, 2, 3
-    2.0
-    """
-    return float(np.median(rank_of_relevant(scores, relevance, ties=ties)))
-
-
-def mean_rank(scores, relevance, *, ties="pessimistic"):
-    """MnR: mean over queries of the rank of the best relevant item.
-
-    Parameters
-    ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
-    relevance : array-like or sparse matrix
-        See :func:`rank_of_relevant`.
-    ties : {"pessimistic", "average"}, default="pessimistic"
-        See :func:`rank_of_relevant`.
-
-    Returns
-    -------
-    mnr : float
-        In ``[1, n_gallery]``; lower is better.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skxmr.metrics import mean_rank
-    >>> S = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.0, 0.1, 0.9]])
-    >>> mean_rank(S, np.array([0, 0, 1]))     # ranks 1, 2, 2
-    1.6666666666666667
-    """
-    return float(np.mean(rank_of_relevant(scores, relevance, ties=ties)))
+    budget = chunk_budget(per_row, cap=SCAN_MIB)
+    runs = reduce_row_chunks(make, n_q, per_row, combine, working_memory=budget)
+    acc = runs[0]
+    for run in runs[1:]:
+        acc = combine(acc, run)
+    rows = [None if x is None else np.concatenate(x) for x in acc[:2]]
+    return rows[0], rows[1], acc[2], acc[3]
 
 
 def _precision_terms(S, Rd, n_rel, ties):
-    """Per-query R-Precision and MAP@R (fractions) for a chunk of rows.
+    """Per-query R-Precision and MAP@R (fractions) for a chunk of rows (numpy).
 
     ``S`` (n, n_g) scores, ``Rd`` (n, n_g) dense bool relevance, ``n_rel``
     (n,) the R of each row. Only the top ``K = max(R)`` columns of each row
@@ -349,43 +309,355 @@ def _precision_terms(S, Rd, n_rel, ties):
         eq = S == last
         t = np.where(spill, count_rows(eq)[:, None], t)
         r = np.where(spill, count_rows(eq & Rd)[:, None], r)
+    return _precision_from_groups(np, pos, a, t, r, c, n_rel, ties)
 
+
+def _precision_from_groups(nx, pos, a, t, r, c, n_rel, ties):
+    """R-Precision and MAP@R fractions from each sorted position's tie group.
+
+    ``pos`` the 0-based positions (K,), ``a`` items strictly better, ``t``
+    the group's size, ``r`` its relevant items, ``c`` relevant items
+    strictly better (all (n, K), float64), ``n_rel`` (n,) float64.
+    """
     i = pos + 1.0  # 1-based position
     j = i - a  # 1-based position inside the tie group
     if ties == "pessimistic":
         # irrelevant tied items first: position j of a group is relevant iff
         # j > t - r, and then c + j - (t - r) relevant items are at or above it
-        rel_i = j > t - r
-        hits = np.where(rel_i, c + j - (t - r), 0)
-        prec_rel = hits / i
+        rel = j > t - r
+        rel_i = _f64(rel)
+        prec_rel = nx.where(rel, c + j - (t - r), 0.0 * j) / i
     else:
         # expectation over uniformly random orders of each tie group:
         # E[rel_j] = r/t and E[rel_j * #rel in top i]
         #   = c r/t + r/t + (j - 1) r (r - 1) / (t (t - 1))
         rel_i = r / t
-        pair_term = np.where(t > 1, r * (r - 1) / np.maximum(t * (t - 1), 1), 0.0)
+        pair_term = nx.where(t > 1, r * (r - 1) / nx.maximum(t * (t - 1), 1.0), 0.0 * t)
         prec_rel = (rel_i * (c + 1) + (j - 1) * pair_term) / i
-    inside = pos < n_rel[:, None]
-    rp = np.sum(rel_i * inside, axis=1) / n_rel
-    ap = np.sum(prec_rel * inside, axis=1) / n_rel
+    inside = pos[None, :] < n_rel[:, None]
+    rp = nx.sum(rel_i * inside, axis=1) / n_rel
+    ap = nx.sum(prec_rel * inside, axis=1) / n_rel
     return rp, ap
+
+
+def _multi_precision(S, R, rp, ap, ties, transposed):
+    """Fill ``rp``/``ap`` of the queries with several relevant items (numpy).
+
+    Only those queries' rows (q2g) or columns (g2q, copied a chunk at a
+    time) are selected from; single-item queries came from the counts.
+    """
+    n_rel = np.diff(R.indptr)
+    multi = np.flatnonzero(n_rel > 1)
+    if not multi.size:
+        return
+    n_items = S.shape[0] if transposed else S.shape[1]
+
+    def chunk(part):
+        idx = multi[part]
+        Sm = np.ascontiguousarray(S[:, idx].T) if transposed else S[idx]
+        return _precision_terms(Sm, R[idx].toarray(), n_rel[idx], ties)
+
+    # per query: its scores, argpartition indices, dense relevance, two
+    # boolean masks and the O(K) sorted-selection arrays (~6 float64 rows)
+    per_row = 48 * n_items
+    parts = map_row_chunks(chunk, multi.size, per_row, working_memory=chunk_budget(per_row))
+    rp[multi] = np.concatenate([p[0] for p in parts])
+    ap[multi] = np.concatenate([p[1] for p in parts])
+
+
+def _terms_numpy(S, Rs, ties, precision):
+    """:class:`Terms` of each direction in ``Rs`` (direction -> CSR) on numpy:
+    one fused counting pass over S for both directions."""
+    best = {d: _best_relevant(S, R, d == "g2q") for d, R in Rs.items()}
+    n_ge_q, n_gt_q, n_ge_g, n_gt_g = _count_pass(
+        S, best.get("q2g", (None,))[0], best.get("g2q", (None,))[0], ties == "average"
+    )
+    counts = {"q2g": (n_ge_q, n_gt_q), "g2q": (n_ge_g, n_gt_g)}
+    out = {}
+    for d, R in Rs.items():
+        n_ge, n_gt = counts[d]
+        rp = ap = None
+        if precision:
+            rp = _single_precision(n_ge, n_gt)
+            ap = rp.copy()
+            _multi_precision(S, R, rp, ap, ties, d == "g2q")
+        out[d] = Terms(n_ge, n_gt, best[d][1], rp, ap)
+    return out
+
+
+# ----------------------------------------------------------- generic path
+
+
+def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
+    """:func:`_precision_terms` on POT's backend ``nx`` (any array library).
+
+    The top ``K`` of each row are selected (:func:`skxmr._ot._topk.row_top`)
+    and sorted; instead of walking tie groups with cumulative maxima (which
+    POT's backend lacks) each position's group is counted with
+    ``nx.searchsorted`` in the sorted values: ``a`` = selected values
+    > v, ``a + t`` = values >= v, and the same on the relevant values for
+    ``c`` and ``r``. Only these counts matter, not the order inside a group.
+    """
+    n, n_g = S.shape
+    vals, idx = row_top(S, K)
+    rels = nx.take_along_axis(Rd, idx, 1)
+    asc = nx.sort(vals, axis=1)
+    desc = nx.flip(asc, axis=1)
+    rel_asc = nx.sort(nx.where(rels, vals, -math.inf), axis=1)
+
+    def above(sorted_asc, side):  # entries > v (side="right") or >= v ("left")
+        return K - nx.searchsorted(sorted_asc, desc, side=side)
+
+    a = above(asc, "right")
+    t = above(asc, "left") - a
+    c = above(rel_asc, "right")
+    r = above(rel_asc, "left") - c
+    if K < n_g:
+        last = asc[:, :1]  # the K-th largest: its group may spill over
+        spill = desc == last
+        eq = S == last
+        t = nx.where(spill, nx.sum(eq, axis=1)[:, None], t)
+        r = nx.where(spill, nx.sum(eq & Rd, axis=1)[:, None], r)
+    pos = _f64(nx.arange(K, type_as=S))
+    a, t, r, c = (_f64(x) for x in (a, t, r, c))
+    return _precision_from_groups(nx, pos, a, t, r, c, _f64(n_rel), ties)
+
+
+def _terms_generic(S, R, ties, precision):
+    """:class:`Terms` of the rows of ``S`` (a transposed view for g2q) on
+    any backend, through POT's backend object.
+
+    The relevance structure (host CSR) goes to the device of ``S`` once, as
+    two int64 index arrays; each row chunk scatters it into a dense boolean
+    block there. Nothing else leaves or enters the device.
+    """
+    nx = get_backend(scores=S)
+    n, m = S.shape
+    average = ties == "average"
+    n_rel = np.diff(R.indptr)
+    like = nx.arange(1, type_as=S)  # int64 on the device of S
+    rows_d = nx.from_numpy(np.repeat(np.arange(n), n_rel), type_as=like)
+    cols_d = nx.from_numpy(R.indices.astype(np.int64), type_as=like)
+    n_rel_d = nx.from_numpy(n_rel.astype(np.int64), type_as=like)
+
+    def chunk(sl):
+        a, b = sl.start, sl.stop
+        lo, hi = int(R.indptr[a]), int(R.indptr[b])
+        Sb = S[a:b]
+        Rd = nx.zeros((b - a, m), type_as=S) != 0
+        Rd[rows_d[lo:hi] - a, cols_d[lo:hi]] = True
+        best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
+        r = nx.sum(Rd & (Sb == best), axis=1)
+        n_ge = nx.sum(Sb >= best, axis=1)
+        n_gt = nx.sum(Sb > best, axis=1) if average else None
+        if not precision:
+            return n_ge, n_gt, r, None, None
+        rp = _single_precision(n_ge, n_gt)
+        ap = rp * 1.0
+        multi = np.flatnonzero(n_rel[a:b] > 1)
+        if multi.size:
+            md = nx.from_numpy(multi.astype(np.int64), type_as=like)
+            K = int(n_rel[a:b][multi].max())
+            rp_m, ap_m = _precision_terms_generic(nx, Sb[md], Rd[md], n_rel_d[a:b][md], K, ties)
+            rp[md], ap[md] = rp_m, ap_m
+        return n_ge, n_gt, r, rp, ap
+
+    # per row: the scores' block, its dense relevance and comparison masks
+    per_row = 6 * 8 * m
+    parts = map_row_chunks(chunk, n, per_row, working_memory=chunk_budget(per_row))
+    cat = [None if parts[0][i] is None else nx.concatenate([p[i] for p in parts]) for i in range(5)]
+    return Terms(cat[0], cat[1], cat[2], cat[3], cat[4])
+
+
+def _terms(S, Rs, ties, precision=False):
+    """:class:`Terms` per direction (``Rs``: direction -> its CSR relevance).
+
+    numpy scores take the specialised path (one fused pass over S for both
+    directions, packed-bit counts, argpartition); other backends the generic
+    one on POT's backend (``S.T`` is a view there, never a copy).
+    """
+    if isinstance(S, np.ndarray):
+        return _terms_numpy(S, Rs, ties, precision)
+    return {d: _terms_generic(S if d == "q2g" else S.T, R, ties, precision) for d, R in Rs.items()}
+
+
+def _ranks_from(terms):
+    n_ge, n_gt, r = _f64(terms.n_ge), terms.n_gt, _f64(terms.r)
+    if n_gt is None:
+        return n_ge - r + 1
+    n_gt = _f64(n_gt)
+    return n_gt + (n_ge - n_gt + 1) / (r + 1)
+
+
+def _hits_from(terms, k):
+    """Per query, (the probability of) a relevant item in the top ``k``."""
+    n_ge, r = _f64(terms.n_ge), _f64(terms.r)
+    if terms.n_gt is None:
+        return _f64(n_ge - r + 1 <= k)
+    nx = get_backend(counts=n_ge)
+    n_gt = _f64(terms.n_gt)
+    # ``t`` tied items (``r`` relevant) fill ranks n_gt + 1 .. n_gt + t in a
+    # uniformly random order; the ``j = k - n_gt`` of them inside the top k
+    # miss every relevant one with probability C(t - r, j) / C(t, j).
+    t = n_ge - n_gt
+    j = nx.minimum(nx.maximum(k - n_gt, 0.0 * t), t - r)  # clipped: valid gammaln arguments
+    log_miss = gammaln(t - r + 1) - gammaln(t - r - j + 1) - gammaln(t + 1) + gammaln(t - j + 1)
+    hit = 1.0 - nx.exp(log_miss)
+    hit = nx.where(k - n_gt <= 0, 0.0 * hit, hit)
+    return nx.where(k - n_gt > t - r, 0.0 * hit + 1.0, hit)
+
+
+def _mean(x):
+    return float(get_backend(values=x).mean(x))
+
+
+def _median(x):
+    """np.median's value (mean of the two middle ones) on any backend."""
+    nx = get_backend(values=x)
+    s = nx.sort(x)
+    n = s.shape[0]
+    return float((s[(n - 1) // 2] + s[n // 2]) / 2)
+
+
+def rank_of_relevant(scores, relevance, *, ties="pessimistic"):
+    """1-based rank of the best-scored relevant gallery item of each query.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    relevance : array-like or sparse matrix
+        1-D integer array of the relevant column of each query, or a
+        (n_queries, n_gallery) boolean (sparse) matrix.
+    ties : {"pessimistic", "average"}, default="pessimistic"
+        ``"pessimistic"``: every irrelevant item scored equal to the best
+        relevant one is ranked before it. ``"average"``: the expected rank under
+        random tie-breaking, ``n_greater + (t + 1) / (r + 1)`` with ``t`` tied
+        items of which ``r`` are relevant.
+
+    Returns
+    -------
+    ranks : ndarray of shape (n_queries,)
+        float64 (integral values unless ``ties="average"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import rank_of_relevant
+    >>> S = np.array([[0.9, 0.5, 0.5], [0.1, 0.2, 0.3]])
+    >>> rank_of_relevant(S, np.array([1, 0]))
+    array([3., 3.])
+    >>> rank_of_relevant(S, np.array([1, 0]), ties="average")
+    array([2.5, 3. ])
+    """
+    _check_ties(ties)
+    S = check_matrix(scores, "scores")
+    R = check_relevance(relevance, S.shape)
+    return _ranks_from(_terms(S, {"q2g": R}, ties)["q2g"])
+
+
+def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
+    """R@K: percentage of queries with a relevant item in the top ``k``.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+    relevance : array-like or sparse matrix
+        See :func:`rank_of_relevant`.
+    k : int, default=1
+        Cut-off, ``1 <= k <= n_gallery``.
+    ties : {"pessimistic", "average"}, default="pessimistic"
+        ``"pessimistic"``: irrelevant items tied with the best relevant one
+        rank before it. ``"average"``: the expected R@K under uniformly random
+        tie-breaking (a query whose best relevant item is tied across the
+        cut-off counts with the probability that a relevant item lands in
+        the top ``k``).
+
+    Returns
+    -------
+    recall : float
+        In percent, as the papers report it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import recall_at_k
+    >>> S = np.array([[0.9, 0.1], [0.8, 0.2]])
+    >>> recall_at_k(S, np.array([0, 0]), k=1)
+    100.0
+    >>> recall_at_k(S, np.array([1, 1]), k=1)
+    0.0
+    >>> recall_at_k(np.ones((1, 4)), np.array([0]), k=2, ties="average")
+    50.0
+    """
+    _check_ties(ties)
+    S = check_matrix(scores, "scores")
+    k = check_n_neighbors(k, S.shape[1], "k")
+    R = check_relevance(relevance, S.shape)
+    return 100.0 * _mean(_hits_from(_terms(S, {"q2g": R}, ties)["q2g"], k))
+
+
+def median_rank(scores, relevance, *, ties="pessimistic"):
+    """MdR: median over queries of the rank of the best relevant item.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    relevance : array-like or sparse matrix
+        See :func:`rank_of_relevant`.
+    ties : {"pessimistic", "average"}, default="pessimistic"
+        See :func:`rank_of_relevant`.
+
+    Returns
+    -------
+    mdr : float
+        In ``[1, n_gallery]``; lower is better. With an even number of
+        queries, the mean of the two middle ranks (:func:`numpy.median`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import median_rank
+    >>> S = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.0, 0.1, 0.9]])
+    >>> median_rank(S, np.array([0, 0, 0]))   # ranks 1, 2, 3
+    2.0
+    """
+    return _median(rank_of_relevant(scores, relevance, ties=ties))
+
+
+def mean_rank(scores, relevance, *, ties="pessimistic"):
+    """MnR: mean over queries of the rank of the best relevant item.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_queries, n_gallery)
+        Higher is better.
+    relevance : array-like or sparse matrix
+        See :func:`rank_of_relevant`.
+    ties : {"pessimistic", "average"}, default="pessimistic"
+        See :func:`rank_of_relevant`.
+
+    Returns
+    -------
+    mnr : float
+        In ``[1, n_gallery]``; lower is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.metrics import mean_rank
+    >>> S = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.0, 0.1, 0.9]])
+    >>> mean_rank(S, np.array([0, 0, 1]))     # ranks 1, 2, 2
+    1.6666666666666667
+    """
+    return _mean(rank_of_relevant(scores, relevance, ties=ties))
 
 
 def _precision_at_r(S, R, ties):
     """Mean R-Precision and MAP@R (in percent) on validated inputs."""
-    n_rel = np.diff(R.indptr)
-    n_g = S.shape[1]
-
-    def chunk(rows):
-        return _precision_terms(S[rows], R[rows].toarray(), n_rel[rows], ties)
-
-    # per row: argpartition indices, dense relevance, two boolean masks and
-    # the O(K) sorted-selection arrays; bounded by ~6 float64 rows of n_g
-    per_row = 48 * n_g
-    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
-    rp = np.concatenate([p[0] for p in parts])
-    ap = np.concatenate([p[1] for p in parts])
-    return float(100.0 * rp.mean()), float(100.0 * ap.mean())
+    terms = _terms(S, {"q2g": R}, ties, precision=True)["q2g"]
+    return 100.0 * _mean(terms.rp), 100.0 * _mean(terms.ap)
 
 
 def r_precision(scores, relevance, *, ties="pessimistic"):
@@ -484,15 +756,13 @@ def _check_ks(ks):
     return sorted({int(k) for k in ks})
 
 
-def _report(S, R, ks, ties):
-    counts = _rank_counts(S, R, ties)
-    ranks = _ranks_from(counts)
-    report = {
-        f"R@{k}": float(100.0 * np.mean(_hits_from(counts, k))) for k in ks if k <= S.shape[1]
-    }
-    report["MdR"] = float(np.median(ranks))
-    report["MnR"] = float(np.mean(ranks))
-    report["R-Precision"], report["mAP@R"] = _precision_at_r(S, R, ties)
+def _report(terms, ks, n_items):
+    ranks = _ranks_from(terms)
+    report = {f"R@{k}": 100.0 * _mean(_hits_from(terms, k)) for k in ks if k <= n_items}
+    report["MdR"] = _median(ranks)
+    report["MnR"] = _mean(ranks)
+    report["R-Precision"] = 100.0 * _mean(terms.rp)
+    report["mAP@R"] = 100.0 * _mean(terms.ap)
     return report
 
 
@@ -546,17 +816,18 @@ def retrieval_report(
         raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions!r}.")
     S = check_matrix(scores, "scores")
     R = check_relevance(relevance, S.shape)
-    out = {}
+    Rs = {}
     for direction in directions:
         if direction == "q2g":
-            out[direction] = _report(S, R, ks, ties)
+            Rs[direction] = R
             continue
         try:
-            RT = check_relevance(R.T, S.T.shape)
+            Rs[direction] = check_relevance(R.T, S.T.shape)
         except ValueError as exc:
             raise ValueError(
                 f"relevance: direction 'g2q' ranks queries for each gallery item, "
                 f"so every gallery item needs a relevant query ({exc})"
             ) from None
-        out[direction] = _report(np.ascontiguousarray(S.T), RT, ks, ties)
-    return out
+    # Both directions from one pass over S (no transposed copy of S).
+    terms = _terms(S, Rs, ties, precision=True)
+    return {d: _report(terms[d], ks, S.shape[1] if d == "q2g" else S.shape[0]) for d in directions}

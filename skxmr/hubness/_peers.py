@@ -1,0 +1,657 @@
+"""Hubness reduction that peer libraries ship: NNN, distribution normalisation,
+mutual proximity and local scaling (NICDM).
+
+All four follow the package's convention (see :mod:`skxmr.hubness`): the
+method's score ``f(q, g)`` is interpolated with the cosines as
+``S + α (f - S)``, so ``strength=0`` gives exactly the cosines and
+``strength=1`` the published score. Bank statistics are taken from the
+banks of :meth:`fit` exactly as for CSLS: a gallery item's statistics from
+its similarities to the *query* bank, a query's from its similarities to the
+*gallery* bank.
+"""
+
+import numbers
+
+import numpy as np
+from scipy.special import log_ndtr
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._base import RetrievalEstimator
+from .._chunking import map_row_chunks
+from .._registry import register_method
+from .._ot._topk import row_kth_largest
+from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k
+
+_N_NEIGHBORS = [Interval(numbers.Integral, 1, None, closed="left")]
+
+# A bank radius (local scaling) of exactly zero -- an item equal to its k
+# nearest bank items -- would divide by zero; it is floored here instead,
+# which keeps every distance finite and the item's order unchanged.
+_RADIUS_FLOOR = 1e-12
+
+
+# ---------------------------------------------------------------- kernels
+def _bank_pass(items, bank, reduce, n_jobs=None):
+    """``reduce(items[rows] @ bank.T)`` over memory-bounded row chunks.
+
+    ``reduce`` maps a (chunk, n_bank) similarity block to per-row
+    statistics (first axis: rows); the chunks' results are concatenated.
+    """
+    parts = map_row_chunks(
+        lambda rows: reduce(items[rows] @ bank.T), items.shape[0], 24 * bank.shape[0],
+        n_jobs=n_jobs,
+    )
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _kth_largest(items, bank, k, n_jobs=None):
+    """The ``k``-th largest similarity of each item to ``bank`` (float64)."""
+    return _bank_pass(items, bank, lambda M: row_kth_largest(M, k).astype(np.float64), n_jobs)
+
+
+def _moments(M):
+    """Mean and (population) standard deviation of each row, float64: (n, 2)."""
+    M = np.asarray(M, dtype=np.float64)
+    mean = M.mean(axis=1)
+    std = np.sqrt(np.mean((M - mean[:, None]) ** 2, axis=1))  # two-pass: no cancellation
+    return np.stack([mean, std], axis=1)
+
+
+def _count_at_most(sorted_rows, values):
+    """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``.
+
+    A row-wise ``searchsorted(..., side="right")`` for a matrix of sorted
+    rows: numpy's searchsorted takes one sorted vector, so the binary search
+    is done for all entries at once, one bit of the count per step
+    (``log2(n_cols)`` vectorised gathers). ``torch.searchsorted`` does the
+    same natively on batched rows.
+    """
+    m = sorted_rows.shape[1]
+    count = np.zeros(values.shape, dtype=np.intp)
+    step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
+    while step:
+        cand = count + step
+        idx = np.minimum(cand, m) - 1
+        ok = (cand <= m) & (np.take_along_axis(sorted_rows, idx, axis=1) <= values)
+        count = np.where(ok, cand, count)
+        step >>= 1
+    return count
+
+
+def _check_spread(std, dtype, what):
+    """Gaussian mutual proximity needs every item's bank similarities to vary."""
+    tiny = 16 * np.finfo(dtype).eps  # what rounding leaves of a constant row
+    flat = np.flatnonzero(std <= tiny)
+    if flat.size:
+        raise ValueError(
+            f"method='gaussian' needs the similarities of each {what} to vary; "
+            f"{flat.size} have (near) zero standard deviation (first: row {flat[0]}), "
+            "so no Gaussian can be fitted. Use method='empirical', or a bank "
+            "that spreads."
+        )
+
+
+# -------------------------------------------------------------------- NNN
+@_doc
+class NearestNeighborNormalization(RetrievalEstimator):
+    """Nearest neighbor normalization (NNN, Chowdhury et al., 2024).
+
+    Each gallery item gets a bias: the mean of its ``k`` largest
+    similarities to the query bank (the *reference queries*),
+    ``b(g) = mean(top_k_{b ∈ B_q} S_bq[b, g])``, and the score is
+
+    .. math::  S(q, g) - \\alpha_s\\, a\\, b(g),
+
+    with ``a = alpha`` the paper's weight and ``α_s = strength``
+    (``strength=1`` is the paper's score, 0 the cosines). The bias depends
+    only on the gallery item, so NNN is linear in the gallery (approximate
+    candidates apply, as in the authors' faiss implementation) and an index
+    can ``add`` items.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=256
+        ``k``, the authors' default. Larger than the query bank it is
+        clipped to the bank size (then ``b(g)`` is the mean similarity of
+        ``g`` to the whole bank).
+    alpha : float in [0, 1], default=0.5
+        The weight of the bias (the authors' default).
+    strength : float in [0, 1], default=1.0
+        ``α_s``: 0 gives plain cosine, 1 the method.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    nnn_scores : The same on explicit matrices.
+    CSLS : Subtracts a similar radius on both sides.
+
+    References
+    ----------
+    N. Chowdhury, F. Wang, S. Shenoy, D. Kiela, S. Schwettmann, T. Thrush.
+    Nearest Neighbor Normalization Improves Multimodal Retrieval. EMNLP 2024
+    (arXiv:2410.24114).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import NearestNeighborNormalization, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = NearestNeighborNormalization(n_neighbors=3).fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "n_neighbors": _N_NEIGHBORS,
+        "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+
+    def __init__(
+        self,
+        n_neighbors=256,
+        alpha=0.5,
+        strength=1.0,
+        *,
+        n_query_features=None,
+        direction="q2g",
+        n_jobs=None,
+    ):
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def _prepare_gallery(self, gallery):
+        k = min(self.n_neighbors, self.query_bank_.shape[0])
+        return {"bias": _mean_top_k(gallery, self.query_bank_, k, self.n_jobs)}
+
+    def _score_queries(self, queries, gallery, state):
+        return queries @ gallery.T - (self.strength * self.alpha) * state["bias"]
+
+    def _linear_form(self, gallery, state):
+        return 1.0, (self.strength * self.alpha) * state["bias"]
+
+
+def nnn_scores(queries, gallery, query_bank, *, n_neighbors=256, alpha=0.5, strength=1.0):
+    """Nearest-neighbor-normalised scores ``S - strength·alpha·b(g)``.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+        The reference queries (e.g. training captions); at least two rows.
+    n_neighbors : int, default=256
+        Clipped to the bank size.
+    alpha : float in [0, 1], default=0.5
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+
+    See Also
+    --------
+    NearestNeighborNormalization : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import nnn_scores
+    >>> E = np.eye(2)
+    >>> # bank [e1, e1, e2], k=2: b(e1) = mean(1, 1) = 1, b(e2) = mean(1, 0) = 0.5
+    >>> nnn_scores(E, E, [[1, 0], [1, 0], [0, 1]], n_neighbors=2, alpha=1.0)
+    array([[ 0. , -0.5],
+           [-1. ,  0.5]])
+    """
+    est = NearestNeighborNormalization(n_neighbors=n_neighbors, alpha=alpha, strength=strength)
+    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+
+
+# ---------------------------------------------------- distribution normalisation
+@_doc
+class DistributionNormalization(RetrievalEstimator):
+    """Test-time distribution normalization (DN, Zhou et al., 2023).
+
+    With ``μ_q`` and ``μ_g`` the means of the (L2-normalised) query bank and
+    gallery bank, DN scores the dot product of the centred embeddings,
+
+    .. math::  f(q, g) = (q - \\tfrac12 \\mu_q)^\\top (g - \\tfrac12 \\mu_g),
+
+    the paper's first-order approximation of the InfoNCE objective (the
+    embeddings are not re-normalised after centring). Expanded,
+    ``f = S - ½ qᵀμ_g - (½ μ_qᵀg - ¼ μ_qᵀμ_g)``: a per-query term, constant
+    along a row, and a per-gallery offset, which alone changes rankings.
+    The estimator returns ``S + α (f - S)``. The per-query term is kept so
+    that ``strength=1`` gives the paper's values; as for :class:`CSLS`, the
+    scores are then not of the ``q·g - offset(g)`` form that approximate
+    candidate search needs, so an index of DN is exact only. The paper
+    estimates the means from a batch of unlabelled test-time samples; here
+    they come from the banks of :meth:`fit`.
+
+    Parameters
+    ----------
+    strength : float in [0, 1], default=1.0
+        ``α``: 0 gives plain cosine, 1 the method.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+    query_mean_ : ndarray of shape (d,)
+        ``μ_q``, the mean of the query bank (float64).
+    gallery_mean_ : ndarray of shape (d,)
+        ``μ_g``, the mean of the gallery bank (float64).
+
+    See Also
+    --------
+    distribution_normalization_scores : The same on explicit matrices.
+
+    References
+    ----------
+    Y. Zhou, J. Ren, F. Li, R. Zabih, S.-N. Lim. Test-Time Distribution
+    Normalization for Contrastively Learned Vision-language Models.
+    NeurIPS 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import DistributionNormalization, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = DistributionNormalization().fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+
+    def __init__(self, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None):
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def _fit_banks(self, query_bank, gallery_bank):
+        self.query_mean_ = query_bank.mean(axis=0, dtype=np.float64)
+        self.gallery_mean_ = gallery_bank.mean(axis=0, dtype=np.float64)
+
+    def _prepare_gallery(self, gallery):
+        mu_q, mu_g = self.query_mean_, self.gallery_mean_
+        return {"offset": 0.5 * (gallery @ mu_q.astype(gallery.dtype)) - 0.25 * (mu_q @ mu_g)}
+
+    def _score_queries(self, queries, gallery, state):
+        row = 0.5 * (queries @ self.gallery_mean_.astype(queries.dtype))
+        return queries @ gallery.T - self.strength * (row[:, None] + state["offset"])
+
+
+def distribution_normalization_scores(queries, gallery, query_bank, gallery_bank, *, strength=1.0):
+    """Distribution-normalised scores ``(q - ½μ_q)ᵀ(g - ½μ_g)`` on explicit matrices.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+        Its mean is ``μ_q``.
+    gallery_bank : array-like of shape (n_bank_gallery, d)
+        Its mean is ``μ_g``.
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+
+    See Also
+    --------
+    DistributionNormalization : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import distribution_normalization_scores
+    >>> E = np.eye(2)
+    >>> # μ_q = (1, 0), μ_g = (0.5, 0.5): (q - (0.5, 0))·(g - (0.25, 0.25))
+    >>> distribution_normalization_scores(E, E, [[1, 0], [1, 0]], E)
+    array([[ 0.375, -0.125],
+           [-0.625,  0.875]])
+    """
+    est = DistributionNormalization(strength=strength)
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+
+
+# ------------------------------------------------------- mutual proximity
+@_doc
+class MutualProximity(RetrievalEstimator):
+    """Mutual proximity (MP, Schnitzer et al., 2012), in its cross-modal form.
+
+    MP turns a similarity into the probability that it is high *for both
+    items*: ``P_q(S)``, the probability that ``g`` is at least as similar to
+    ``q`` as ``q``'s gallery-bank items are, times ``P_g(S)``, the
+    probability that ``q`` is at least as similar to ``g`` as ``g``'s
+    query-bank items are (the two are independent here: the banks differ).
+    The score is its log,
+
+    .. math::  f(q, g) = \\log P_q(S(q, g)) + \\log P_g(S(q, g)),
+
+    and the estimator returns ``S + α (f - S)``.
+
+    * ``method="gaussian"``: ``P_x(s) = Φ((s - μ_x) / σ_x)`` with ``μ_x``,
+      ``σ_x`` the mean and (population) standard deviation of ``x``'s bank
+      similarities; ``log Φ`` is evaluated by :func:`scipy.special.log_ndtr`,
+      finite far into the tail. An item whose bank similarities do not vary
+      raises ``ValueError``.
+    * ``method="empirical"``: ``P_x(s) = (c_x(s) + 1) / (n + 1)``, with
+      ``c_x(s)`` the number of the ``n`` bank similarities of ``x`` that are
+      ``<= s``: the empirical distribution function with the scored pair
+      itself counted as one more observation, so that it is never 0 and
+      its log is finite. Each gallery item keeps its sorted query-bank
+      similarities (``n_gallery × n_bank_queries`` values).
+
+    Schnitzer et al. define MP on the distances of one data set to itself,
+    the empirical form from the joint count over shared neighbours; with two
+    banks there is no shared set, so the product of the two marginals is
+    used for both forms (the paper's Gaussian form assumes independence
+    too). Every statistic depends on one gallery item only: an index can
+    ``add`` items; the scores are not linear in the gallery.
+
+    Parameters
+    ----------
+    method : {"gaussian", "empirical"}, default="gaussian"
+    strength : float in [0, 1], default=1.0
+        ``α``: 0 gives plain cosine, 1 the method.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    mutual_proximity_scores : The same on explicit matrices.
+
+    References
+    ----------
+    D. Schnitzer, A. Flexer, M. Schedl, G. Widmer. Local and Global Scaling
+    Reduce Hubs in Space. JMLR 13, 2012.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import MutualProximity, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = MutualProximity(method="empirical").fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "method": [StrOptions({"gaussian", "empirical"})],
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+
+    def __init__(
+        self, method="gaussian", strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
+    ):
+        self.method = method
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def _bytes_per_query_row(self, n_gallery):
+        # S, f, the counts and the search's gathers (a few float64 rows),
+        # the query's own bank row
+        return 8 * (8 * n_gallery + 2 * self.gallery_bank_.shape[0])
+
+    def _prepare_gallery(self, gallery):
+        if self.method == "gaussian":
+            m = _bank_pass(gallery, self.query_bank_, _moments, self.n_jobs)
+            _check_spread(m[:, 1], gallery.dtype, "gallery item to the query bank")
+            return {"mean": m[:, 0], "std": m[:, 1]}
+        return {"sorted": _bank_pass(gallery, self.query_bank_, lambda M: np.sort(M, axis=1),
+                                     self.n_jobs)}
+
+    def _score_queries(self, queries, gallery, state):
+        S = queries @ gallery.T
+        # queries is already one chunk of a parallel map: no nested workers
+        if self.method == "gaussian":
+            m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
+            _check_spread(m[:, 1], queries.dtype, "query to the gallery bank")
+            S64 = np.asarray(S, dtype=np.float64)
+            f = log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + log_ndtr((S64 - state["mean"]) / state["std"])
+        else:
+            own = np.sort(queries @ self.gallery_bank_.T, axis=1)
+            n_q, n_g = own.shape[1], state["sorted"].shape[1]
+            c_q = _count_at_most(own, S)
+            c_g = _count_at_most(state["sorted"], S.T).T
+            f = np.log((c_q + 1) / (n_q + 1)) + np.log((c_g + 1) / (n_g + 1))
+        return S + self.strength * (f - S)
+
+
+def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, method="gaussian",
+                            strength=1.0):
+    """Mutual-proximity scores ``log P_q(S) + log P_g(S)`` on explicit matrices.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+        Gives each gallery item's similarity distribution.
+    gallery_bank : array-like of shape (n_bank_gallery, d)
+        Gives each query's similarity distribution.
+    method : {"gaussian", "empirical"}, default="gaussian"
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+
+    See Also
+    --------
+    MutualProximity : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import mutual_proximity_scores
+    >>> E = np.eye(2)
+    >>> bank = [[1, 0], [0, 1], [1, 1]]
+    >>> # S(e1, e1) = 1 beats all 3 bank cosines on both sides: (4/4)·(4/4)
+    >>> S = mutual_proximity_scores(E, E, bank, bank, method="empirical")
+    >>> float(S[0, 0])
+    0.0
+    """
+    est = MutualProximity(method=method, strength=strength)
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+
+
+# ---------------------------------------------------------- local scaling
+@_doc
+class LocalScaling(RetrievalEstimator):
+    """Local scaling and its non-iterative contextual dissimilarity (NICDM).
+
+    On cosine distances ``d = 1 - S``, each item gets a radius from its
+    ``k`` nearest bank items (a gallery item from the query bank, a query
+    from the gallery bank):
+
+    * ``method="nicdm"`` (Jégou et al., 2010, in Schnitzer et al.'s
+      non-iterative form): ``μ_k(x)``, the mean distance to the ``k``
+      nearest bank items, and ``D = d / sqrt(μ_k(q) μ_k(g))``;
+    * ``method="standard"`` (Zelnik-Manor & Perona, 2004): ``σ_k(x)``, the
+      distance to the ``k``-th nearest bank item, and
+      ``D = 1 - exp(-d² / (σ_k(q) σ_k(g)))``.
+
+    Hubs have small radii: they are close to many bank items, so their
+    distances are scaled up. The method's similarity is ``f = 1 - D`` (on
+    the cosine scale: ``f = S`` for radii of 1), and the estimator returns
+    ``S + α (f - S)``. A radius of zero (an item equal to its ``k`` nearest
+    bank items) is floored at ``1e-12`` so that every score is finite.
+
+    Parameters
+    ----------
+    method : {"nicdm", "standard"}, default="nicdm"
+    n_neighbors : int, default=10
+        ``k``. Larger than a bank it is clipped to that bank's size (for
+        ``"standard"`` the radius is then the distance to the farthest bank
+        item).
+    strength : float in [0, 1], default=1.0
+        ``α``: 0 gives plain cosine, 1 the method.
+    {common}
+
+    Attributes
+    ----------
+    {attrs}
+
+    See Also
+    --------
+    local_scaling_scores : The same on explicit matrices.
+
+    References
+    ----------
+    L. Zelnik-Manor, P. Perona. Self-Tuning Spectral Clustering. NIPS 2004.
+    H. Jégou, C. Schmid, H. Harzallah, J. Verbeek. Accurate Image Search
+    Using the Contextual Dissimilarity Measure. IEEE TPAMI 32(1), 2010.
+    D. Schnitzer, A. Flexer, M. Schedl, G. Widmer. Local and Global Scaling
+    Reduce Hubs in Space. JMLR 13, 2012.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr import LocalScaling, pair
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((20, 4))
+    >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
+    >>> est = LocalScaling(n_neighbors=3).fit(X[:10])
+    >>> est.decision_function(X[10:]).shape
+    (10, 10)
+    """
+
+    _parameter_constraints = {
+        **RetrievalEstimator._parameter_constraints,
+        "method": [StrOptions({"nicdm", "standard"})],
+        "n_neighbors": _N_NEIGHBORS,
+        "strength": _STRENGTH,
+        "n_jobs": _N_JOBS,
+    }
+
+    def __init__(
+        self,
+        method="nicdm",
+        n_neighbors=10,
+        strength=1.0,
+        *,
+        n_query_features=None,
+        direction="q2g",
+        n_jobs=None,
+    ):
+        self.method = method
+        self.n_neighbors = n_neighbors
+        self.strength = strength
+        self.n_query_features = n_query_features
+        self.direction = direction
+        self.n_jobs = n_jobs
+
+    def _radius(self, items, bank, n_jobs):
+        """``μ_k`` (NICDM) or ``σ_k`` (standard) of each item, floored, float64."""
+        k = min(self.n_neighbors, bank.shape[0])
+        near = _mean_top_k if self.method == "nicdm" else _kth_largest
+        return np.maximum(1.0 - near(items, bank, k, n_jobs), _RADIUS_FLOOR)
+
+    def _prepare_gallery(self, gallery):
+        return {"radius": self._radius(gallery, self.query_bank_, self.n_jobs)}
+
+    def _score_queries(self, queries, gallery, state):
+        S = queries @ gallery.T
+        # queries is already one chunk of a parallel map: no nested workers
+        r = self._radius(queries, self.gallery_bank_, n_jobs=1)[:, None] * state["radius"]
+        d = 1.0 - np.asarray(S, dtype=np.float64)
+        f = 1.0 - d / np.sqrt(r) if self.method == "nicdm" else np.exp(-(d * d) / r)
+        return S + self.strength * (f - S)
+
+
+def local_scaling_scores(queries, gallery, query_bank, gallery_bank, *, method="nicdm",
+                         n_neighbors=10, strength=1.0):
+    """Local-scaling (NICDM or standard) similarities ``1 - D`` on explicit matrices.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, d)
+    gallery : array-like of shape (n_gallery, d)
+    query_bank : array-like of shape (n_bank_queries, d)
+        Gives each gallery item's radius.
+    gallery_bank : array-like of shape (n_bank_gallery, d)
+        Gives each query's radius.
+    method : {"nicdm", "standard"}, default="nicdm"
+    n_neighbors : int, default=10
+        Clipped to each bank's size.
+    strength : float in [0, 1], default=1.0
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_gallery)
+
+    See Also
+    --------
+    LocalScaling : Equations and parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.hubness import local_scaling_scores
+    >>> E = np.eye(2)
+    >>> bank = [[1, 0], [0, 1]]
+    >>> # k=2: every radius is μ = mean(0, 1) = 0.5, so D = d / 0.5
+    >>> local_scaling_scores(E, E, bank, bank, n_neighbors=2)
+    array([[ 1., -1.],
+           [-1.,  1.]])
+    """
+    est = LocalScaling(method=method, n_neighbors=n_neighbors, strength=strength)
+    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+
+
+register_method(
+    "NNN",
+    lambda direction="q2g": NearestNeighborNormalization(direction=direction),
+    family="hubness",
+    description="nearest neighbor normalization over the query bank (k=256, alpha=0.5)",
+)
+register_method(
+    "DN",
+    lambda direction="q2g": DistributionNormalization(direction=direction),
+    family="hubness",
+    description="distribution normalization with the bank means",
+)
+register_method(
+    "MP",
+    lambda direction="q2g": MutualProximity(direction=direction),
+    family="hubness",
+    description="mutual proximity, Gaussian, cross-modal",
+)
+register_method(
+    "LS",
+    lambda direction="q2g": LocalScaling(direction=direction),
+    family="hubness",
+    description="local scaling, NICDM form (k=10)",
+)

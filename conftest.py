@@ -1,5 +1,8 @@
 """Test-session set-up shared by the test suite and the doctests in skxmr/.
 
+``SCIPY_ARRAY_API=1`` is set before anything imports scipy, so that torch
+tensors can go through the estimators under array API dispatch.
+
 The fetchers read their cache from ``SKXMR_DATA``; when the caller did not
 set it (CI does), point it at ../shared/data/modality_gap so that tests and
 doctests load the real embeddings offline, through the fetchers.
@@ -7,6 +10,12 @@ doctests load the real embeddings offline, through the fetchers.
 
 import os
 from pathlib import Path
+
+# scikit-learn's array API dispatch (torch tensors through the estimators)
+# needs SCIPY_ARRAY_API=1 before scipy is first imported, which is now: the
+# backend tests (tests/conftest.py's ``backend`` fixture) and sklearn's
+# check_array_api_input estimator checks then run by default, in CI too.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 # ../shared/data next to the repository; searched upwards so that git
 # worktrees one level deeper (e.g. /work/wt/<branch>) find it too.

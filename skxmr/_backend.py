@@ -11,6 +11,8 @@ This module only decides and checks; the solvers call ``nx.dot``,
 ``nx.exp``, ``nx.logsumexp``, ... on the backend it returns.
 """
 
+import importlib
+
 import numpy as np
 from ot.backend import get_backend as _pot_backend
 from sklearn import get_config
@@ -70,3 +72,46 @@ def get_backend(**arrays):
                 f"got {where} and {describe(a)}."
             )
     return _pot_backend(*(a for _, a in present))
+
+
+# ------------------------------------------------------------ small helpers
+# POT's backend covers the arithmetic; these cover what it does not (dtypes,
+# in-place output, stable ordering), for numpy and torch alike.
+def is_numpy(nx):
+    """Whether ``nx`` (a POT backend) is numpy's."""
+    return nx.__name__ == "numpy"
+
+
+def namespace_dtype(like, name):
+    """The dtype called ``name`` ("float32", "float64") in the namespace of ``like``."""
+    if isinstance(like, np.ndarray) or not hasattr(like, "device"):
+        return np.dtype(name)
+    return getattr(importlib.import_module(type(like).__module__.split(".")[0]), name)
+
+
+def dtype_name(a_or_dtype):
+    """``"float32"``, ``"float64"``, ...: the dtype's name in any namespace."""
+    is_array = hasattr(a_or_dtype, "shape") and not isinstance(a_or_dtype, type)
+    dtype = a_or_dtype.dtype if is_array else a_or_dtype
+    try:
+        return np.dtype(dtype).name
+    except TypeError:  # torch.float32, ...
+        return str(dtype).rsplit(".", 1)[-1]
+
+
+def astype(a, dtype):
+    """``a`` in ``dtype`` (a name or a dtype of ``a``'s namespace), no copy if it is."""
+    if isinstance(dtype, str):
+        dtype = namespace_dtype(a, dtype)
+    if isinstance(a, np.ndarray):
+        return a.astype(dtype, copy=False)
+    return a.to(dtype)
+
+
+def stable_argsort(a, axis=-1, descending=False):
+    """Stable argsort along ``axis`` (ties keep their order)."""
+    if isinstance(a, np.ndarray):
+        return np.argsort(-a if descending else a, axis=axis, kind="stable")
+    import torch
+
+    return torch.sort(a, dim=axis, descending=descending, stable=True)[1]

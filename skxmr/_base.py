@@ -38,9 +38,17 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from ._backend import astype, describe, get_backend, is_numpy, stable_argsort
 from ._chunking import map_row_chunks
 from .metrics.ranking import recall_at_k
-from ._pairs import DIRECTIONS, split_pairs
+from ._pairs import (
+    DIRECTIONS,
+    check_y_layout,
+    resolve_split,
+    split_pairs,
+    warn_split,
+    warn_unpaired,
+)
 from ._ot._topk import top_k_indices
 from ._validation import (
     FLOAT_DTYPES,
@@ -51,8 +59,64 @@ from ._validation import (
     check_no_bool_numbers,
     check_same_width,
     l2_normalize,
+    namespace_dtypes,
     result_dtype,
 )
+
+# Offsets (e.g. potentials h(g)) larger than this in magnitude are applied
+# relative to a reference, their midrange: at large temperatures h(g) is
+# about τ·log(n_bank) plus differences of the size of the cosines, and
+# float32 scores S - h would keep ~7 digits of the large part and lose the
+# differences (issue 14). Below it (every default temperature) the scores
+# are exactly S - h; above it they are S - (h - c), the same ranking and
+# the same differences within every row. 8 keeps float32's resolution
+# within 10 ulps of a cosine's.
+OFFSET_REFERENCE_ABOVE = 8.0
+
+
+def relative_offsets(offsets):
+    """``offsets - c`` with ``c`` their midrange when they exceed
+    :data:`OFFSET_REFERENCE_ABOVE` in magnitude, else ``offsets`` unchanged.
+
+    A constant shift of a row's scores changes no ranking. Computed on the
+    offsets' backend without a round trip to the host.
+    """
+    nx = get_backend(offsets=offsets)
+    hi, lo = nx.max(offsets), nx.min(offsets)
+    big = nx.maximum(nx.abs(hi), nx.abs(lo)) > OFFSET_REFERENCE_ABOVE
+    return offsets - big * ((hi + lo) / 2)
+
+
+def sorted_top_k(S, k):
+    """Values and columns of each row's ``k`` largest entries, best first.
+
+    Ties are broken towards the lower column, on every backend (numpy's
+    exact selection of :func:`skxmr._ot._topk.top_k_indices`; on torch a
+    ``topk`` threshold, the tied entries kept in column order).
+    """
+    nx = get_backend(scores=S)
+    if is_numpy(nx):
+        idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
+    else:
+        import torch
+
+        t = torch.topk(S, k, dim=1).values[:, -1:]
+        keep = S > t
+        tied = S == t
+        need = k - keep.sum(dim=1, keepdim=True)
+        keep |= tied & (torch.cumsum(tied, dim=1) <= need)
+        idx = torch.nonzero(keep)[:, 1].reshape(S.shape[0], k)  # columns ascending
+    part = nx.take_along_axis(S, idx, 1)
+    order = stable_argsort(part, axis=1, descending=True)
+    return nx.take_along_axis(part, order, 1), nx.take_along_axis(idx, order, 1)
+
+
+def concat_rows(parts):
+    """Stack row chunks (no copy for a single chunk)."""
+    if len(parts) == 1:
+        return parts[0]
+    return get_backend(chunk=parts[0]).concatenate(parts, axis=0)
+
 
 PAIR_CONSTRAINTS = {
     "n_query_features": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -87,13 +151,14 @@ class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
+        X, dtype = namespace_dtypes(X, FLOAT_DTYPES)
         try:
             # After fit, the width seen in fit is checked (validate_data's
             # n_features_in_ message) before any split of the halves.
             return validate_data(
                 self,
                 X,
-                dtype=FLOAT_DTYPES,
+                dtype=dtype,
                 ensure_min_samples=2 if reset else 1,
                 ensure_min_features=2 if reset else 1,
                 reset=reset,
@@ -101,6 +166,18 @@ class _PairedRowsMixin(StrictParamsMixin):
         except ValueError as exc:
             msg = str(exc)
             raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
+
+    def _check_layout(self, X, *, shared_space):
+        """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):
+        halves split at a column ``pair`` would not have produced, and (when
+        both halves share a space) matched rows no more similar than random."""
+        try:
+            cut = resolve_split(X.shape[1], getattr(self, "n_query_features", None))
+        except (TypeError, ValueError):
+            return  # not two halves (e.g. M views); the split is validated where used
+        warn_split(X, cut, getattr(self, "n_query_features", None))
+        if shared_space:
+            warn_unpaired(X, cut)
 
     def _split(self, X, y=None):
         return split_pairs(
@@ -130,6 +207,10 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
 
     _parameter_constraints = dict(PAIR_CONSTRAINTS)
     _transductive = False
+    # True for methods whose arithmetic runs on POT's backend, so that
+    # torch tensors stay tensors under array API dispatch (scikit-learn's
+    # ``array_api_support`` tag, which runs its check_array_api_input).
+    _array_api = False
     # True when a gallery item's statistics do not depend on the other
     # gallery items, so that GalleryIndex.add can extend a state in place.
     _separable_gallery = True
@@ -147,12 +228,41 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         """Scores of ``queries`` (a chunk) against ``gallery``: (n_q, n_g)."""
 
     def _linear_form(self, gallery, state):
-        """``(scale, offsets)`` when ``score = scale * Q @ G.T - offsets``.
+        """``(scale, offsets)`` when ``score = scale * Q @ G.T - offsets``
+        (``offsets`` None: none).
 
         Methods of that form (a per-gallery offset, e.g. potentials ``h(g)``)
-        support approximate candidate generation; others return None.
+        are scored by one shared path (the product written in the output
+        dtype, the offsets subtracted in place, relative to a reference
+        where large, see :func:`relative_offsets`) and support approximate
+        candidate generation; others return None and implement
+        ``_score_queries``.
         """
         return None
+
+    def _linear_scores(self, queries, gallery, state):
+        """``_score_queries`` of the linear-form methods: the shared path."""
+        return self._row_scorer(gallery, state, result_dtype(queries, gallery))(queries)
+
+    def _row_scorer(self, gallery, state, dtype):
+        """``score(Q_chunk) -> (n, n_gallery)`` in ``dtype``: the per-chunk
+        work shared by :meth:`score_matrix` and :class:`GalleryIndex`."""
+        G = astype(gallery, dtype)
+        form = self._linear_form(gallery, state)
+        if form is None:
+            return lambda Q: astype(self._score_queries(astype(Q, dtype), G, state), dtype)
+        scale, offsets = form
+        nx = get_backend(gallery=G)
+        off = None if offsets is None else astype(relative_offsets(offsets), dtype)
+        GT = G.T * scale if scale != 1 else G.T
+
+        def score(Q):
+            S = nx.dot(astype(Q, dtype), GT)
+            if off is not None:
+                S -= off  # in place: no temporary the size of the scores
+            return S
+
+        return score
 
     # ------------------------------------------------------- estimator
     def fit(self, X, y=None):
@@ -171,7 +281,9 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             Fitted estimator.
         """
         self._validate_params()
+        check_y_layout(X, y, "fit")
         X = self._validate_pairs(X, reset=True)
+        self._check_layout(X, shared_space=True)
         self.query_bank_, self.gallery_bank_ = _check_banks(self._split(X, y))
         self._fit_banks(self.query_bank_, self.gallery_bank_)
         return self
@@ -189,9 +301,20 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         self.gallery_bank_ = None
         if gallery_bank is not None:
             Bg = check_bank(gallery_bank, "gallery_bank", n_features=Bq.shape[1])
+            get_backend(query_bank=Bq, gallery_bank=Bg)
             self.gallery_bank_ = l2_normalize(Bg, "gallery_bank")
         self._fit_banks(self.query_bank_, self.gallery_bank_)
         return self
+
+    def _two_view_scores(self, queries, gallery, query_bank, gallery_bank=None):
+        """The two-view functions' path: fit on explicit banks, then score.
+
+        The scores are float32 only if every input (banks included) is.
+        """
+        self._fit_explicit_banks(query_bank, gallery_bank)
+        Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
+        banks = [b for b in (self.query_bank_, self.gallery_bank_) if b is not None]
+        return self._score_matrix(Q, G, result_dtype(Q, G, *banks))
 
     def score_pairs(self, X, y=None):
         """Scores and relevance of test pairs: the one way pairs are scored.
@@ -216,6 +339,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             The unique items and their ``relevance``.
         """
         check_is_fitted(self)
+        check_y_layout(X, y, "score")
         X = self._validate_pairs(X, reset=False)
         items = self._split(X, y)
         return self.score_matrix(items.sources, items.targets), items
@@ -252,6 +376,11 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         score : float
         """
         scores, items = self.score_pairs(X, y)
+        if not isinstance(scores, np.ndarray):
+            # The one step on the host: skxmr.metrics' rank pass is numpy
+            # only until its torch path lands (issue 13); the result is a
+            # float either way.
+            scores = get_backend(scores=scores).to_numpy(scores)
         return float(recall_at_k(scores, items.relevance, k=1))
 
     # -------------------------------------------------------- two-view
@@ -262,6 +391,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         A = check_matrix(A, name)
+        get_backend(**{name: A, "the fitted banks": self.query_bank_})
         check_same_width(self.query_bank_, A, "the fitted banks", name)
         return l2_normalize(A, name)
 
@@ -280,23 +410,29 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         Returns
         -------
         scores : ndarray of shape (n_queries, n_gallery)
+            float32 if both inputs are; under array API dispatch a tensor
+            of the inputs' namespace and device.
         """
         Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
-        state = self._prepare_gallery(G)
-        dtype = result_dtype(queries, gallery)
-        if self._transductive:  # the batch of queries is one unit
-            return np.asarray(self._score_queries(Q, G, state), dtype=dtype)
-        return self._score_in_chunks(Q, G, state, dtype=dtype)
+        return self._score_matrix(Q, G, result_dtype(Q, G))
 
-    def _score_in_chunks(self, Q, G, state, dtype):
-        n_jobs = getattr(self, "n_jobs", None)
-        parts = map_row_chunks(
-            lambda rows: np.asarray(self._score_queries(Q[rows], G, state), dtype=dtype),
-            Q.shape[0],
-            bytes_per_row=self._bytes_per_query_row(G.shape[0]),
-            n_jobs=n_jobs,
+    def _score_matrix(self, Q, G, dtype):
+        state = self._prepare_gallery(G)
+        if self._transductive:  # the batch of queries is one unit
+            return astype(self._score_queries(Q, G, state), dtype)
+        return self._score_rows(self._row_scorer(G, state, dtype), Q, G.shape[0])
+
+    def _map_queries(self, func, Q, n_gallery):
+        """``func(rows)`` over memory-bounded chunks of query rows."""
+        nx = get_backend(queries=Q)
+        return map_row_chunks(
+            func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
+            n_jobs=getattr(self, "n_jobs", None),
+            prefer=None if is_numpy(nx) else "threads",
         )
-        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+    def _score_rows(self, scorer, Q, n_gallery):
+        return concat_rows(self._map_queries(lambda rows: scorer(Q[rows]), Q, n_gallery))
 
     def index(self, gallery, *, approximate=False, n_candidates=None):
         """Bind a fixed gallery: precompute its statistics once for serving.
@@ -326,6 +462,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         tags.non_deterministic = False
+        tags.array_api_support = self._array_api
         return tags
 
 
@@ -372,7 +509,7 @@ class GalleryIndex:
     >>> import numpy as np
     >>> from skxmr import InvertedSoftmax, pair
     >>> rng = np.random.default_rng(0)
-    >>> Q, G = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
+    >>> Q = rng.standard_normal((20, 4)); G = Q + 0.3 * rng.standard_normal((20, 4))
     >>> index = InvertedSoftmax().fit(pair(Q, G)).index(G)   # statistics once
     >>> scores, ids = index.kneighbors(Q[:2], n_neighbors=3)
     >>> ids.shape, index.n_gallery
@@ -397,8 +534,14 @@ class GalleryIndex:
 
     def _build_candidates(self):
         self._candidates = None
+        self._scorers = {}  # per output dtype; rebuilt when the gallery changes
         if not self.approximate:
             return
+        if not isinstance(self.gallery_, np.ndarray):
+            raise ValueError(
+                "approximate=True builds a faiss graph, which needs numpy arrays; "
+                f"the gallery is on {describe(self.gallery_)}."
+            )
         form = self.estimator._linear_form(self.gallery_, self.state_)
         if form is None:
             raise ValueError(
@@ -407,6 +550,8 @@ class GalleryIndex:
             )
         from ._ann import LinearCandidates
 
+        scale, offsets = form
+        form = scale, np.zeros(self.n_gallery) if offsets is None else offsets
         self._linear = form
         self._candidates = LinearCandidates(self.gallery_, *form)
 
@@ -415,9 +560,23 @@ class GalleryIndex:
         """Number of gallery items bound."""
         return self.gallery_.shape[0]
 
+    # Set by skxmr.index for a Pipeline: its transformer steps (snapshots),
+    # applied to incoming queries (their half) and to added gallery rows.
+    _steps = ()
+    _halves = ("left", "right")  # (querying half, ranked half) of the pairs
+
     def _queries(self, queries):
+        for step in self._steps:
+            queries = step._transform_half(queries, self._halves[0])
         Q = self.estimator._check_items(queries, "queries")
+        get_backend(queries=Q, **{"the index's gallery": self.gallery_})
         return Q, result_dtype(Q, self.gallery_)
+
+    def _scorer(self, dtype):
+        key = str(dtype)
+        if key not in self._scorers:
+            self._scorers[key] = self.estimator._row_scorer(self.gallery_, self.state_, dtype)
+        return self._scorers[key]
 
     def score(self, queries):
         """Normalised scores of ``queries`` against the bound gallery.
@@ -431,7 +590,7 @@ class GalleryIndex:
         scores : ndarray of shape (n_queries, n_gallery)
         """
         Q, dtype = self._queries(queries)
-        return self.estimator._score_in_chunks(Q, self.gallery_, self.state_, dtype)
+        return self.estimator._score_rows(self._scorer(dtype), Q, self.n_gallery)
 
     def kneighbors(self, queries, n_neighbors=10, return_scores=True):
         """The ``n_neighbors`` best gallery items of each query, best first.
@@ -454,29 +613,15 @@ class GalleryIndex:
         if self._candidates is not None:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
-        G = self.gallery_
-        est = self.estimator
-
-        def top_k(rows):
-            return self._exact_top_k(Q[rows], k, dtype)
-
-        parts = map_row_chunks(
-            top_k, Q.shape[0], est._bytes_per_query_row(G.shape[0]),
-            n_jobs=getattr(est, "n_jobs", None),
-        )
-        scores = np.concatenate([p[0] for p in parts])
-        indices = np.concatenate([p[1] for p in parts])
+        parts = self.estimator._map_queries(
+            lambda rows: self._exact_top_k(Q[rows], k, dtype), Q, self.n_gallery)
+        scores = concat_rows([p[0] for p in parts])
+        indices = concat_rows([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
 
     def _exact_top_k(self, Q, k, dtype):
         """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
-        S = np.asarray(
-            self.estimator._score_queries(Q, self.gallery_, self.state_), dtype=dtype
-        )
-        idx = top_k_indices(S, k)
-        part = np.take_along_axis(S, idx, axis=1)
-        order = np.lexsort((idx, -part), axis=1)
-        return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+        return sorted_top_k(self._scorer(dtype)(Q), k)
 
     def _approximate_top_k(self, Q, k, dtype):
         # At least k candidates, so that every row has k neighbours to return.
@@ -523,14 +668,86 @@ class GalleryIndex:
                 "gallery items, so they cannot be extended incrementally; build "
                 "a new index with estimator.index(np.vstack([old, new]))."
             )
-        G = est._check_items(gallery, "gallery").astype(self.gallery_.dtype, copy=False)
+        for step in self._steps:
+            if not step._separable_half:
+                raise ValueError(
+                    f"{type(step).__name__} transforms the gallery jointly (e.g. InvGC's "
+                    "full adjacency subtracts a mean over the whole gallery), so new "
+                    "items cannot be added; build skxmr.index(pipeline, all_items)."
+                )
+            gallery = step._transform_half(gallery, self._halves[1])
+        G = est._check_items(gallery, "gallery")
+        nx = get_backend(**{"the index's gallery": self.gallery_, "gallery": G})
+        G = astype(G, self.gallery_.dtype)
         new = est._prepare_gallery(G)
         self.state_ = {
-            key: np.concatenate([value, new[key]]) for key, value in self.state_.items()
+            key: nx.concatenate([value, new[key]]) for key, value in self.state_.items()
         }
-        self.gallery_ = np.vstack([self.gallery_, G])
+        self.gallery_ = nx.concatenate([self.gallery_, G], axis=0)
         self._build_candidates()  # the augmentation's norm bound may change
         return self
+
+
+def index(estimator, gallery, *, approximate=False, n_candidates=None):
+    """Bind a fitted estimator or Pipeline to a fixed gallery, for serving.
+
+    For a plain score estimator this is ``estimator.index(gallery)``. For a
+    Pipeline (e.g. the ``best_estimator_`` of a grid search, or a pipeline
+    saved by ``skxmr benchmark --save-best``) every transformer step maps the
+    gallery first -- InvGC convolves it against the banks, an alignment
+    projects it into the shared space -- and the last step binds the
+    result; incoming queries pass through the steps' query-side transforms
+    (an alignment's query projection; InvGC leaves queries as they are).
+    Calling ``pipeline[-1].index(gallery)`` instead would skip those steps:
+    the last step was fitted on transformed rows and would score raw ones.
+
+    Parameters
+    ----------
+    estimator : RetrievalEstimator or Pipeline ending in one
+        Fitted.
+    gallery : array-like of shape (n_gallery, d)
+        The raw gallery (the ranked half's columns, as in ``X``).
+    approximate : bool, default=False
+        See :class:`GalleryIndex`.
+    n_candidates : int, default=None
+        See :class:`GalleryIndex`.
+
+    Returns
+    -------
+    index : GalleryIndex
+        Its ``score`` and ``kneighbors`` take raw queries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> import skxmr
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((30, 4))
+    >>> G = Q + 0.3 * rng.standard_normal((30, 4))
+    >>> pipe = make_pipeline(skxmr.InvGC(), skxmr.SinkhornNormalizer(temperature=0.05))
+    >>> pipe.fit(skxmr.pair(Q[:20], G[:20]))  # doctest: +ELLIPSIS
+    Pipeline(...)
+    >>> idx = skxmr.index(pipe, G[20:])
+    >>> np.allclose(idx.score(Q[20:]), pipe.decision_function(skxmr.pair(Q[20:], G[20:])))
+    True
+    """
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(estimator, Pipeline):
+        return estimator.index(gallery, approximate=approximate, n_candidates=n_candidates)
+    steps = [step for _, step in estimator.steps[:-1] if step not in (None, "passthrough")]
+    final = estimator.steps[-1][1]
+    if isinstance(final, Pipeline):
+        raise TypeError("skxmr.index takes a flat Pipeline; nest no Pipeline as its last step.")
+    halves = ("left", "right") if final.direction == "q2g" else ("right", "left")
+    for step in steps:
+        check_is_fitted(step)
+        gallery = step._transform_half(gallery, halves[1])
+    bound = final.index(gallery, approximate=approximate, n_candidates=n_candidates)
+    bound._steps = tuple(copy.copy(step) for step in steps)
+    bound._halves = halves
+    return bound
 
 
 class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
@@ -567,6 +784,22 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
     # False for transformers whose output rows are not embeddings in a
     # similarity space (e.g. packed Gaussians); diagnostics then stop there.
     _outputs_embeddings = True
+    # True when _transform_half maps each row on its own (GalleryIndex.add).
+    _separable_half = True
+
+    def _transform_half(self, A, half):
+        """Transform the rows of one half alone, for serving (hook).
+
+        ``half`` is ``"left"`` (the query columns of ``X``) or ``"right"``;
+        :func:`skxmr.index` maps a bare gallery and incoming queries through
+        the steps of a Pipeline with it. Steps that cannot transform a half
+        without the other do not implement it.
+        """
+        raise TypeError(
+            f"{type(self).__name__} cannot transform one half of the pairs alone, so "
+            "a Pipeline containing it cannot be bound to a gallery for serving; "
+            "score batches of pairs with decision_function instead."
+        )
 
     def fit(self, X, y=None):
         """Fit on training pairs.
@@ -581,7 +814,9 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         self : object
         """
         self._validate_params()
+        check_y_layout(X, y, "fit")
         X = self._validate_pairs(X, reset=True)
+        self._check_layout(X, shared_space=False)
         self._fit_pairs(X, y)
         return self
 

@@ -49,7 +49,8 @@ def row_slices(n_rows, chunk):
     return [slice(i, min(i + chunk, n_rows)) for i in range(0, n_rows, chunk)]
 
 
-def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=None):
+def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=None,
+                   prefer=None, max_rows=None):
     """Apply ``func(rows: slice)`` to memory-bounded row chunks via joblib.
 
     Parameters
@@ -64,21 +65,27 @@ def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=N
         joblib workers; ``None`` follows the active joblib backend.
     working_memory : float, default=None
         Chunk budget in MiB (see :func:`chunk_n_rows`).
+    prefer : {"threads", "processes"}, default=None
+        joblib's hint; ``"threads"`` for device arrays (torch tensors, which
+        worker processes would copy, or cannot reach on a GPU).
+    max_rows : int, default=None
+        Cap on the rows of one chunk (e.g. a cache-sized block).
 
     Returns
     -------
     results : list
         ``func``'s results in row order.
     """
-    chunk = chunk_n_rows(bytes_per_row, working_memory, max_rows=n_rows)
+    cap = n_rows if max_rows is None else min(n_rows, max_rows)
+    chunk = chunk_n_rows(bytes_per_row, working_memory, max_rows=cap)
     slices = row_slices(n_rows, chunk)
-    if len(slices) == 1 and n_jobs in (None, 1):
-        return [func(slices[0])]
-    return Parallel(n_jobs=n_jobs)(delayed(func)(s) for s in slices)
+    if len(slices) == 1 or effective_n_jobs(n_jobs) == 1:
+        return [func(s) for s in slices]
+    return Parallel(n_jobs=n_jobs, prefer=prefer)(delayed(func)(s) for s in slices)
 
 
 def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
-                      working_memory=None):
+                      working_memory=None, prefer=None, max_rows=None):
     """Fold ``func(rows)`` over memory-bounded row chunks, one run per worker.
 
     For passes whose result accumulates over all rows (e.g. a column sum of
@@ -106,13 +113,16 @@ def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
         ``working_memory`` budget holds for each worker.
     working_memory : float, default=None
         Chunk budget in MiB (see :func:`chunk_n_rows`).
+    prefer, max_rows
+        As in :func:`map_row_chunks`.
 
     Returns
     -------
     results : list
         One accumulator per worker, in row order.
     """
-    chunk = chunk_n_rows(bytes_per_row, working_memory, max_rows=n_rows)
+    cap = n_rows if max_rows is None else min(n_rows, max_rows)
+    chunk = chunk_n_rows(bytes_per_row, working_memory, max_rows=cap)
     slices = row_slices(n_rows, chunk)
     n_runs = max(1, min(len(slices), effective_n_jobs(n_jobs)))
     runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
@@ -127,4 +137,4 @@ def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
 
     if n_runs == 1:
         return [run(runs[0])]
-    return Parallel(n_jobs=n_jobs)(delayed(run)(chunks) for chunks in runs)
+    return Parallel(n_jobs=n_jobs, prefer=prefer)(delayed(run)(chunks) for chunks in runs)

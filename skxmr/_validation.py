@@ -10,7 +10,7 @@ from sklearn.utils import check_array
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 
-from ._backend import dispatch_enabled
+from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -40,13 +40,7 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
     """
     if A is None:
         raise ValueError(f"{name} is required, got None.")
-    if dispatch_enabled():
-        xp, _ = get_namespace(A)
-        if getattr(A, "dtype", None) == getattr(xp, "float16", None):
-            A = xp.astype(A, xp.float32)  # no float16 BLAS on CPUs
-        if dtype is not None:  # the namespace's own dtypes, by name
-            names = [np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
-            dtype = tuple(getattr(xp, n) for n in names)
+    A, dtype = namespace_dtypes(A, dtype)
     try:
         A = check_array(
             A,
@@ -67,6 +61,25 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
     return A
+
+
+def namespace_dtypes(A, dtype=FLOAT_DTYPES):
+    """``(A, dtype)`` for ``check_array``: ``dtype`` in ``A``'s own namespace.
+
+    Without array API dispatch (or for numpy input) nothing changes. Under
+    dispatch the accepted dtypes are translated by name into the input's
+    namespace (``torch.float32``, ...), and float16 becomes float32: there
+    is no float16 BLAS on CPUs, so half-precision input is computed in float32.
+    """
+    if not dispatch_enabled():
+        return A, dtype
+    xp, _ = get_namespace(A)
+    if getattr(A, "dtype", None) == getattr(xp, "float16", None):
+        A = xp.astype(A, xp.float32)  # no float16 BLAS on CPUs
+    if dtype is not None:  # the namespace's own dtypes, by name
+        names = [np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
+        dtype = tuple(getattr(xp, n) for n in names)
+    return A, dtype
 
 
 def check_same_width(A, B, name_a, name_b):
@@ -101,8 +114,11 @@ def l2_normalize(A, name):
     largest absolute entry first, so it keeps its direction instead of
     becoming a zero vector or a false "zero-norm" row; other rows take the
     plain ``A / ||A||``. Only rows that are exactly zero have no direction;
-    they raise ``ValueError``.
+    they raise ``ValueError``. Works on any backend (numpy, torch on its
+    device), in the input's dtype.
     """
+    if not isinstance(A, np.ndarray):
+        return _l2_normalize_backend(A, name)
     with np.errstate(over="ignore", under="ignore"):  # handled below
         norms = np.linalg.norm(A, axis=1)
     info = np.finfo(A.dtype)
@@ -124,6 +140,25 @@ def l2_normalize(A, name):
     return out.astype(A.dtype, copy=False)
 
 
+def _l2_normalize_backend(A, name):
+    """:func:`l2_normalize` on a non-numpy backend (POT's ``nx``), on the device.
+
+    Scale-safe as the numpy path: every row is divided by its largest
+    absolute entry first (one more pass, cheap next to the products).
+    """
+    nx = get_backend(**{name: A})
+    scale = nx.max(nx.abs(A), axis=1)
+    bad = ~(scale > 0)
+    if bool(bad.any()):
+        idx = np.flatnonzero(nx.to_numpy(bad))
+        raise ValueError(
+            f"{name} has {idx.size} zero-norm row(s) (first at index {idx[0]}); "
+            "cosine similarity is undefined for them."
+        )
+    B = A / scale[:, None]
+    return astype(B / nx.sqrt(nx.sum(B * B, axis=1))[:, None], A.dtype)
+
+
 def check_n_neighbors(k, n_items, name="k", items="gallery items"):
     """Validate an integer neighbourhood size ``1 <= k <= n_items``."""
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
@@ -134,10 +169,19 @@ def check_n_neighbors(k, n_items, name="k", items="gallery items"):
 
 
 def result_dtype(*arrays):
-    """float32 if every input is float32, float64 otherwise."""
-    if all(np.asarray(a).dtype == np.float32 for a in arrays):
-        return np.float32
-    return np.float64
+    """float32 if every input is float32, float64 otherwise.
+
+    numpy's dtypes for numpy (or array-like) input; the namespace's own
+    (``torch.float32``, ...) when the first input is a tensor.
+    """
+    def name(a):
+        return dtype_name(a) if hasattr(a, "dtype") else np.asarray(a).dtype.name
+
+    single = all(name(a) == "float32" for a in arrays)
+    first = arrays[0]
+    if isinstance(first, np.ndarray) or not hasattr(first, "device"):
+        return np.float32 if single else np.float64
+    return namespace_dtype(first, "float32" if single else "float64")
 
 
 def label_codes(y, n_rows, name="y", row="row of X"):

@@ -850,6 +850,7 @@ register_method(
         "point match minus 2-Wasserstein distance of per-item Gaussians "
         "(covariance from each item's 10 same-modality bank neighbours)"
     ),
+    grid={"probabilisticcalibration__weight": [0.1, 0.5, 1.0]},
 )
 
 

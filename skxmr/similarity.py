@@ -2,8 +2,7 @@
 
 import numbers
 
-import numpy as np
-
+from ._backend import astype, get_backend
 from ._base import RetrievalEstimator
 from ._registry import register_method
 from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
@@ -22,6 +21,8 @@ def cosine_scores(queries, gallery, *, normalize=True):
     Returns
     -------
     scores : ndarray of shape (n_queries, n_gallery)
+        float32 if both inputs are; under array API dispatch a tensor of
+        the inputs' namespace and device.
 
     Examples
     --------
@@ -32,11 +33,12 @@ def cosine_scores(queries, gallery, *, normalize=True):
     """
     Q = check_matrix(queries, "queries")
     G = check_matrix(gallery, "gallery")
+    nx = get_backend(queries=Q, gallery=G)
     check_same_width(Q, G, "queries", "gallery")
     dtype = result_dtype(Q, G)
     if normalize:
         Q, G = l2_normalize(Q, "queries"), l2_normalize(G, "gallery")
-    return (Q.astype(dtype, copy=False) @ G.astype(dtype, copy=False).T).astype(dtype, copy=False)
+    return nx.dot(astype(Q, dtype), astype(G, dtype).T)
 
 
 class CosineSimilarity(RetrievalEstimator):
@@ -73,6 +75,7 @@ class CosineSimilarity(RetrievalEstimator):
     100.0
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "n_jobs": [None, numbers.Integral],
@@ -84,10 +87,10 @@ class CosineSimilarity(RetrievalEstimator):
         self.n_jobs = n_jobs
 
     def _score_queries(self, queries, gallery, state):
-        return queries @ gallery.T
+        return self._linear_scores(queries, gallery, state)
 
     def _linear_form(self, gallery, state):
-        return 1.0, np.zeros(gallery.shape[0])
+        return 1.0, None  # no offsets: the bare product
 
 
 register_method(

@@ -2,9 +2,18 @@
 
 
 
+from .._backend import get_backend
 from .._base import RetrievalEstimator
 from .._registry import register_method
-from ._kernels import _N_JOBS, _STRENGTH, _TEMPERATURE, _activation_set, _doc, _gate, _log_partition
+from ._kernels import (
+    _N_JOBS,
+    _STRENGTH,
+    _TEMPERATURE,
+    _activation_set,
+    _doc,
+    _gated_offsets,
+    _log_partition,
+)
 
 
 # ----------------------------------------------------------------- DBNorm
@@ -88,6 +97,7 @@ class DBNorm(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "query_temperature": _TEMPERATURE,
@@ -133,12 +143,11 @@ class DBNorm(RetrievalEstimator):
         return state
 
     def _score_queries(self, queries, gallery, state):
-        S = queries @ gallery.T
-        if not self.dynamic:
-            return S - self.strength * (state["hq"] + state["hg"])
-        penalty = _gate(S, state["active_q"]) * state["hq"]
-        penalty += _gate(S, state["active_g"]) * state["hg"]
-        return S - self.strength * penalty
+        # DualDIS (DualIS is scored by its linear form): each factor gated
+        S = get_backend(queries=queries).dot(queries, gallery.T)
+        a = self.strength
+        return _gated_offsets(S, [(state["active_q"], a * state["hq"]),
+                                  (state["active_g"], a * state["hg"])])
 
     def _linear_form(self, gallery, state):
         # DualIS is q.g minus a gallery offset; DualDIS's gates depend on q
@@ -194,7 +203,7 @@ def dbnorm_scores(
         dynamic=dynamic,
         strength=strength,
     )
-    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 
 
 
@@ -203,4 +212,5 @@ register_method(
     lambda direction="q2g": DBNorm(direction=direction),
     family="hubness",
     description="dual-bank inverted softmax, DualIS (tau_q=0.05, tau_g=0.33)",
+    grid={"query_temperature": [0.02, 0.05, 0.1], "gallery_temperature": [0.1, 0.33, 1.0]},
 )

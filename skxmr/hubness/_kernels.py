@@ -2,25 +2,53 @@
 the mean of the top k, and the docstring pieces every estimator shares."""
 
 import numbers
+import threading
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .._backend import astype, get_backend, is_numpy
+from .._base import relative_offsets
 from .._chunking import map_row_chunks, reduce_row_chunks
 from .._docstrings import fill_doc
 from .._ot._math import scaled_product_dtype
 from .._ot._topk import row_largest
 
-# _BANK_ATTRS, _COMMON_DOC, _LOG_TINY, _N_JOBS, _STRENGTH, _TEMPERATURE, _activation_set, _doc, _gate, _log_partition, _mean_top_k
-
-# sklearn's Interval rejects nan and inf, so these also refuse non-finite values.
-_TEMPERATURE = [Interval(numbers.Real, 0, None, closed="neither")]
+# sklearn's Interval rejects nan and inf, so these also refuse non-finite
+# values. A temperature below 1/max(float64) (about 5.6e-309) has no finite
+# 1/τ: every scaled score would be inf and the results NaN, so it is refused.
+_MIN_TEMPERATURE = 1.0 / np.finfo(np.float64).max
+_TEMPERATURE = [Interval(numbers.Real, _MIN_TEMPERATURE, None, closed="left")]
 _STRENGTH = [Interval(numbers.Real, 0, 1, closed="both")]  # α ∈ [0, 1], as SN/DBSN
 _N_JOBS = [None, numbers.Integral]
 
 # log of the smallest positive float64: no non-zero |cosine| has a smaller log.
 _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 
+# Tiles of the numpy log-partition pass: TILE_ROWS gallery rows times as many
+# bank columns as keep the product tile and its float64 work tile within
+# TILE_BYTES. The tiles stay in cache, are reused by every tile of a call and,
+# per thread, by later calls (no fresh buffers to first-touch), so the cost
+# per entry does not depend on the problem size (issue 17); the per-row
+# log-sum-exp is merged across column tiles.
+TILE_ROWS = 256
+TILE_BYTES = 8 << 20
+_tiles = threading.local()
+
+
+def _reused(name, size, dtype):
+    """A flat work array of ``size`` entries, reused per thread across calls."""
+    cache = _tiles.__dict__.setdefault("cache", {})
+    key = (name, np.dtype(dtype).str)
+    buf = cache.get(key)
+    if buf is None or buf.size < size:
+        buf = cache[key] = np.empty(size, dtype=dtype)
+    return buf[:size]
+
+
+def _prefer(nx):
+    """joblib hint: threads for device arrays (see map_row_chunks)."""
+    return None if is_numpy(nx) else "threads"
 
 
 # ---------------------------------------------------------------- kernels
@@ -28,79 +56,131 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
     """``τ·log Σ_b exp(<b, g>/τ)`` for every gallery row ``g``, in float64.
 
     This is the inverted-softmax potential ``h(g)`` (the log of the column
-    sum of ``exp(Sbq/τ)``), computed on the transposed problem ``G Bᵀ`` in
-    memory-bounded chunks of gallery rows. ``1/τ`` is folded into each
-    chunk of gallery rows and the products are taken in the inputs' precision (float32
-    products are twice as fast); each row is shifted by its maximum into a
-    float64 work buffer reused by every chunk, so the exponentials cannot
-    underflow whatever τ.
+    sum of ``exp(Sbq/τ)``), computed on the transposed problem ``G Bᵀ``.
+    ``1/τ`` is folded into the gallery rows and the products are taken in
+    the inputs' precision (float32 products are twice as fast); each row is
+    shifted by its maximum in float64, so the exponentials cannot underflow
+    whatever τ. numpy runs in cache-sized tiles (see ``TILE_BYTES``); other
+    backends (torch, on its device) in memory-bounded row chunks through
+    POT's backend (``nx.dot``, ``nx.logsumexp``).
     """
-    dtype = scaled_product_dtype(1.0 / temperature, gallery, bank)
+    nx = get_backend(gallery=gallery, bank=bank)
+    inv = 1.0 / temperature
+    if not is_numpy(nx):
+        if abs(inv) > 1e37:  # τ times a cosine would overflow float32
+            gallery, bank = astype(gallery, "float64"), astype(bank, "float64")
+        n_b = bank.shape[0]
+
+        def part(rows):
+            P = astype(nx.dot(gallery[rows] * inv, bank.T), "float64")
+            return temperature * nx.logsumexp(P, axis=1)
+
+        parts = map_row_chunks(part, gallery.shape[0], 16 * n_b, n_jobs=n_jobs,
+                               prefer="threads")
+        return nx.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    dtype = scaled_product_dtype(inv, gallery, bank)
     bank = bank.astype(dtype, copy=False)
-    n_b = bank.shape[0]
-    sep = dtype != np.float64  # float32 products need a float64 work buffer
+    n_b, d = bank.shape
+    sep = dtype != np.float64  # float32 products need a float64 work tile
+    per_entry = dtype.itemsize + 8 * sep
+    width = int(min(n_b, max(TILE_ROWS, TILE_BYTES // (TILE_ROWS * per_entry))))
 
     def make_func(chunk):
-        P = np.empty((chunk, n_b), dtype=dtype)
-        W = np.empty((chunk, n_b)) if sep else P
+        P = _reused("P", chunk * width, dtype)
+        W = _reused("W", chunk * width, np.float64) if sep else P
+        G_s = _reused("G", chunk * d, dtype)
 
         def func(rows):
             n = rows.stop - rows.start
-            g_s = np.multiply(gallery[rows], 1.0 / temperature, dtype=dtype)
-            p = np.matmul(g_s, bank.T, out=P[:n])
-            m = p.max(axis=1).astype(np.float64)
-            w = np.subtract(p, m[:, None], out=W[:n])
-            np.exp(w, out=w)
-            return [temperature * (np.log(w.sum(axis=1)) + m)]
+            g_s = np.multiply(gallery[rows], inv, out=G_s[: n * d].reshape(n, d), dtype=dtype)
+            m = s = None
+            for c0 in range(0, n_b, width):
+                c = min(width, n_b - c0)
+                p = np.matmul(g_s, bank[c0:c0 + c].T, out=P[: n * c].reshape(n, c))
+                m_t = p.max(axis=1).astype(np.float64)
+                w = np.subtract(p, m_t[:, None], out=W[: n * c].reshape(n, c))
+                np.exp(w, out=w)
+                s_t = w.sum(axis=1)
+                if m is None:
+                    m, s = m_t, s_t
+                else:  # merge the running log-sum-exp with this tile's
+                    top = np.maximum(m, m_t)
+                    s = s * np.exp(m - top) + s_t * np.exp(m_t - top)
+                    m = top
+            return [temperature * (np.log(s) + m)]
 
         return func
 
-    parts = reduce_row_chunks(make_func, gallery.shape[0], (dtype.itemsize + 8 * sep) * n_b,
-                              lambda a, b: a + b, n_jobs=n_jobs)
+    parts = reduce_row_chunks(make_func, gallery.shape[0], per_entry * width + dtype.itemsize * d,
+                              lambda a, b: a + b, n_jobs=n_jobs, max_rows=TILE_ROWS)
     return np.concatenate([h for p in parts for h in p])
 
 
 def _activation_set(gallery, bank, k, n_jobs=None):
     """QB-Norm's activation set: gallery items in some bank row's top ``k``.
 
-    Returns a boolean mask over the gallery. Each bank row needs the whole
-    gallery, so this pass is chunked over bank rows. Ties at the ``k``-th
-    score are broken arbitrarily (by ``np.argpartition``).
+    Returns a boolean mask over the gallery (on the inputs' backend). Each
+    bank row needs the whole gallery, so this pass is chunked over bank
+    rows. Ties at the ``k``-th score are broken arbitrarily.
     """
+    nx = get_backend(gallery=gallery, bank=bank)
     n_g = gallery.shape[0]
 
     def part(rows):
         if k >= n_g:
-            return np.arange(n_g)
-        M = bank[rows] @ gallery.T
+            return nx.arange(n_g, type_as=gallery)
+        M = nx.dot(bank[rows], gallery.T)
         if k == 1:
-            return np.argmax(M, axis=1)
-        return np.argpartition(M, n_g - k, axis=1)[:, n_g - k :].ravel()
+            return nx.argmax(M, axis=1)
+        if is_numpy(nx):
+            return np.argpartition(M, n_g - k, axis=1)[:, n_g - k :].ravel()
+        return M.topk(k, dim=1).indices.reshape(-1)
 
-    parts = map_row_chunks(part, bank.shape[0], 16 * n_g, n_jobs=n_jobs)
-    active = np.zeros(n_g, dtype=bool)
-    active[np.concatenate(parts)] = True
+    parts = map_row_chunks(part, bank.shape[0], 16 * n_g, n_jobs=n_jobs, prefer=_prefer(nx))
+    active = nx.zeros((n_g,), type_as=gallery) > 0  # all False, on the backend
+    active[nx.concatenate(parts)] = True
     return active
 
 
 def _mean_top_k(items, bank, k, n_jobs=None):
     """Mean of the ``k`` largest similarities of each item to ``bank`` (float64)."""
+    nx = get_backend(items=items, bank=bank)
     n_b = bank.shape[0]
 
     def part(rows):
-        M = items[rows] @ bank.T
+        M = nx.dot(items[rows], bank.T)
         if k < n_b:
-            M = row_largest(M, k)
-        return M.mean(axis=1, dtype=np.float64)
+            M = row_largest(M, k) if is_numpy(nx) else M.topk(k, dim=1).values
+        return nx.mean(astype(M, "float64"), axis=1)
 
-    parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs)
-    return np.concatenate(parts)
+    parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs, prefer=_prefer(nx))
+    return nx.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def _gate(S, active):
     """Rows whose top-1 gallery item (under raw ``S``) is in ``active``: (n, 1)."""
-    return active[np.argmax(S, axis=1)][:, None]
+    nx = get_backend(scores=S)
+    return active[nx.argmax(S, axis=1)][:, None]
 
+
+def _gated_offsets(S, gates_and_offsets):
+    """``S - Σ_i gate_i(row) · offset_i(g)`` in ``S``'s dtype, in place.
+
+    ``gates_and_offsets``: pairs of an activation mask over the gallery (or
+    None: every row) and an offset vector; the gates are taken on the raw
+    ``S``. Each offset is applied relative to its reference
+    (:func:`skxmr._base.relative_offsets`): a constant per row and factor,
+    so no ranking changes and float32 keeps the differences.
+    """
+    masks = [None if active is None else _gate(S, active) for active, _ in gates_and_offsets]
+    for mask, (_, offsets) in zip(masks, gates_and_offsets):
+        off = astype(relative_offsets(offsets), S.dtype)
+        if mask is None:
+            S -= off
+        else:
+            S -= mask * off
+    return S
 
 
 _COMMON_DOC = """n_query_features : int, default=None

@@ -4,6 +4,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval
 
+from .._backend import astype, get_backend
 from .._base import RetrievalEstimator
 from .._registry import register_method
 from .._validation import (
@@ -56,6 +57,7 @@ class CSLS(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -82,10 +84,15 @@ class CSLS(RetrievalEstimator):
         return {"r": _mean_top_k(gallery, self.query_bank_, self.n_neighbors, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
-        S = queries @ gallery.T
+        # S + α(S - r_B(g) - r(q)), in place in S's dtype
+        a = self.strength
+        S = get_backend(queries=queries).dot(queries, gallery.T)
         # queries is already one chunk of a parallel map: no nested workers
         r_q = _mean_top_k(queries, self.gallery_bank_, self.n_neighbors, n_jobs=1)
-        return S + self.strength * (S - state["r"] - r_q[:, None])
+        S *= 1.0 + a
+        S -= astype(a * state["r"], S.dtype)
+        S -= astype(a * r_q, S.dtype)[:, None]
+        return S
 
 
 def csls_scores(queries, gallery, query_bank, gallery_bank, *, n_neighbors=10, strength=1.0):
@@ -118,7 +125,7 @@ def csls_scores(queries, gallery, query_bank, gallery_bank, *, n_neighbors=10, s
            [-1.,  1.]])
     """
     est = CSLS(n_neighbors=n_neighbors, strength=strength)
-    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 
 
 
@@ -127,4 +134,5 @@ register_method(
     lambda direction="q2g": CSLS(direction=direction),
     family="hubness",
     description="cross-domain similarity local scaling (k=10)",
+    grid={"n_neighbors": [5, 10, 20]},
 )

@@ -5,7 +5,8 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._base import RetrievalEstimator
+from .._backend import astype, get_backend, is_numpy
+from .._base import RetrievalEstimator, concat_rows
 from .._chunking import map_row_chunks
 from .._registry import register_method
 from .._validation import (
@@ -22,32 +23,39 @@ from ._kernels import (
     _TEMPERATURE,
     _activation_set,
     _doc,
-    _gate,
+    _gated_offsets,
     _log_partition,
 )
 
 
 def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
     """DSL scores on normalised matrices (see :class:`DualSoftmax`)."""
+    nx = get_backend(queries=queries, gallery=gallery)
     tau = temperature
+    # h and S from the same float64 products: at tiny τ, (S - h)/τ magnifies
+    # any difference between two roundings of S (float32 products scaled by
+    # 1/τ gave positive scores and wrong rankings at τ <= 1e-6).
+    Q, G = astype(queries, "float64"), astype(gallery, "float64")
     # τ·log Z(g) with Z(g) = Σ_q exp(S(q, g)/τ) over the *test* queries.
-    h = _log_partition(gallery, queries, tau, n_jobs)
+    h = _log_partition(G, Q, tau, n_jobs)
     # Lower bound of v = log|S| + log softmax for |S| <= 1 (1e-3 of slack
     # covers float32 cosines that round above 1): positives land above
     # τ·v_lo, and the mirrored non-positive branch below τ·(v_lo - 1).
     v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - np.log(queries.shape[0])
+    tiny = float(np.finfo(np.float64).smallest_subnormal)
 
     def part(rows):
-        S = np.asarray(queries[rows] @ gallery.T, dtype=np.float64)
-        v = np.log(np.maximum(np.abs(S), np.finfo(np.float64).smallest_subnormal))
-        v += (S - h) / tau
-        f = np.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
-        return (S + strength * (f - S)).astype(dtype, copy=False)
+        S = nx.dot(Q[rows], G.T)
+        L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
+        L[L > 0] = 0.0
+        v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
+        f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
+        return astype(S + strength * (f - S), dtype)
 
-    # S, v, (S - h)/τ, f and the result: five float64 rows
-    parts = map_row_chunks(part, queries.shape[0], 40 * gallery.shape[0], n_jobs=n_jobs)
-    return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-
+    # S, L, v, f and the result: five float64 rows
+    parts = map_row_chunks(part, queries.shape[0], 40 * gallery.shape[0], n_jobs=n_jobs,
+                           prefer=None if is_numpy(nx) else "threads")
+    return concat_rows(parts)
 
 
 # ------------------------------------------------------- inverted softmax
@@ -94,6 +102,7 @@ class InvertedSoftmax(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "temperature": _TEMPERATURE,
@@ -114,7 +123,7 @@ class InvertedSoftmax(RetrievalEstimator):
         return {"h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
-        return queries @ gallery.T - self.strength * state["h"]
+        return self._linear_scores(queries, gallery, state)
 
     def _linear_form(self, gallery, state):
         # score = q.g - α h(g): approximate candidate search applies
@@ -154,7 +163,7 @@ def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, s
     True
     """
     est = InvertedSoftmax(temperature=temperature, strength=strength)
-    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank)
 
 
 # ---------------------------------------------------------------- QB-Norm
@@ -202,6 +211,7 @@ class QBNorm(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "temperature": _TEMPERATURE,
@@ -236,8 +246,8 @@ class QBNorm(RetrievalEstimator):
         }
 
     def _score_queries(self, queries, gallery, state):
-        S = queries @ gallery.T
-        return S - self.strength * _gate(S, state["active"]) * state["h"]
+        S = get_backend(queries=queries).dot(queries, gallery.T)
+        return _gated_offsets(S, [(state["active"], self.strength * state["h"])])
 
 
 def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, strength=1.0):
@@ -274,7 +284,7 @@ def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, stren
     True
     """
     est = QBNorm(temperature=temperature, k=k, strength=strength)
-    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank)
 
 
 # ----------------------------------------------------------- dual softmax
@@ -333,6 +343,7 @@ class DualSoftmax(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "temperature": _TEMPERATURE,
@@ -394,6 +405,7 @@ def dual_softmax_scores(queries, gallery, *, temperature=0.01, strength=1.0):
     DualSoftmax(temperature=temperature, strength=strength)._validate_params()
     Q = check_matrix(queries, "queries")
     G = check_matrix(gallery, "gallery")
+    get_backend(queries=Q, gallery=G)
     check_same_width(Q, G, "queries", "gallery")
     dtype = result_dtype(Q, G)
     Q, G = l2_normalize(Q, "queries"), l2_normalize(G, "gallery")
@@ -406,16 +418,19 @@ register_method(
     lambda direction="q2g": InvertedSoftmax(direction=direction),
     family="hubness",
     description="inverted softmax over the query bank (tau=0.05)",
+    grid={"temperature": [0.01, 0.02, 0.05, 0.1]},
 )
 register_method(
     "QB-Norm",
     lambda direction="q2g": QBNorm(direction=direction),
     family="hubness",
     description="querybank normalisation, dynamic inverted softmax (tau=0.05, k=1)",
+    grid={"temperature": [0.01, 0.02, 0.05, 0.1]},
 )
 register_method(
     "DSL",
     lambda direction="q2g": DualSoftmax(direction=direction),
     family="hubness",
     description="dual softmax over the test queries, transductive (tau=0.01)",
+    grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
 )

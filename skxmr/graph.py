@@ -314,6 +314,16 @@ class InvGC(PairedTransformer):
     def _feature_names_out(self, input_features):
         return input_features  # the gallery half changes in place
 
+    @property
+    def _separable_half(self):
+        # The full adjacency subtracts a mean over the whole gallery.
+        return self.adjacency != "full"
+
+    def _transform_half(self, A, half):
+        """Serving (:func:`skxmr.index`): convolve the gallery half, keep the other."""
+        gallery_half = "right" if self.direction == "q2g" else "left"
+        return self.transform_gallery(A) if half == gallery_half else check_matrix(A, "queries")
+
     def transform_gallery(self, gallery):
         """Convolve a bare gallery matrix against the fitted banks.
 
@@ -412,6 +422,8 @@ register_method(
     ),
     family="graph",
     description="inverse graph convolution of the gallery against both banks",
+    # R@1 is flat in r_gallery and peaks in r_query (see InvGC): tune r_query.
+    grid={"invgc__r_query": [0.5, 1.0, 2.0, 4.0]},
 )
 register_method(
     "InvGC+LocalAdj",
@@ -420,6 +432,7 @@ register_method(
     ),
     family="graph",
     description="InvGC with the top-1% LocalAdj adjacency",
+    grid={"invgc__r_query": [0.25, 0.5, 0.75, 1.0]},
 )
 
 __all__ = ["InvGC"]

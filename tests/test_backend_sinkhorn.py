@@ -185,17 +185,20 @@ def test_estimators_run_no_pass_beyond_max_iter(monkeypatch):
 
     X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
     calls = []
-    original = streamed._run_pass
+    original = streamed._passes
 
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def counting(sweep, *args, **kwargs):
+        def counted(*a):
+            calls.append(1)
+            return sweep(*a)
 
-    monkeypatch.setattr(streamed, "_run_pass", counting)
+        return original(counted, *args, **kwargs)
+
+    monkeypatch.setattr(streamed, "_passes", counting)
     for cls in (SinkhornNormalizer, DualBankSinkhornNormalizer):
         for T in (1, 3):
             calls.clear()
-            cls(temperature=0.05, max_iter=T, working_memory=0.001).fit(X_bank).decision_function(X_test)
+            cls(temperature=0.05, max_iter=T, working_memory=0.002).fit(X_bank).decision_function(X_test)
             assert len(calls) == T, (cls.__name__, T, len(calls))
 
 
@@ -284,3 +287,19 @@ def test_n_jobs_sets_the_dense_threads(emb):
     h1, _ = sinkhorn_potentials(M, 0.05, 10, n_jobs=1)
     h3, _ = sinkhorn_potentials(M, 0.05, 10, n_jobs=3)
     np.testing.assert_allclose(h1, h3, rtol=0, atol=1e-12)
+
+
+def test_float32_kernel_where_float64_does_not_fit(monkeypatch, emb):
+    """The memory-aware default stores a row-shifted float32 kernel when only
+    it fits and the spread allows it (float32 accuracy), and streams when
+    the spread is too large for float32 (small τ)."""
+    bank, cols = emb
+    n_entries = bank.shape[0] * cols.shape[0]
+    # STORE_FRACTION of this holds 6 bytes per entry: float32, not float64
+    monkeypatch.setattr(_common, "_available_bytes",
+                        lambda like=None: 6 * n_entries / _common.STORE_FRACTION)
+    for tau, streamed in ((0.05, False), (0.005, True)):
+        h_ref, _ = sinkhorn_potentials(bank @ cols.T, tau, 10)
+        h, log = sinkhorn_potentials_from_embeddings(bank, cols, tau, 10)
+        assert log["streamed"] == streamed and not log["log_domain"]
+        np.testing.assert_allclose(h, h_ref, rtol=0, atol=1e-6 if not streamed else 1e-10)

@@ -480,3 +480,16 @@ def test_backends_local_update_gathers_like_the_sparse_product(backend):
         with backend.dispatch():
             got = backend.to_numpy(_local_update(backend.asarray(G), backend.asarray(B), 4, binary))
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 if backend.dtype == "float64" else 1e-5)
+
+
+@pytest.mark.parametrize("adjacency", ["full", "local"])
+@pytest.mark.parametrize("dtype, factor", [(np.float32, 1e30), (np.float32, 1e-30),
+                                           (np.float64, 1e200)])
+def test_huge_and_tiny_gallery_rows_keep_their_direction(adjacency, dtype, factor):
+    """Rows near the dtype's limits are directions like any other (they used to
+    become zero vectors and raise a misleading "is r too large?")."""
+    Bq, Bg, _, G = _banks(dtype=dtype)
+    est = InvGC(adjacency=adjacency).fit(pair(Bq, Bg))
+    np.testing.assert_allclose(
+        est.transform_gallery(G * dtype(factor)), est.transform_gallery(G), rtol=1e-4, atol=1e-6
+    )

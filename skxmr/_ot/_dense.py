@@ -37,11 +37,18 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol, n_jobs=None):
     accumulating its own share of ``Kᵀ r``: one core cannot saturate the
     memory bandwidth this loop is bound by.
 
+    A float32 ``K`` (the memory-aware default's kernel when the float64 one
+    does not fit) halves the memory read per iteration; its entries are
+    kept at least ``exp(-FLOAT32_KERNEL_MAX_SPREAD)`` (normal float32
+    numbers), and scalings and sums stay float64.
+
     Returns ``log c``, ``log r``, iterations done and the row-marginal error.
     """
     n_rows, n_cols = K.shape
     inv_tau = 1.0 / temperature
-    max_spread = _common.SCALING_DOMAIN_MAX_SPREAD * temperature
+    bound = (_common.FLOAT32_KERNEL_MAX_SPREAD if K.dtype == np.float32
+             else _common.SCALING_DOMAIN_MAX_SPREAD)
+    max_spread = bound * temperature
     blocks = row_slices(n_rows, max(1, _common.BLOCK_BYTES // (8 * n_cols)))
     n_threads = max(1, min(_blas_threads(n_jobs), len(blocks)))
     # contiguous runs of blocks, one per thread (disjoint rows of K and r)
@@ -65,7 +72,7 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol, n_jobs=None):
                 if np.any(mx - Mb.min(axis=1) > max_spread):
                     raise _SpreadTooLarge
                 row_max[rows] = mx
-                np.subtract(Mb, mx[:, None], out=Kb, dtype=np.float64)
+                np.subtract(Mb, mx[:, None], out=Kb, dtype=K.dtype)
                 Kb *= inv_tau
                 np.exp(Kb, out=Kb)
             Kc = _NX.dot(Kb, c)  # POT's backend primitive (np.dot on numpy)
@@ -101,8 +108,8 @@ def _scaling_iterations(M, K, temperature, a, b, max_iter, tol, n_jobs=None):
                 break
             c = b / sum(p[0] for p in parts)
             n_iter += 1
-        if err is None:
-            err = float(np.linalg.norm(r * (K @ c) - a))
+        if err is None:  # K @ c in K's precision: no float64 copy of K
+            err = float(np.linalg.norm(r * (K @ c.astype(K.dtype)) - a))
         log_c = np.log(c)
         log_r = np.log(r) - (row_max - 1.0) / temperature
     return log_c, log_r, n_iter, err

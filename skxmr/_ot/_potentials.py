@@ -18,14 +18,20 @@ from ``c = 1 / n_cols``; the potentials are ``h = -τ log c``.
 ``ot.sinkhorn(b, a, 1 - M.T, reg=τ, numItermax=T, log=True)`` computes
 (POT's rows are our columns; it updates its column side ``v`` first and its
 row side ``u`` last, from ``u = 1 / n_cols``), so ``h = -τ log(log["u"])``.
-The tests check the equality to 1e-10 in float64. POT is the reference,
-not the engine: its solver allocates ``1 - M.T``, the kernel, a rescaled
-copy and the plan (five ``n × m`` arrays) and reads the kernel twice per
-iteration, and its backend API has no in-place operations; the loop below
-holds one ``n × m`` array and reads it once per iteration (measured
-2.5-7× faster than the reference call on 5000 × 6000 and 20000 × 20000,
-depending on how costly fresh memory is on the machine; see
-``benchmarks/bench_sinkhorn.py``).
+The tests check the equality to 1e-10 in float64.
+
+**Engine (POT's backend).** The iterations are written on POT's backend
+primitives (:mod:`._generic`: ``nx.dot``, ``nx.exp``, ``nx.logsumexp``),
+one code path for numpy and torch tensors on the CPU or a GPU. numpy
+arrays take a specialisation of the same iterations (:mod:`._dense`,
+:mod:`._streamed`, :mod:`._log`): POT's ``ot.sinkhorn`` allocates
+``1 - M.T``, the kernel, a rescaled copy and the plan (five ``n × m``
+arrays) and reads the kernel twice per iteration, and the backend API has
+no in-place operations; the numpy loop holds one ``n × m`` array, reads it
+once per iteration and computes its matrix-vector products with POT's
+``nx.dot`` (measured 2.5-7× faster than the reference call; see
+``benchmarks/bench_sinkhorn.py`` and ``benchmarks/bench_backends.py``).
+``method=`` names one of POT's solvers to run it instead (:mod:`._pot`).
 
 **Numerics.** Kernels, scalings and sums are float64. Two domains,
 chosen automatically:
@@ -128,16 +134,30 @@ def sinkhorn_potentials(M, temperature=0.01, max_iter=10, tol=None, *, a=None, b
     b : array-like of shape (n_cols,), default=None
         Column marginal; uniform by default. Same total mass as ``a``.
     working_memory : float, default=None
-        MiB. ``None``: the float64 kernel (one ``n_bank × n_cols`` array)
-        is allocated. Otherwise a kernel that would not fit is replaced by
-        the log-domain iteration over chunks of ``M`` of this size.
+        MiB. The float64 kernel (one ``n_bank × n_cols`` array) is stored
+        when it fits: in this budget when given, otherwise (``None``) in
+        half of the available memory (free device memory for CUDA
+        tensors). A kernel that does not fit is replaced by an iteration
+        over chunks of ``M`` (log domain on numpy, scaling domain where
+        the spread allows it on other backends) of at most this size
+        (``None``: ``sklearn.get_config()["working_memory"]``).
     n_jobs : int, default=None
-        joblib workers for the log-domain chunks.
+        Threads of the stored-kernel loop (``None``: as many as BLAS would
+        use) and joblib workers for the chunked passes.
+    method : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
+            default="auto"
+        ``"auto"``: the package's engine (above). Otherwise POT's solver of
+        that name, ``ot.sinkhorn(b, a, 1 - M.T, reg=τ, method=method)``,
+        read in the same convention (POT's log-domain start ``u = 1`` is
+        shifted to ``u = 1 / n_cols``); it holds about four float64
+        matrices of ``M``'s shape, and an explicit ``working_memory`` too
+        small for them raises ``ValueError``.
 
     Returns
     -------
     h : ndarray of shape (n_cols,)
-        Column potentials ``-τ log c`` (float64); equal to
+        Column potentials ``-τ log c`` (float64; a float64 tensor on
+        ``M``'s device for torch input under array API dispatch); equal to
         ``-τ log(u)`` of ``ot.sinkhorn(b, a, 1 - M.T, reg=τ, log=True)``.
     log : dict
         ``n_iter`` (iterations done), ``marginal_error`` (row-marginal L2
@@ -192,11 +212,19 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
         Columns of ``M`` (the gallery; for DBSN the gallery then the
         gallery bank).
     temperature, max_iter, tol, a, b, n_jobs
-        As in :func:`sinkhorn_potentials`.
+        As in :func:`sinkhorn_potentials` (``n_jobs=None`` also runs the
+        streamed chunks in one thread per BLAS thread).
     working_memory : float, default=None
-        Budget in MiB for the similarity matrix; ``None`` uses
-        ``sklearn.get_config()["working_memory"]`` (1024 MiB by default).
-        Raise it to keep large banks on the fast dense path.
+        Budget in MiB: the float64 similarity matrix is stored when it fits
+        in it, and streamed chunks stay within it (device memory for GPU
+        tensors). ``None``: stored when it fits in half of the available
+        memory (a row-shifted float32 kernel, numpy only, when only that
+        fits and every row's spread is at most 60 τ), otherwise streamed in
+        chunks of ``sklearn.get_config()["working_memory"]``. A budget
+        too small for one row raises ``ValueError``.
+    method : str, default="auto"
+        As in :func:`sinkhorn_potentials` (POT's solvers need the whole
+        matrix).
 
     Returns
     -------

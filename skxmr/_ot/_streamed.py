@@ -1,13 +1,19 @@
 """Streamed Sinkhorn: kernel blocks rebuilt from embedding products on every pass."""
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from scipy.linalg.blas import dgemv as _dgemv
 
 from .._backend import get_backend
 from . import _common
 from ._common import NUMPY_NX as _NX
-from ._common import _check_marginals, _finite, _fits, _passes, _run_pass, _SpreadTooLarge
-from ._dense import _solve_dense
+from .._chunking import row_slices
+from ._common import (_blas_threads, _budget_bytes, _check_marginals, _finite, _fits,
+                      _one_blas_thread, _passes, _SpreadTooLarge)
+from ._dense import _scaling_iterations, _solve_dense
 from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
 from ._math import scaled_product_dtype
@@ -19,59 +25,102 @@ def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_ite
     """Sinkhorn-Knopp on blocks ``product(rows, out) = M[rows] / τ``, never stored.
 
     The scaling domain of :func:`_scaling_iterations` (rows shifted by their
-    maximum, the same spread bound) with the kernel block rebuilt from its
-    matrix product on every pass, in a work buffer reused for every chunk:
-    per entry and iteration one product (in the inputs' precision, the
-    dominant cost), one subtraction, one ``exp`` and two matrix-vector
-    products. Row maxima are taken in the first pass.
+    maximum, the same spread bound) with the kernel rebuilt from its matrix
+    product on every pass. Per entry and iteration: one product, written
+    once in the inputs' precision into a chunk buffer reused for every
+    chunk (the dominant cost: a large row chunk keeps the GEMM efficient),
+    read once more by the elementwise work, which runs on sub-blocks of a
+    few complete rows in a float64 buffer that stays in the CPU cache:
+    shift, ``exp``, ``K c``, the row update and the block's share of
+    ``Kᵀ r`` (accumulated in place by ``dgemv``). Row maxima are taken in
+    the first pass.
+
+    ``n_jobs=None`` runs one contiguous run of chunks per BLAS thread in
+    Python threads (each with a one-thread BLAS: GEMM and elementwise work
+    on all cores), sharing the ``working_memory`` budget; otherwise the
+    runs go to ``n_jobs`` joblib workers, each within the budget.
     """
-    row_max = None
-    sep = np.dtype(dtype) != np.float64  # float32 products need a float64 kernel
-    bytes_per_row = (np.dtype(dtype).itemsize + 8 * sep) * n_cols
+    item = np.dtype(dtype).itemsize
+    budget = _budget_bytes(working_memory)
+    min_bytes = (item + 8) * n_cols  # one product row and one kernel row
+    if working_memory is not None and budget < min_bytes:
+        raise ValueError(
+            f"working_memory={working_memory} MiB is too small for one row "
+            f"({min_bytes / 2**20:.3g} MiB)."
+        )
+    threads = n_jobs is None
+    n_workers = _blas_threads() if threads else effective_n_jobs(n_jobs)
+    if threads:  # the budget is shared by the threads of this call
+        n_workers = max(1, min(n_workers, int(budget // min_bytes), n_rows))
+    per_worker = budget / n_workers if threads else budget
+    sub = max(1, int(min(_common.BLOCK_BYTES, per_worker / 4) // (8 * n_cols)))
+    chunk = max(1, min(int((per_worker - 8 * sub * n_cols) // (item * n_cols)), n_rows))
+    slices = row_slices(n_rows, chunk)
+    n_runs = max(1, min(n_workers, len(slices)))
+    runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
+            for i in range(n_runs)]
+    runs = [(run[0].start, run[-1].stop, run) for run in runs]
+    max_spread = _common.SCALING_DOMAIN_MAX_SPREAD
+    state = {"row_max": None}
 
-    def sweep(c, prev):
-        def make_step(chunk):
-            E_buf = np.empty((chunk, n_cols), dtype=dtype)
-            K_buf = np.empty((chunk, n_cols)) if sep else E_buf
-
-            def step(rows):
-                n = rows.stop - rows.start
-                E, K = product(rows, E_buf[:n]), K_buf[:n]
+    def run(lo, hi, chunks, c, prev, row_max):
+        """One pass over the rows [lo, hi): their row scaling (and maxima in
+        the first pass), their share of Kᵀ r and of the squared error."""
+        E_buf = np.empty((min(chunk, hi - lo), n_cols), dtype=dtype)
+        K_buf = np.empty((sub, n_cols))
+        r = np.empty(hi - lo)
+        mx_run = np.empty(hi - lo) if row_max is None else row_max[lo:hi]
+        acc = np.zeros(n_cols)
+        sq = 0.0
+        for rows in chunks:
+            E = product(rows, E_buf[: rows.stop - rows.start])
+            for s0 in range(0, E.shape[0], sub):
+                Es = E[s0: s0 + sub]
+                g = slice(rows.start - lo + s0, rows.start - lo + s0 + Es.shape[0])
+                K = K_buf[: Es.shape[0]]
                 if row_max is None:
-                    mx = E.max(axis=1).astype(np.float64)
-                    if np.any(mx - E.min(axis=1) > _common.SCALING_DOMAIN_MAX_SPREAD):
+                    mx = Es.max(axis=1).astype(np.float64)
+                    if np.any(mx - Es.min(axis=1) > max_spread):
                         raise _SpreadTooLarge
+                    mx_run[g] = mx
                 else:
-                    mx = row_max[rows]
-                np.subtract(E, mx[:, None], out=K)
+                    mx = mx_run[g]
+                np.subtract(Es, mx[:, None], out=K)
                 np.exp(K, out=K)
                 Kc = _NX.dot(K, c)  # POT's backend primitive (np.dot on numpy)
-                sq = 0.0
+                ga = a[lo:hi][g]
                 if prev is not None:
-                    d = prev[0][rows] * Kc - a[rows]
-                    sq = float(d @ d)
-                rb = a[rows] / Kc
-                return [(rb, mx)], rb @ K, sq
+                    d = prev[lo:hi][g] * Kc - ga
+                    sq += float(d @ d)
+                rb = ga / Kc
+                r[g] = rb
+                _dgemv(1.0, K.T, rb, beta=1.0, y=acc, overwrite_y=1)  # acc += Kᵀ rb
+        return r, mx_run, acc, sq
 
-            return step
+    def sweep(c, prev):
+        args = [(lo, hi, chunks, c, prev, state["row_max"]) for lo, hi, chunks in runs]
+        if threads and n_runs > 1:
+            parts = list(pool.map(lambda x: run(*x), args))
+        elif threads:
+            parts = [run(*args[0])]
+        else:
+            parts = Parallel(n_jobs=n_jobs)(delayed(run)(*x) for x in args)
+        if state["row_max"] is None:
+            state["row_max"] = np.concatenate([p[1] for p in parts])
+        r = np.concatenate([p[0] for p in parts])
+        acc = parts[0][2]
+        for p in parts[1:]:
+            acc += p[2]
+        return r, acc, sum(p[3] for p in parts)
 
-        return _run_pass(make_step, n_rows, bytes_per_row, np.add,
-                         working_memory=working_memory, n_jobs=n_jobs)
-
-    def first_sweep(c, prev):
-        nonlocal row_max, sweep_
-        out = sweep(c, prev)
-        row_max, sweep_ = out[0][1], sweep
-        return out
-
-    sweep_ = first_sweep
-    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        rows, c, n_iter, err = _passes(
-            lambda c, prev: sweep_(c, prev), lambda acc: b / acc,
-            np.full(n_cols, 1.0 / n_cols), max_iter, tol, exact_error=exact_error,
-        )
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"), \
+            (_one_blas_thread() if threads else nullcontext()), \
+            ThreadPoolExecutor(n_runs) as pool:
+        r, c, n_iter, err = _passes(sweep, lambda acc: b / acc,
+                                    np.full(n_cols, 1.0 / n_cols), max_iter, tol,
+                                    exact_error=exact_error)
         log_c = np.log(c)
-        log_r = np.log(rows[0]) - (row_max - 1.0 / temperature)
+        log_r = np.log(r) - (state["row_max"] - 1.0 / temperature)
     return log_c, log_r, n_iter, err
 
 
@@ -113,6 +162,23 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
                           working_memory=working_memory, like64=a)
         return out + (not fits,)
     bounds = np.cumsum([0] + [C.shape[0] for C in blocks])
+    if not fits and working_memory is None and _fits(4 * n_rows * n_cols, None, B):
+        # The memory-aware default: a float32 kernel (float32 products,
+        # row-shifted, spread within FLOAT32_KERNEL_MAX_SPREAD) where the
+        # float64 one does not fit; streamed when the spread is larger.
+        K = np.empty((n_rows, n_cols), dtype=np.float32)
+        B32 = B.astype(np.float32, copy=False)
+        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
+            np.matmul(B32, C.astype(np.float32, copy=False).T, out=K[:, lo:hi])
+        try:
+            out = _scaling_iterations(K, K, temperature, a, b, max_iter, tol, n_jobs)
+        except _SpreadTooLarge:
+            pass
+        else:
+            if _finite(*out[:2], out[3]):
+                return out + (False, False)
+        finally:
+            del K
     if fits:
         # Fits: one float64 matrix, its products in float64 whatever the
         # input dtype, so float32 and float64 inputs give the same potentials.

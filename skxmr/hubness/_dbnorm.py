@@ -212,4 +212,5 @@ register_method(
     lambda direction="q2g": DBNorm(direction=direction),
     family="hubness",
     description="dual-bank inverted softmax, DualIS (tau_q=0.05, tau_g=0.33)",
+    grid={"query_temperature": [0.02, 0.05, 0.1], "gallery_temperature": [0.1, 0.33, 1.0]},
 )

@@ -1,0 +1,334 @@
+"""Methods on numpy against torch (CPU, and CUDA where present), each against a bare loop.
+
+A table of named cases: ``CASES`` maps a name to a function
+``case(ctx) -> list of rows``; each row is a dict with the keys of
+``COLUMNS`` (``None`` where a value does not apply). To add a method, write
+one function and add one entry to ``CASES`` (see ``sn_dense`` for the
+pattern: time the method and a bare loop doing the same work on the same
+backend, interleaved, with :func:`measure`).
+
+For every backend a case reports the method's time (best of ``--repeat``,
+interleaved with the bare loop so that load from other processes hits both
+alike), the ratio to the bare loop on the same backend, and the peak memory
+above what was allocated before the call: host memory (the process's
+resident high-water mark, reset before each call through
+``/proc/self/clear_refs``) for numpy and torch CPU, device memory
+(``torch.cuda.max_memory_allocated``) for CUDA.
+
+The Sinkhorn cases run the code path of ``SinkhornNormalizer`` and
+``DualBankSinkhornNormalizer`` (the potentials of a gallery against the
+query bank, ``skxmr.hubness._sinkhorn._gallery_potentials``) on a
+``--n`` × ``--n`` problem (DBSN: gallery 3/4, gallery bank 1/4 of the
+columns), d = 512, float32 embeddings, stored (the memory-aware default)
+and streamed (``--working-memory`` MiB). Bare loops: dense, the float64
+product, ``exp`` and ``r = a / (K c); c = b / (Kᵀ r)``; streamed, per row
+chunk the float32 product, ``exp`` in float64 and both updates.
+
+Usage::
+
+    python benchmarks/bench_backends.py                     # 20000 x 20000, numpy and torch
+    python benchmarks/bench_backends.py --n 5000 --repeat 3 # quick
+    python benchmarks/bench_backends.py --backends numpy,torch,cuda --cases "SN streamed"
+    python benchmarks/bench_backends.py --profile           # POT's functions inside SN
+"""
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # before scipy: torch under dispatch
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import gc  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the optional extra skxmr[torch]
+    torch = None
+
+from skxmr.hubness._sinkhorn import _gallery_potentials  # noqa: E402
+
+COLUMNS = ("case", "backend", "shape", "time_s", "bare_s", "ratio", "peak_mib", "note")
+
+
+# ------------------------------------------------------------ helpers
+class Ctx:
+    """What the cases share: sizes, backends, repeat count."""
+
+    def __init__(self, args):
+        self.n, self.d, self.max_iter = args.n, args.d, args.max_iter
+        self.repeat, self.working_memory = args.repeat, args.working_memory
+        self.temperature = args.temperature
+        self.backends = args.backends
+
+    def unit_rows(self, n, seed):
+        rng = np.random.default_rng(seed)
+        A = rng.standard_normal((n, self.d), dtype=np.float32)
+        A /= np.linalg.norm(A, axis=1, keepdims=True)
+        return A
+
+    def on(self, backend, A):
+        """``A`` on a backend: "numpy", "torch" (CPU) or "cuda"."""
+        if backend == "numpy":
+            return A
+        return torch.as_tensor(A, device="cuda" if backend == "cuda" else "cpu")
+
+    def dispatch(self, backend):
+        if backend == "numpy":
+            return contextlib.nullcontext()
+        return sklearn.config_context(array_api_dispatch=True)
+
+
+def _sync(backend):
+    if backend == "cuda":
+        torch.cuda.synchronize()
+
+
+def _rss_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+@contextlib.contextmanager
+def peak_memory(backend, out):
+    """``out["peak_mib"]``: peak memory of the block above its start."""
+    gc.collect()
+    if backend == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = torch.cuda.memory_allocated()
+        yield
+        torch.cuda.synchronize()
+        out["peak_mib"] = (torch.cuda.max_memory_allocated() - start) / 2**20
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the resident high-water mark (VmHWM)
+        start = _rss_kib("VmRSS")
+    except OSError:
+        start = None
+    yield
+    out["peak_mib"] = None if start is None else (_rss_kib("VmHWM") - start) / 1024
+
+
+def measure(backend, ours, bare, repeat):
+    """Best times of ``ours()`` and ``bare()``, interleaved, and the peak
+    memory of ``ours`` (first run)."""
+    times = {"ours": [], "bare": []}
+    mem = {}
+    for i in range(repeat):
+        for name, fn in (("ours", ours), ("bare", bare)):
+            ctx = peak_memory(backend, mem) if (i == 0 and name == "ours") else contextlib.nullcontext()
+            gc.collect()
+            with ctx:
+                _sync(backend)
+                t = time.perf_counter()
+                fn()
+                _sync(backend)
+                times[name].append(time.perf_counter() - t)
+    t_ours, t_bare = min(times["ours"]), min(times["bare"])
+    return t_ours, t_bare, mem.get("peak_mib")
+
+
+def row(case, backend, shape, t, t_bare=None, peak=None, note=""):
+    return {"case": case, "backend": backend, "shape": shape, "time_s": t, "bare_s": t_bare,
+            "ratio": None if t_bare is None else t / t_bare, "peak_mib": peak, "note": note}
+
+
+# ------------------------------------------------------- bare loops
+def _xp(A):
+    return np if isinstance(A, np.ndarray) else torch
+
+
+def _uniform(like, n):
+    if isinstance(like, np.ndarray):
+        return np.full(n, 1.0 / n)
+    return torch.full((n,), 1.0 / n, dtype=torch.float64, device=like.device)
+
+
+def bare_dense(B, Cs, tau, n_iter):
+    """The plain loop on a stored float64 kernel (product and exp included)."""
+    xp = _xp(B)
+    if xp is np:
+        M = np.concatenate([B.astype(np.float64) @ C.astype(np.float64).T for C in Cs], axis=1)
+        K = np.exp((M - 1.0) / tau)
+        del M
+    else:
+        M = torch.cat([B.double() @ C.double().T for C in Cs], dim=1)
+        K = torch.exp((M - 1.0) / tau)
+        del M
+    n, m = K.shape
+    a, b = _uniform(K, n), _uniform(K, m)
+    c = b * 1.0
+    for _ in range(n_iter):
+        r = a / (K @ c)
+        c = b / (K.T @ r)
+    return c
+
+
+def bare_streamed(B, Cs, tau, n_iter, working_memory):
+    """The plain streamed loop: per chunk the product in the inputs'
+    precision, exp in float64, both updates."""
+    xp = _xp(B)
+    C = xp.concatenate(Cs) if xp is np else torch.cat(Cs)
+    n, m = B.shape[0], C.shape[0]
+    chunk = max(1, int(working_memory * 2**20 // (20 * m)))
+    a, b = _uniform(B, n), _uniform(B, m)
+    c = b * 1.0
+    for _ in range(n_iter):
+        acc = b * 0.0
+        for i in range(0, n, chunk):
+            E = (B[i:i + chunk] * (1.0 / tau)) @ C.T
+            K = np.exp(E.astype(np.float64) - 1.0 / tau) if xp is np else torch.exp(E.double() - 1.0 / tau)
+            r = a[i:i + chunk] / (K @ c)
+            acc = acc + r @ K
+        c = b / acc
+    return c
+
+
+# -------------------------------------------------------------- cases
+def _sinkhorn_case(ctx, name, dual, streamed):
+    n = ctx.n
+    Bq = ctx.unit_rows(n, 0)
+    if dual:
+        G, Bg = ctx.unit_rows(3 * n // 4, 1), ctx.unit_rows(n - 3 * n // 4, 2)
+    else:
+        G, Bg = ctx.unit_rows(n, 1), None
+    wm = ctx.working_memory if streamed else None
+    rows = []
+    for backend in ctx.backends:
+        B_, G_ = ctx.on(backend, Bq), ctx.on(backend, G)
+        Bg_ = None if Bg is None else ctx.on(backend, Bg)
+        Cs = [G_] if Bg_ is None else [G_, Bg_]
+
+        def ours():
+            with ctx.dispatch(backend):
+                _gallery_potentials(B_, G_, Bg_, temperature=ctx.temperature,
+                                    max_iter=ctx.max_iter, tol=None, working_memory=wm,
+                                    n_jobs=None, method="auto")
+
+        if streamed:
+            def bare():
+                bare_streamed(B_, Cs, ctx.temperature, ctx.max_iter, ctx.working_memory)
+        else:
+            def bare():
+                bare_dense(B_, Cs, ctx.temperature, ctx.max_iter)
+
+        t, t_bare, peak = measure(backend, ours, bare, ctx.repeat)
+        note = f"T={ctx.max_iter}" + (f", working_memory={wm:g} MiB" if streamed else ", stored")
+        rows.append(row(name, backend, f"{n}x{n}", t, t_bare, peak, note))
+        del B_, G_, Bg_, Cs
+    return rows
+
+
+def sn_dense(ctx):
+    return _sinkhorn_case(ctx, "SN dense", dual=False, streamed=False)
+
+
+def dbsn_dense(ctx):
+    return _sinkhorn_case(ctx, "DBSN dense", dual=True, streamed=False)
+
+
+def sn_streamed(ctx):
+    return _sinkhorn_case(ctx, "SN streamed", dual=False, streamed=True)
+
+
+def dbsn_streamed(ctx):
+    return _sinkhorn_case(ctx, "DBSN streamed", dual=True, streamed=True)
+
+
+CASES = {
+    "SN dense": sn_dense,
+    "DBSN dense": dbsn_dense,
+    "SN streamed": sn_streamed,
+    "DBSN streamed": dbsn_streamed,
+}
+
+
+# --------------------------------------------------------------- main
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_header():
+    print(f"{'case':<16}{'backend':<8}{'shape':>13}{'time s':>9}{'bare s':>9}"
+          f"{'ratio':>7}{'peak MiB':>10}  note")
+    print("-" * 90)
+
+
+def print_rows(rows):
+    for r in rows:
+        print(f"{r['case']:<16}{r['backend']:<8}{r['shape']:>13}{_fmt(r['time_s'], '9.2f')}"
+              f"{_fmt(r['bare_s'], '9.2f')}{_fmt(r['ratio'], '7.2f')}"
+              f"{_fmt(r['peak_mib'], '10.0f')}  {r['note']}", flush=True)
+
+
+def profile_sn(ctx):
+    """cProfile of SN's potentials on each backend: POT's backend functions."""
+    import cProfile
+    import pstats
+
+    from threadpoolctl import threadpool_limits
+
+    Bq, G = ctx.unit_rows(2000, 0), ctx.unit_rows(2000, 1)
+    for backend in ctx.backends:
+        for wm, label in ((None, "stored"), (1.0, "streamed")):
+            prof = cProfile.Profile()
+            B_, G_ = ctx.on(backend, Bq), ctx.on(backend, G)
+            # One BLAS thread: the numpy loops then run in this thread, the
+            # only one cProfile sees (otherwise in one Python thread per core).
+            with ctx.dispatch(backend), threadpool_limits(1, user_api="blas"):
+                prof.enable()
+                _gallery_potentials(B_, G_, None, temperature=0.01, max_iter=10, tol=None,
+                                    working_memory=wm, n_jobs=None, method="auto")
+                prof.disable()
+            stats = pstats.Stats(prof)
+            print(f"\n== SN potentials, {backend}, {label}: functions of ot.backend")
+            for (file, line, func), (cc, nc, tt, ct, _) in sorted(
+                    stats.stats.items(), key=lambda kv: -kv[1][1]):
+                if "ot/backend" in file:
+                    print(f"  {nc:6d} calls  {ct:8.3f} s  ot/backend.py:{line}({func})")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--d", type=int, default=512)
+    parser.add_argument("--max-iter", type=int, default=10)
+    parser.add_argument("--temperature", type=float, default=0.01)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--working-memory", type=float, default=256.0)
+    default_backends = "numpy" + (",torch" if torch is not None else "") + (
+        ",cuda" if torch is not None and torch.cuda.is_available() else "")
+    parser.add_argument("--backends", default=default_backends)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    args.backends = [b for b in args.backends.split(",") if b]
+    ctx = Ctx(args)
+    if args.profile:
+        profile_sn(ctx)
+        return
+    print(f"d={args.d}, float32 embeddings, tau={args.temperature}, best of {args.repeat}; "
+          f"torch threads {torch.get_num_threads() if torch is not None else '-'}; "
+          f"GPU: {torch.cuda.get_device_name() if torch is not None and torch.cuda.is_available() else 'none'}")
+    rows = []
+    print_header()
+    for name in args.cases.split(","):
+        new = CASES[name](ctx)
+        print_rows(new)
+        rows += new
+    sn = [r for r in rows if r["case"] == "SN dense" and r["backend"] == "numpy"]
+    if sn:
+        verdict = "meets" if sn[0]["ratio"] <= 1.5 else "MISSES"
+        print(f"\nnumpy SN dense / bare numpy loop: {sn[0]['ratio']:.2f} ({verdict} the 1.5x target)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Each hot path against its floor, in one run: ratios to a GEMM, one pass over S, a bare loop.
+
+A table of named cases: ``CASES`` maps a name to a function
+``case(args) -> list of rows`` (dicts with the keys of ``COLUMNS``). To add
+a hot path, write one function that times it and its floor with
+:func:`interleaved` and add one entry to ``CASES``. Timings are the best
+of ``--repeat`` interleaved runs (load from other processes hits the path
+and its floor alike); only the ratios are meant to be compared across
+machines.
+
+Cases here (Sinkhorn, and the cost-per-entry curves):
+
+* ``SN streamed``: streamed Sinkhorn (bank × gallery never stored) per
+  iteration against one float32 GEMM of the same size in the same row
+  blocks (target <= 1.2 GEMMs per iteration);
+* ``SN stored``: the stored-kernel loop (the memory-aware default) against
+  a bare numpy loop doing the same work (float64 product, ``exp``,
+  ``r = a / (K c); c = b / (Kᵀ r)``), target <= 1.5;
+* ``SN default``: the default configuration (``working_memory=None``) in
+  ns per entry and iteration, against the stored-kernel floor;
+* ``SN curve`` / ``IS curve``: ns per entry (per iteration for SN) from
+  2k × 2k to 20k × 20k, against the GEMM of each size (flat is the target).
+
+Usage::
+
+    python benchmarks/bench_limits.py                  # the recorded run (doc/scaling.rst)
+    python benchmarks/bench_limits.py --quick          # smaller sizes
+    python benchmarks/bench_limits.py --cases "SN curve,IS curve"
+"""
+
+import argparse
+import gc
+import time
+
+import numpy as np
+
+from skxmr.hubness._sinkhorn import _gallery_potentials
+
+COLUMNS = ("case", "shape", "time_s", "floor", "floor_s", "ratio", "target", "note")
+
+
+def unit_rows(n, d=512, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d), dtype=np.float32)
+    A /= np.linalg.norm(A, axis=1, keepdims=True)
+    return A
+
+
+def interleaved(fns, repeat):
+    """Best time of each callable, run in turn ``repeat`` times."""
+    best = [np.inf] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            gc.collect()
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
+def row(case, shape, t, floor, t_floor, target=None, note=""):
+    return {"case": case, "shape": shape, "time_s": t, "floor": floor, "floor_s": t_floor,
+            "ratio": t / t_floor, "target": target, "note": note}
+
+
+def gemm_blocks(B, C, n_iter, working_memory, scale=100.0):
+    """The floor of a streamed pass: float32 GEMMs of row chunks into one
+    reused buffer (all BLAS threads)."""
+    chunk = max(1, int(working_memory * 2**20 // (4 * C.shape[0])))
+    E = np.empty((min(chunk, B.shape[0]), C.shape[0]), dtype=np.float32)
+    for _ in range(n_iter):
+        for i in range(0, B.shape[0], chunk):
+            Bs = B[i:i + chunk] * np.float32(scale)
+            np.matmul(Bs, C.T, out=E[: Bs.shape[0]])
+
+
+def bare_stored(B, C, tau, n_iter):
+    M = B.astype(np.float64) @ C.astype(np.float64).T
+    K = np.exp((M - 1.0) / tau)
+    del M
+    a, b = np.full(K.shape[0], 1.0 / K.shape[0]), np.full(K.shape[1], 1.0 / K.shape[1])
+    c = b.copy()
+    for _ in range(n_iter):
+        r = a / (K @ c)
+        c = b / (K.T @ r)
+    return c
+
+
+def _sn(B, C, T, working_memory):
+    return lambda: _gallery_potentials(B, C, None, temperature=0.01, max_iter=T, tol=None,
+                                       working_memory=working_memory, n_jobs=None,
+                                       method="auto")
+
+
+# -------------------------------------------------------------- cases
+def sn_streamed(args):
+    n_b, n_g, T, wm = args.stream_bank, args.stream_gallery, args.stream_iter, 256.0
+    B, C = unit_rows(n_b, seed=0), unit_rows(n_g, seed=1)
+    t, t_gemm = interleaved([_sn(B, C, T, wm), lambda: gemm_blocks(B, C, 1, wm)], args.repeat)
+    return [row("SN streamed", f"{n_b}x{n_g}", t / T, "float32 GEMM", t_gemm, 1.2,
+                f"per iteration, T={T}, working_memory={wm:g} MiB")]
+
+
+def sn_stored(args):
+    n, T = args.n, 10
+    B, C = unit_rows(n, seed=0), unit_rows(n, seed=1)
+    t, t_bare = interleaved([_sn(B, C, T, None), lambda: bare_stored(B, C, 0.01, T)],
+                            args.repeat)
+    return [row("SN stored", f"{n}x{n}", t, "bare numpy loop", t_bare, 1.5, f"T={T}")]
+
+
+def sn_default(args):
+    n, T = args.n, 10
+    B, C = unit_rows(n, seed=0), unit_rows(n, seed=1)
+    t, t_stream = interleaved([_sn(B, C, T, None), _sn(B, C, T, 1024.0)], args.repeat)
+    ns = 1e9 * t / (n * n * T)
+    return [row("SN default", f"{n}x{n}", t, "streamed, 1 GiB", t_stream, None,
+                f"{ns:.1f} ns/entry/iteration (streamed: {1e9 * t_stream / (n * n * T):.1f})")]
+
+
+def _curve(name, make, sizes, repeat, per_iter=1):
+    rows = []
+    for n in sizes:
+        B, C = unit_rows(n, seed=0), unit_rows(n, seed=1)
+        fn = make(B, C)
+        t, t_gemm = interleaved([fn, lambda: B @ C.T], repeat)
+        ns = 1e9 * t / (n * n * per_iter)
+        rows.append(row(name, f"{n}x{n}", t, "float32 GEMM", t_gemm, None,
+                        f"{ns:.2f} ns/entry" + ("/iteration" if per_iter > 1 else "")))
+    return rows
+
+
+def sn_curve(args):
+    return _curve("SN curve", lambda B, C: _sn(B, C, 10, None), args.sizes, args.repeat, 10)
+
+
+def is_curve(args):
+    from skxmr import InvertedSoftmax
+
+    def make(B, C):
+        est = InvertedSoftmax()._fit_explicit_banks(B)
+        return lambda: est.index(C)
+
+    return _curve("IS curve", make, args.sizes, args.repeat)
+
+
+CASES = {
+    "SN streamed": sn_streamed,
+    "SN stored": sn_stored,
+    "SN default": sn_default,
+    "SN curve": sn_curve,
+    "IS curve": is_curve,
+}
+
+
+def _fmt(v, spec, width=8):
+    return f"{'-':>{width}}" if v is None else format(v, spec)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--stream-bank", type=int, default=20000)
+    parser.add_argument("--stream-gallery", type=int, default=50000)
+    parser.add_argument("--stream-iter", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000, 20000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="5000-sized problems")
+    parser.add_argument("--cases", default=",".join(CASES))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.stream_bank, args.stream_gallery = 5000, 5000, 10000
+        args.sizes = [2000, 4000]
+    print(f"d=512, float32 embeddings, best of {args.repeat} interleaved")
+    print(f"{'case':<13}{'shape':>12}{'time s':>9}  {'floor':<17}{'floor s':>8}{'ratio':>7}"
+          f"{'target':>8}  note")
+    print("-" * 100)
+    for name in args.cases.split(","):
+        for r in CASES[name](args):
+            print(f"{r['case']:<13}{r['shape']:>12}{r['time_s']:>9.3f}  {r['floor']:<17}"
+                  f"{r['floor_s']:>8.3f}{r['ratio']:>7.2f}{_fmt(r['target'], '>8.1f')}  "
+                  f"{r['note']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -432,3 +432,16 @@ def test_row_kth_largest_matches_a_plain_partition(levels, m):
     W[3] = 0.5  # a constant row: every candidate ties
     expected = np.sort(W, axis=1)[:, -m]
     np.testing.assert_array_equal(row_kth_largest(W, m), expected)
+
+
+@pytest.mark.parametrize("adjacency", ["full", "local"])
+@pytest.mark.parametrize("dtype, factor", [(np.float32, 1e30), (np.float32, 1e-30),
+                                           (np.float64, 1e200)])
+def test_huge_and_tiny_gallery_rows_keep_their_direction(adjacency, dtype, factor):
+    """Rows near the dtype's limits are directions like any other (they used to
+    become zero vectors and raise a misleading "is r too large?")."""
+    Bq, Bg, _, G = _banks(dtype=dtype)
+    est = InvGC(adjacency=adjacency).fit(pair(Bq, Bg))
+    np.testing.assert_allclose(
+        est.transform_gallery(G * dtype(factor)), est.transform_gallery(G), rtol=1e-4, atol=1e-6
+    )

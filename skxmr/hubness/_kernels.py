@@ -31,8 +31,8 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 # per thread, by later calls (no fresh buffers to first-touch), so the cost
 # per entry does not depend on the problem size (issue 17); the per-row
 # log-sum-exp is merged across column tiles.
-TILE_ROWS = 256
-TILE_BYTES = 8 << 20
+TILE_ROWS = 1024
+TILE_BYTES = 32 << 20
 _tiles = threading.local()
 
 
@@ -178,6 +178,8 @@ def _gated_offsets(S, gates_and_offsets):
         off = astype(relative_offsets(offsets), S.dtype)
         if mask is None:
             S -= off
+        elif isinstance(S, np.ndarray):
+            np.subtract(S, off, out=S, where=mask)  # in place, no masked copy
         else:
             S -= mask * off
     return S

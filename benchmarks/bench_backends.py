@@ -24,6 +24,10 @@ and streamed (``--working-memory`` MiB). Bare loops: dense, the float64
 product, ``exp`` and ``r = a / (K c); c = b / (Kᵀ r)``; streamed, per row
 chunk the float32 product, ``exp`` in float64 and both updates.
 
+The InvGC cases run ``transform_gallery`` (gallery = both banks = ``--n``
+items, a cone; k = 1 % for LocalAdj) against the bare loop of
+:func:`_invgc_case`.
+
 Usage::
 
     python benchmarks/bench_backends.py                     # 20000 x 20000, numpy and torch
@@ -243,11 +247,77 @@ def dbsn_streamed(ctx):
     return _sinkhorn_case(ctx, "DBSN streamed", dual=True, streamed=True)
 
 
+def _invgc_case(ctx, adjacency):
+    """InvGC transform_gallery (banks and gallery n × d, a cone) against a
+    bare loop on the same backend: full, ``G·(BᵀB/|B|)`` per bank; LocalAdj
+    (k = 1 %), per row chunk the GEMM, a plain top-k (numpy
+    ``argpartition``, torch ``topk``) and the neighbour sum (numpy a CSR
+    product, torch the gathered bank rows)."""
+    import scipy.sparse as sp
+
+    from skxmr import InvGC, pair
+
+    n, d = ctx.n, ctx.d
+    shift = 2.0 * np.random.default_rng(9).standard_normal(d).astype(np.float32)
+
+    def cone(seed):
+        A = ctx.unit_rows(n, seed) + shift
+        return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+    Bq, Bg, G = cone(0), cone(1), cone(2)
+    rows = []
+    for backend in ctx.backends:
+        X_, G_ = ctx.on(backend, pair(Bq, Bg)), ctx.on(backend, G)
+        with ctx.dispatch(backend):
+            est = InvGC(adjacency=adjacency, k=0.01).fit(X_)
+        m = est.n_neighbors_gallery_
+
+        def ours():
+            with ctx.dispatch(backend):
+                est.transform_gallery(G_)
+
+        if adjacency == "full":
+            Ms = [M.astype(np.float32) if backend == "numpy" else M.float() for M, _ in est._moments_]
+
+            def bare():
+                for M in Ms:
+                    G_ @ M
+        else:
+            def bare():
+                for B in (est.gallery_bank_, est.query_bank_):
+                    for i in range(0, n, 256):
+                        W = G_[i:i + 256] @ B.T
+                        if backend == "numpy":
+                            idx = np.argpartition(W, W.shape[1] - m, axis=1)[:, -m:]
+                            w = np.take_along_axis(W, idx, 1)
+                            sp.csr_array((w.ravel(), idx.ravel(), np.arange(0, w.size + 1, m)),
+                                         shape=W.shape) @ B
+                        else:
+                            w, idx = W.topk(m, dim=1)
+                            torch.einsum("nm,nmd->nd", w, B[idx])
+
+        t, t_bare, peak = measure(backend, ours, bare, ctx.repeat)
+        note = "k=1%" + (f", m={m}" if adjacency == "local" else "") + ", banks = gallery = n"
+        rows.append(row(f"InvGC {adjacency}", backend, f"{n}x{n}", t, t_bare, peak, note))
+        del X_, G_, est
+    return rows
+
+
+def invgc_full(ctx):
+    return _invgc_case(ctx, "full")
+
+
+def invgc_local(ctx):
+    return _invgc_case(ctx, "local")
+
+
 CASES = {
     "SN dense": sn_dense,
     "DBSN dense": dbsn_dense,
     "SN streamed": sn_streamed,
     "DBSN streamed": dbsn_streamed,
+    "InvGC full": invgc_full,
+    "InvGC LocalAdj": invgc_local,
 }
 
 

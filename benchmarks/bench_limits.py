@@ -19,7 +19,12 @@ Cases here (Sinkhorn, and the cost-per-entry curves):
 * ``SN default``: the default configuration (``working_memory=None``) in
   ns per entry and iteration, against the stored-kernel floor;
 * ``SN curve`` / ``IS curve``: ns per entry (per iteration for SN) from
-  2k × 2k to 20k × 20k, against the GEMM of each size (flat is the target).
+  2k × 2k to 20k × 20k, against the GEMM of each size (flat is the target);
+* ``report``: ``retrieval_report`` in both directions (``--report-n``
+  square, one relevant item each way) against one pass over S per
+  direction, validation included (target <= 3);
+* ``LocalAdj``: InvGC with LocalAdj (k = 1 %, gallery = banks = ``--n``)
+  against its two GEMMs ``G Bgᵀ``, ``G Bqᵀ`` (target <= 2).
 
 Usage::
 
@@ -144,12 +149,58 @@ def is_curve(args):
     return _curve("IS curve", make, args.sizes, args.repeat)
 
 
+def _cone(n, d, seed, shift):
+    A = unit_rows(n, d, seed) + shift
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+def report_both(args):
+    """retrieval_report, both directions, against one pass over S per
+    direction (``S.max(axis=1)`` twice); validation included (target <= 3)."""
+    from skxmr.metrics import retrieval_report
+
+    n = args.report_n
+    rng = np.random.default_rng(0)
+    rows = []
+    for dtype in (np.float64, np.float32):
+        S = rng.standard_normal((n, n)).astype(dtype)
+        rel = rng.permutation(n)
+        t, t_floor = interleaved([lambda: retrieval_report(S, rel),
+                                  lambda: (S.max(axis=1), S.max(axis=1))], args.repeat)
+        rows.append(row("report q2g+g2q", f"{n}x{n}", t, "2 passes S.max", t_floor, 3.0,
+                        f"{np.dtype(dtype).name}, one relevant item each way"))
+    return rows
+
+
+def localadj(args):
+    """InvGC LocalAdj (k = 1 %) transform_gallery against its two GEMMs
+    G Bgᵀ and G Bqᵀ in row chunks (target <= 2)."""
+    from skxmr import InvGC, pair
+
+    n, d = args.n, 512
+    shift = 2.0 * np.random.default_rng(9).standard_normal(d).astype(np.float32)
+    Bq, Bg, G = (_cone(n, d, seed, shift) for seed in (0, 1, 2))
+    est = InvGC(adjacency="local", k=0.01).fit(pair(Bq, Bg))
+    banks = (est.gallery_bank_, est.query_bank_)
+
+    def gemms():
+        for B in banks:
+            for i in range(0, n, 1024):
+                G[i:i + 1024] @ B.T
+
+    t, t_floor = interleaved([lambda: est.transform_gallery(G), gemms], args.repeat)
+    return [row("LocalAdj", f"{n}x{n}", t, "G Bgᵀ + G Bqᵀ", t_floor, 2.0,
+                f"k=1% (m={est.n_neighbors_gallery_}), gallery = banks = n, float32")]
+
+
 CASES = {
     "SN streamed": sn_streamed,
     "SN stored": sn_stored,
     "SN default": sn_default,
     "SN curve": sn_curve,
     "IS curve": is_curve,
+    "report": report_both,
+    "LocalAdj": localadj,
 }
 
 
@@ -163,6 +214,7 @@ def main(argv=None):
     parser.add_argument("--stream-bank", type=int, default=20000)
     parser.add_argument("--stream-gallery", type=int, default=50000)
     parser.add_argument("--stream-iter", type=int, default=2)
+    parser.add_argument("--report-n", type=int, default=5000, help="retrieval_report: n x n")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000, 20000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5000-sized problems")

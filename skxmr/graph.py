@@ -207,7 +207,7 @@ class InvGC(PairedTransformer):
         MiB budget of one chunk of the gallery × bank similarities (LocalAdj);
         ``None`` follows ``sklearn.get_config()["working_memory"]``, capped
         at ``LOCAL_CHUNK_MIB`` (256): larger chunks of ``W`` only add fresh
-        pages to touch, not speed (``benchmarks/_limits_metrics.py``).
+        pages to touch, not speed (``benchmarks/bench_limits.py``).
 
     Attributes
     ----------

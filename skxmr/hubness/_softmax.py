@@ -73,6 +73,14 @@ class InvertedSoftmax(RetrievalEstimator):
     with the normaliser taken over the query bank as in DESIGN §4 and
     QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
 
+    Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
+    ``τ log n_bank``) are applied relative to their midrange ``c``, a
+    constant per gallery (and per factor), so that float32 keeps the
+    differences: the scores are then ``S - α(h - c)``, with every row's
+    ranking and differences unchanged (``skxmr._base.relative_offsets``).
+    float32 inputs give float32 scores end to end; temperatures below
+    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.
+
     Parameters
     ----------
     temperature : float, default=0.05
@@ -179,6 +187,14 @@ class QBNorm(RetrievalEstimator):
 
     ``A`` depends on the whole gallery, so a :class:`~skxmr.GalleryIndex` of
     this estimator cannot ``add`` items.
+
+    Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
+    ``τ log n_bank``) are applied relative to their midrange ``c``, a
+    constant per gallery, so that float32 keeps the
+    differences: the scores are then ``S - α(h - c)``, with every row's
+    ranking and differences unchanged (``skxmr._base.relative_offsets``).
+    float32 inputs give float32 scores end to end; temperatures below
+    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ backend against a bare loop doing the same work on the same backend:
 
 Usage (until folded)::
 
-    PYTHONPATH=.:benchmarks python benchmarks/_backends_scores.py --n 5000
+    PYTHONPATH=.:benchmarks python benchmarks/_backends_scores.py --n 5000 --repeat 3
 """
 
 import os
@@ -142,24 +142,11 @@ def kneighbors_case(ctx):
 SCORE_CASES = {"IS": is_case, "CSLS": csls_case, "kneighbors": kneighbors_case}
 
 
-if __name__ == "__main__":
-    import argparse
+if __name__ == "__main__":  # until folded: bench_backends.py's runner with these cases
+    import sys
 
-    from bench_backends import Ctx, print_header, print_rows
+    import bench_backends
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=20000)
-    parser.add_argument("--d", type=int, default=512)
-    parser.add_argument("--repeat", type=int, default=2)
-    default_backends = "numpy" + (",torch" if torch is not None else "") + (
-        ",cuda" if torch is not None and torch.cuda.is_available() else "")
-    parser.add_argument("--backends", default=default_backends)
-    parser.add_argument("--cases", default=",".join(SCORE_CASES))
-    args = parser.parse_args()
-    args.backends = [b for b in args.backends.split(",") if b]
-    args.max_iter, args.working_memory, args.temperature = 10, 256.0, TAU
-    ctx = Ctx(args)
-    print(f"d={args.d}, float32 embeddings, best of {args.repeat}")
-    print_header()
-    for name in args.cases.split(","):
-        print_rows(SCORE_CASES[name](ctx))
+    bench_backends.CASES.update(SCORE_CASES)
+    argv = sys.argv[1:]
+    bench_backends.main(argv if "--cases" in argv else argv + ["--cases", ",".join(SCORE_CASES)])

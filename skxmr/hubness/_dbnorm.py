@@ -11,6 +11,7 @@ from ._kernels import (
     _TEMPERATURE,
     _activation_set,
     _doc,
+    _offsets_doc,
     _gated_offsets,
     _log_partition,
 )
@@ -18,6 +19,7 @@ from ._kernels import (
 
 # ----------------------------------------------------------------- DBNorm
 @_doc
+@_offsets_doc
 class DBNorm(RetrievalEstimator):
     """Dual-bank normalisation: DualIS and DualDIS (Wang et al., 2023).
 
@@ -44,13 +46,7 @@ class DBNorm(RetrievalEstimator):
     ranks every row exactly as the paper's DualIS and, on rows where both
     factors are gated or neither is, as the authors' DualDIS.
 
-    Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
-    ``τ log n_bank``) are applied relative to their midrange ``c``, a
-    constant per gallery (and per factor), so that float32 keeps the
-    differences: the scores are then ``S - α(h - c)``, with every row's
-    ranking and differences unchanged (``skxmr._base.relative_offsets``).
-    float32 inputs give float32 scores end to end; temperatures below
-    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.
+    {offsets}
 
     Where this differs from the authors' code. (1) Their DualDIS keeps the
     *raw cosine* ``S`` as the ungated factor, so a row with one factor gated

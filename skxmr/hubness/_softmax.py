@@ -23,6 +23,7 @@ from ._kernels import (
     _TEMPERATURE,
     _activation_set,
     _doc,
+    _offsets_doc,
     _gated_offsets,
     _log_partition,
 )
@@ -60,6 +61,7 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
 
 # ------------------------------------------------------- inverted softmax
 @_doc
+@_offsets_doc
 class InvertedSoftmax(RetrievalEstimator):
     """Inverted softmax (IS) over a query bank.
 
@@ -73,13 +75,7 @@ class InvertedSoftmax(RetrievalEstimator):
     with the normaliser taken over the query bank as in DESIGN §4 and
     QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
 
-    Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
-    ``τ log n_bank``) are applied relative to their midrange ``c``, a
-    constant per gallery (and per factor), so that float32 keeps the
-    differences: the scores are then ``S - α(h - c)``, with every row's
-    ranking and differences unchanged (``skxmr._base.relative_offsets``).
-    float32 inputs give float32 scores end to end; temperatures below
-    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.
+    {offsets}
 
     Parameters
     ----------
@@ -176,6 +172,7 @@ def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, s
 
 # ---------------------------------------------------------------- QB-Norm
 @_doc
+@_offsets_doc
 class QBNorm(RetrievalEstimator):
     """Querybank normalisation with the dynamic inverted softmax (DIS).
 
@@ -188,13 +185,7 @@ class QBNorm(RetrievalEstimator):
     ``A`` depends on the whole gallery, so a :class:`~skxmr.GalleryIndex` of
     this estimator cannot ``add`` items.
 
-    Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
-    ``τ log n_bank``) are applied relative to their midrange ``c``, a
-    constant per gallery, so that float32 keeps the
-    differences: the scores are then ``S - α(h - c)``, with every row's
-    ranking and differences unchanged (``skxmr._base.relative_offsets``).
-    float32 inputs give float32 scores end to end; temperatures below
-    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.
+    {offsets}
 
     Parameters
     ----------

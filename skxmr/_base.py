@@ -385,12 +385,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         score : float
         """
         scores, items = self.score_pairs(X, y)
-        if not isinstance(scores, np.ndarray):
-            # The one step on the host: skxmr.metrics' rank pass is numpy
-            # only until its torch path lands (issue 13); the result is a
-            # float either way.
-            scores = get_backend(scores=scores).to_numpy(scores)
-        return float(recall_at_k(scores, items.relevance, k=1))
+        return float(recall_at_k(scores, items.relevance, k=1))  # ranks on the scores' device
 
     # -------------------------------------------------------- two-view
     def _check_items(self, A, name):

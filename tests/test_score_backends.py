@@ -155,3 +155,12 @@ def test_top_k_with_many_ties_matches_numpy(backend):
     vals, idx = sorted_top_k(backend.asarray(S), 7)
     np.testing.assert_array_equal(backend.to_numpy(idx), ref_idx)
     np.testing.assert_array_equal(backend.to_numpy(vals), ref_vals)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_score_on_backend(backend, estimator):
+    X_bank, X_test = _problem()
+    ref = clone(estimator).fit(X_bank).score(X_test)
+    with backend.dispatch():
+        got = clone(estimator).fit(backend.asarray(X_bank)).score(backend.asarray(X_test))
+    assert got == pytest.approx(ref)

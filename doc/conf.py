@@ -46,7 +46,8 @@ try:
     html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 except ImportError:  # pragma: no cover - docs extras not installed
     html_theme = "alabaster"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["skxmr.css"]  # wide tables scroll instead of overflowing
 html_title = f"skxmr {release}"
 
 intersphinx_mapping = {}  # builds offline: no inventories fetched
@@ -79,4 +80,7 @@ def _skip_sklearn_members(app, what, name, obj, skip, options):
 
 
 def setup(app):
+    from no_mailto import NoMailto
+
     app.connect("autodoc-skip-member", _skip_sklearn_members)
+    app.add_transform(NoMailto)

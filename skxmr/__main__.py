@@ -1,8 +1,8 @@
-"""``python -m skxmr benchmark``: see :mod:`skxmr.benchmark`."""
+"""``python -m skxmr benchmark``: see :mod:`skxmr.benchmark` and :mod:`skxmr._cli`."""
 
 import sys
 
-from .benchmark import main
+from ._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,7 +41,14 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 from ._backend import astype, describe, get_backend, is_numpy, stable_argsort
 from ._chunking import map_row_chunks
 from .metrics.ranking import recall_at_k
-from ._pairs import DIRECTIONS, split_pairs
+from ._pairs import (
+    DIRECTIONS,
+    check_y_layout,
+    resolve_split,
+    split_pairs,
+    warn_split,
+    warn_unpaired,
+)
 from ._ot._topk import top_k_indices
 from ._validation import (
     FLOAT_DTYPES,
@@ -84,8 +91,9 @@ def sorted_top_k(S, k):
     """Values and columns of each row's ``k`` largest entries, best first.
 
     Ties are broken towards the lower column, on every backend (numpy's
-    exact selection of :func:`skxmr._ot._topk.top_k_indices`; on torch a
-    ``topk`` threshold, the tied entries kept in column order).
+    exact selection of :func:`skxmr._ot._topk.top_k_indices`; on torch
+    ``topk``, with rows tied at the ``k``-th value re-selected by a
+    threshold that keeps the tied entries in column order).
     """
     nx = get_backend(scores=S)
     if is_numpy(nx):
@@ -93,12 +101,20 @@ def sorted_top_k(S, k):
     else:
         import torch
 
-        t = torch.topk(S, k, dim=1).values[:, -1:]
-        keep = S > t
-        tied = S == t
-        need = k - keep.sum(dim=1, keepdim=True)
-        keep |= tied & (torch.cumsum(tied, dim=1) <= need)
-        idx = torch.nonzero(keep)[:, 1].reshape(S.shape[0], k)  # columns ascending
+        n_rows, n_cols = S.shape
+        vals, idx = torch.topk(S, min(k + 1, n_cols), dim=1)
+        idx = idx[:, :k]
+        if k < n_cols:
+            tied_rows = torch.nonzero(vals[:, k - 1] == vals[:, k])[:, 0]
+            if tied_rows.numel():  # which of the tied entries is kept matters
+                T = S[tied_rows]
+                t = vals[tied_rows, k - 1 : k]
+                keep = T > t
+                tied = T == t
+                need = k - keep.sum(dim=1, keepdim=True)
+                keep |= tied & (torch.cumsum(tied, dim=1) <= need)
+                idx[tied_rows] = torch.nonzero(keep)[:, 1].reshape(-1, k)
+        idx = torch.sort(idx, dim=1).values  # column order, then stable by value
     part = nx.take_along_axis(S, idx, 1)
     order = stable_argsort(part, axis=1, descending=True)
     return nx.take_along_axis(part, order, 1), nx.take_along_axis(idx, order, 1)
@@ -159,6 +175,18 @@ class _PairedRowsMixin(StrictParamsMixin):
         except ValueError as exc:
             msg = str(exc)
             raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
+
+    def _check_layout(self, X, *, shared_space):
+        """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):
+        halves split at a column ``pair`` would not have produced, and (when
+        both halves share a space) matched rows no more similar than random."""
+        try:
+            cut = resolve_split(X.shape[1], getattr(self, "n_query_features", None))
+        except (TypeError, ValueError):
+            return  # not two halves (e.g. M views); the split is validated where used
+        warn_split(X, cut, getattr(self, "n_query_features", None))
+        if shared_space:
+            warn_unpaired(X, cut)
 
     def _split(self, X, y=None):
         return split_pairs(
@@ -262,7 +290,9 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             Fitted estimator.
         """
         self._validate_params()
+        check_y_layout(X, y, "fit")
         X = self._validate_pairs(X, reset=True)
+        self._check_layout(X, shared_space=True)
         self.query_bank_, self.gallery_bank_ = _check_banks(self._split(X, y))
         self._fit_banks(self.query_bank_, self.gallery_bank_)
         return self
@@ -318,6 +348,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             The unique items and their ``relevance``.
         """
         check_is_fitted(self)
+        check_y_layout(X, y, "score")
         X = self._validate_pairs(X, reset=False)
         items = self._split(X, y)
         return self.score_matrix(items.sources, items.targets), items
@@ -487,7 +518,7 @@ class GalleryIndex:
     >>> import numpy as np
     >>> from skxmr import InvertedSoftmax, pair
     >>> rng = np.random.default_rng(0)
-    >>> Q, G = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
+    >>> Q = rng.standard_normal((20, 4)); G = Q + 0.3 * rng.standard_normal((20, 4))
     >>> index = InvertedSoftmax().fit(pair(Q, G)).index(G)   # statistics once
     >>> scores, ids = index.kneighbors(Q[:2], n_neighbors=3)
     >>> ids.shape, index.n_gallery
@@ -538,7 +569,14 @@ class GalleryIndex:
         """Number of gallery items bound."""
         return self.gallery_.shape[0]
 
+    # Set by skxmr.index for a Pipeline: its transformer steps (snapshots),
+    # applied to incoming queries (their half) and to added gallery rows.
+    _steps = ()
+    _halves = ("left", "right")  # (querying half, ranked half) of the pairs
+
     def _queries(self, queries):
+        for step in self._steps:
+            queries = step._transform_half(queries, self._halves[0])
         Q = self.estimator._check_items(queries, "queries")
         get_backend(queries=Q, **{"the index's gallery": self.gallery_})
         return Q, result_dtype(Q, self.gallery_)
@@ -639,6 +677,14 @@ class GalleryIndex:
                 "gallery items, so they cannot be extended incrementally; build "
                 "a new index with estimator.index(np.vstack([old, new]))."
             )
+        for step in self._steps:
+            if not step._separable_half:
+                raise ValueError(
+                    f"{type(step).__name__} transforms the gallery jointly (e.g. InvGC's "
+                    "full adjacency subtracts a mean over the whole gallery), so new "
+                    "items cannot be added; build skxmr.index(pipeline, all_items)."
+                )
+            gallery = step._transform_half(gallery, self._halves[1])
         G = est._check_items(gallery, "gallery")
         nx = get_backend(**{"the index's gallery": self.gallery_, "gallery": G})
         G = astype(G, self.gallery_.dtype)
@@ -649,6 +695,68 @@ class GalleryIndex:
         self.gallery_ = nx.concatenate([self.gallery_, G], axis=0)
         self._build_candidates()  # the augmentation's norm bound may change
         return self
+
+
+def index(estimator, gallery, *, approximate=False, n_candidates=None):
+    """Bind a fitted estimator or Pipeline to a fixed gallery, for serving.
+
+    For a plain score estimator this is ``estimator.index(gallery)``. For a
+    Pipeline (e.g. the ``best_estimator_`` of a grid search, or a pipeline
+    saved by ``skxmr benchmark --save-best``) every transformer step maps the
+    gallery first -- InvGC convolves it against the banks, an alignment
+    projects it into the shared space -- and the last step binds the
+    result; incoming queries pass through the steps' query-side transforms
+    (an alignment's query projection; InvGC leaves queries as they are).
+    Calling ``pipeline[-1].index(gallery)`` instead would skip those steps:
+    the last step was fitted on transformed rows and would score raw ones.
+
+    Parameters
+    ----------
+    estimator : RetrievalEstimator or Pipeline ending in one
+        Fitted.
+    gallery : array-like of shape (n_gallery, d)
+        The raw gallery (the ranked half's columns, as in ``X``).
+    approximate : bool, default=False
+        See :class:`GalleryIndex`.
+    n_candidates : int, default=None
+        See :class:`GalleryIndex`.
+
+    Returns
+    -------
+    index : GalleryIndex
+        Its ``score`` and ``kneighbors`` take raw queries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> import skxmr
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.standard_normal((30, 4))
+    >>> G = Q + 0.3 * rng.standard_normal((30, 4))
+    >>> pipe = make_pipeline(skxmr.InvGC(), skxmr.SinkhornNormalizer(temperature=0.05))
+    >>> pipe.fit(skxmr.pair(Q[:20], G[:20]))  # doctest: +ELLIPSIS
+    Pipeline(...)
+    >>> idx = skxmr.index(pipe, G[20:])
+    >>> np.allclose(idx.score(Q[20:]), pipe.decision_function(skxmr.pair(Q[20:], G[20:])))
+    True
+    """
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(estimator, Pipeline):
+        return estimator.index(gallery, approximate=approximate, n_candidates=n_candidates)
+    steps = [step for _, step in estimator.steps[:-1] if step not in (None, "passthrough")]
+    final = estimator.steps[-1][1]
+    if isinstance(final, Pipeline):
+        raise TypeError("skxmr.index takes a flat Pipeline; nest no Pipeline as its last step.")
+    halves = ("left", "right") if final.direction == "q2g" else ("right", "left")
+    for step in steps:
+        check_is_fitted(step)
+        gallery = step._transform_half(gallery, halves[1])
+    bound = final.index(gallery, approximate=approximate, n_candidates=n_candidates)
+    bound._steps = tuple(copy.copy(step) for step in steps)
+    bound._halves = halves
+    return bound
 
 
 class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
@@ -685,6 +793,22 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
     # False for transformers whose output rows are not embeddings in a
     # similarity space (e.g. packed Gaussians); diagnostics then stop there.
     _outputs_embeddings = True
+    # True when _transform_half maps each row on its own (GalleryIndex.add).
+    _separable_half = True
+
+    def _transform_half(self, A, half):
+        """Transform the rows of one half alone, for serving (hook).
+
+        ``half`` is ``"left"`` (the query columns of ``X``) or ``"right"``;
+        :func:`skxmr.index` maps a bare gallery and incoming queries through
+        the steps of a Pipeline with it. Steps that cannot transform a half
+        without the other do not implement it.
+        """
+        raise TypeError(
+            f"{type(self).__name__} cannot transform one half of the pairs alone, so "
+            "a Pipeline containing it cannot be bound to a gallery for serving; "
+            "score batches of pairs with decision_function instead."
+        )
 
     def fit(self, X, y=None):
         """Fit on training pairs.
@@ -699,7 +823,9 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         self : object
         """
         self._validate_params()
+        check_y_layout(X, y, "fit")
         X = self._validate_pairs(X, reset=True)
+        self._check_layout(X, shared_space=False)
         self._fit_pairs(X, y)
         return self
 

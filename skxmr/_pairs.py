@@ -8,6 +8,7 @@ item: :func:`split_pairs` de-duplicates each side and derives which query is
 relevant to which gallery item, from the pairs or from labels ``y``.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -260,3 +261,137 @@ def split_pairs(X, y=None, *, n_query_features=None, direction="q2g"):
         relevance = (L_s @ L_t.T).astype(bool).tocsr()
     relevance.sum_duplicates()
     return PairedItems(sources, targets, relevance.tocsr(), s_idx, t_idx)
+
+
+def item_groups(X, *, n_query_features=None):
+    """One id per connected set of rows: rows sharing a query or a gallery item.
+
+    Duplicate halves are one item, so an image with five captions ties its
+    five rows together, and a caption that appears with two images ties
+    those too. Pass the result as ``groups`` to ``GroupKFold`` or
+    :func:`skxmr.datasets.bank_test_split` so that no item sits on both sides
+    of a split.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_pairs, n_features)
+        Paired rows.
+    n_query_features : int, default=None
+        Width of the query half; ``None`` means half of the columns.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_pairs,)
+        Group ids ``0 .. n_groups - 1``, numbered in order of first appearance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr._pairs import item_groups
+    >>> img = np.eye(2)
+    >>> cap = np.array([[1., .1], [.9, .2], [.1, 1.]])   # two captions of image 0
+    >>> item_groups(np.hstack([cap, img[[0, 0, 1]]]))
+    array([0, 0, 1])
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    X = check_matrix(X, "X")
+    cut = resolve_split(X.shape[1], n_query_features)
+    _, q_idx = unique_rows(X[:, :cut])
+    _, g_idx = unique_rows(X[:, cut:])
+    n_q = int(q_idx.max()) + 1
+    n_nodes = n_q + int(g_idx.max()) + 1
+    # Bipartite graph: query items 0..n_q-1, gallery items after them.
+    edges = sp.csr_array(
+        (np.ones(q_idx.size, dtype=bool), (q_idx, n_q + g_idx)), shape=(n_nodes, n_nodes)
+    )
+    _, component = connected_components(edges, directed=False)
+    labels = component[q_idx]
+    # Renumber in order of first appearance, as the rest of the data model does.
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.ravel()]
+
+
+# ------------------------------------------------------------------ layout
+def check_y_layout(X, y, method="fit"):
+    """Refuse ``method(Q, G)``: a 2-D float ``y`` as long as ``X`` is a half.
+
+    ``y`` holds labels (one per pair); two embedding matrices passed as
+    ``(X, y)`` would otherwise fit on ``Q`` alone and ignore ``G``.
+    """
+    if y is None or sp.issparse(y):
+        return
+    y_arr = np.asarray(y)
+    if (y_arr.ndim == 2 and y_arr.shape[0] == np.shape(X)[0]
+            and np.issubdtype(y_arr.dtype, np.floating)):
+        raise ValueError(
+            f"{method}(X, y) got a 2-D float y of shape {y_arr.shape}, one row per row "
+            f"of X: it looks like {method}(Q, G). Build one matrix of paired rows, "
+            f"X = skxmr.pair(Q, G), and call {method}(X); y is for labels, one per pair."
+        )
+
+
+def _row_normalised(A):
+    # Max-abs first, so that rows of 1e200 or 1e-200 neither overflow nor underflow.
+    scale = np.max(np.abs(A), axis=1, keepdims=True)
+    A = A / np.where(scale > 0, scale, 1.0)
+    norms = np.linalg.norm(A, axis=1, keepdims=True)
+    return A / np.where(norms > 0, norms, 1.0)
+
+
+def warn_unpaired(X, cut):
+    """Warn when matched rows are no more similar than random rows.
+
+    The halves of paired rows share a space, so row ``i``'s query should be
+    closer to row ``i``'s gallery item than to the other rows' items; when
+    it is not (e.g. one modality passed alone and split in two), every score
+    is meaningless. Compares the mean matched cosine with the mean over all
+    mismatched rows (computed from the halves' column means, O(n d)).
+    """
+    n = X.shape[0]
+    if n < 3 or 2 * cut != X.shape[1]:
+        return  # too few rows to tell, or halves in different spaces
+    Q = _row_normalised(np.asarray(X[:, :cut], dtype=np.float64))
+    G = _row_normalised(np.asarray(X[:, cut:], dtype=np.float64))
+    matched = np.einsum("ij,ij->i", Q, G)
+    everything = float(Q.sum(axis=0) @ G.sum(axis=0))
+    mismatched = (everything - matched.sum()) / (n * n - n)
+    margin = 2.0 * matched.std() / np.sqrt(n)
+    if not matched.mean() > mismatched + margin:
+        warnings.warn(
+            f"The halves of X show no pairing signal: matched rows have mean cosine "
+            f"{matched.mean():.3f}, mismatched rows {mismatched:.3f}. Rows must be "
+            "matching pairs X = skxmr.pair(Q, G); a single modality passed alone "
+            "(split in two halves) gives meaningless scores.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def warn_split(X, cut, n_query_features):
+    """Warn when equal halves are assumed for rows that are not equal halves.
+
+    ``pair`` of L2-normalised ``Q`` and ``G`` gives rows whose two halves
+    each have unit norm. When every row has squared norm 2 and the unit-norm
+    split sits at another column than the assumed middle (e.g. 512 + 768
+    columns split 640/640), say which ``n_query_features`` fits.
+    """
+    if n_query_features is not None or X.shape[0] == 0:
+        return
+    with np.errstate(over="ignore"):  # huge rows: inf totals, not two unit halves
+        sq = np.cumsum(np.square(np.asarray(X, dtype=np.float64)), axis=1)
+    tol = 1e-2  # published float32 embeddings are unit-norm to ~1e-3 only
+    if not np.all(np.abs(sq[:, -1] - 2.0) < 2 * tol):
+        return  # not two unit-norm halves: nothing to infer
+    deviation = np.max(np.abs(sq[:, :-1] - 1.0), axis=0)  # per candidate split
+    j = int(np.argmin(deviation)) + 1
+    if deviation[j - 1] < tol and deviation[cut - 1] >= tol:
+        warnings.warn(
+            f"X's rows look like pairs of unit-norm halves of {j} and {X.shape[1] - j} "
+            f"columns, but n_query_features=None splits them at column {cut} (half of "
+            f"{X.shape[1]}); pass n_query_features={j}.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch, check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import PairedTransformer, RetrievalEstimator, StrictParamsMixin
@@ -195,8 +196,8 @@ class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
                 f"X has {X.shape[-1]} features, but GaussianEmbedding was fitted "
                 f"with {self.n_features_in_}."
             )
-        means, covs, _, _ = self._estimate(X, item_ids)
-        return pack_gaussians(means, covs).astype(result_dtype(X), copy=False)
+        means, covs, _, ids = self._estimate(X, item_ids)
+        return self._item_rows(pack_gaussians(means, covs).astype(result_dtype(X), copy=False), ids)
 
     def fit_transform(self, X, y=None, item_ids=None):
         """Fit, then return the packed rows of the same items.
@@ -213,7 +214,17 @@ class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
         rows : ndarray of shape (n_items, d + n_params)
         """
         self.fit(X, item_ids=item_ids)
-        return pack_gaussians(self.means_, self.covariances_)
+        return self._item_rows(pack_gaussians(self.means_, self.covariances_), self.item_ids_)
+
+    def _item_rows(self, rows, ids):
+        # One row per item, not per input row: under set_output(transform=
+        # "pandas") the frame is indexed by item id, since the input's row
+        # index (one entry per sample) does not fit it.
+        if _get_output_config("transform", self)["dense"] == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(rows, index=pd.Index(ids, name="item_id"))
+        return rows
 
     def get_feature_names_out(self, input_features=None):
         """Names of the packed columns: ``mean0..``, then the covariance parameters.
@@ -839,6 +850,7 @@ register_method(
         "point match minus 2-Wasserstein distance of per-item Gaussians "
         "(covariance from each item's 10 same-modality bank neighbours)"
     ),
+    grid={"probabilisticcalibration__weight": [0.1, 0.5, 1.0]},
 )
 
 

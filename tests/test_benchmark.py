@@ -1,44 +1,85 @@
-"""The main job: ``python -m skxmr benchmark``."""
+"""The main job: ``skxmr benchmark`` (also ``python -m skxmr benchmark``)."""
 
 import csv
 import json
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.model_selection import GridSearchCV, GroupKFold
 
 import skxmr
-from skxmr.benchmark import COLUMNS, format_table, load_dataset, main, run_benchmark
+from skxmr import _registry
+from skxmr._bootstrap import paired_bootstrap_ci
+from skxmr.benchmark import (
+    METRICS,
+    best_method,
+    format_table,
+    load_dataset,
+    load_files,
+    main,
+    run_benchmark,
+)
+from skxmr.datasets import load_coco_clip
+from skxmr.metrics import make_retrieval_scorer, rank_of_relevant, recall_at_k
+from tests.conftest import make_pairs
+
+ROW_KEYS = {f"{d} {m}" for d in ("q2g", "g2q")
+            for m in ("R@1", "R@5", "R@10", "MdR", "MnR", "R-P", "mAP@R", "dR@1", "dR@1 CI")}
 
 
+@pytest.fixture(scope="module")
+def coco_files(tmp_path_factory):
+    """The bundled COCO pairs as a user's own files."""
+    root = tmp_path_factory.mktemp("own")
+    coco = load_coco_clip()
+    np.save(root / "text.npy", coco.queries)
+    np.save(root / "image.npy", coco.gallery)
+    np.savez(root / "both.npz", text=coco.queries, image=coco.gallery)
+    return root, coco
+
+
+def run_cli(capsys, *argv):
+    code = main(["benchmark", "--no-progress", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# ----------------------------------------------------------------- rows
 def test_every_registered_method_has_a_row():
     result = run_benchmark("synthetic", n_pairs=120)
     assert set(result["rows"]) == set(skxmr.registered_methods())
     names = list(result["rows"])
     assert names[0] == "Cosine"  # the reference row first
     for name, row in result["rows"].items():
-        assert set(row) == {c for c, _ in COLUMNS}, name
-        assert all(np.isfinite(v) for v in row.values()), name
+        assert ROW_KEYS <= set(row), name
+        assert all(np.isfinite(row[k]) for k in ROW_KEYS if not k.endswith("CI")), name
         assert 0 <= row["q2g R@1"] <= row["q2g R@5"] <= row["q2g R@10"] <= 100
         assert row["q2g MdR"] >= 1
         assert result["k_occurrence"][name].sum() == 60 * 10  # 60 test queries, k=10
+    assert result["skipped"] == {}
 
 
 def test_rows_match_the_metrics():
     """The table's numbers are the metrics of the fitted method, nothing else."""
-    from skxmr.metrics import recall_at_k
-
-    X_bank, X_test, _ = load_dataset("synthetic", n_pairs=200)
-    result = run_benchmark("synthetic", n_pairs=200, methods=["Cosine", "SN"])
-    for name, est in (
-        ("Cosine", skxmr.CosineSimilarity()),
-        ("SN", skxmr.SinkhornNormalizer()),
-    ):
-        est.fit(X_bank)
-        items = skxmr.split_pairs(X_test)
-        S = est.decision_function(X_test)
+    data = load_dataset("synthetic", n_pairs=200)
+    result = run_benchmark(data, methods=["Cosine", "SN"])
+    hits = {}
+    for name, est in (("Cosine", skxmr.CosineSimilarity()), ("SN", skxmr.SinkhornNormalizer())):
+        est.fit(data.X_bank)
+        items = skxmr.split_pairs(data.X_test)
+        S = est.decision_function(data.X_test)
         assert result["rows"][name]["q2g R@1"] == pytest.approx(recall_at_k(S, items.relevance, 1))
+        hits[name] = 100.0 * (rank_of_relevant(S, items.relevance) <= 1)
+    # ΔR@1 and its interval: the paired bootstrap of the per-query hits.
+    delta, lo, hi = paired_bootstrap_ci(hits["SN"], hits["Cosine"])
+    row = result["rows"]["SN"]
+    assert row["q2g dR@1"] == pytest.approx(delta)
+    assert row["q2g dR@1"] == pytest.approx(row["q2g R@1"] - result["rows"]["Cosine"]["q2g R@1"])
+    assert row["q2g dR@1 CI"] == pytest.approx([lo, hi])
+    assert result["rows"]["Cosine"]["q2g dR@1 CI"] == [0.0, 0.0]
 
 
 def test_default_is_the_bundled_coco_offline(tmp_path, monkeypatch):
@@ -54,8 +95,8 @@ def test_default_is_the_bundled_coco_offline(tmp_path, monkeypatch):
 
 
 def test_msrvtt_table_or_skip():
-    from tests.conftest import fetch_or_skip
     from skxmr.datasets import fetch_msrvtt_videoclip
+    from tests.conftest import fetch_or_skip
 
     fetch_or_skip(fetch_msrvtt_videoclip)
     result = run_benchmark("msrvtt-videoclip", methods="Cosine")
@@ -77,27 +118,312 @@ def test_register_method_refuses_non_callables(factory):
     assert skxmr.registered_methods() == before  # the registry is untouched
 
 
-def test_cli_outputs(tmp_path, capsys):
-    out_json, out_csv, png = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "h.png"
-    code = main(
-        ["benchmark", "--dataset", "synthetic", "--n-pairs", "100", "--methods", "Cosine,IS",
-         "--output", str(out_json), "--plot", str(png), "--no-progress"]
+@pytest.mark.parametrize(
+    "grid", [{"temperature": 0.1}, {"temperature": []}, {}, [], "temperature", {3: [1]}]
+)
+def test_register_method_refuses_bad_grids(grid):
+    before = skxmr.registered_methods()
+    with pytest.raises(TypeError, match="grid"):
+        skxmr.register_method("bad-grid", lambda direction="q2g": None, family="x", grid=grid)
+    assert skxmr.registered_methods() == before
+
+
+def test_every_grid_holds_the_default_and_valid_parameters():
+    """A registered grid can keep the defaults, and names real parameters."""
+    for name, entry in skxmr.registered_methods().items():
+        if entry["grid"] is None:
+            continue
+        est = entry["factory"](direction="q2g")
+        params = est.get_params()
+        for grid in entry["grid"]:
+            for key, values in grid.items():
+                assert key in params, (name, key)
+                default = params[key]
+                if default is not None:
+                    assert default in values, (name, key, default, values)
+                est.set_params(**{key: values[0]})
+
+
+# ----------------------------------------------------------------- tuning
+class _Recorder(skxmr.CosineSimilarity):
+    """Cosine that records the rows of every fit (to prove test rows stay out)."""
+
+    seen = []
+
+    def __init__(self, direction="q2g", n_query_features=None, n_jobs=None, knob=0):
+        super().__init__(direction=direction, n_query_features=n_query_features, n_jobs=n_jobs)
+        self.knob = knob
+
+    def fit(self, X, y=None):
+        _Recorder.seen.append(np.asarray(X).copy())
+        return super().fit(X, y)
+
+
+@pytest.fixture
+def recorder():
+    _Recorder.seen = []
+    skxmr.register_method(
+        "Recorder", lambda direction="q2g": _Recorder(direction=direction),
+        family="baseline", grid={"knob": [0, 1]},
     )
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "Cosine" in printed and "q2g R@1" in printed
+    try:
+        yield _Recorder
+    finally:
+        del _registry._METHODS["Recorder"]
+
+
+def test_tune_searches_the_bank_only_and_scores_the_test_once(recorder):
+    data = load_dataset("synthetic", n_pairs=90)
+    result = run_benchmark(data, methods=["Recorder"], tune=True, cv=3)
+    bank = {r.tobytes() for r in data.X_bank}
+    test = {r.tobytes() for r in data.X_test}
+    # 2 grid points x 3 folds + 1 refit, per direction; every fit on bank rows only.
+    assert len(recorder.seen) == 2 * (2 * 3 + 1)
+    for X in recorder.seen:
+        rows = {r.tobytes() for r in X}
+        assert rows <= bank and not rows & test
+    row = result["rows"]["Recorder"]
+    assert set(row["params"]["q2g"]) == {"knob"} and set(row["cv R@1"]) == {"q2g", "g2q"}
+    assert result["info"]["tuned"] and result["info"]["cv"] == 3
+
+
+def test_tune_equals_grid_search_by_hand():
+    """The chosen parameters and the test R@1 are GridSearchCV's on the bank."""
+    data = load_dataset("coco-clip")
+    result = run_benchmark(data, methods=["SN"], tune=True)
+    grid = skxmr.registered_methods()["SN"]["grid"]
+    for direction in ("q2g", "g2q"):
+        search = GridSearchCV(
+            skxmr.SinkhornNormalizer(direction=direction), grid,
+            scoring=make_retrieval_scorer("recall", k=1), cv=GroupKFold(3),
+        ).fit(data.X_bank, groups=data.groups_bank)
+        row = result["rows"]["SN"]
+        assert row["params"][direction] == search.best_params_
+        assert row["cv R@1"][direction] == pytest.approx(search.best_score_)
+        assert row[f"{direction} R@1"] == pytest.approx(search.score(data.X_test))
+
+
+def test_methods_without_grid_run_at_defaults_when_tuning():
+    result = run_benchmark("synthetic", n_pairs=60, methods=["Cosine", "IS"], tune=True)
+    assert "cv R@1" not in result["rows"]["Cosine"]  # nothing to choose: no search
+    assert "cv R@1" in result["rows"]["IS"]
+
+
+def test_save_best_is_the_best_bank_cv_and_scores_new_pairs(tmp_path, capsys):
+    path = tmp_path / "best.joblib"
+    code, out, err = run_cli(capsys, "--methods", "Cosine,IS,SN", "--tune", "--save-best", path)
+    assert code == 0, err
+    result = run_benchmark(methods=["Cosine", "IS", "SN"], tune=True, cross_validate=True)
+    name = best_method(result)
+    cv = {n: r["cv R@1"]["q2g"] for n, r in result["rows"].items()}
+    assert cv[name] == max(cv.values()) and f"saved {name} (q2g" in out
+    est = joblib.load(path)
+    coco = load_coco_clip()
+    X_new = skxmr.pair(coco.queries[:20], coco.gallery[:20])
+    expected = result["estimators"][name]["q2g"].decision_function(X_new)
+    np.testing.assert_allclose(est.decision_function(X_new), expected)
+    # g2q picks by the other direction's bank CV.
+    code, out, _ = run_cli(capsys, "--methods", "Cosine,IS,SN", "--save-best", path,
+                           "--direction", "g2q")
+    assert code == 0 and "(g2q, bank-CV R@1" in out
+    assert joblib.load(path).direction == "g2q"
+
+
+def test_cv_needs_enough_bank_items():
+    with pytest.raises(ValueError, match="at least 6"):
+        run_benchmark("synthetic", n_pairs=10, methods="IS", tune=True, cv=3)
+
+
+# -------------------------------------------------------------- own files
+def test_own_files_npy_npz_pt_give_the_builtin_table(coco_files, capsys):
+    root, coco = coco_files
+    torch = pytest.importorskip("torch")
+    torch.save(torch.from_numpy(coco.queries), root / "text.pt")
+    torch.save({"image": torch.from_numpy(coco.gallery)}, root / "image.pt")
+    builtin = run_benchmark(methods=["Cosine", "IS"])
+    for q, g, keys in [
+        ("text.npy", "image.npy", {}),
+        ("both.npz", "both.npz", {"queries_key": "text", "gallery_key": "image"}),
+        ("text.pt", "image.pt", {"gallery_key": "image"}),
+    ]:
+        data = load_files(root / q, root / g, **keys)
+        result = run_benchmark(data, methods=["Cosine", "IS"])
+        for name in ("Cosine", "IS"):
+            assert result["rows"][name]["q2g R@1"] == builtin["rows"][name]["q2g R@1"], (q, name)
+    code, out, err = run_cli(capsys, "--queries", root / "both.npz", "--queries-key", "text",
+                             "--gallery", root / "both.npz", "--gallery-key", "image",
+                             "--methods", "Cosine")
+    assert code == 0, err
+    assert "60.0" in out and "reference" in out
+
+
+def test_own_files_duplicates_labels_and_explicit_banks(tmp_path, capsys):
+    """Five captions per image: the image is one item, the split keeps it on one
+    side, relevance is many-to-many and the table shows R-P and mAP@R."""
+    data = skxmr.datasets.make_retrieval_problem(60, 16, captions_per_item=3, random_state=0)
+    Q, G = data.queries, data.gallery[data.groups]
+    np.save(tmp_path / "q.npy", Q)
+    np.save(tmp_path / "g.npy", G)
+    loaded = load_files(tmp_path / "q.npy", tmp_path / "g.npy", random_state=1)
+    bank_items = {r[16:].tobytes() for r in loaded.X_bank}
+    test_items = {r[16:].tobytes() for r in loaded.X_test}
+    assert not bank_items & test_items and len(bank_items) == 30
+    assert loaded.X_bank.shape[0] == 90  # whole groups of three rows
+    result = run_benchmark(loaded, methods=["Cosine"])
+    assert result["many_to_many"]
+    assert "R-P" in format_table(result) and "mAP@R" in format_table(result)
+    # Labels: relevance = same label.
+    y = data.groups % 4
+    np.save(tmp_path / "y.npy", y)
+    labelled = load_files(tmp_path / "q.npy", tmp_path / "g.npy", labels=tmp_path / "y.npy")
+    np.testing.assert_array_equal(np.unique(labelled.y_test), np.arange(4))
+    r = run_benchmark(labelled, methods=["Cosine"])["rows"]["Cosine"]
+    assert r["q2g R-P"] < r["q2g R@1"]  # several relevant items: R-P differs from R@1
+    # Explicit banks: the given files are the test set.
+    np.save(tmp_path / "bq.npy", Q[:30])
+    np.save(tmp_path / "bg.npy", G[:30])
+    code, out, err = run_cli(capsys, "--queries", tmp_path / "q.npy", "--gallery",
+                             tmp_path / "g.npy", "--bank-queries", tmp_path / "bq.npy",
+                             "--bank-gallery", tmp_path / "bg.npy", "--methods", "Cosine")
+    assert code == 0, err
+    assert "bank 30 pairs, test 180 pairs" in out
+
+
+def test_own_files_of_two_widths_reach_the_alignment(tmp_path):
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((60, 6)).astype(np.float32)
+    G = np.hstack([Q, rng.standard_normal((60, 4)).astype(np.float32)])
+    np.save(tmp_path / "q.npy", Q)
+    np.save(tmp_path / "g.npy", G)
+    data = load_files(tmp_path / "q.npy", tmp_path / "g.npy")
+    assert data.n_query_features == 6
+    notes = []
+    result = run_benchmark(data, methods=["Cosine", "CS alignment"], log=notes.append)
+    assert "CS alignment" in result["rows"]  # learns a shared space from 6 + 10 columns
+    assert "Cosine" in result["skipped"] and "shared space" in result["skipped"]["Cosine"]
+    assert notes and notes[0].startswith("Cosine skipped")
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--output", "{tmp}/r.txt"], "--output .* must end in one of .json, .csv, .md"),
+        (["--output", "{tmp}/missing/r.json"], "does not exist"),
+        (["--output", "{tmp}/sub.json"], "is a directory"),
+        (["--plot", "{tmp}/h.jpg"], "--plot"),
+        (["--save-best", "{tmp}/nowhere/b.joblib"], "does not exist"),
+        (["--queries", "{tmp}/q.txt", "--gallery", "{tmp}/g.npy"], "--queries .* must end"),
+        (["--queries", "{tmp}/absent.npy", "--gallery", "{tmp}/g.npy"], "not a file"),
+        (["--queries", "{tmp}/g.npy"], "both --queries and --gallery"),
+        (["--labels", "{tmp}/g.npy"], "--labels needs --queries"),
+        (["--metrics", "R@1,bogus"], "bogus"),
+        (["--queries", "{tmp}/g.npy", "--gallery", "{tmp}/g.npy", "--dataset", "synthetic"],
+         "--dataset"),
+        (["--queries", "{tmp}/two.npz", "--gallery", "{tmp}/g.npy"], "say which"),
+        (["--queries", "{tmp}/short.npy", "--gallery", "{tmp}/g.npy"], "rows"),
+        (["--queries", "{tmp}/ints.npy", "--gallery", "{tmp}/ints.npy"], "2-D float"),
+    ],
+)
+def test_cli_errors_before_any_work(tmp_path, capsys, argv, match):
+    np.save(tmp_path / "g.npy", np.ones((8, 4), np.float32))
+    np.save(tmp_path / "short.npy", np.ones((7, 4), np.float32))
+    np.save(tmp_path / "ints.npy", np.ones((8, 4), np.int64))
+    np.savez(tmp_path / "two.npz", a=np.ones((8, 4)), b=np.ones((8, 4)))
+    (tmp_path / "sub.json").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run_cli(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    import re
+
+    assert re.search(match, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+# ------------------------------------------------------------------ output
+def test_cli_outputs(tmp_path, capsys):
+    out_json, out_csv, out_md = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.md"
+    png = tmp_path / "h.png"
+    code, printed, err = run_cli(capsys, "--dataset", "synthetic", "--n-pairs", 100,
+                                 "--methods", "Cosine,IS", "--tune", "--output", out_json,
+                                 "--plot", png)
+    assert code == 0, err
+    assert "Cosine" in printed and "ΔR@1" in printed and "chosen parameters" in printed
     payload = json.loads(out_json.read_text())
-    assert set(payload["rows"]) == {"Cosine", "IS"}
+    assert {"name", "n_bank_pairs", "n_test_pairs", "tuned", "bootstrap"} <= set(payload["dataset"])
+    assert [r["method"] for r in payload["rows"]] == ["Cosine", "IS"]
+    for row in payload["rows"]:
+        for key in ("method", "params", "q2g", "g2q", "delta_r1_ci", "fit_s", "score_s"):
+            assert key in row
+        for d in ("q2g", "g2q"):
+            assert {"R@1", "R@5", "R@10", "MdR", "MnR"} <= set(row[d])
+            lo, hi = row["delta_r1_ci"][d]
+            assert lo <= hi
+    assert payload["rows"][1]["params"]["q2g"]["temperature"] in [0.01, 0.02, 0.05, 0.1]
     assert png.stat().st_size > 1000
-    assert main(["benchmark", "--dataset", "synthetic", "--n-pairs", "100", "--methods", "IS",
-                 "--output", str(out_csv), "--no-progress"]) == 0
+    assert run_cli(capsys, "--dataset", "synthetic", "--n-pairs", 100, "--methods", "IS",
+                   "--output", out_csv)[0] == 0
     rows = list(csv.reader(out_csv.open()))
-    assert rows[0][0] == "method" and rows[1][0] == "IS"
+    assert rows[0][0] == "method" and rows[1][0] == "IS" and "q2g ΔR@1 low" in rows[0]
+    assert run_cli(capsys, "--dataset", "synthetic", "--n-pairs", 100, "--methods", "Cosine,IS",
+                   "--output", out_md, "--metrics", "R@1,R@10")[0] == 0
+    md = out_md.read_text().splitlines()
+    assert md[2] == "| method | q2g R@1 | q2g R@10 | g2q R@1 | g2q R@10 |"
+    assert md[4].startswith("| Cosine |") and md[5].startswith("| IS |")
+
+
+def test_default_table_fits_120_columns_and_marks_significance(capsys):
+    code, out, err = run_cli(capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    table = [line for line in lines if "  " in line]
+    assert max(len(line) for line in lines if not line.startswith("dataset:")) <= 120
+    assert "R-P" not in out and "mAP@R" not in out  # one-to-one: they equal R@1
+    sn = next(line for line in table if line.startswith("SN "))
+    assert "]*" in sn  # SN's q2g gain on COCO excludes 0
+    assert "reference" in next(line for line in table if line.startswith("Cosine"))
+
+
+def test_metrics_pick_columns():
+    result = run_benchmark("synthetic", n_pairs=60, methods="Cosine")
+    header = format_table(result, metrics=["MnR", "deg"]).splitlines()[1].split()
+    assert header == ["method", "MnR", "MnR", "Δdeg"]
+    with pytest.raises(ValueError, match="unknown"):
+        format_table(result, metrics=["R@2"])
+
+
+def test_help_defines_every_column_without_markup(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["benchmark", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for key, (header, _, _, definition) in METRICS.items():
+        assert key in text and definition.split()[0] in text, key
+    for header in ("Δdeg", "fit s", "ΔR@1"):
+        assert header in text
+    assert "``" not in text and ":func:" not in text and ":mod:" not in text
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"skxmr {skxmr.__version__}"
+
+
+@pytest.mark.parametrize("n_pairs", [4, 10, 16, 21])
+def test_n_pairs_minimum_is_true(capsys, n_pairs):
+    code, out, err = run_cli(capsys, "--dataset", "synthetic", "--n-pairs", n_pairs)
+    assert code == 0, err
+    assert "Cosine" in out
+
+
+def test_n_pairs_below_minimum_is_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["benchmark", "--dataset", "synthetic", "--n-pairs", "3"])
+    assert exc.value.code == 2 and "at least 4" in capsys.readouterr().err
 
 
 def test_cli_errors_and_list(capsys):
     assert main(["benchmark", "--list"]) == 0
-    assert "SN" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "SN" in out and "temperature 0.005|0.01|0.02|0.05" in out
     assert main(["benchmark", "--dataset", "synthetic", "--methods", "Nope"]) == 2
     assert "not registered" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -108,8 +434,66 @@ def test_rst_table_and_module_entry_point():
     result = run_benchmark("synthetic", n_pairs=60, methods=["Cosine"])
     rst = format_table(result, fmt="rst")
     assert rst.splitlines()[0].startswith("====")
+    assert "q2g R@1" in rst.splitlines()[1]
     proc = subprocess.run(
         [sys.executable, "-m", "skxmr", "benchmark", "--list"],
         capture_output=True, text=True, check=True,
     )
     assert "Cosine" in proc.stdout
+
+
+# --------------------------------------------------------------- bootstrap
+def test_bootstrap_hand_cases():
+    a = np.r_[np.full(30, 100.0), np.zeros(70)]
+    assert paired_bootstrap_ci(a, a) == (0.0, 0.0, 0.0)
+    # Every query gains exactly 100: no spread whatever the resample.
+    assert paired_bootstrap_ci(np.full(50, 100.0), np.zeros(50)) == (100.0, 100.0, 100.0)
+    delta, lo, hi = paired_bootstrap_ci(a, np.zeros(100))
+    assert delta == pytest.approx(30.0) and lo < 30.0 < hi
+    # Normal approximation of a proportion: half-width 1.96 * sqrt(p(1-p)/n) * 100.
+    assert (hi - lo) / 2 == pytest.approx(1.96 * np.sqrt(0.3 * 0.7 / 100) * 100, rel=0.15)
+
+
+def test_bootstrap_properties(rng):
+    a = rng.integers(0, 2, 400) * 100.0
+    b = rng.integers(0, 2, 400) * 100.0
+    d, lo, hi = paired_bootstrap_ci(a, b, random_state=3)
+    assert paired_bootstrap_ci(a, b, random_state=3) == (d, lo, hi)  # seeded
+    d2, lo2, hi2 = paired_bootstrap_ci(b, a, random_state=3)  # swapping negates
+    assert (d2, lo2, hi2) == pytest.approx((-d, -hi, -lo))
+    d3, lo3, hi3 = paired_bootstrap_ci(a + 7.0, b, random_state=3)  # shift equivariant
+    assert (d3, lo3, hi3) == pytest.approx((d + 7, lo + 7, hi + 7))
+    # Four times the queries: about half the width.
+    _, lo4, hi4 = paired_bootstrap_ci(np.tile(a, 4), np.tile(b, 4))
+    assert (hi4 - lo4) / (hi - lo) == pytest.approx(0.5, rel=0.15)
+    # Pairing: correlated methods give a narrower interval than unpaired draws.
+    c = a.copy()
+    c[:20] = 100.0
+    _, lo_p, hi_p = paired_bootstrap_ci(c, a)
+    assert hi_p - lo_p < (hi - lo) / 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"a": np.ones(3), "b": np.ones(4)}, "same"),
+        ({"a": np.ones((3, 1)), "b": np.ones((3, 1))}, "1-D"),
+        ({"a": [], "b": []}, "non-zero"),
+        ({"a": [np.nan, 1.0], "b": [0.0, 0.0]}, "NaN|finite"),
+        ({"a": np.ones(3), "b": np.ones(3), "n_resamples": 0}, "n_resamples"),
+        ({"a": np.ones(3), "b": np.ones(3), "confidence": 1.0}, "confidence"),
+    ],
+)
+def test_bootstrap_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        paired_bootstrap_ci(**kwargs)
+
+
+def test_item_groups_connect_shared_items():
+    from skxmr._pairs import item_groups
+
+    X = make_pairs(6, 3)
+    X[1, 3:] = X[0, 3:]  # rows 0 and 1 share a gallery item
+    X[2, :3] = X[1, :3]  # rows 1 and 2 share a query: 0, 1, 2 are one group
+    X[5, 3:] = X[4, 3:]
+    np.testing.assert_array_equal(item_groups(X), [0, 0, 0, 1, 2, 2])

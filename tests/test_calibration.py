@@ -752,3 +752,16 @@ def test_item_ids_with_none_and_bool_sizes_name_the_argument():
         GaussianEmbedding().fit(X, item_ids=np.array(["a", "a", None, "b", "b", "b"], dtype=object))
     with pytest.raises(ValueError, match="item_noise"):
         make_multiplicity_problem(item_noise=True)
+
+
+def test_gaussian_embedding_pandas_output_is_indexed_by_item():
+    pd = pytest.importorskip("pandas")
+    from skxmr.calibration import GaussianEmbedding
+
+    X = pd.DataFrame(np.random.default_rng(0).standard_normal((6, 3)), columns=list("abc"))
+    ids = ["u", "u", "v", "v", "w", "w"]
+    ge = GaussianEmbedding().set_output(transform="pandas")
+    out = ge.fit_transform(X, item_ids=ids)
+    assert list(out.index) == ["u", "v", "w"] and list(out.columns) == list(ge.get_feature_names_out())
+    np.testing.assert_allclose(ge.transform(X, item_ids=ids).to_numpy(), out.to_numpy())
+    assert isinstance(GaussianEmbedding().fit_transform(X, item_ids=ids), np.ndarray)

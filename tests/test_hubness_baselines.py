@@ -5,6 +5,8 @@ Expected values are written from the papers' formulas with explicit numpy
 ``skxmr/hubness.py``.
 """
 
+import tracemalloc
+
 import joblib
 import numpy as np
 import pytest
@@ -570,3 +572,124 @@ def test_coco_each_method_beats_cosine():
     r1, S = evaluate(DualSoftmax())
     assert r1 > r1_cos + 5
     assert hubness_skewness(S, k=1) < hubness_skewness(S_cos, k=1) - 0.5
+
+
+# ------------------------------------- float32 and tiny temperatures (issue 14)
+def _float32_problem(n=300, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n, d)).astype(np.float32) for _ in range(4)]
+
+
+@pytest.mark.parametrize("tau", [100.0, 1e3, 1e5])
+@pytest.mark.parametrize("method", ["IS", "QB-Norm", "DualIS", "DualDIS"])
+def test_float32_keeps_the_ranking_at_large_temperature(method, tau):
+    """float32 offsets ~ τ·log n swamped the cosine differences (46 % of rows
+    ranked as float64 at τ = 100, none at 1e3): they are applied relative to
+    a reference, so every row ranks as the float64 scores of the same inputs."""
+    funcs = {
+        "IS": lambda Q, G, Bq, Bg: inverted_softmax_scores(Q, G, Bq, temperature=tau),
+        "QB-Norm": lambda Q, G, Bq, Bg: qb_norm_scores(Q, G, Bq, temperature=tau, k=30),
+        "DualIS": lambda Q, G, Bq, Bg: dbnorm_scores(
+            Q, G, Bq, Bg, query_temperature=tau, gallery_temperature=tau),
+        "DualDIS": lambda Q, G, Bq, Bg: dbnorm_scores(
+            Q, G, Bq, Bg, query_temperature=tau, gallery_temperature=tau, dynamic=True),
+    }
+    arrays = _float32_problem()
+    S32 = funcs[method](*arrays)
+    S64 = funcs[method](*[a.astype(np.float64) for a in arrays])
+    assert S32.dtype == np.float32
+    rank32 = np.argsort(-S32, axis=1, kind="stable")
+    rank64 = np.argsort(-S64, axis=1, kind="stable")
+    np.testing.assert_array_equal(rank32[:, :10], rank64[:, :10])
+    assert np.mean(np.all(rank32 == rank64, axis=1)) >= 0.95
+    # and the scores are the float64 ones, up to float32 rounding
+    np.testing.assert_allclose(S32, S64, atol=1e-6)
+
+
+def test_large_offsets_are_relative_to_their_midrange():
+    """Above the threshold a common shift c; below it exactly S - h."""
+    from skxmr._base import OFFSET_REFERENCE_ABOVE, relative_offsets
+
+    h = np.array([1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(relative_offsets(h), h)
+    big = h + 10 * OFFSET_REFERENCE_ABOVE
+    np.testing.assert_allclose(relative_offsets(big), h - 0.5, rtol=1e-12)
+    Q, G, Bq, _ = random_problem(2)
+    S = inverted_softmax_scores(Q, G, Bq, temperature=100.0)
+    ref = ref_is(Q, G, Bq, 100.0)
+    c = (S - ref)[0, 0]  # S = S_cos - (h - c)
+    np.testing.assert_allclose(S, ref + c, atol=1e-10)  # one constant per gallery
+    assert c > OFFSET_REFERENCE_ABOVE
+
+
+@pytest.mark.parametrize("make", [
+    lambda t: InvertedSoftmax(temperature=t),
+    lambda t: QBNorm(temperature=t),
+    lambda t: DualSoftmax(temperature=t),
+    lambda t: DBNorm(query_temperature=t),
+    lambda t: DBNorm(gallery_temperature=t),
+], ids=["IS", "QB-Norm", "DSL", "DBNorm-q", "DBNorm-g"])
+@pytest.mark.parametrize("tau", [5e-309, 1e-320])
+def test_temperature_without_finite_inverse_is_refused(make, tau):
+    """1/τ overflows below ~5.6e-309: NaN scores before, a ValueError now."""
+    with pytest.raises(ValueError, match="temperature"):
+        make(tau).fit(make_pairs(20, seed=1))
+    make(1e-300).fit(make_pairs(20, seed=1))  # still representable: computed
+
+
+def test_two_view_temperature_without_finite_inverse_is_refused():
+    Q, G, Bq, Bg = random_problem(3)
+    for func in (lambda t: inverted_softmax_scores(Q, G, Bq, temperature=t),
+                 lambda t: qb_norm_scores(Q, G, Bq, temperature=t),
+                 lambda t: dual_softmax_scores(Q, G, temperature=t),
+                 lambda t: dbnorm_scores(Q, G, Bq, Bg, query_temperature=t)):
+        with pytest.raises(ValueError, match="temperature"):
+            func(1e-310)
+
+
+@pytest.mark.parametrize("tau", [1e-6, 1e-7, 1e-9])
+def test_dual_softmax_float32_tiny_temperature(tau):
+    """float32 products scaled by 1/τ gave positive scores (P <= S <= 1 means
+    log P <= 0) and wrong rankings at τ <= 1e-6."""
+    Q, G, _, _ = _float32_problem()
+    S32 = dual_softmax_scores(Q, G, temperature=tau)
+    S64 = dual_softmax_scores(Q.astype(np.float64), G.astype(np.float64), temperature=tau)
+    assert S32.dtype == np.float32
+    assert np.all(S32 <= 0) and np.all(S64 <= 0)
+    np.testing.assert_array_equal(np.argsort(-S32, axis=1, kind="stable")[:, :10],
+                                  np.argsort(-S64, axis=1, kind="stable")[:, :10])
+
+
+@pytest.mark.parametrize("method", ["IS", "DualIS", "QB-Norm", "DualDIS"])
+def test_float32_scoring_has_no_float64_matrix(method):
+    """2000 x 2000 float32 scores: the peak was 47.9 MiB (a float64 copy of the
+    scores and work buffers) against a 15.3 MiB output; now the output plus
+    cache-sized tiles."""
+    rng = np.random.default_rng(0)
+    Q, G, Bq, Bg = (rng.standard_normal((2000, 8)).astype(np.float32) for _ in range(4))
+    funcs = {
+        "IS": lambda: inverted_softmax_scores(Q, G, Bq),
+        "DualIS": lambda: dbnorm_scores(Q, G, Bq, Bg),
+        "QB-Norm": lambda: qb_norm_scores(Q, G, Bq),
+        "DualDIS": lambda: dbnorm_scores(Q, G, Bq, Bg, dynamic=True),
+    }
+    funcs[method]()  # the per-thread tiles are reused from here on
+    tracemalloc.start()
+    S = funcs[method]()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert S.dtype == np.float32
+    assert peak <= 1.2 * S.nbytes, peak / 2**20
+
+
+@pytest.mark.parametrize("f64", ["queries", "gallery", "query_bank"])
+def test_two_view_dtype_is_float32_only_if_every_input_is(f64):
+    Q, G, Bq, Bg = random_problem(4, dtype=np.float32)
+    arrays = {"queries": Q, "gallery": G, "query_bank": Bq}
+    arrays[f64] = arrays[f64].astype(np.float64)
+    assert inverted_softmax_scores(**arrays).dtype == np.float64
+    assert qb_norm_scores(**arrays).dtype == np.float64
+    assert csls_scores(**arrays, gallery_bank=Bg, n_neighbors=2).dtype == np.float64
+    assert dbnorm_scores(**arrays, gallery_bank=Bg).dtype == np.float64
+    assert dbnorm_scores(Q, G, Bq, Bg.astype(np.float64)).dtype == np.float64
+    assert inverted_softmax_scores(Q, G, Bq).dtype == np.float32

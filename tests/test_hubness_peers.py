@@ -423,6 +423,13 @@ def test_registered_rows():
         assert entry["family"] == "hubness"
         est = entry["factory"](direction="g2q")
         assert type(est) is cls and est.direction == "g2q"
+        # the tuning grid: valid parameters, defaults included
+        defaults = est.get_params()
+        for grid in entry["grid"]:
+            for key, values in grid.items():
+                assert defaults[key] in values, (name, key)
+                for value in values:
+                    clone(est).set_params(**{key: value})._validate_params()
 
 
 # -------------------------------------------------------------- real data
@@ -528,3 +535,81 @@ def test_measures_on_every_backend(backend):
     want = hubness_report(S, k=3)
     assert got[2]["gini"] == pytest.approx(want["gini"], abs=1e-12)
     assert got[2]["hub_occurrence"] == pytest.approx(want["hub_occurrence"], abs=1e-12)
+
+
+def test_nnn_approximate_index_equals_exact():
+    """NNN's bias folds into faiss candidates; with every item a candidate the
+    approximate top-k is the exact one."""
+    pytest.importorskip("faiss")
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(40, seed=2)
+    Q, G = X_test[:, :8], X_test[:, 8:]
+    est = NearestNeighborNormalization(n_neighbors=5).fit(X_bank)
+    exact = est.index(G).kneighbors(Q, n_neighbors=5)
+    approx = est.index(G, approximate=True, n_candidates=40).kneighbors(Q, n_neighbors=5)
+    np.testing.assert_array_equal(approx[1], exact[1])
+    np.testing.assert_allclose(approx[0], exact[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="linear"):
+        MutualProximity().fit(X_bank).index(G, approximate=True)
+
+
+# ---------------------------------------------------------------- backends
+def _same_as_numpy(backend, got, ref, est):
+    """float64: equal to numpy's to 1e-10; float32: to 1e-4 (empirical MP:
+    its counts may flip where a float32 cosine ties a bank cosine)."""
+    got = backend.to_numpy(got)
+    assert got.dtype == np.dtype(backend.dtype)
+    if backend.dtype == "float64":
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+    elif isinstance(est, MutualProximity) and est.method == "empirical":
+        assert np.mean(np.isclose(got, ref, atol=1e-4)) > 0.97
+    else:
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_ids)
+def test_on_every_backend(backend, est):
+    """Estimator, index (statistics on the device) and two-view form keep the
+    input's backend, dtype and device, with numpy's numbers."""
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(40, seed=2)
+    X_bank, X_test = X_bank.astype(backend.dtype), X_test.astype(backend.dtype)
+    Q, G, Qb, Gb = X_test[:, :8], X_test[:, 8:], X_bank[:, :8], X_bank[:, 8:]
+    ref = clone(est).fit(X_bank).decision_function(X_test)
+    with backend.dispatch():
+        fitted = clone(est).fit(backend.asarray(X_bank))
+        S = fitted.decision_function(backend.asarray(X_test))
+        index = fitted.index(backend.asarray(G[:25])).add(backend.asarray(G[25:]))
+        for value in index.state_.values():
+            backend.to_numpy(value)  # per-gallery statistics stay on the device
+        S_index = index.score(backend.asarray(Q))
+        S_two = two_view(est, *(backend.asarray(a) for a in (Q, G, Qb, Gb)))
+    for got in (S, S_index, S_two):
+        _same_as_numpy(backend, got, ref, est)
+
+
+def test_mp_zero_variance_on_every_backend(backend):
+    with backend.dispatch(), pytest.raises(ValueError, match="method='gaussian'"):
+        mutual_proximity_scores(*(backend.asarray(a) for a in ([E1], [E1, E2], [E1, E2], [E1, E1])))
+
+
+def test_benchmark_rows_carry_the_hubness_measures(tmp_path):
+    """The benchmark's q2g hubness columns come from the same k-occurrence."""
+    import json
+
+    from skxmr.benchmark import format_table, run_benchmark, write_output
+    from skxmr.datasets import bank_test_split, load_coco_clip
+    from skxmr.metrics import hubness_skewness
+
+    result = run_benchmark(methods=["Cosine", "NNN"])
+    X_bank, X_test, _, _ = bank_test_split(load_coco_clip().X, bank_size=0.5, random_state=0)
+    S = NearestNeighborNormalization().fit(X_bank).decision_function(X_test)
+    row = result["rows"]["NNN"]
+    assert row["skew"] == pytest.approx(hubness_skewness(S, k=10))
+    assert row["gini"] == pytest.approx(gini_index(S, k=10))
+    assert row["hubs"] == pytest.approx(hub_occurrence(S, k=10))
+    assert row["antihubs"] == pytest.approx(antihub_rate(S, k=10))
+    table = format_table(result, metrics=["R@1", "skew", "gini", "hubs", "antihubs"])
+    assert "gini@10" in table and "hubs@10" in table and "anti@10" in table
+    assert max(len(line) for line in table.splitlines()) <= 120
+    write_output(result, tmp_path / "r.json")
+    saved = json.loads((tmp_path / "r.json").read_text())["rows"][1]
+    assert saved["gini@10"] == pytest.approx(row["gini"])

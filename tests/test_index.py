@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from sklearn import config_context
 from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
 
+import skxmr
 from skxmr import CosineSimilarity
 
 from .conftest import make_pairs
@@ -208,3 +210,63 @@ def test_index_is_a_snapshot(estimator):
         if name in params:
             est.set_params(**{name: params[name] * 2})
     np.testing.assert_array_equal(index.score(Q), before)
+
+
+# ------------------------------------------------------- serving pipelines
+def _coco_bank_test():
+    from skxmr.datasets import bank_test_split, load_coco_clip
+
+    data = load_coco_clip()
+    X_bank, X_test, _, _ = bank_test_split(data.X, data.groups)
+    return X_bank, X_test
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: make_pipeline(skxmr.InvGC(), skxmr.SinkhornNormalizer()),
+        lambda: make_pipeline(skxmr.InvGC(adjacency="local", direction="g2q"),
+                              skxmr.CSLS(direction="g2q")),
+        lambda: make_pipeline(skxmr.CauchySchwarzAlignment(max_iter=3, tol=None, random_state=0),
+                              skxmr.InvertedSoftmax()),
+        lambda: skxmr.InvertedSoftmax(),
+    ],
+)
+def test_index_of_a_pipeline_applies_its_gallery_and_query_transforms(make):
+    X_bank, X_test = _coco_bank_test()
+    pipe = make().fit(X_bank)
+    final = pipe[-1] if hasattr(pipe, "steps") else pipe
+    Q, G = skxmr.unpair(X_test)
+    queries, gallery = (Q, G) if final.direction == "q2g" else (G, Q)
+    index = skxmr.index(pipe, gallery)
+    expected = pipe.decision_function(X_test)
+    np.testing.assert_allclose(index.score(queries), expected, rtol=1e-5, atol=1e-6)
+    ids = index.kneighbors(queries, n_neighbors=1, return_scores=False)
+    np.testing.assert_array_equal(ids[:, 0], expected.argmax(axis=1))
+
+
+def test_last_step_alone_skips_invgc():
+    """Why skxmr.index exists: the bare last step scores the raw gallery."""
+    X_bank, X_test = _coco_bank_test()
+    pipe = make_pipeline(skxmr.InvGC(), skxmr.SinkhornNormalizer()).fit(X_bank)
+    Q, G = skxmr.unpair(X_test)
+    assert not np.allclose(pipe[-1].index(G).score(Q), pipe.decision_function(X_test))
+
+
+def test_pipeline_index_add():
+    X_bank, X_test = _coco_bank_test()
+    Q, G = skxmr.unpair(X_test)
+    local = make_pipeline(skxmr.InvGC(adjacency="local"), skxmr.CosineSimilarity()).fit(X_bank)
+    grown = skxmr.index(local, G[:100]).add(G[100:])
+    np.testing.assert_allclose(grown.score(Q), skxmr.index(local, G).score(Q), rtol=1e-5)
+    full = make_pipeline(skxmr.InvGC(), skxmr.CosineSimilarity()).fit(X_bank)
+    with pytest.raises(ValueError, match="InvGC transforms the gallery jointly"):
+        skxmr.index(full, G[:100]).add(G[100:])
+
+
+def test_pipeline_that_cannot_be_served():
+    X_bank, X_test = _coco_bank_test()
+    pipe = make_pipeline(skxmr.NeighborhoodGaussian(n_neighbors=5),
+                         skxmr.ProbabilisticCalibration()).fit(X_bank)
+    with pytest.raises(TypeError, match="NeighborhoodGaussian cannot transform one half"):
+        skxmr.index(pipe, skxmr.unpair(X_test)[1])

@@ -1,12 +1,17 @@
 """The paired-row data model: pair/unpair, unique items, relevance, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.pipeline import make_pipeline
 
+import skxmr
 from skxmr import pair, split_pairs, unpair
 from skxmr._pairs import resolve_split, unique_rows
+from tests.conftest import make_pairs
 
 
 def test_pair_unpair_round_trip():
@@ -120,3 +125,70 @@ def test_bad_labels_name_y(y, match):
     X = np.hstack([np.eye(4), np.eye(4)])
     with pytest.raises(ValueError, match=match):
         split_pairs(X, y)
+
+
+# ---------------------------------------------------------------- layouts
+def _coco_halves():
+    from skxmr.datasets import load_coco_clip
+
+    data = load_coco_clip()
+    return data.queries[:200], data.gallery[:200]
+
+
+@pytest.mark.parametrize("method", ["fit", "score"])
+@pytest.mark.parametrize(
+    "make", [lambda: skxmr.SinkhornNormalizer(), lambda: skxmr.InvGC(),
+             lambda: make_pipeline(skxmr.InvGC(), skxmr.CosineSimilarity())],
+)
+def test_fit_q_g_instead_of_pair_is_refused(make, method):
+    Q, G = _coco_halves()
+    est = make()
+    if method == "fit":
+        with pytest.raises(ValueError, match=r"pair\(Q, G\)"):
+            est.fit(Q, G)
+    elif hasattr(est, "score") and not hasattr(est, "steps"):
+        # (Pipeline.score transforms X before its last step sees y.)
+        est.fit(skxmr.pair(Q, G))
+        with pytest.raises(ValueError, match=r"X = skxmr.pair\(Q, G\)"):
+            est.score(Q, G)
+
+
+def test_labels_are_still_accepted():
+    X = make_pairs(30)
+    skxmr.CosineSimilarity().fit(X, np.arange(30) % 3)  # 1-D labels
+    skxmr.CosineSimilarity().fit(X, (np.arange(30) % 3).astype(float))  # float labels, 1-D
+
+
+def test_single_modality_alone_warns_naming_pair():
+    Q, G = _coco_halves()
+    with pytest.warns(UserWarning, match=r"no pairing signal.*skxmr.pair\(Q, G\)"):
+        skxmr.SinkhornNormalizer().fit(Q)  # 512 columns split 256/256
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skxmr.SinkhornNormalizer().fit(skxmr.pair(Q, G))  # real pairs: silent
+        skxmr.CosineSimilarity().fit(make_pairs(40))
+    # Mismatched rows (a shuffled gallery) are no better than random either.
+    with pytest.warns(UserWarning, match="no pairing signal"):
+        skxmr.CosineSimilarity().fit(skxmr.pair(Q, G[::-1]))
+
+
+def test_wrong_equal_split_warns_naming_n_query_features():
+    Q, _ = _coco_halves()
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((200, 768))
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    X = skxmr.pair(Q, G)  # 512 + 768 columns; None splits 640/640
+    with pytest.warns(UserWarning, match="n_query_features=512"):
+        skxmr.CauchySchwarzAlignment(max_iter=1, tol=None).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skxmr.CauchySchwarzAlignment(n_query_features=512, max_iter=1, tol=None).fit(X)
+        skxmr.CosineSimilarity().fit(make_pairs(40))  # equal halves: silent
+
+
+def test_layout_checks_survive_extreme_scales():
+    X = make_pairs(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale in (1e200, 1e-200):
+            skxmr.CosineSimilarity().fit(X * scale)

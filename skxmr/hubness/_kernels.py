@@ -31,8 +31,8 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 # per thread, by later calls (no fresh buffers to first-touch), so the cost
 # per entry does not depend on the problem size (issue 17); the per-row
 # log-sum-exp is merged across column tiles.
-TILE_ROWS = 256
-TILE_BYTES = 8 << 20
+TILE_ROWS = 1024
+TILE_BYTES = 32 << 20
 _tiles = threading.local()
 
 
@@ -178,6 +178,8 @@ def _gated_offsets(S, gates_and_offsets):
         off = astype(relative_offsets(offsets), S.dtype)
         if mask is None:
             S -= off
+        elif isinstance(S, np.ndarray):
+            np.subtract(S, off, out=S, where=mask)  # in place, no masked copy
         else:
             S -= mask * off
     return S
@@ -201,3 +203,12 @@ _BANK_ATTRS = """query_bank_ : ndarray of shape (n_bank_queries, d)
 
 #: Fills the parameter and attribute entries every estimator shares.
 _doc = fill_doc(common=_COMMON_DOC, attrs=_BANK_ATTRS)
+
+# The methods whose potentials are subtracted (IS, QB-Norm, DBNorm).
+_offsets_doc = fill_doc(offsets="""Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
+    ``τ log n_bank``) are applied relative to their midrange ``c``, a
+    constant per gallery (and per factor), so that float32 keeps the
+    differences: the scores are then ``S - α(h - c)``, with every row's
+    ranking and differences unchanged (``skxmr._base.relative_offsets``).
+    float32 inputs give float32 scores end to end; temperatures below
+    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.""")

@@ -134,4 +134,5 @@ register_method(
     lambda direction="q2g": CSLS(direction=direction),
     family="hubness",
     description="cross-domain similarity local scaling (k=10)",
+    grid={"n_neighbors": [5, 10, 20]},
 )

@@ -8,6 +8,12 @@ method's score ``f(q, g)`` is interpolated with the cosines as
 banks of :meth:`fit` exactly as for CSLS: a gallery item's statistics from
 its similarities to the *query* bank, a query's from its similarities to the
 *gallery* bank.
+
+Every method runs on POT's backend: under
+``sklearn.config_context(array_api_dispatch=True)`` torch banks, galleries
+and queries stay torch tensors on their device (the empirical form's
+row-wise search is ``torch.searchsorted`` there, ``log Φ`` is
+:func:`scipy.special.log_ndtr`, which dispatches to torch).
 """
 
 import numbers
@@ -16,11 +22,12 @@ import numpy as np
 from scipy.special import log_ndtr
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import RetrievalEstimator
+from .._backend import astype, dtype_name, get_backend
+from .._base import RetrievalEstimator, concat_rows
 from .._chunking import map_row_chunks
 from .._registry import register_method
 from .._ot._topk import row_kth_largest
-from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k
+from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k, _prefer
 
 _N_NEIGHBORS = [Interval(numbers.Integral, 1, None, closed="left")]
 
@@ -37,24 +44,36 @@ def _bank_pass(items, bank, reduce, n_jobs=None):
     ``reduce`` maps a (chunk, n_bank) similarity block to per-row
     statistics (first axis: rows); the chunks' results are concatenated.
     """
+    nx = get_backend(items=items, bank=bank)
     parts = map_row_chunks(
-        lambda rows: reduce(items[rows] @ bank.T), items.shape[0], 24 * bank.shape[0],
-        n_jobs=n_jobs,
+        lambda rows: reduce(nx.dot(items[rows], bank.T)), items.shape[0], 24 * bank.shape[0],
+        n_jobs=n_jobs, prefer=_prefer(nx),
     )
-    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return concat_rows(parts)
+
+
+def _kth_largest_of(M, k):
+    """The ``k``-th largest entry of each row, float64."""
+    kth = row_kth_largest(M, k) if isinstance(M, np.ndarray) else M.topk(k, dim=1).values[:, -1]
+    return astype(kth, "float64")
 
 
 def _kth_largest(items, bank, k, n_jobs=None):
     """The ``k``-th largest similarity of each item to ``bank`` (float64)."""
-    return _bank_pass(items, bank, lambda M: row_kth_largest(M, k).astype(np.float64), n_jobs)
+    return _bank_pass(items, bank, lambda M: _kth_largest_of(M, k), n_jobs)
 
 
 def _moments(M):
     """Mean and (population) standard deviation of each row, float64: (n, 2)."""
-    M = np.asarray(M, dtype=np.float64)
-    mean = M.mean(axis=1)
-    std = np.sqrt(np.mean((M - mean[:, None]) ** 2, axis=1))  # two-pass: no cancellation
-    return np.stack([mean, std], axis=1)
+    nx = get_backend(M=M)
+    M = astype(M, "float64")
+    mean = nx.mean(M, axis=1)
+    std = nx.sqrt(nx.mean((M - mean[:, None]) ** 2, axis=1))  # two-pass: no cancellation
+    return nx.stack([mean, std], axis=1)
+
+
+def _sort_rows(M):
+    return get_backend(M=M).sort(M, axis=1)
 
 
 def _count_at_most(sorted_rows, values):
@@ -66,6 +85,10 @@ def _count_at_most(sorted_rows, values):
     (``log2(n_cols)`` vectorised gathers). ``torch.searchsorted`` does the
     same natively on batched rows.
     """
+    if not isinstance(sorted_rows, np.ndarray):
+        import torch
+
+        return torch.searchsorted(sorted_rows.contiguous(), values.contiguous(), right=True)
     m = sorted_rows.shape[1]
     count = np.zeros(values.shape, dtype=np.intp)
     step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
@@ -78,14 +101,15 @@ def _count_at_most(sorted_rows, values):
     return count
 
 
-def _check_spread(std, dtype, what):
+def _check_spread(std, items, what):
     """Gaussian mutual proximity needs every item's bank similarities to vary."""
-    tiny = 16 * np.finfo(dtype).eps  # what rounding leaves of a constant row
-    flat = np.flatnonzero(std <= tiny)
-    if flat.size:
+    tiny = 16 * np.finfo(dtype_name(items)).eps  # what rounding leaves of a constant row
+    n_bad = int((std <= tiny).sum())
+    if n_bad:
+        row = int(get_backend(std=std).argmin(std))
         raise ValueError(
             f"method='gaussian' needs the similarities of each {what} to vary; "
-            f"{flat.size} have (near) zero standard deviation (first: row {flat[0]}), "
+            f"{n_bad} have (near) zero standard deviation (e.g. row {row}), "
             "so no Gaussian can be fitted. Use method='empirical', or a bank "
             "that spreads."
         )
@@ -147,6 +171,7 @@ class NearestNeighborNormalization(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "n_neighbors": _N_NEIGHBORS,
@@ -177,7 +202,7 @@ class NearestNeighborNormalization(RetrievalEstimator):
         return {"bias": _mean_top_k(gallery, self.query_bank_, k, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
-        return queries @ gallery.T - (self.strength * self.alpha) * state["bias"]
+        return self._linear_scores(queries, gallery, state)
 
     def _linear_form(self, gallery, state):
         return 1.0, (self.strength * self.alpha) * state["bias"]
@@ -216,7 +241,7 @@ def nnn_scores(queries, gallery, query_bank, *, n_neighbors=256, alpha=0.5, stre
            [-1. ,  0.5]])
     """
     est = NearestNeighborNormalization(n_neighbors=n_neighbors, alpha=alpha, strength=strength)
-    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank)
 
 
 # ---------------------------------------------------- distribution normalisation
@@ -276,6 +301,7 @@ class DistributionNormalization(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "strength": _STRENGTH,
@@ -289,16 +315,26 @@ class DistributionNormalization(RetrievalEstimator):
         self.n_jobs = n_jobs
 
     def _fit_banks(self, query_bank, gallery_bank):
-        self.query_mean_ = query_bank.mean(axis=0, dtype=np.float64)
-        self.gallery_mean_ = gallery_bank.mean(axis=0, dtype=np.float64)
+        nx = get_backend(query_bank=query_bank, gallery_bank=gallery_bank)
+        self.query_mean_ = nx.mean(astype(query_bank, "float64"), axis=0)
+        self.gallery_mean_ = nx.mean(astype(gallery_bank, "float64"), axis=0)
 
     def _prepare_gallery(self, gallery):
+        nx = get_backend(gallery=gallery)
         mu_q, mu_g = self.query_mean_, self.gallery_mean_
-        return {"offset": 0.5 * (gallery @ mu_q.astype(gallery.dtype)) - 0.25 * (mu_q @ mu_g)}
+        # products in the gallery's precision, the offset in float64
+        g_mu = astype(nx.dot(gallery, astype(mu_q, gallery.dtype)), "float64")
+        return {"offset": 0.5 * g_mu - 0.25 * nx.dot(mu_q, mu_g)}
 
     def _score_queries(self, queries, gallery, state):
-        row = 0.5 * (queries @ self.gallery_mean_.astype(queries.dtype))
-        return queries @ gallery.T - self.strength * (row[:, None] + state["offset"])
+        # S - α(½ qᵀμ_g + offset(g)), in place in S's dtype
+        nx = get_backend(queries=queries)
+        a = self.strength
+        S = nx.dot(queries, gallery.T)
+        row = nx.dot(queries, astype(self.gallery_mean_, queries.dtype))
+        S -= astype(a * state["offset"], S.dtype)
+        S -= astype((0.5 * a) * row, S.dtype)[:, None]
+        return S
 
 
 def distribution_normalization_scores(queries, gallery, query_bank, gallery_bank, *, strength=1.0):
@@ -333,7 +369,7 @@ def distribution_normalization_scores(queries, gallery, query_bank, gallery_bank
            [-0.625,  0.875]])
     """
     est = DistributionNormalization(strength=strength)
-    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 
 
 # ------------------------------------------------------- mutual proximity
@@ -403,6 +439,7 @@ class MutualProximity(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "method": [StrOptions({"gaussian", "empirical"})],
@@ -427,26 +464,27 @@ class MutualProximity(RetrievalEstimator):
     def _prepare_gallery(self, gallery):
         if self.method == "gaussian":
             m = _bank_pass(gallery, self.query_bank_, _moments, self.n_jobs)
-            _check_spread(m[:, 1], gallery.dtype, "gallery item to the query bank")
+            _check_spread(m[:, 1], gallery, "gallery item to the query bank")
             return {"mean": m[:, 0], "std": m[:, 1]}
-        return {"sorted": _bank_pass(gallery, self.query_bank_, lambda M: np.sort(M, axis=1),
-                                     self.n_jobs)}
+        return {"sorted": _bank_pass(gallery, self.query_bank_, _sort_rows, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
-        S = queries @ gallery.T
+        nx = get_backend(queries=queries)
+        S = nx.dot(queries, gallery.T)
+        S64 = astype(S, "float64")
         # queries is already one chunk of a parallel map: no nested workers
         if self.method == "gaussian":
             m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
-            _check_spread(m[:, 1], queries.dtype, "query to the gallery bank")
-            S64 = np.asarray(S, dtype=np.float64)
+            _check_spread(m[:, 1], queries, "query to the gallery bank")
+            # scipy.special dispatches log_ndtr to torch under SCIPY_ARRAY_API=1
             f = log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + log_ndtr((S64 - state["mean"]) / state["std"])
         else:
-            own = np.sort(queries @ self.gallery_bank_.T, axis=1)
+            own = _sort_rows(nx.dot(queries, self.gallery_bank_.T))
             n_q, n_g = own.shape[1], state["sorted"].shape[1]
-            c_q = _count_at_most(own, S)
-            c_g = _count_at_most(state["sorted"], S.T).T
-            f = np.log((c_q + 1) / (n_q + 1)) + np.log((c_g + 1) / (n_g + 1))
-        return S + self.strength * (f - S)
+            c_q = astype(_count_at_most(own, S), "float64")
+            c_g = astype(_count_at_most(state["sorted"], S.T), "float64").T
+            f = nx.log((c_q + 1) / (n_q + 1)) + nx.log((c_g + 1) / (n_g + 1))
+        return astype(S64 + self.strength * (f - S64), S.dtype)
 
 
 def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, method="gaussian",
@@ -484,7 +522,7 @@ def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, metho
     0.0
     """
     est = MutualProximity(method=method, strength=strength)
-    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 
 
 # ---------------------------------------------------------- local scaling
@@ -548,6 +586,7 @@ class LocalScaling(RetrievalEstimator):
     (10, 10)
     """
 
+    _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
         "method": [StrOptions({"nicdm", "standard"})],
@@ -577,18 +616,20 @@ class LocalScaling(RetrievalEstimator):
         """``μ_k`` (NICDM) or ``σ_k`` (standard) of each item, floored, float64."""
         k = min(self.n_neighbors, bank.shape[0])
         near = _mean_top_k if self.method == "nicdm" else _kth_largest
-        return np.maximum(1.0 - near(items, bank, k, n_jobs), _RADIUS_FLOOR)
+        return get_backend(items=items).clip(1.0 - near(items, bank, k, n_jobs), _RADIUS_FLOOR, None)
 
     def _prepare_gallery(self, gallery):
         return {"radius": self._radius(gallery, self.query_bank_, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
-        S = queries @ gallery.T
+        nx = get_backend(queries=queries)
+        S = nx.dot(queries, gallery.T)
+        S64 = astype(S, "float64")
         # queries is already one chunk of a parallel map: no nested workers
         r = self._radius(queries, self.gallery_bank_, n_jobs=1)[:, None] * state["radius"]
-        d = 1.0 - np.asarray(S, dtype=np.float64)
-        f = 1.0 - d / np.sqrt(r) if self.method == "nicdm" else np.exp(-(d * d) / r)
-        return S + self.strength * (f - S)
+        d = 1.0 - S64
+        f = 1.0 - d / nx.sqrt(r) if self.method == "nicdm" else nx.exp(-(d * d) / r)
+        return astype(S64 + self.strength * (f - S64), S.dtype)
 
 
 def local_scaling_scores(queries, gallery, query_bank, gallery_bank, *, method="nicdm",
@@ -628,7 +669,7 @@ def local_scaling_scores(queries, gallery, query_bank, gallery_bank, *, method="
            [-1.,  1.]])
     """
     est = LocalScaling(method=method, n_neighbors=n_neighbors, strength=strength)
-    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 
 
 register_method(
@@ -636,22 +677,26 @@ register_method(
     lambda direction="q2g": NearestNeighborNormalization(direction=direction),
     family="hubness",
     description="nearest neighbor normalization over the query bank (k=256, alpha=0.5)",
+    grid={"n_neighbors": [16, 64, 256], "alpha": [0.25, 0.5, 1.0]},
 )
 register_method(
     "DN",
     lambda direction="q2g": DistributionNormalization(direction=direction),
     family="hubness",
     description="distribution normalization with the bank means",
+    grid={"strength": [0.25, 0.5, 0.75, 1.0]},
 )
 register_method(
     "MP",
     lambda direction="q2g": MutualProximity(direction=direction),
     family="hubness",
     description="mutual proximity, Gaussian, cross-modal",
+    grid={"method": ["gaussian", "empirical"], "strength": [0.5, 1.0]},
 )
 register_method(
     "LS",
     lambda direction="q2g": LocalScaling(direction=direction),
     family="hubness",
     description="local scaling, NICDM form (k=10)",
+    grid={"method": ["nicdm", "standard"], "n_neighbors": [5, 10, 20]},
 )

@@ -359,10 +359,12 @@ register_method(
     lambda direction="q2g": SinkhornNormalizer(direction=direction),
     family="hubness",
     description="Sinkhorn normalisation on the query bank (tau=0.01, 10 iterations)",
+    grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
 )
 register_method(
     "DBSN",
     lambda direction="q2g": DualBankSinkhornNormalizer(direction=direction),
     family="hubness",
     description="dual bank Sinkhorn normalisation: query bank x (gallery + gallery bank)",
+    grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
 )

@@ -1,0 +1,262 @@
+"""The command line: ``skxmr benchmark`` (also ``python -m skxmr benchmark``)."""
+
+import argparse
+import os
+import sys
+import textwrap
+
+from . import benchmark as bm
+from ._registry import format_grid, registered_methods
+
+DESCRIPTION = """\
+Side-by-side table of every registered method on one set of paired
+embeddings. Each method is fitted on the bank pairs (at its defaults, or
+tuned with --tune), then scores the test pairs once, in both directions.
+
+Default data: the 500 COCO val2017 CLIP ViT-B/16 pairs bundled with the
+package (offline). Your own embeddings: --queries Q.npy --gallery G.npy
+(row i of Q pairs with row i of G)."""
+
+EXAMPLES = """\
+examples:
+  skxmr benchmark
+  skxmr benchmark --queries text.npy --gallery image.npy --tune --output res.json
+  skxmr benchmark --queries emb.npz --queries-key text --gallery emb.npz \\
+        --gallery-key image --labels y.npy --tune --save-best best.joblib
+  skxmr benchmark --list"""
+
+
+def _column_help():
+    lines = ["columns (--metrics picks them; q2g and g2q each get the per-direction ones):"]
+    for key, (header, _, per_direction, text) in bm.METRICS.items():
+        name = f"{key} ({header})" if header != key else key
+        body = textwrap.fill(
+            text + (" [per direction]" if per_direction else ""),
+            width=76, initial_indent="", subsequent_indent=" " * 18,
+        )
+        lines.append(f"  {name:<16}{body}" if len(name) < 16 else f"  {name}\n{' ' * 18}{body}")
+    lines.append(
+        "  q2g ranks the gallery for each query (e.g. text->image); g2q the reverse.\n"
+        "  Ranks are pessimistic about ties."
+    )
+    return "\n".join(lines)
+
+
+def _bank_size(text):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a fraction in (0, 1) or a number of items, got {text!r}"
+            ) from None
+
+
+def _at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser():
+    """The argument parser of ``skxmr``."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="skxmr", description="skxmr: post-hoc cross-modal retrieval for scikit-learn."
+    )
+    parser.add_argument("--version", action="version", version=f"skxmr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser(
+        "benchmark",
+        help="side-by-side table of every registered method",
+        description=DESCRIPTION,
+        epilog=_column_help() + "\n\n" + EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = b.add_argument_group("data")
+    data.add_argument("--dataset", choices=bm.DATASETS, default=None,
+                      help="named data set (default: coco-clip, bundled)")
+    data.add_argument("--queries", metavar="FILE",
+                      help="query embeddings, one row per pair (.npy, .npz, .pt)")
+    data.add_argument("--gallery", metavar="FILE",
+                      help="gallery embeddings; row i pairs with row i of --queries")
+    data.add_argument("--queries-key", metavar="KEY", help="array name in a .npz/.pt file")
+    data.add_argument("--gallery-key", metavar="KEY", help="array name in a .npz/.pt file")
+    data.add_argument("--labels", metavar="FILE",
+                      help="one label per pair: relevance = same label")
+    data.add_argument("--bank-size", type=_bank_size, default=0.5, metavar="F",
+                      help="fraction (or number) of the items that form the bank (default 0.5)")
+    data.add_argument("--bank-queries", metavar="FILE",
+                      help="explicit bank pairs (with --bank-gallery); the given "
+                           "--queries/--gallery are then the test set")
+    data.add_argument("--bank-gallery", metavar="FILE")
+    data.add_argument("--bank-labels", metavar="FILE", help="labels of the bank pairs")
+    data.add_argument("--n-pairs", type=_at_least(4), default=1000,
+                      help="size of --dataset synthetic (at least 4; default 1000)")
+    data.add_argument("--random-state", type=int, default=0,
+                      help="seed of the bank/test split and of the generator (default 0)")
+    data.add_argument("--data-home", default=None, help="fetcher cache (default: $SKXMR_DATA)")
+    run = b.add_argument_group("methods")
+    run.add_argument("--methods", help="comma-separated registered names (default: all)")
+    run.add_argument("--tune", action="store_true",
+                     help="GridSearchCV of each method's registered grid on the bank pairs "
+                          "(GroupKFold over items, R@1), refit, then score the test pairs once")
+    run.add_argument("--cv", type=_at_least(2), default=3,
+                     help="folds of the bank grid search (default 3)")
+    run.add_argument("--n-jobs", type=int, default=None, help="parallel fits of the grid search")
+    run.add_argument("--list", action="store_true",
+                     help="list registered methods and their grids, and exit")
+    out = b.add_argument_group("output")
+    out.add_argument("--metrics", metavar="LIST",
+                     help=f"comma-separated columns from {','.join(bm.METRICS)} "
+                          "(default: R@1,dR@1,R@5,MdR,skew,fit; R-P,mAP@R instead of "
+                          "R@5,MdR when relevance is many-to-many)")
+    out.add_argument("--output", metavar="PATH",
+                     help="write every number to res.json, res.csv or res.md")
+    out.add_argument("--save-best", metavar="PATH",
+                     help="save (joblib) the method with the best bank-CV R@1, refit on "
+                          "the bank; load it and call decision_function(pair(Q, G))")
+    out.add_argument("--direction", choices=bm.DIRECTIONS, default="q2g",
+                     help="direction whose bank-CV R@1 picks --save-best (default q2g)")
+    out.add_argument("--plot", metavar="PNG", help="write k-occurrence histograms to this PNG")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser
+
+
+def _check_paths(args):
+    """Every path and extension, before any work; returns an error or None."""
+    inputs = [
+        ("--queries", args.queries, bm.EMBEDDING_SUFFIXES),
+        ("--gallery", args.gallery, bm.EMBEDDING_SUFFIXES),
+        ("--labels", args.labels, bm.EMBEDDING_SUFFIXES),
+        ("--bank-queries", args.bank_queries, bm.EMBEDDING_SUFFIXES),
+        ("--bank-gallery", args.bank_gallery, bm.EMBEDDING_SUFFIXES),
+        ("--bank-labels", args.bank_labels, bm.EMBEDDING_SUFFIXES),
+    ]
+    for flag, path, suffixes in inputs:
+        if path is None:
+            continue
+        if not path.lower().endswith(suffixes):
+            return f"{flag} {path!r} must end in one of {', '.join(suffixes)}"
+        if not os.path.isfile(path):
+            return f"{flag} {path!r} is not a file"
+        if path.lower().endswith(".pt"):
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                return f"{flag} {path!r} is a torch file but torch is not installed"
+    outputs = [
+        ("--output", args.output, bm.OUTPUT_SUFFIXES),
+        ("--plot", args.plot, (".png",)),
+        ("--save-best", args.save_best, None),
+    ]
+    for flag, path, suffixes in outputs:
+        if path is None:
+            continue
+        if suffixes and not path.lower().endswith(suffixes):
+            return f"{flag} {path!r} must end in one of {', '.join(suffixes)}"
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            return f"{flag} {path!r} is a directory"
+        if not os.path.isdir(parent):
+            return f"{flag} {path!r}: the directory {parent!r} does not exist"
+        if not os.access(parent, os.W_OK):
+            return f"{flag} {path!r}: the directory {parent!r} is not writable"
+    return None
+
+
+def _check_combinations(args):
+    files = args.queries is not None or args.gallery is not None
+    if files and (args.queries is None or args.gallery is None):
+        return "give both --queries and --gallery"
+    if files and args.dataset is not None:
+        return "--dataset names a built-in data set; drop it when giving --queries/--gallery"
+    if not files:
+        for flag in ("queries_key", "gallery_key", "labels", "bank_queries", "bank_gallery",
+                     "bank_labels"):
+            if getattr(args, flag) is not None:
+                return f"--{flag.replace('_', '-')} needs --queries and --gallery"
+    if args.metrics:
+        unknown = [m for m in args.metrics.split(",") if m not in bm.METRICS]
+        if unknown:
+            return f"--metrics {','.join(unknown)}: unknown; choose from {','.join(bm.METRICS)}"
+    return None
+
+
+def _print_list():
+    for name, entry in registered_methods().items():
+        print(f"{name:<18} {entry['family']:<12} {entry['description']}")
+        print(f"{'':<18} {'grid:':<12} {format_grid(entry['grid'])}")
+
+
+def main(argv=None):
+    """Entry point of ``python -m skxmr`` and the ``skxmr`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        _print_list()
+        return 0
+    problem = _check_paths(args) or _check_combinations(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    methods = args.methods.split(",") if args.methods else None
+    metrics = tuple(args.metrics.split(",")) if args.metrics else None
+    note = lambda msg: print(f"note: {msg}", file=sys.stderr)  # noqa: E731
+    try:
+        if args.queries is not None:
+            data = bm.load_files(
+                args.queries, args.gallery, queries_key=args.queries_key,
+                gallery_key=args.gallery_key, labels=args.labels, bank_size=args.bank_size,
+                random_state=args.random_state, bank_queries=args.bank_queries,
+                bank_gallery=args.bank_gallery, bank_labels=args.bank_labels,
+            )
+        else:
+            data = bm.load_dataset(
+                args.dataset or "coco-clip", n_pairs=args.n_pairs,
+                random_state=args.random_state, data_home=args.data_home,
+            )
+        result = bm.run_benchmark(
+            data, methods=methods, tune=args.tune, cv=args.cv,
+            cross_validate=args.save_best is not None, n_jobs=args.n_jobs,
+            progress=not args.no_progress and sys.stderr.isatty(), log=note,
+        )
+        if not result["rows"]:
+            raise ValueError("no method could run on this data (see the notes above).")
+        print(f"dataset: {result['dataset']}")
+        if args.tune:
+            print(f"tuned: GridSearchCV on the bank pairs only, GroupKFold({args.cv}) over "
+                  "items, R@1 in each direction; test pairs scored once")
+        print(bm.format_table(result, metrics=metrics))
+        print("ΔR@1: R@1 minus Cosine's, in points [95% paired bootstrap interval over the "
+              "test queries,\n      1000 resamples, seed 0]; * = the interval excludes 0. "
+              "Columns: skxmr benchmark --help")
+        if args.tune:
+            print("\nchosen parameters (by bank CV):")
+            print(bm.format_params(result))
+        if args.save_best:
+            import joblib
+
+            name = bm.best_method(result, args.direction)
+            joblib.dump(result["estimators"][name][args.direction], args.save_best)
+            cv_r1 = result["rows"][name]["cv R@1"][args.direction]
+            print(f"\nsaved {name} ({args.direction}, bank-CV R@1 {cv_r1:.1f}, refit on the "
+                  f"bank) to {args.save_best}")
+        if args.output:
+            bm.write_output(result, args.output, metrics)
+        if args.plot:
+            bm.plot_hubness(result, args.plot)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

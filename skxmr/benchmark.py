@@ -61,6 +61,20 @@ METRICS = {
         "skew@10", "{:.2f}", False,
         "q2g hubness: skewness of how often each gallery item is in a query's top 10",
     ),
+    "gini": (
+        "gini@10", "{:.2f}", False,
+        "q2g hubness: Gini index of that top-10 occurrence (scikit-hubness's; 0 = uniform)",
+    ),
+    "hubs": (
+        "hubs@10", "{:.2f}", False,
+        "q2g hubness: share of the top-10 slots taken by hubs, items in at least "
+        "20 top-10 lists (scikit-hubness's hub occurrence)",
+    ),
+    "antihubs": (
+        "anti@10", "{:.2f}", False,
+        "q2g hubness: share of gallery items in no top-10 list (scikit-hubness's "
+        "antihub occurrence)",
+    ),
     "deg": (
         "Δdeg", "{:.3f}", False,
         "q2g degeneration: mean similarity of each gallery item to its nearest "
@@ -401,7 +415,8 @@ def run_method(
     Returns
     -------
     row : dict
-        ``"q2g R@1"`` ... metric columns, ``"skew"``, ``"deg"``, ``"fit"``,
+        ``"q2g R@1"`` ... metric columns, ``"skew"``, ``"gini"``, ``"hubs"``,
+        ``"antihubs"`` (q2g hubness), ``"deg"``, ``"fit"``,
         ``"score"``, ``"tune"`` and ``"params"`` ``{direction: {...}}``,
         ``"cv R@1"`` ``{direction: float}`` when cross-validated.
     extras : dict
@@ -412,7 +427,7 @@ def run_method(
 
     from .metrics import (
         degeneration_score,
-        hubness_skewness,
+        hubness_report,
         k_occurrence,
         rank_of_relevant,
         retrieval_report,
@@ -455,7 +470,9 @@ def run_method(
         extras["estimators"][direction] = est
         if direction == "q2g":
             kk = min(k, S.shape[1] - 1) if S.shape[1] > 1 else 1
-            row["skew"] = hubness_skewness(S, k=kk)
+            hubness = hubness_report(S, k=kk)  # one k-occurrence for all four
+            row["skew"], row["gini"] = hubness["skewness"], hubness["gini"]
+            row["hubs"], row["antihubs"] = hubness["hub_occurrence"], hubness["antihub_rate"]
             row["deg"] = degeneration_score(ranked_gallery(est, X_test))
             extras["k_occurrence"] = k_occurrence(S, k=kk)
     return row, extras
@@ -774,6 +791,8 @@ def result_rows(result):
             out[direction]["ΔR@1"] = _json_value(row[f"{direction} dR@1"])
         out["delta_r1_ci"] = {d: _json_value(row[f"{d} dR@1 CI"]) for d in DIRECTIONS}
         out["skew@10"], out["delta_deg"] = _json_value(row["skew"]), _json_value(row["deg"])
+        for key in ("gini", "hubs", "antihubs"):
+            out[METRICS[key][0]] = _json_value(row[key])
         out["fit_s"], out["score_s"] = _json_value(row["fit"]), _json_value(row["score"])
         out["tune_s"] = _json_value(row["tune"])
         if "cv R@1" in row:

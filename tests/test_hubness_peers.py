@@ -423,6 +423,13 @@ def test_registered_rows():
         assert entry["family"] == "hubness"
         est = entry["factory"](direction="g2q")
         assert type(est) is cls and est.direction == "g2q"
+        # the tuning grid: valid parameters, defaults included
+        defaults = est.get_params()
+        for grid in entry["grid"]:
+            for key, values in grid.items():
+                assert defaults[key] in values, (name, key)
+                for value in values:
+                    clone(est).set_params(**{key: value})._validate_params()
 
 
 # -------------------------------------------------------------- real data
@@ -582,3 +589,27 @@ def test_on_every_backend(backend, est):
 def test_mp_zero_variance_on_every_backend(backend):
     with backend.dispatch(), pytest.raises(ValueError, match="method='gaussian'"):
         mutual_proximity_scores(*(backend.asarray(a) for a in ([E1], [E1, E2], [E1, E2], [E1, E1])))
+
+
+def test_benchmark_rows_carry_the_hubness_measures(tmp_path):
+    """The benchmark's q2g hubness columns come from the same k-occurrence."""
+    import json
+
+    from skxmr.benchmark import format_table, run_benchmark, write_output
+    from skxmr.datasets import bank_test_split, load_coco_clip
+    from skxmr.metrics import hubness_skewness
+
+    result = run_benchmark(methods=["Cosine", "NNN"])
+    X_bank, X_test, _, _ = bank_test_split(load_coco_clip().X, bank_size=0.5, random_state=0)
+    S = NearestNeighborNormalization().fit(X_bank).decision_function(X_test)
+    row = result["rows"]["NNN"]
+    assert row["skew"] == pytest.approx(hubness_skewness(S, k=10))
+    assert row["gini"] == pytest.approx(gini_index(S, k=10))
+    assert row["hubs"] == pytest.approx(hub_occurrence(S, k=10))
+    assert row["antihubs"] == pytest.approx(antihub_rate(S, k=10))
+    table = format_table(result, metrics=["R@1", "skew", "gini", "hubs", "antihubs"])
+    assert "gini@10" in table and "hubs@10" in table and "anti@10" in table
+    assert max(len(line) for line in table.splitlines()) <= 120
+    write_output(result, tmp_path / "r.json")
+    saved = json.loads((tmp_path / "r.json").read_text())["rows"][1]
+    assert saved["gini@10"] == pytest.approx(row["gini"])

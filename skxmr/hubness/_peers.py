@@ -677,22 +677,26 @@ register_method(
     lambda direction="q2g": NearestNeighborNormalization(direction=direction),
     family="hubness",
     description="nearest neighbor normalization over the query bank (k=256, alpha=0.5)",
+    grid={"n_neighbors": [16, 64, 256], "alpha": [0.25, 0.5, 1.0]},
 )
 register_method(
     "DN",
     lambda direction="q2g": DistributionNormalization(direction=direction),
     family="hubness",
     description="distribution normalization with the bank means",
+    grid={"strength": [0.25, 0.5, 0.75, 1.0]},
 )
 register_method(
     "MP",
     lambda direction="q2g": MutualProximity(direction=direction),
     family="hubness",
     description="mutual proximity, Gaussian, cross-modal",
+    grid={"method": ["gaussian", "empirical"], "strength": [0.5, 1.0]},
 )
 register_method(
     "LS",
     lambda direction="q2g": LocalScaling(direction=direction),
     family="hubness",
     description="local scaling, NICDM form (k=10)",
+    grid={"method": ["nicdm", "standard"], "n_neighbors": [5, 10, 20]},
 )

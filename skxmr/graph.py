@@ -38,18 +38,17 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import get_backend
+from ._backend import astype, get_backend
 from ._base import PairedTransformer, _check_banks
 from ._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
 from ._registry import register_method
 from ._ot._topk import top_k_indices, top_k_mask
-from .metrics.ranking import _f64
 from ._validation import check_matrix, check_same_width, l2_normalize
 from .similarity import CosineSimilarity
 
@@ -73,6 +72,11 @@ DEFAULT_R = {
 }
 
 
+#: Cap (MiB) on LocalAdj's default chunk of W: beyond a few hundred MiB a
+#: chunk is no faster, only more first-touch page faults.
+LOCAL_CHUNK_MIB = 256
+
+
 def n_neighbors_for(k, n_bank, rounding="ceil"):
     """``⌈k·n_bank⌉`` (or ``⌊k·n_bank⌋``) on the decimal value of ``k``, at least 1.
 
@@ -89,13 +93,6 @@ def _dense_neighbourhoods(m, n_bank):
     return 8 * m >= n_bank
 
 
-def _cast(a, like):
-    """``a`` in the dtype of ``like`` (same backend), without a copy if it is."""
-    if isinstance(a, np.ndarray):
-        return a.astype(like.dtype, copy=False)
-    return a if a.dtype == like.dtype else get_namespace(a)[0].astype(a, like.dtype)
-
-
 def _local_update(G, B, m, binary):
     """``S B / m`` with S the (binary or similarity) top-m adjacency of G."""
     nx = get_backend(gallery=G, bank=B)
@@ -104,7 +101,7 @@ def _local_update(G, B, m, binary):
     if not isinstance(W, np.ndarray):
         if _dense_neighbourhoods(m, n_bank):
             mask = top_k_mask(W, m)
-            A = _cast(mask, W) if binary else nx.where(mask, W, 0.0 * W)
+            A = astype(mask, W.dtype) if binary else nx.where(mask, W, 0.0 * W)
             return nx.dot(A, B) / m
         idx = top_k_indices(W, m)
         weights = nx.ones(idx.shape, type_as=W) if binary else nx.take_along_axis(W, idx, 1)
@@ -128,7 +125,7 @@ def _moments(B):
     """``(BᵀB/|B|, mean(B))`` in float64 (one BLAS product; mixed-dtype
     operands would fall back to a slow non-BLAS loop)."""
     nx = get_backend(bank=B)
-    B64 = _f64(B)
+    B64 = astype(B, "float64")
     return nx.dot(B64.T, B64) / B.shape[0], nx.mean(B64, axis=0)
 
 
@@ -208,7 +205,9 @@ class InvGC(PairedTransformer):
         joblib workers over gallery chunks.
     working_memory : float, default=None
         MiB budget of one chunk of the gallery × bank similarities (LocalAdj);
-        ``None`` follows ``sklearn.get_config()["working_memory"]``.
+        ``None`` follows ``sklearn.get_config()["working_memory"]``, capped
+        at ``LOCAL_CHUNK_MIB`` (256): larger chunks of ``W`` only add fresh
+        pages to touch, not speed (``benchmarks/_limits_metrics.py``).
 
     Attributes
     ----------
@@ -347,6 +346,11 @@ class InvGC(PairedTransformer):
         G_unique = l2_normalize(G_unique, "gallery")
         return self._convolve(G_unique)[inverse]
 
+    def _chunk_budget(self):
+        if self.working_memory is not None or self.adjacency == "full":
+            return self.working_memory
+        return min(get_config()["working_memory"], LOCAL_CHUNK_MIB)
+
     def _convolve(self, G):
         nx = get_backend(gallery=G)
         d = G.shape[1]
@@ -354,9 +358,9 @@ class InvGC(PairedTransformer):
         rs = (self.r_gallery_, self.r_query_)
         if self.adjacency == "full":
             # W̄ = mean over all (gallery, bank) pairs = mean(G)·mean(B).
-            g_mean = nx.mean(_f64(G), axis=0)
+            g_mean = nx.mean(astype(G, "float64"), axis=0)
             terms = [
-                (_cast(M, G), _cast(nx.sum(g_mean * b_mean) * b_mean, G))
+                (astype(M, G.dtype), astype(nx.sum(g_mean * b_mean) * b_mean, G.dtype))
                 for M, b_mean in self._moments_
             ]
 
@@ -365,7 +369,7 @@ class InvGC(PairedTransformer):
 
             bytes_per_row = 6 * d * itemsize
         else:
-            banks = [_cast(B, G) for B in (self.gallery_bank_, self.query_bank_)]
+            banks = [astype(B, G.dtype) for B in (self.gallery_bank_, self.query_bank_)]
             ms = (self.n_neighbors_gallery_, self.n_neighbors_query_)
             binary = self.adjacency == "avgpool"
 
@@ -393,20 +397,21 @@ class InvGC(PairedTransformer):
                 for r, u in zip(rs, updates(rows))
             ]
             out = l2_normalize(0.5 * G_B[0] + 0.5 * G_B[1], "the convolved gallery")
-            return _cast(out, G)
+            return astype(out, G.dtype)
 
         parts = map_row_chunks(
             chunk,
             G.shape[0],
             bytes_per_row,
             n_jobs=self.n_jobs,
-            working_memory=self.working_memory,
+            working_memory=self._chunk_budget(),
         )
         return nx.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True  # torch stays torch (module docstring)
         return tags
 
 

@@ -434,6 +434,54 @@ def test_row_kth_largest_matches_a_plain_partition(levels, m):
     np.testing.assert_array_equal(row_kth_largest(W, m), expected)
 
 
+# ------------------------------------------------------------ backends
+@pytest.mark.parametrize(
+    "adjacency, k",
+    [("full", 0.01), ("local", 0.05), ("local", 0.5), ("avgpool", 0.25)],  # sparse and dense
+)
+def test_backends_equal_numpy(backend, adjacency, k):
+    """fit / transform / transform_gallery on every backend: the arrays stay
+    there and equal the numpy path (1e-10 in float64; float32: the same
+    top-10 gallery ranking of every test query)."""
+    Bq, Bg, Q, G = _banks(seed=4, n_bank=60, n_test=25, d=8, dtype=backend.dtype)
+    X_bank, X_test = pair(Bq, Bg), pair(Q, G)
+    ref = InvGC(adjacency=adjacency, k=k).fit(X_bank)
+    want_X, want_G = ref.transform(X_test), ref.transform_gallery(G)
+    with backend.dispatch():
+        est = InvGC(adjacency=adjacency, k=k).fit(backend.asarray(X_bank))
+        got_X = est.transform(backend.asarray(X_test))
+        got_G = est.transform_gallery(backend.asarray(G))
+        backend.to_numpy(est.gallery_bank_)  # the fitted banks stay on the device
+        backend.to_numpy(est.query_bank_)
+    got_X, got_G = backend.to_numpy(got_X), backend.to_numpy(got_G)
+    assert got_X.dtype == got_G.dtype == np.dtype(backend.dtype)
+    assert est.n_neighbors_gallery_ == ref.n_neighbors_gallery_
+    np.testing.assert_array_equal(got_X[:, :8], X_test[:, :8])  # the query half untouched
+    if backend.dtype == "float64":
+        np.testing.assert_allclose(got_X, want_X, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(got_G, want_G, rtol=0, atol=1e-10)
+    else:
+        np.testing.assert_allclose(got_G, want_G, rtol=0, atol=1e-5)
+
+        def top10(Gt):
+            return np.argsort(-(Q @ Gt.T), axis=1, kind="stable")[:, :10]
+
+        np.testing.assert_array_equal(top10(got_G), top10(want_G))
+
+
+def test_backends_local_update_gathers_like_the_sparse_product(backend):
+    """The tensor LocalAdj update (gathered neighbour rows) equals numpy's
+    CSR product, similarity and unit weights."""
+    rng = np.random.default_rng(2)
+    G = _norm(rng.standard_normal((30, 5)) + 1.0).astype(backend.dtype)
+    B = _norm(rng.standard_normal((80, 5)) + 1.0).astype(backend.dtype)
+    for binary in (False, True):
+        want = _local_update(G, B, 4, binary)
+        with backend.dispatch():
+            got = backend.to_numpy(_local_update(backend.asarray(G), backend.asarray(B), 4, binary))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 if backend.dtype == "float64" else 1e-5)
+
+
 @pytest.mark.parametrize("adjacency", ["full", "local"])
 @pytest.mark.parametrize("dtype, factor", [(np.float32, 1e30), (np.float32, 1e-30),
                                            (np.float64, 1e200)])

@@ -5,7 +5,9 @@ kernels equal to the numpy specialisations they stand beside."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.pipeline import make_pipeline
 
+from skxmr import CosineSimilarity, InvGC
 from skxmr._ot._topk import row_kth_largest, top_k_indices, top_k_mask
 from skxmr.metrics import (
     antihub_rate,
@@ -13,6 +15,7 @@ from skxmr.metrics import (
     hubness_report,
     hubness_skewness,
     k_occurrence,
+    make_retrieval_scorer,
     map_at_r,
     mean_rank,
     mean_similarity,
@@ -25,6 +28,8 @@ from skxmr.metrics import (
     robinhood_index,
 )
 from skxmr.metrics.ranking import _terms_generic, _terms_numpy, check_relevance
+
+from .conftest import make_pairs
 
 
 def _tol(backend):
@@ -187,3 +192,18 @@ def test_degeneration_metrics_match_numpy(backend, within):
     for a, b in zip(got, want):
         assert isinstance(a, float)
         assert a == pytest.approx(b, abs=_tol(backend))
+
+
+@pytest.mark.parametrize("metric", ["recall", "median_rank", "map_at_r", "hubness_skewness"])
+def test_scorer_on_every_backend(backend, metric):
+    """make_retrieval_scorer on a torch pipeline (InvGC then cosine): the
+    same float as on numpy, both directions."""
+    X = make_pairs(n=40, d=6, noise=0.6, dtype=backend.dtype)
+    pipe = make_pipeline(InvGC(adjacency="local", k=0.1), CosineSimilarity())
+    for direction in ("q2g", "g2q"):
+        scorer = make_retrieval_scorer(metric, k=3, direction=direction)
+        want = scorer(pipe.fit(X[:25]), X[25:])
+        with backend.dispatch():
+            got = scorer(pipe.fit(backend.asarray(X[:25])), backend.asarray(X[25:]))
+        assert isinstance(got, float)
+        assert got == pytest.approx(want, abs=_tol(backend))

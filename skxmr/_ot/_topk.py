@@ -20,7 +20,7 @@ from .._backend import get_backend
 BLOCK_BYTES = 1 << 21
 
 
-def _candidates(W, m):
+def row_candidates(W, m):
     """Per row, a superset of the entries >= the row's ``m``-th largest.
 
     Returns ``(V, C)`` of shape (n_rows, width): the candidate values and
@@ -44,21 +44,23 @@ def _candidates(W, m):
     sub = W[:, ::stride]
     n_sub = sub.shape[1]  # >= m because stride <= n_cols // m
     bound = np.partition(sub, n_sub - m, axis=1)[:, n_sub - m, None]
-    mask = W >= bound
-    counts = np.count_nonzero(mask, axis=1)  # each >= m
+    # flatnonzero is row-major like nonzero (increasing columns per row) but
+    # much faster on 2-D masks; per-row counts from where each row starts
+    flat = np.flatnonzero(W >= bound)
+    starts = np.searchsorted(flat, np.arange(n_rows + 1) * n_cols)
+    counts = np.diff(starts)  # each >= m
     width = int(counts.max())
     if 2 * width > n_cols:  # heavy ties: the plain selection is cheaper
         return None
-    # flatnonzero is row-major like nonzero (increasing columns per row) but
-    # much faster on 2-D masks
-    flat = np.flatnonzero(mask)
     rows = flat // n_cols
+    # 1-D scatter into the padded (n_rows, width) arrays
     cols = flat - rows * n_cols
-    at = np.arange(rows.size) - (np.cumsum(counts) - counts)[rows]
-    V = np.full((n_rows, width), -np.inf, dtype=W.dtype)
-    V[rows, at] = W.reshape(-1)[flat] if W.flags.c_contiguous else W[rows, cols]
-    C = np.full((n_rows, width), n_cols, dtype=np.intp)
-    C[rows, at] = cols
+    C = np.full(n_rows * width, n_cols, dtype=np.intp)
+    V = np.full(n_rows * width, -np.inf, dtype=W.dtype)
+    target = rows * width + (np.arange(flat.size) - starts[rows])
+    C[target] = cols
+    V[target] = W.reshape(-1)[flat] if W.flags.c_contiguous else W[rows, cols]
+    V, C = V.reshape(n_rows, width), C.reshape(n_rows, width)
     return V, C
 
 
@@ -73,7 +75,7 @@ def row_largest(W, m):
         return row_top(W, m)[0]
     out = np.empty((W.shape[0], m), dtype=W.dtype)
     for rows in _blocks(W):
-        found = _candidates(W[rows], m)
+        found = row_candidates(W[rows], m)
         V = W[rows] if found is None else found[0]
         out[rows] = np.partition(V, V.shape[1] - m, axis=1)[:, V.shape[1] - m :]
     return out
@@ -105,7 +107,7 @@ def top_k_mask(W, m):
 
 def _top_k_block(W, m):
     n_rows, n_cols = W.shape
-    found = _candidates(W, m)
+    found = row_candidates(W, m)
     V, C = (W, None) if found is None else found
     width = V.shape[1]
     t = np.partition(V, width - m, axis=1)[:, width - m, None]  # an element of V: == is exact

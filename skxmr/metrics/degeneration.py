@@ -31,7 +31,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from .._backend import get_backend
+from .._backend import astype, get_backend
 from .._chunking import map_row_chunks
 from .._ot._topk import row_top
 from .._validation import (
@@ -40,7 +40,7 @@ from .._validation import (
     check_same_width,
     l2_normalize,
 )
-from .ranking import _f64, _host_relevance
+from .ranking import _host_relevance
 
 
 def _device_index(a, like):
@@ -62,7 +62,7 @@ def _prepare(X, Y, exclude):
         get_backend(X=X, Y=Y)  # both on one backend and device, or a ValueError naming both
         Yn = l2_normalize(Y, "Y")
         if Xn.dtype != Yn.dtype:  # mixed precision: float64 (result_dtype's rule)
-            Xn, Yn = _f64(Xn), _f64(Yn)
+            Xn, Yn = astype(Xn, "float64"), astype(Yn, "float64")
     shape = (Xn.shape[0], Yn.shape[0])
     if exclude is None:
         E = sp.csr_array(shape, dtype=bool)
@@ -127,7 +127,8 @@ def mean_similarity(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None
     if isinstance(Xn, np.ndarray):
         total = float(Xn.sum(axis=0, dtype=np.float64) @ Yn.sum(axis=0, dtype=np.float64))
     else:
-        total = float(nx.sum(nx.sum(_f64(Xn), axis=0) * nx.sum(_f64(Yn), axis=0)))
+        sums = [nx.sum(astype(A, "float64"), axis=0) for A in (Xn, Yn)]
+        total = float(nx.sum(sums[0] * sums[1]))
     rows, cols = E.nonzero()
     if not isinstance(Xn, np.ndarray):
         rows, cols = _device_index(rows, Xn), _device_index(cols, Xn)
@@ -137,7 +138,7 @@ def mean_similarity(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None
         r, c = rows[part], cols[part]
         if isinstance(Xn, np.ndarray):
             return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
-        return float(nx.sum(_f64(Xn[r]) * _f64(Yn[c])))
+        return float(nx.sum(astype(Xn[r], "float64") * astype(Yn[c], "float64")))
 
     if rows.shape[0]:
         total -= float(
@@ -211,7 +212,7 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
             top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
             return top.mean(axis=1, dtype=np.float64)
         S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
-        return nx.mean(_f64(row_top(S, k)[0]), axis=1)
+        return nx.mean(astype(row_top(S, k)[0], "float64"), axis=1)
 
     parts = map_row_chunks(
         top_k_means,

@@ -35,11 +35,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 from sklearn import get_config
-from sklearn.utils._array_api import get_namespace
 
-from .._backend import get_backend
+from .._backend import astype, get_backend
 from .._chunking import map_row_chunks, reduce_row_chunks
-from .._ot._topk import row_top
+from .._ot._topk import row_candidates, row_top
 from .._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
@@ -184,10 +183,7 @@ class Terms(NamedTuple):
 
 def _f64(a):
     """``a`` as float64 on its own backend and device."""
-    if isinstance(a, np.ndarray):
-        return a.astype(np.float64)
-    xp, _ = get_namespace(a)
-    return xp.astype(a, xp.float64)
+    return astype(a, "float64")
 
 
 def _single_precision(n_ge, n_gt):
@@ -276,8 +272,14 @@ def _precision_terms(S, Rd, n_rel, ties):
     score lie wholly inside the selection; the K-th score's group may spill
     over, so its ``t`` and ``r`` are counted on the full row.
     """
-    n, n_g = S.shape
     K = int(n_rel.max())
+    found = row_candidates(S, K) if 1 < K < S.shape[1] else None
+    if found is not None:
+        # Every entry >= the K-th largest of a row is among its candidates,
+        # so the selection and the spill counts below can run on them alone.
+        S, C = found
+        Rd = np.take_along_axis(np.pad(Rd, ((0, 0), (0, 1))), C, axis=1)  # pad: False
+    n, n_g = S.shape
     if K == 1:  # one relevant item per row: a single argmax pass
         idx = np.argmax(S, axis=1)[:, None]
     elif K < n_g:
@@ -354,6 +356,8 @@ def _multi_precision(S, R, rp, ap, ties, transposed):
 
     def chunk(part):
         idx = multi[part]
+        if idx[-1] - idx[0] + 1 == idx.size:  # a run of queries: a view, not a gather
+            idx = slice(int(idx[0]), int(idx[-1]) + 1)
         Sm = np.ascontiguousarray(S[:, idx].T) if transposed else S[idx]
         return _precision_terms(Sm, R[idx].toarray(), n_rel[idx], ties)
 

@@ -4,8 +4,8 @@ To be folded into ``bench_limits.py``'s ``CASES`` (it was not on main when
 these were written): ``CASES.update(SCORE_CASES)``. Each case uses that
 file's helpers (``unit_rows``, ``interleaved``, ``row``) and ``args``.
 
-* ``kneighbors``: ``GalleryIndex.kneighbors`` (``--knn-queries`` queries,
-  ``--knn-gallery`` items, 10 neighbours) of every linear-form method
+* ``kneighbors``: ``GalleryIndex.kneighbors`` (1000 queries, 200,000
+  items, 50,000 with ``--quick``, 10 neighbours) of every linear-form method
   against the float32 query × gallery GEMM alone (target <= 1.5);
 * ``single query``: one query's ``kneighbors`` against a bare ``sgemv`` +
   ``argpartition`` + sort of the 10 (target: the same, ~1.0);
@@ -15,7 +15,7 @@ file's helpers (``unit_rows``, ``interleaved``, ``row``) and ``args``.
 
 Usage (until folded)::
 
-    PYTHONPATH=.:benchmarks python benchmarks/_limits_scores.py [--quick]
+    PYTHONPATH=.:benchmarks python benchmarks/_limits_scores.py [--quick] [--sizes 2000 4000]
 """
 
 import numpy as np
@@ -30,6 +30,11 @@ def _helpers():
     return interleaved, row, unit_rows
 
 
+def _knn_sizes(args):
+    """1000 queries against 200,000 items (50,000 with ``--quick``)."""
+    return 1000, 50000 if getattr(args, "quick", False) else 200000
+
+
 def _indexes(G, bank):
     X = pair(bank, bank)
     return {
@@ -41,7 +46,7 @@ def _indexes(G, bank):
 
 def kneighbors_vs_gemm(args):
     interleaved, row, unit_rows = _helpers()
-    n_q, n_g = args.knn_queries, args.knn_gallery
+    n_q, n_g = _knn_sizes(args)
     Q, G, bank = unit_rows(n_q, seed=0), unit_rows(n_g, seed=1), unit_rows(2000, seed=2)
     rows = []
     for name, index in _indexes(G, bank).items():
@@ -53,7 +58,7 @@ def kneighbors_vs_gemm(args):
 
 def single_query(args):
     interleaved, row, unit_rows = _helpers()
-    n_g = args.knn_gallery
+    n_g = _knn_sizes(args)[1]
     G, bank = unit_rows(n_g, seed=1), unit_rows(2000, seed=2)
     q = unit_rows(1, seed=3)
 
@@ -90,22 +95,11 @@ SCORE_CASES = {
 }
 
 
-if __name__ == "__main__":
-    import argparse
+if __name__ == "__main__":  # until folded: bench_limits.py's runner with these cases
+    import sys
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--knn-queries", type=int, default=1000)
-    parser.add_argument("--knn-gallery", type=int, default=200000)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000, 20000])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--cases", default=",".join(SCORE_CASES))
-    args = parser.parse_args()
-    if args.quick:
-        args.knn_gallery, args.sizes = 50000, [2000, 4000]
-    print(f"d=512, float32 embeddings, best of {args.repeat} interleaved")
-    for name in args.cases.split(","):
-        for r in SCORE_CASES[name](args):
-            target = "-" if r["target"] is None else f"{r['target']:.1f}"
-            print(f"{r['case']:<16}{r['shape']:>13}{r['time_s']:>9.4f}  {r['floor']:<17}"
-                  f"{r['floor_s']:>8.4f}{r['ratio']:>7.2f}{target:>6}  {r['note']}", flush=True)
+    import bench_limits
+
+    bench_limits.CASES.update(SCORE_CASES)
+    argv = sys.argv[1:]
+    bench_limits.main(argv if "--cases" in argv else argv + ["--cases", ",".join(SCORE_CASES)])

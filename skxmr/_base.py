@@ -91,8 +91,9 @@ def sorted_top_k(S, k):
     """Values and columns of each row's ``k`` largest entries, best first.
 
     Ties are broken towards the lower column, on every backend (numpy's
-    exact selection of :func:`skxmr._ot._topk.top_k_indices`; on torch a
-    ``topk`` threshold, the tied entries kept in column order).
+    exact selection of :func:`skxmr._ot._topk.top_k_indices`; on torch
+    ``topk``, with rows tied at the ``k``-th value re-selected by a
+    threshold that keeps the tied entries in column order).
     """
     nx = get_backend(scores=S)
     if is_numpy(nx):
@@ -100,12 +101,20 @@ def sorted_top_k(S, k):
     else:
         import torch
 
-        t = torch.topk(S, k, dim=1).values[:, -1:]
-        keep = S > t
-        tied = S == t
-        need = k - keep.sum(dim=1, keepdim=True)
-        keep |= tied & (torch.cumsum(tied, dim=1) <= need)
-        idx = torch.nonzero(keep)[:, 1].reshape(S.shape[0], k)  # columns ascending
+        n_rows, n_cols = S.shape
+        vals, idx = torch.topk(S, min(k + 1, n_cols), dim=1)
+        idx = idx[:, :k]
+        if k < n_cols:
+            tied_rows = torch.nonzero(vals[:, k - 1] == vals[:, k])[:, 0]
+            if tied_rows.numel():  # which of the tied entries is kept matters
+                T = S[tied_rows]
+                t = vals[tied_rows, k - 1 : k]
+                keep = T > t
+                tied = T == t
+                need = k - keep.sum(dim=1, keepdim=True)
+                keep |= tied & (torch.cumsum(tied, dim=1) <= need)
+                idx[tied_rows] = torch.nonzero(keep)[:, 1].reshape(-1, k)
+        idx = torch.sort(idx, dim=1).values  # column order, then stable by value
     part = nx.take_along_axis(S, idx, 1)
     order = stable_argsort(part, axis=1, descending=True)
     return nx.take_along_axis(part, order, 1), nx.take_along_axis(idx, order, 1)
@@ -376,12 +385,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         score : float
         """
         scores, items = self.score_pairs(X, y)
-        if not isinstance(scores, np.ndarray):
-            # The one step on the host: skxmr.metrics' rank pass is numpy
-            # only until its torch path lands (issue 13); the result is a
-            # float either way.
-            scores = get_backend(scores=scores).to_numpy(scores)
-        return float(recall_at_k(scores, items.relevance, k=1))
+        return float(recall_at_k(scores, items.relevance, k=1))  # ranks on the scores' device
 
     # -------------------------------------------------------- two-view
     def _check_items(self, A, name):

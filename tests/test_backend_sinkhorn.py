@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
 from skxmr import DualBankSinkhornNormalizer, SinkhornNormalizer
+from skxmr.hubness import sinkhorn_normalize
 from skxmr._ot import _common, sinkhorn_potentials, sinkhorn_potentials_from_embeddings
 from skxmr._ot._common import NUMPY_NX, _blas_threads, _check_marginals, _one_blas_thread
 from skxmr._ot._generic import nx_sinkhorn, product_source, stored_source
@@ -303,3 +304,51 @@ def test_float32_kernel_where_float64_does_not_fit(monkeypatch, emb):
         h, log = sinkhorn_potentials_from_embeddings(bank, cols, tau, 10)
         assert log["streamed"] == streamed and not log["log_domain"]
         np.testing.assert_allclose(h, h_ref, rtol=0, atol=1e-6 if not streamed else 1e-10)
+
+
+@pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
+@pytest.mark.parametrize("working_memory", [None, 0.004])  # stored / streamed
+def test_estimators_on_every_backend(backend, cls, working_memory):
+    """fit, decision_function, index and kneighbors keep the backend's arrays
+    (banks and potentials on its device) and equal the numpy path."""
+    X_bank, X_test = make_pairs(80, d=16, seed=1), make_pairs(40, d=16, seed=2)
+    X_bank, X_test = (X.astype(backend.dtype) for X in (X_bank, X_test))
+    ref_est = cls(temperature=0.05, working_memory=working_memory).fit(X_bank)
+    ref = ref_est.decision_function(X_test)
+    with backend.dispatch():
+        est = cls(temperature=0.05, working_memory=working_memory).fit(backend.asarray(X_bank))
+        S = backend.to_numpy(est.decision_function(backend.asarray(X_test)))
+        backend.to_numpy(est.query_bank_)
+        index = est.index(backend.asarray(X_test[:, 16:]))
+        backend.to_numpy(index.state_["h"])
+        _, idx = index.kneighbors(backend.asarray(X_test[:, :16]), n_neighbors=10)
+        S_fn = backend.to_numpy((sinkhorn_normalize if cls is SinkhornNormalizer else
+                                 _dbsn_fn)(backend.asarray(X_test[:, :16]),
+                                           backend.asarray(X_test[:, 16:]),
+                                           backend.asarray(X_bank[:, :16]),
+                                           *(() if cls is SinkhornNormalizer
+                                             else (backend.asarray(X_bank[:, 16:]),)),
+                                           temperature=0.05, working_memory=working_memory))
+    assert S.dtype == np.dtype(backend.dtype)
+    if backend.dtype == "float64":
+        np.testing.assert_allclose(S, ref, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(top10(S), top10(ref))
+    np.testing.assert_array_equal(backend.to_numpy(idx), top10(ref))
+    np.testing.assert_allclose(S_fn, S, rtol=0, atol=1e-6 if backend.dtype == "float32" else 1e-12)
+
+
+def _dbsn_fn(*args, **kwargs):
+    from skxmr.hubness import dual_bank_sinkhorn_normalize
+
+    return dual_bank_sinkhorn_normalize(*args, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["sinkhorn_log", "sinkhorn_stabilized"])
+def test_estimator_methods_on_every_backend(backend, method):
+    X_bank, X_test = make_pairs(60, d=16, seed=1), make_pairs(30, d=16, seed=2)
+    ref = SinkhornNormalizer(temperature=0.05, method=method).fit(X_bank).decision_function(X_test)
+    with backend.dispatch():
+        est = SinkhornNormalizer(temperature=0.05, method=method).fit(backend.asarray(X_bank))
+        S = backend.to_numpy(est.decision_function(backend.asarray(X_test)))
+    atol = 1e-10 if backend.dtype == "float64" else 1e-5
+    np.testing.assert_allclose(S, ref, rtol=0, atol=atol)

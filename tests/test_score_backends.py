@@ -143,3 +143,24 @@ def test_mixed_backends_name_both():
                         torch.as_tensor(X_bank[:, 8:]))
         with pytest.raises(ValueError, match="faiss"):
             t_est.index(torch.as_tensor(X_test[:, 8:]), approximate=True)
+
+
+def test_top_k_with_many_ties_matches_numpy(backend):
+    """Rows tied across the k-th value keep the lowest columns, as on numpy."""
+    rng = np.random.default_rng(5)
+    S = rng.integers(0, 4, size=(30, 50)).astype(float)  # many exact ties
+    from skxmr._base import sorted_top_k
+
+    ref_vals, ref_idx = sorted_top_k(S, 7)
+    vals, idx = sorted_top_k(backend.asarray(S), 7)
+    np.testing.assert_array_equal(backend.to_numpy(idx), ref_idx)
+    np.testing.assert_array_equal(backend.to_numpy(vals), ref_vals)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_score_on_backend(backend, estimator):
+    X_bank, X_test = _problem()
+    ref = clone(estimator).fit(X_bank).score(X_test)
+    with backend.dispatch():
+        got = clone(estimator).fit(backend.asarray(X_bank)).score(backend.asarray(X_test))
+    assert got == pytest.approx(ref)

@@ -5,6 +5,7 @@ from contextlib import nullcontext
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from joblib.parallel import get_active_backend
 from scipy.linalg.blas import dgemv as _dgemv
 
 from .._backend import get_backend
@@ -18,6 +19,15 @@ from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
 from ._math import scaled_product_dtype
 from ._pot import check_pot_memory, pot_sinkhorn
+
+
+def _local_joblib_backend():
+    from joblib._parallel_backends import (LokyBackend, MultiprocessingBackend,
+                                           SequentialBackend, ThreadingBackend)
+
+    backend = get_active_backend()[0]
+    return isinstance(backend, (LokyBackend, MultiprocessingBackend, SequentialBackend,
+                                ThreadingBackend))
 
 
 def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
@@ -37,8 +47,9 @@ def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_ite
 
     ``n_jobs=None`` runs one contiguous run of chunks per BLAS thread in
     Python threads (each with a one-thread BLAS: GEMM and elementwise work
-    on all cores), sharing the ``working_memory`` budget; otherwise the
-    runs go to ``n_jobs`` joblib workers, each within the budget.
+    on all cores), sharing the ``working_memory`` budget; otherwise (or
+    under a distributed joblib backend such as dask) the runs go to joblib
+    workers, each within the budget.
     """
     item = np.dtype(dtype).itemsize
     budget = _budget_bytes(working_memory)
@@ -48,7 +59,9 @@ def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_ite
             f"working_memory={working_memory} MiB is too small for one row "
             f"({min_bytes / 2**20:.3g} MiB)."
         )
-    threads = n_jobs is None
+    # Local threads unless joblib workers were asked for: n_jobs, or a
+    # distributed joblib backend (dask, ray) the caller made active.
+    threads = n_jobs is None and _local_joblib_backend()
     n_workers = _blas_threads() if threads else effective_n_jobs(n_jobs)
     if threads:  # the budget is shared by the threads of this call
         n_workers = max(1, min(n_workers, int(budget // min_bytes), n_rows))

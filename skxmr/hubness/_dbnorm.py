@@ -11,6 +11,7 @@ from ._kernels import (
     _TEMPERATURE,
     _activation_set,
     _doc,
+    _offsets_doc,
     _gated_offsets,
     _log_partition,
 )
@@ -18,6 +19,7 @@ from ._kernels import (
 
 # ----------------------------------------------------------------- DBNorm
 @_doc
+@_offsets_doc
 class DBNorm(RetrievalEstimator):
     """Dual-bank normalisation: DualIS and DualDIS (Wang et al., 2023).
 
@@ -43,6 +45,8 @@ class DBNorm(RetrievalEstimator):
     ``exp(S/τ)``, as in QB-Norm). ``α = 0`` gives plain cosine; ``α = 1``
     ranks every row exactly as the paper's DualIS and, on rows where both
     factors are gated or neither is, as the authors' DualDIS.
+
+    {offsets}
 
     Where this differs from the authors' code. (1) Their DualDIS keeps the
     *raw cosine* ``S`` as the ungated factor, so a row with one factor gated

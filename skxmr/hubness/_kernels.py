@@ -203,3 +203,12 @@ _BANK_ATTRS = """query_bank_ : ndarray of shape (n_bank_queries, d)
 
 #: Fills the parameter and attribute entries every estimator shares.
 _doc = fill_doc(common=_COMMON_DOC, attrs=_BANK_ATTRS)
+
+# The methods whose potentials are subtracted (IS, QB-Norm, DBNorm).
+_offsets_doc = fill_doc(offsets="""Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
+    ``τ log n_bank``) are applied relative to their midrange ``c``, a
+    constant per gallery (and per factor), so that float32 keeps the
+    differences: the scores are then ``S - α(h - c)``, with every row's
+    ranking and differences unchanged (``skxmr._base.relative_offsets``).
+    float32 inputs give float32 scores end to end; temperatures below
+    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.""")

@@ -140,6 +140,8 @@ class SinkhornNormalizer(RetrievalEstimator):
     }
     # The potentials of one gallery item depend on all the others.
     _separable_gallery = False
+    # The solver runs on POT's backend: torch tensors stay on their device.
+    _array_api = True
 
     def __init__(self, temperature=0.01, max_iter=10, tol=None, strength=1.0, *,
                  n_query_features=None, direction="q2g", n_jobs=None,
@@ -169,7 +171,7 @@ class SinkhornNormalizer(RetrievalEstimator):
         return {"h": h}
 
     def _score_queries(self, queries, gallery, state):
-        return queries @ gallery.T - self.strength * state["h"]
+        return self._linear_scores(queries, gallery, state)
 
     def _linear_form(self, gallery, state):
         return 1.0, self.strength * state["h"]

@@ -23,6 +23,7 @@ from ._kernels import (
     _TEMPERATURE,
     _activation_set,
     _doc,
+    _offsets_doc,
     _gated_offsets,
     _log_partition,
 )
@@ -60,6 +61,7 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
 
 # ------------------------------------------------------- inverted softmax
 @_doc
+@_offsets_doc
 class InvertedSoftmax(RetrievalEstimator):
     """Inverted softmax (IS) over a query bank.
 
@@ -72,6 +74,8 @@ class InvertedSoftmax(RetrievalEstimator):
     the log of the inverted softmax ``exp(S/τ) / Z(g)`` of Smith et al. (2017),
     with the normaliser taken over the query bank as in DESIGN §4 and
     QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
+
+    {offsets}
 
     Parameters
     ----------
@@ -168,6 +172,7 @@ def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, s
 
 # ---------------------------------------------------------------- QB-Norm
 @_doc
+@_offsets_doc
 class QBNorm(RetrievalEstimator):
     """Querybank normalisation with the dynamic inverted softmax (DIS).
 
@@ -179,6 +184,8 @@ class QBNorm(RetrievalEstimator):
 
     ``A`` depends on the whole gallery, so a :class:`~skxmr.GalleryIndex` of
     this estimator cannot ``add`` items.
+
+    {offsets}
 
     Parameters
     ----------

@@ -26,7 +26,17 @@ chunk the float32 product, ``exp`` in float64 and both updates.
 
 The InvGC cases run ``transform_gallery`` (gallery = both banks = ``--n``
 items, a cone; k = 1 % for LocalAdj) against the bare loop of
-:func:`_invgc_case`.
+:func:`_invgc_case`. The score cases, each against a bare loop doing the same
+work on the same backend:
+
+* ``IS``: ``inverted_softmax_scores`` (potentials of ``--n`` gallery items
+  over a ``--n`` bank, then the ``--n`` × ``--n`` scores); bare: the
+  float32 products, a float64 log-sum-exp per gallery item, ``S - h``;
+* ``CSLS``: ``csls_scores`` with k = 10; bare: the three products, the mean
+  of each row's 10 largest (``partition`` / ``topk``) and ``2S - r - r``;
+* ``kneighbors``: an inverted-softmax ``GalleryIndex`` of ``--n`` items
+  answering ``--n`` // 10 queries with 10 neighbours; bare: ``S - h`` and a
+  top 10 (``argpartition`` + sort / ``topk``).
 
 Usage::
 
@@ -311,6 +321,109 @@ def invgc_local(ctx):
     return _invgc_case(ctx, "local")
 
 
+TAU, K = 0.05, 10
+
+
+def _is_numpy(A):
+    return isinstance(A, np.ndarray)
+
+
+def _bare_h(G, B, tau):
+    if _is_numpy(G):
+        from scipy.special import logsumexp
+
+        return tau * logsumexp((G @ B.T).astype(np.float64) / tau, axis=1)
+    return tau * torch.logsumexp((G @ B.T).double() / tau, dim=1)
+
+
+def _bare_top(S, k):
+    if _is_numpy(S):
+        idx = np.argpartition(S, S.shape[1] - k, axis=1)[:, -k:]
+        part = np.take_along_axis(S, idx, 1)
+        order = np.argsort(-part, axis=1)
+        return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
+    return torch.topk(S, k, dim=1)
+
+
+def _mean_top(A, B, k):
+    M = A @ B.T
+    if _is_numpy(M):
+        return np.partition(M, M.shape[1] - k, axis=1)[:, -k:].mean(axis=1, dtype=np.float64)
+    return torch.topk(M, k, dim=1).values.double().mean(dim=1)
+
+
+def _cast(h, like):
+    return h.astype(like.dtype) if _is_numpy(like) else h.to(like.dtype)
+
+
+def is_case(ctx):
+    from skxmr.hubness import inverted_softmax_scores
+
+    n = ctx.n
+    arrays = [ctx.unit_rows(n, s) for s in (0, 1, 2)]
+    rows = []
+    for backend in ctx.backends:
+        Q, G, B = (ctx.on(backend, A) for A in arrays)
+
+        def ours():
+            with ctx.dispatch(backend):
+                inverted_softmax_scores(Q, G, B, temperature=TAU)
+
+        def bare():
+            return Q @ G.T - _cast(_bare_h(G, B, TAU), Q)
+
+        t, t_bare, peak = measure(backend, ours, bare, ctx.repeat)
+        rows.append(row("IS", backend, f"{n}x{n}", t, t_bare, peak, f"bank {n}, tau={TAU}"))
+    return rows
+
+
+def csls_case(ctx):
+    from skxmr.hubness import csls_scores
+
+    n = ctx.n
+    arrays = [ctx.unit_rows(n, s) for s in (0, 1, 2, 3)]
+    rows = []
+    for backend in ctx.backends:
+        Q, G, Bq, Bg = (ctx.on(backend, A) for A in arrays)
+
+        def ours():
+            with ctx.dispatch(backend):
+                csls_scores(Q, G, Bq, Bg, n_neighbors=K)
+
+        def bare():
+            r_g, r_q = _mean_top(G, Bq, K), _mean_top(Q, Bg, K)
+            return 2 * (Q @ G.T) - _cast(r_g, Q)[None, :] - _cast(r_q, Q)[:, None]
+
+        t, t_bare, peak = measure(backend, ours, bare, ctx.repeat)
+        rows.append(row("CSLS", backend, f"{n}x{n}", t, t_bare, peak, f"k={K}, banks {n}"))
+    return rows
+
+
+def kneighbors_case(ctx):
+    from skxmr import InvertedSoftmax
+
+    n, n_q = ctx.n, max(1, ctx.n // 10)
+    Q_, G_, B_ = ctx.unit_rows(n_q, 0), ctx.unit_rows(n, 1), ctx.unit_rows(n, 2)
+    rows = []
+    for backend in ctx.backends:
+        Q, G, B = (ctx.on(backend, A) for A in (Q_, G_, B_))
+        with ctx.dispatch(backend):
+            index = InvertedSoftmax(temperature=TAU)._fit_explicit_banks(B).index(G)
+        h = _cast(_bare_h(G, B, TAU), Q)
+
+        def ours():
+            with ctx.dispatch(backend):
+                index.kneighbors(Q, n_neighbors=10)
+
+        def bare():
+            return _bare_top(Q @ G.T - h, 10)
+
+        t, t_bare, peak = measure(backend, ours, bare, ctx.repeat)
+        rows.append(row("kneighbors", backend, f"{n_q}x{n}", t, t_bare, peak,
+                        "IS index, 10 neighbours"))
+    return rows
+
+
 CASES = {
     "SN dense": sn_dense,
     "DBSN dense": dbsn_dense,
@@ -318,6 +431,9 @@ CASES = {
     "DBSN streamed": dbsn_streamed,
     "InvGC full": invgc_full,
     "InvGC LocalAdj": invgc_local,
+    "IS": is_case,
+    "CSLS": csls_case,
+    "kneighbors": kneighbors_case,
 }
 
 

@@ -8,7 +8,7 @@ of ``--repeat`` interleaved runs (load from other processes hits the path
 and its floor alike); only the ratios are meant to be compared across
 machines.
 
-Cases here (Sinkhorn, and the cost-per-entry curves):
+Cases:
 
 * ``SN streamed``: streamed Sinkhorn (bank × gallery never stored) per
   iteration against one float32 GEMM of the same size in the same row
@@ -24,7 +24,15 @@ Cases here (Sinkhorn, and the cost-per-entry curves):
   square, one relevant item each way) against one pass over S per
   direction, validation included (target <= 3);
 * ``LocalAdj``: InvGC with LocalAdj (k = 1 %, gallery = banks = ``--n``)
-  against its two GEMMs ``G Bgᵀ``, ``G Bqᵀ`` (target <= 2).
+  against its two GEMMs ``G Bgᵀ``, ``G Bqᵀ`` (target <= 2);
+* ``kneighbors``: ``GalleryIndex.kneighbors`` (1000 queries, 200,000
+  items, 50,000 with ``--quick``, 10 neighbours) of every linear-form method
+  against the float32 query × gallery GEMM alone (target <= 1.5);
+* ``single query``: one query's ``kneighbors`` against a bare ``sgemv`` +
+  ``argpartition`` + sort of the 10 (target: the same, ~1.0);
+* ``IS scores curve``: ``inverted_softmax_scores`` (potentials and scores)
+  in ns per entry from 2k × 2k to 20k × 20k, against the GEMM of each size
+  (the potentials' own curve is ``IS curve``; flat is the target).
 
 Usage::
 
@@ -193,6 +201,65 @@ def localadj(args):
                 f"k=1% (m={est.n_neighbors_gallery_}), gallery = banks = n, float32")]
 
 
+def _knn_sizes(args):
+    """1000 queries against 200,000 items (50,000 with ``--quick``)."""
+    return 1000, 50000 if getattr(args, "quick", False) else 200000
+
+
+def _indexes(G, bank):
+    from skxmr import CosineSimilarity, DBNorm, InvertedSoftmax, pair
+
+    X = pair(bank, bank)
+    return {
+        "cosine": CosineSimilarity().fit(X).index(G),
+        "IS": InvertedSoftmax().fit(X).index(G),
+        "DualIS": DBNorm().fit(X).index(G),
+    }
+
+
+def kneighbors_vs_gemm(args):
+    n_q, n_g = _knn_sizes(args)
+    Q, G, bank = unit_rows(n_q, seed=0), unit_rows(n_g, seed=1), unit_rows(2000, seed=2)
+    rows = []
+    for name, index in _indexes(G, bank).items():
+        t, t_gemm = interleaved([lambda: index.kneighbors(Q, 10), lambda: Q @ G.T], args.repeat)
+        rows.append(row(f"knn {name}", f"{n_q}x{n_g}", t, "float32 GEMM", t_gemm, 1.5,
+                        "10 neighbours, float32 end to end"))
+    return rows
+
+
+def single_query(args):
+    n_g = _knn_sizes(args)[1]
+    G, bank = unit_rows(n_g, seed=1), unit_rows(2000, seed=2)
+    q = unit_rows(1, seed=3)
+
+    def bare():
+        s = G @ q[0]
+        top = np.argpartition(s, s.size - 10)[-10:]
+        return top[np.argsort(-s[top])]
+
+    rows = []
+    for name, index in _indexes(G, bank).items():
+        reps = 20 * args.repeat
+        t, t_bare = interleaved([lambda: index.kneighbors(q, 10), bare], reps)
+        rows.append(row(f"1-query {name}", f"1x{n_g}", t, "sgemv+partition", t_bare, 1.0,
+                        f"{1e3 * t:.2f} ms"))
+    return rows
+
+
+def is_scores_curve(args):
+    from skxmr.hubness import inverted_softmax_scores
+
+    rows = []
+    for n in args.sizes:
+        Q, G, B = unit_rows(n, seed=0), unit_rows(n, seed=1), unit_rows(n, seed=2)
+        t, t_gemm = interleaved([lambda: inverted_softmax_scores(Q, G, B), lambda: Q @ G.T],
+                                args.repeat)
+        rows.append(row("IS scores", f"{n}x{n}", t, "float32 GEMM", t_gemm, None,
+                        f"{1e9 * t / (n * n):.2f} ns/entry (bank {n})"))
+    return rows
+
+
 CASES = {
     "SN streamed": sn_streamed,
     "SN stored": sn_stored,
@@ -201,6 +268,9 @@ CASES = {
     "IS curve": is_curve,
     "report": report_both,
     "LocalAdj": localadj,
+    "kneighbors": kneighbors_vs_gemm,
+    "single query": single_query,
+    "IS scores curve": is_scores_curve,
 }
 
 

@@ -156,6 +156,16 @@ class StrictParamsMixin:
         check_no_bool_numbers(self)
 
 
+# The fitted attributes every RetrievalEstimator sets in fit, for docstrings
+# (spliced in with skxmr._docstrings.fill_doc as ``{attrs}``).
+BANK_ATTRS_DOC = """query_bank_ : ndarray of shape (n_bank_queries, d)
+        Unique, L2-normalised query halves of the training pairs.
+    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
+        Unique, L2-normalised gallery halves of the training pairs.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit``."""
+
+
 class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 

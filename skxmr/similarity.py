@@ -3,7 +3,8 @@
 import numbers
 
 from ._backend import astype, get_backend
-from ._base import RetrievalEstimator
+from ._base import BANK_ATTRS_DOC, RetrievalEstimator
+from ._docstrings import fill_doc
 from ._registry import register_method
 from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
@@ -41,6 +42,7 @@ def cosine_scores(queries, gallery, *, normalize=True):
     return nx.dot(astype(Q, dtype), astype(G, dtype).T)
 
 
+@fill_doc(attrs=BANK_ATTRS_DOC)
 class CosineSimilarity(RetrievalEstimator):
     """Plain cosine similarity of the L2-normalised halves: the reference row.
 
@@ -55,12 +57,7 @@ class CosineSimilarity(RetrievalEstimator):
 
     Attributes
     ----------
-    query_bank_ : ndarray of shape (n_bank_queries, d)
-        Unique, L2-normalised query halves of the training pairs.
-    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
-        Unique, L2-normalised gallery halves of the training pairs.
-    n_features_in_ : int
-        Number of columns of ``X`` seen in ``fit``.
+    {attrs}
 
     Examples
     --------

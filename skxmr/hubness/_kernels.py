@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval
 from .._backend import astype, get_backend, is_numpy
 from .._base import relative_offsets
 from .._chunking import map_row_chunks, reduce_row_chunks
+from .._base import BANK_ATTRS_DOC
 from .._docstrings import fill_doc
 from .._ot._math import scaled_product_dtype
 from .._ot._topk import row_largest
@@ -193,16 +194,10 @@ _COMMON_DOC = """n_query_features : int, default=None
     n_jobs : int, default=None
         joblib workers for the chunked bank passes and scoring."""
 
-_BANK_ATTRS = """query_bank_ : ndarray of shape (n_bank_queries, d)
-        Unique, L2-normalised query halves of the training pairs.
-    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
-        Unique, L2-normalised gallery halves of the training pairs.
-    n_features_in_ : int
-        Number of columns of ``X`` seen in ``fit``."""
 
 
 #: Fills the parameter and attribute entries every estimator shares.
-_doc = fill_doc(common=_COMMON_DOC, attrs=_BANK_ATTRS)
+_doc = fill_doc(common=_COMMON_DOC, attrs=BANK_ATTRS_DOC)
 
 # The methods whose potentials are subtracted (IS, QB-Norm, DBNorm).
 _offsets_doc = fill_doc(offsets="""Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like

@@ -7,10 +7,13 @@ import numbers
 from sklearn.utils._param_validation import Interval, validate_params
 
 from .._backend import get_backend
-from .._base import RetrievalEstimator
+from .._base import BANK_ATTRS_DOC, RetrievalEstimator
+from .._docstrings import fill_doc
 from .._ot._common import SINKHORN_CONSTRAINTS, _result
 from .._ot._streamed import _embedding_potentials
 from .._registry import register_method
+
+_attrs_doc = fill_doc(attrs=BANK_ATTRS_DOC)
 
 NORMALIZER_CONSTRAINTS = {
     **SINKHORN_CONSTRAINTS,
@@ -34,6 +37,7 @@ def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_i
     return h[: gallery.shape[0]]
 
 
+@_attrs_doc
 class SinkhornNormalizer(RetrievalEstimator):
     """Sinkhorn normalisation (SN): hubness reduction with entropic OT.
 
@@ -93,12 +97,7 @@ class SinkhornNormalizer(RetrievalEstimator):
 
     Attributes
     ----------
-    query_bank_ : ndarray of shape (n_bank_queries, d)
-        Unique, L2-normalised query halves of the training pairs.
-    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
-        Unique, L2-normalised gallery halves of the training pairs.
-    n_features_in_ : int
-        Number of columns of ``X`` seen in ``fit``.
+    {attrs}
 
     See Also
     --------
@@ -177,6 +176,7 @@ class SinkhornNormalizer(RetrievalEstimator):
         return 1.0, self.strength * state["h"]
 
 
+@_attrs_doc
 class DualBankSinkhornNormalizer(SinkhornNormalizer):
     """Dual Bank Sinkhorn normalisation (DBSN).
 
@@ -219,12 +219,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 
     Attributes
     ----------
-    query_bank_ : ndarray of shape (n_bank_queries, d)
-        Unique, L2-normalised query halves of the training pairs.
-    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
-        Unique, L2-normalised gallery halves of the training pairs.
-    n_features_in_ : int
-        Number of columns of ``X`` seen in ``fit``.
+    {attrs}
 
     See Also
     --------

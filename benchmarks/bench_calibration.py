@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skxmr import CosineSimilarity, registered_methods
+from skxmr.datasets import make_multiplicity_problem
 from skxmr.calibration import (
     CalibratedProjection,
     GaussianEmbedding,
@@ -34,7 +35,6 @@ from skxmr.calibration import (
     bhattacharyya_distance,
     js_divergence,
     kl_divergence,
-    make_multiplicity_problem,
     pair_gaussians,
     symmetric_kl_divergence,
     wasserstein2_squared,

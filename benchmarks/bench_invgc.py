@@ -65,7 +65,7 @@ def _timed_and_traced(func):
 
 def scale(n_gallery, n_bank, d, budgets):
     from skxmr import InvGC, pair
-    from skxmr._validation import l2_normalize
+    from skxmr.utils._validation import l2_normalize
 
     rng = np.random.default_rng(0)
     shift = 2.0 * rng.standard_normal(d).astype(np.float32)

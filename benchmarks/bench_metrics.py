@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from skxmr._validation import check_matrix
+from skxmr.utils._validation import check_matrix
 from skxmr.metrics import (
     k_occurrence,
     map_at_r,

@@ -29,10 +29,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from skxmr.datasets import make_multiplicity_problem
 from skxmr.calibration import (
     GaussianEmbedding,
     ProbabilisticCalibration,
-    make_multiplicity_problem,
     pair_gaussians,
 )
 from skxmr.metrics import make_retrieval_scorer

@@ -6,7 +6,8 @@ transform a test gallery; chain steps in ``Pipeline`` and tune them with
 """
 
 from . import datasets, metrics  # noqa: F401  (public subpackages: skxmr.datasets, skxmr.metrics)
-from ._base import GalleryIndex, PairedTransformer, RetrievalEstimator, index
+from ._base import PairedTransformer, RetrievalEstimator
+from ._serving import GalleryIndex, index
 from ._pairs import PairedItems, pair, split_pairs, unpair
 from ._registry import register_method, registered_methods
 from .alignment import CauchySchwarzAlignment, MultiModalCSAlignment

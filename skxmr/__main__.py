@@ -1,8 +1,8 @@
-"""``python -m skxmr benchmark``: see :mod:`skxmr.benchmark` and :mod:`skxmr._cli`."""
+"""``python -m skxmr benchmark``: see :mod:`skxmr.benchmark` and :mod:`skxmr.benchmark._cli`."""
 
 import sys
 
-from ._cli import main
+from .benchmark._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

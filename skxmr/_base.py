@@ -29,109 +29,35 @@ Both carry ``n_query_features`` (where the halves split) and ``direction``
 subclasses list in their ``__init__`` like any other parameter.
 """
 
-import copy
-import numbers
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ._backend import astype, describe, get_backend, is_numpy, stable_argsort
-from ._chunking import map_row_chunks
+from .utils._backend import astype, get_backend, is_numpy
+from .utils._chunking import concat_rows, map_row_chunks
 from .metrics.ranking import recall_at_k
 from ._pairs import (
-    DIRECTIONS,
     check_y_layout,
     resolve_split,
     split_pairs,
     warn_split,
     warn_unpaired,
 )
-from ._ot._topk import top_k_indices
-from ._validation import (
+from ._serving import GalleryIndex
+from .utils._math import relative_offsets
+from .utils._params import PAIR_CONSTRAINTS
+from .utils._validation import (
     FLOAT_DTYPES,
     check_bank,
-    check_bool,
     check_matrix,
-    check_n_neighbors,
     check_no_bool_numbers,
     check_same_width,
     l2_normalize,
     namespace_dtypes,
     result_dtype,
 )
-
-# Offsets (e.g. potentials h(g)) larger than this in magnitude are applied
-# relative to a reference, their midrange: at large temperatures h(g) is
-# about τ·log(n_bank) plus differences of the size of the cosines, and
-# float32 scores S - h would keep ~7 digits of the large part and lose the
-# differences (issue 14). Below it (every default temperature) the scores
-# are exactly S - h; above it they are S - (h - c), the same ranking and
-# the same differences within every row. 8 keeps float32's resolution
-# within 10 ulps of a cosine's.
-OFFSET_REFERENCE_ABOVE = 8.0
-
-
-def relative_offsets(offsets):
-    """``offsets - c`` with ``c`` their midrange when they exceed
-    :data:`OFFSET_REFERENCE_ABOVE` in magnitude, else ``offsets`` unchanged.
-
-    A constant shift of a row's scores changes no ranking. Computed on the
-    offsets' backend without a round trip to the host.
-    """
-    nx = get_backend(offsets=offsets)
-    hi, lo = nx.max(offsets), nx.min(offsets)
-    big = nx.maximum(nx.abs(hi), nx.abs(lo)) > OFFSET_REFERENCE_ABOVE
-    return offsets - big * ((hi + lo) / 2)
-
-
-def sorted_top_k(S, k):
-    """Values and columns of each row's ``k`` largest entries, best first.
-
-    Ties are broken towards the lower column, on every backend (numpy's
-    exact selection of :func:`skxmr._ot._topk.top_k_indices`; on torch
-    ``topk``, with rows tied at the ``k``-th value re-selected by a
-    threshold that keeps the tied entries in column order).
-    """
-    nx = get_backend(scores=S)
-    if is_numpy(nx):
-        idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
-    else:
-        import torch
-
-        n_rows, n_cols = S.shape
-        vals, idx = torch.topk(S, min(k + 1, n_cols), dim=1)
-        idx = idx[:, :k]
-        if k < n_cols:
-            tied_rows = torch.nonzero(vals[:, k - 1] == vals[:, k])[:, 0]
-            if tied_rows.numel():  # which of the tied entries is kept matters
-                T = S[tied_rows]
-                t = vals[tied_rows, k - 1 : k]
-                keep = T > t
-                tied = T == t
-                need = k - keep.sum(dim=1, keepdim=True)
-                keep |= tied & (torch.cumsum(tied, dim=1) <= need)
-                idx[tied_rows] = torch.nonzero(keep)[:, 1].reshape(-1, k)
-        idx = torch.sort(idx, dim=1).values  # column order, then stable by value
-    part = nx.take_along_axis(S, idx, 1)
-    order = stable_argsort(part, axis=1, descending=True)
-    return nx.take_along_axis(part, order, 1), nx.take_along_axis(idx, order, 1)
-
-
-def concat_rows(parts):
-    """Stack row chunks (no copy for a single chunk)."""
-    if len(parts) == 1:
-        return parts[0]
-    return get_backend(chunk=parts[0]).concatenate(parts, axis=0)
-
-
-PAIR_CONSTRAINTS = {
-    "n_query_features": [Interval(numbers.Integral, 1, None, closed="left"), None],
-    "direction": [StrOptions(set(DIRECTIONS))],
-}
-
 
 def _check_banks(items):
     """Normalised banks from the unique items of training pairs."""
@@ -154,16 +80,6 @@ class StrictParamsMixin:
     def _validate_params(self):
         super()._validate_params()
         check_no_bool_numbers(self)
-
-
-# The fitted attributes every RetrievalEstimator sets in fit, for docstrings
-# (spliced in with skxmr._docstrings.fill_doc as ``{attrs}``).
-BANK_ATTRS_DOC = """query_bank_ : ndarray of shape (n_bank_queries, d)
-        Unique, L2-normalised query halves of the training pairs.
-    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
-        Unique, L2-normalised gallery halves of the training pairs.
-    n_features_in_ : int
-        Number of columns of ``X`` seen in ``fit``."""
 
 
 class _PairedRowsMixin(StrictParamsMixin):
@@ -478,290 +394,6 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         tags.non_deterministic = False
         tags.array_api_support = self._array_api
         return tags
-
-
-class GalleryIndex:
-    """A fitted score estimator bound to a fixed gallery, for serving.
-
-    The per-gallery statistics are computed once at construction; scoring a
-    batch of queries then costs the query × gallery product plus the
-    method's per-row work, in memory-bounded chunks.
-
-    With ``approximate=True`` (methods whose scores are
-    ``scale · qᵀg − offset(g)``: cosine, inverted softmax, SN, DBSN, ...),
-    :meth:`kneighbors` takes ``n_candidates`` per query from a faiss HNSW
-    graph built on the gallery with the method's offsets folded in, then
-    re-scores them exactly; :meth:`score` stays exact.
-
-    Parameters
-    ----------
-    estimator : RetrievalEstimator
-        A fitted score estimator. The index keeps a snapshot of it (a
-        shallow copy, sharing its arrays): refitting the estimator or
-        setting its parameters afterwards does not change the index.
-    gallery : array-like of shape (n_gallery, d)
-        The gallery to serve.
-    approximate : bool, default=False
-        Build the faiss candidate graph (needs ``skxmr[ann]``).
-    n_candidates : int, default=None
-        Candidates per query for approximate search (at least
-        ``n_neighbors`` are taken); ``None`` means
-        ``max(30 * n_neighbors, 300)``: recall@10 against exact search
-        ≥ 0.99 on 10k synthetic items for every linear-form method, 0.97
-        for cosine and 0.65-0.72 for the normalised methods on 100k (see
-        the scaling page and ``benchmarks/bench_scale.py --approximate``).
-
-    Attributes
-    ----------
-    gallery_ : ndarray of shape (n_gallery, d)
-        The L2-normalised gallery.
-    state_ : dict
-        The method's per-gallery statistics.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skxmr import InvertedSoftmax, pair
-    >>> rng = np.random.default_rng(0)
-    >>> Q = rng.standard_normal((20, 4)); G = Q + 0.3 * rng.standard_normal((20, 4))
-    >>> index = InvertedSoftmax().fit(pair(Q, G)).index(G)   # statistics once
-    >>> scores, ids = index.kneighbors(Q[:2], n_neighbors=3)
-    >>> ids.shape, index.n_gallery
-    ((2, 3), 20)
-    """
-
-    def __init__(self, estimator, gallery, *, approximate=False, n_candidates=None):
-        check_is_fitted(estimator)
-        # A snapshot: scoring reads the estimator's parameters and banks (CSLS
-        # its gallery bank, every method its strength), so an index must not
-        # change when the estimator is refit or its parameters are set. fit
-        # and set_params rebind attributes, never write into the arrays, so
-        # a shallow copy shares the arrays and costs no memory.
-        self.estimator = copy.copy(estimator)
-        self.approximate = check_bool(approximate, "approximate")
-        self.n_candidates = n_candidates
-        if n_candidates is not None:
-            check_n_neighbors(n_candidates, np.iinfo(np.int32).max, "n_candidates", "candidates")
-        self.gallery_ = estimator._check_items(gallery, "gallery")
-        self.state_ = estimator._prepare_gallery(self.gallery_)
-        self._build_candidates()
-
-    def _build_candidates(self):
-        self._candidates = None
-        self._scorers = {}  # per output dtype; rebuilt when the gallery changes
-        if not self.approximate:
-            return
-        if not isinstance(self.gallery_, np.ndarray):
-            raise ValueError(
-                "approximate=True builds a faiss graph, which needs numpy arrays; "
-                f"the gallery is on {describe(self.gallery_)}."
-            )
-        form = self.estimator._linear_form(self.gallery_, self.state_)
-        if form is None:
-            raise ValueError(
-                f"approximate=True needs scores linear in the gallery "
-                f"(scale * q.g - offset(g)); {type(self.estimator).__name__}'s are not."
-            )
-        from ._ann import LinearCandidates
-
-        scale, offsets = form
-        form = scale, np.zeros(self.n_gallery) if offsets is None else offsets
-        self._linear = form
-        self._candidates = LinearCandidates(self.gallery_, *form)
-
-    @property
-    def n_gallery(self):
-        """Number of gallery items bound."""
-        return self.gallery_.shape[0]
-
-    # Set by skxmr.index for a Pipeline: its transformer steps (snapshots),
-    # applied to incoming queries (their half) and to added gallery rows.
-    _steps = ()
-    _halves = ("left", "right")  # (querying half, ranked half) of the pairs
-
-    def _queries(self, queries):
-        for step in self._steps:
-            queries = step._transform_half(queries, self._halves[0])
-        Q = self.estimator._check_items(queries, "queries")
-        get_backend(queries=Q, **{"the index's gallery": self.gallery_})
-        return Q, result_dtype(Q, self.gallery_)
-
-    def _scorer(self, dtype):
-        key = str(dtype)
-        if key not in self._scorers:
-            self._scorers[key] = self.estimator._row_scorer(self.gallery_, self.state_, dtype)
-        return self._scorers[key]
-
-    def score(self, queries):
-        """Normalised scores of ``queries`` against the bound gallery.
-
-        Parameters
-        ----------
-        queries : array-like of shape (n_queries, d)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_queries, n_gallery)
-        """
-        Q, dtype = self._queries(queries)
-        return self.estimator._score_rows(self._scorer(dtype), Q, self.n_gallery)
-
-    def kneighbors(self, queries, n_neighbors=10, return_scores=True):
-        """The ``n_neighbors`` best gallery items of each query, best first.
-
-        Parameters
-        ----------
-        queries : array-like of shape (n_queries, d)
-        n_neighbors : int, default=10
-        return_scores : bool, default=True
-
-        Returns
-        -------
-        scores : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_scores``.
-        indices : ndarray of shape (n_queries, n_neighbors)
-            Gallery row indices, best first (ties by lower index).
-        """
-        k = check_n_neighbors(n_neighbors, self.n_gallery, "n_neighbors")
-        Q, dtype = self._queries(queries)
-        if self._candidates is not None:
-            scores, indices = self._approximate_top_k(Q, k, dtype)
-            return (scores, indices) if return_scores else indices
-        parts = self.estimator._map_queries(
-            lambda rows: self._exact_top_k(Q[rows], k, dtype), Q, self.n_gallery)
-        scores = concat_rows([p[0] for p in parts])
-        indices = concat_rows([p[1] for p in parts])
-        return (scores, indices) if return_scores else indices
-
-    def _exact_top_k(self, Q, k, dtype):
-        """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
-        return sorted_top_k(self._scorer(dtype)(Q), k)
-
-    def _approximate_top_k(self, Q, k, dtype):
-        # At least k candidates, so that every row has k neighbours to return.
-        n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
-        scale, offsets = self._linear
-        G = self.gallery_
-
-        def top_k(rows):
-            ids = self._candidates.search(Q[rows], n_cand)
-            found = ids >= 0  # faiss pads with -1 when it finds fewer
-            safe = np.where(found, ids, 0)
-            S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
-            S = np.where(found, S, -np.inf).astype(dtype, copy=False)
-            order = np.lexsort((safe, -S), axis=1)[:, :k]
-            scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
-            # Rows where the graph found fewer than k items (e.g. a gallery of
-            # duplicates) are scored exactly instead of padded with index 0.
-            short = np.flatnonzero(found.sum(axis=1) < k)
-            if short.size:
-                scores[short], idx[short] = self._exact_top_k(Q[rows][short], k, dtype)
-            return scores, idx
-
-        parts = map_row_chunks(
-            top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
-            n_jobs=getattr(self.estimator, "n_jobs", None),
-        )
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-    def add(self, gallery):
-        """Append gallery items, updating the statistics where the method allows.
-
-        Parameters
-        ----------
-        gallery : array-like of shape (n_new, d)
-
-        Returns
-        -------
-        self : GalleryIndex
-        """
-        est = self.estimator
-        if not est._separable_gallery:
-            raise ValueError(
-                f"{type(est).__name__}'s gallery statistics depend jointly on all "
-                "gallery items, so they cannot be extended incrementally; build "
-                "a new index with estimator.index(np.vstack([old, new]))."
-            )
-        for step in self._steps:
-            if not step._separable_half:
-                raise ValueError(
-                    f"{type(step).__name__} transforms the gallery jointly (e.g. InvGC's "
-                    "full adjacency subtracts a mean over the whole gallery), so new "
-                    "items cannot be added; build skxmr.index(pipeline, all_items)."
-                )
-            gallery = step._transform_half(gallery, self._halves[1])
-        G = est._check_items(gallery, "gallery")
-        nx = get_backend(**{"the index's gallery": self.gallery_, "gallery": G})
-        G = astype(G, self.gallery_.dtype)
-        new = est._prepare_gallery(G)
-        self.state_ = {
-            key: nx.concatenate([value, new[key]]) for key, value in self.state_.items()
-        }
-        self.gallery_ = nx.concatenate([self.gallery_, G], axis=0)
-        self._build_candidates()  # the augmentation's norm bound may change
-        return self
-
-
-def index(estimator, gallery, *, approximate=False, n_candidates=None):
-    """Bind a fitted estimator or Pipeline to a fixed gallery, for serving.
-
-    For a plain score estimator this is ``estimator.index(gallery)``. For a
-    Pipeline (e.g. the ``best_estimator_`` of a grid search, or a pipeline
-    saved by ``skxmr benchmark --save-best``) every transformer step maps the
-    gallery first -- InvGC convolves it against the banks, an alignment
-    projects it into the shared space -- and the last step binds the
-    result; incoming queries pass through the steps' query-side transforms
-    (an alignment's query projection; InvGC leaves queries as they are).
-    Calling ``pipeline[-1].index(gallery)`` instead would skip those steps:
-    the last step was fitted on transformed rows and would score raw ones.
-
-    Parameters
-    ----------
-    estimator : RetrievalEstimator or Pipeline ending in one
-        Fitted.
-    gallery : array-like of shape (n_gallery, d)
-        The raw gallery (the ranked half's columns, as in ``X``).
-    approximate : bool, default=False
-        See :class:`GalleryIndex`.
-    n_candidates : int, default=None
-        See :class:`GalleryIndex`.
-
-    Returns
-    -------
-    index : GalleryIndex
-        Its ``score`` and ``kneighbors`` take raw queries.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.pipeline import make_pipeline
-    >>> import skxmr
-    >>> rng = np.random.default_rng(0)
-    >>> Q = rng.standard_normal((30, 4))
-    >>> G = Q + 0.3 * rng.standard_normal((30, 4))
-    >>> pipe = make_pipeline(skxmr.InvGC(), skxmr.SinkhornNormalizer(temperature=0.05))
-    >>> pipe.fit(skxmr.pair(Q[:20], G[:20]))  # doctest: +ELLIPSIS
-    Pipeline(...)
-    >>> idx = skxmr.index(pipe, G[20:])
-    >>> np.allclose(idx.score(Q[20:]), pipe.decision_function(skxmr.pair(Q[20:], G[20:])))
-    True
-    """
-    from sklearn.pipeline import Pipeline
-
-    if not isinstance(estimator, Pipeline):
-        return estimator.index(gallery, approximate=approximate, n_candidates=n_candidates)
-    steps = [step for _, step in estimator.steps[:-1] if step not in (None, "passthrough")]
-    final = estimator.steps[-1][1]
-    if isinstance(final, Pipeline):
-        raise TypeError("skxmr.index takes a flat Pipeline; nest no Pipeline as its last step.")
-    halves = ("left", "right") if final.direction == "q2g" else ("right", "left")
-    for step in steps:
-        check_is_fitted(step)
-        gallery = step._transform_half(gallery, halves[1])
-    bound = final.index(gallery, approximate=approximate, n_candidates=n_candidates)
-    bound._steps = tuple(copy.copy(step) for step in steps)
-    bound._halves = halves
-    return bound
 
 
 class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):

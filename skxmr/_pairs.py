@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_matrix, label_codes
+from .utils._validation import check_matrix, label_codes
 
 DIRECTIONS = ("q2g", "g2q")
 

@@ -27,7 +27,7 @@ and finally ``G' = norm(½ G_Bg + ½ G_Bq)``.
 Arrays and devices: under ``sklearn.config_context(array_api_dispatch=True)``
 torch tensors stay torch on their device -- the fitted banks, their moments
 and every product (``nx.dot`` of POT's backend); the LocalAdj selection uses
-the backend's ``topk`` for the threshold (:mod:`skxmr._ot._topk`) and the
+the backend's ``topk`` for the threshold (:mod:`skxmr.utils._topk`) and the
 neighbours' bank rows are gathered and summed on the device. numpy keeps
 its specialised path (candidate top-k, a sparse CSR product).
 """
@@ -43,13 +43,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import astype, get_backend
+from .utils._backend import astype, get_backend
 from ._base import PairedTransformer, _check_banks
-from ._chunking import map_row_chunks
+from .utils._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
 from ._registry import register_method
-from ._ot._topk import top_k_indices, top_k_mask
-from ._validation import check_matrix, check_same_width, l2_normalize
+from .utils._topk import top_k_indices, top_k_mask
+from .utils._validation import check_matrix, check_same_width, l2_normalize
 from .similarity import CosineSimilarity
 
 ADJACENCIES = ("full", "local", "avgpool")

@@ -2,11 +2,11 @@
 
 import numbers
 
-from ._backend import astype, get_backend
-from ._base import BANK_ATTRS_DOC, RetrievalEstimator
-from ._docstrings import fill_doc
+from .utils._backend import astype, get_backend
+from ._base import RetrievalEstimator
+from .utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from ._registry import register_method
-from ._validation import check_matrix, check_same_width, l2_normalize, result_dtype
+from .utils._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
 
 def cosine_scores(queries, gallery, *, normalize=True):

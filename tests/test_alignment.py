@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, pair, registered_methods, unpair
-from skxmr._cs_solver import project, project_grad
+from skxmr.utils._optim import project, project_grad
 from skxmr.alignment import (
     CauchySchwarzAlignment,
     MultiModalCSAlignment,
@@ -506,7 +506,7 @@ def test_multimodal_transform_checks():
 
 def test_alignments_share_one_base():
     """The 13 common parameters, their constraints and docs come from one place."""
-    from skxmr.alignment import _CSAlignmentBase
+    from skxmr.alignment._cs import _CSAlignmentBase
 
     common = set(inspect.signature(_CSAlignmentBase.__init__).parameters) - {"self"}
     assert len(common) == 13

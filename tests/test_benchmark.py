@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 
 import skxmr
 from skxmr import _registry
-from skxmr._bootstrap import paired_bootstrap_ci
+from skxmr.benchmark._bootstrap import paired_bootstrap_ci
 from skxmr.benchmark import (
     METRICS,
     best_method,

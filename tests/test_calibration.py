@@ -10,7 +10,8 @@ from sklearn.covariance import empirical_covariance, ledoit_wolf, shrunk_covaria
 from sklearn.exceptions import ConvergenceWarning
 
 from skxmr import registered_methods
-from skxmr._calibrated_projection import TRAIN_DISTANCES, loss_and_gradient
+from skxmr.calibration._projection import TRAIN_DISTANCES, loss_and_gradient
+from skxmr.datasets import make_multiplicity_problem
 from skxmr.calibration import (
     CalibratedProjection,
     GaussianEmbedding,
@@ -20,7 +21,6 @@ from skxmr.calibration import (
     calibrated_similarity,
     js_divergence,
     kl_divergence,
-    make_multiplicity_problem,
     pair_gaussians,
     symmetric_kl_divergence,
     unpair_gaussians,

@@ -5,7 +5,7 @@ import pytest
 from joblib import parallel_backend
 from sklearn import config_context
 
-from skxmr._chunking import chunk_n_rows, map_row_chunks, reduce_row_chunks, row_slices
+from skxmr.utils._chunking import chunk_n_rows, map_row_chunks, reduce_row_chunks, row_slices
 
 
 def test_chunk_n_rows_budget():

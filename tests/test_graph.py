@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, InvGC, pair, registered_methods
-from skxmr._ot._topk import row_kth_largest, top_k_indices
+from skxmr.utils._topk import row_kth_largest, top_k_indices
 from skxmr.graph import DEFAULT_R, _local_update, n_neighbors_for
 
 from .conftest import make_pairs

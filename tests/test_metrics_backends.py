@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from sklearn.pipeline import make_pipeline
 
 from skxmr import CosineSimilarity, InvGC
-from skxmr._ot._topk import row_kth_largest, top_k_indices, top_k_mask
+from skxmr.utils._topk import row_kth_largest, top_k_indices, top_k_mask
 from skxmr.metrics import (
     antihub_rate,
     degeneration_score,

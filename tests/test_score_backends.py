@@ -149,7 +149,7 @@ def test_top_k_with_many_ties_matches_numpy(backend):
     """Rows tied across the k-th value keep the lowest columns, as on numpy."""
     rng = np.random.default_rng(5)
     S = rng.integers(0, 4, size=(30, 50)).astype(float)  # many exact ties
-    from skxmr._base import sorted_top_k
+    from skxmr.utils._topk import sorted_top_k
 
     ref_vals, ref_idx = sorted_top_k(S, 7)
     vals, idx = sorted_top_k(backend.asarray(S), 7)

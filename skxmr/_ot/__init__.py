@@ -1,4 +1,4 @@
-"""The numerical core: entropic OT (Sinkhorn) solvers, log-sum-exp and top-k.
+"""The numerical core: entropic OT (Sinkhorn) solvers.
 
 Solvers only: nothing here imports the estimators or the method registry.
 :func:`sinkhorn_potentials` solves a stored similarity matrix and
@@ -7,10 +7,15 @@ or streamed (see :mod:`skxmr._ot._potentials` for the numerics).
 """
 
 from ._common import SINKHORN_CONSTRAINTS
-from ._potentials import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
+from ._potentials import (
+    block_potentials,
+    sinkhorn_potentials,
+    sinkhorn_potentials_from_embeddings,
+)
 
 __all__ = [
     "SINKHORN_CONSTRAINTS",
+    "block_potentials",
     "sinkhorn_potentials",
     "sinkhorn_potentials_from_embeddings",
 ]

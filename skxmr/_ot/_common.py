@@ -20,7 +20,7 @@ from ot.backend import get_backend as _pot_backend
 from sklearn.externals.array_api_compat import array_namespace, device
 from threadpoolctl import ThreadpoolController
 
-from .._chunking import reduce_row_chunks
+from ..utils._chunking import reduce_row_chunks
 
 # Largest spread (max_j M_ij - min_j M_ij) / τ of a row for which the
 # scaling domain is used: with each row shifted by its maximum, kernel

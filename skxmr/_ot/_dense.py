@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._chunking import row_slices
+from ..utils._chunking import row_slices
 from . import _common
 from ._common import NUMPY_NX as _NX
 from ._common import _blas_threads, _budget_bytes, _finite, _fits, _one_blas_thread, _SpreadTooLarge

@@ -23,7 +23,7 @@ more than ``SCALING_DOMAIN_MAX_SPREAD`` switch to the log domain
 
 import math
 
-from .._chunking import chunk_n_rows, row_slices
+from ..utils._chunking import chunk_n_rows, row_slices
 from . import _common
 from ._common import _finite, _passes, _SpreadTooLarge
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from ._common import _passes, _run_pass
-from ._math import logsumexp
+from ..utils._math import logsumexp
 
 
 def _streamed_log(product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol, *,

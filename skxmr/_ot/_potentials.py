@@ -58,7 +58,7 @@ row chunks, each chunk's block ``bank[rows] @ columns.T`` recomputed in a
 work buffer allocated once per worker and turned into its kernel (scaling
 domain) or log-sum-exps (log domain) for both the row update and its share
 of the column update (folded per worker by
-:func:`skxmr._chunking.reduce_row_chunks`, so that joblib backends such as
+:func:`skxmr.utils._chunking.reduce_row_chunks`, so that joblib backends such as
 dask spread the chunks). The products are computed in the inputs'
 precision: float32 embeddings use float32 matrix products, twice as fast
 as float64 and the dominant cost (~8 ns per entry and iteration on 2
@@ -72,8 +72,8 @@ float32 and float64 inputs then give identical potentials.
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 
-from .._backend import get_backend
-from .._validation import check_matrix, check_same_width
+from ..utils._backend import get_backend
+from ..utils._validation import check_matrix, check_same_width
 from ._common import SINKHORN_CONSTRAINTS, _check_marginals, _fits, _result
 from ._dense import _solve_dense
 from ._generic import nx_sinkhorn, stored_source
@@ -247,6 +247,21 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
     B = check_matrix(bank, "bank")
     C = check_matrix(columns, "columns")
     check_same_width(B, C, "bank", "columns")
+    return block_potentials(B, [C], temperature, max_iter, tol, a, b,
+                            working_memory=working_memory, n_jobs=n_jobs, method=method)
+
+
+def block_potentials(bank, blocks, temperature, max_iter, tol, a=None, b=None, *,
+                     working_memory, n_jobs, method="auto", exact_error=False):
+    """Potentials of ``M = bank [C_1 | C_2 | ...]ᵀ`` for validated embeddings.
+
+    The seam the estimators call: the column blocks (DBSN's gallery and
+    gallery bank) are never stacked. ``exact_error=None`` spends no pass
+    beyond ``max_iter`` on the reported marginal error; ``False`` reports
+    the error of the iterate before the last when streamed; ``True`` the
+    last's. Returns ``(h, log)`` as :func:`sinkhorn_potentials_from_embeddings`.
+    """
     return _result(*_embedding_potentials(
-        B, [C], temperature, max_iter, tol, a, b, working_memory=working_memory,
-        n_jobs=n_jobs, method=method), temperature=temperature, max_iter=max_iter, tol=tol)
+        bank, blocks, temperature, max_iter, tol, a, b, working_memory=working_memory,
+        n_jobs=n_jobs, method=method, exact_error=exact_error),
+        temperature=temperature, max_iter=max_iter, tol=tol)

@@ -8,16 +8,16 @@ from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import get_active_backend
 from scipy.linalg.blas import dgemv as _dgemv
 
-from .._backend import get_backend
+from ..utils._backend import get_backend
 from . import _common
 from ._common import NUMPY_NX as _NX
-from .._chunking import row_slices
+from ..utils._chunking import row_slices
 from ._common import (_blas_threads, _budget_bytes, _check_marginals, _finite, _fits,
                       _one_blas_thread, _passes, _SpreadTooLarge)
 from ._dense import _scaling_iterations, _solve_dense
 from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
-from ._math import scaled_product_dtype
+from ..utils._math import scaled_product_dtype
 from ._pot import check_pot_memory, pot_sinkhorn
 
 

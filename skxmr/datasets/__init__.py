@@ -8,6 +8,8 @@
   galleries (CLIP on COCO, VideoCLIP on MSR-VTT), downloaded once with a
   SHA-256 check into :func:`get_data_home` (env ``SKXMR_DATA``);
   :func:`fetch_embeddings` does the same for any file named by URL and SHA-256.
+- :func:`make_multiplicity_problem`: items as Gaussian clouds whose shape
+  carries their category (the calibration family's synthetic set).
 - :func:`bank_test_split`: split paired rows by item into a training bank and
   a test set, with no item on both sides.
 """
@@ -19,6 +21,7 @@ from ._fetchers import (
     get_data_home,
     load_coco_clip,
 )
+from ._multiplicity import make_multiplicity_problem
 from ._split import bank_test_split
 from ._synthetic import make_retrieval_problem
 
@@ -29,5 +32,6 @@ __all__ = [
     "fetch_msrvtt_videoclip",
     "get_data_home",
     "load_coco_clip",
+    "make_multiplicity_problem",
     "make_retrieval_problem",
 ]

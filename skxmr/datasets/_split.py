@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import check_matrix
+from ..utils._validation import check_matrix
 
 
 def _n_bank_groups(bank_size, n_groups):

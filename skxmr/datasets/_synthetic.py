@@ -7,7 +7,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from .._pairs import pair
-from .._validation import l2_normalize
+from ..utils._validation import l2_normalize
 
 
 def _n_hub_items(n_hubs, n_items):

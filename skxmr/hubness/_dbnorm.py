@@ -2,7 +2,7 @@
 
 
 
-from .._backend import get_backend
+from ..utils._backend import get_backend
 from .._base import RetrievalEstimator
 from .._registry import register_method
 from ._kernels import (

@@ -7,13 +7,12 @@ import threading
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._backend import astype, get_backend, is_numpy
-from .._base import relative_offsets
-from .._chunking import map_row_chunks, reduce_row_chunks
-from .._base import BANK_ATTRS_DOC
-from .._docstrings import fill_doc
-from .._ot._math import scaled_product_dtype
-from .._ot._topk import row_largest
+from ..utils._backend import astype, get_backend, is_numpy
+from ..utils._math import relative_offsets
+from ..utils._chunking import map_row_chunks, reduce_row_chunks
+from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
+from ..utils._math import scaled_product_dtype
+from ..utils._topk import row_largest
 
 # sklearn's Interval rejects nan and inf, so these also refuse non-finite
 # values. A temperature below 1/max(float64) (about 5.6e-309) has no finite

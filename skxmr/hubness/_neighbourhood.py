@@ -4,10 +4,10 @@ import numbers
 
 from sklearn.utils._param_validation import Interval
 
-from .._backend import astype, get_backend
+from ..utils._backend import astype, get_backend
 from .._base import RetrievalEstimator
 from .._registry import register_method
-from .._validation import (
+from ..utils._validation import (
     check_n_neighbors,
 )
 from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k

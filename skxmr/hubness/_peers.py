@@ -22,11 +22,11 @@ import numpy as np
 from scipy.special import log_ndtr
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._backend import astype, dtype_name, get_backend
-from .._base import RetrievalEstimator, concat_rows
-from .._chunking import map_row_chunks
+from ..utils._backend import astype, dtype_name, get_backend
+from .._base import RetrievalEstimator
+from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
-from .._ot._topk import row_kth_largest
+from ..utils._topk import row_kth_largest
 from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k, _prefer
 
 _N_NEIGHBORS = [Interval(numbers.Integral, 1, None, closed="left")]

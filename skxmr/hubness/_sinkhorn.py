@@ -6,11 +6,10 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .._backend import get_backend
-from .._base import BANK_ATTRS_DOC, RetrievalEstimator
-from .._docstrings import fill_doc
-from .._ot._common import SINKHORN_CONSTRAINTS, _result
-from .._ot._streamed import _embedding_potentials
+from ..utils._backend import get_backend
+from .._base import RetrievalEstimator
+from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
+from .._ot import SINKHORN_CONSTRAINTS, block_potentials
 from .._registry import register_method
 
 _attrs_doc = fill_doc(attrs=BANK_ATTRS_DOC)
@@ -30,10 +29,9 @@ def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_i
     ``tol`` asks for it (``exact_error=None``): the estimators do not report it.
     """
     blocks = [gallery] if gallery_bank is None else [gallery, gallery_bank]
-    h, _ = _result(*_embedding_potentials(
+    h, _ = block_potentials(
         query_bank, blocks, temperature, max_iter, tol, working_memory=working_memory,
-        n_jobs=n_jobs, method=method, exact_error=None),
-        temperature=temperature, max_iter=max_iter, tol=tol)
+        n_jobs=n_jobs, method=method, exact_error=None)
     return h[: gallery.shape[0]]
 
 

@@ -5,11 +5,11 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._backend import astype, get_backend, is_numpy
-from .._base import RetrievalEstimator, concat_rows
-from .._chunking import map_row_chunks
+from ..utils._backend import astype, get_backend, is_numpy
+from .._base import RetrievalEstimator
+from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
-from .._validation import (
+from ..utils._validation import (
     check_matrix,
     check_n_neighbors,
     check_same_width,

@@ -21,7 +21,7 @@ queries and excludes each gallery item's matching queries, which
 
 Under ``sklearn.config_context(array_api_dispatch=True)`` torch embeddings
 stay on their device (products and selections through POT's backend and
-:mod:`skxmr._ot._topk`); the excluded pairs, given as a host (sparse)
+:mod:`skxmr.utils._topk`); the excluded pairs, given as a host (sparse)
 matrix, go to that device once per call as two index arrays. The results
 are Python floats, accumulated in float64 as on numpy.
 """
@@ -31,10 +31,10 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from .._backend import astype, get_backend
-from .._chunking import map_row_chunks
-from .._ot._topk import row_top
-from .._validation import (
+from ..utils._backend import astype, get_backend
+from ..utils._chunking import map_row_chunks
+from ..utils._topk import row_top
+from ..utils._validation import (
     check_matrix,
     check_n_neighbors,
     check_same_width,

@@ -9,12 +9,12 @@ log-probabilities, or tiny but non-zero entries) lose no precision and never
 turn into ``0 · ∞``. Zero entries are ``log 0 = -inf``, which log-sum-exp
 handles exactly. The divergence is ``+inf`` only when the supports are
 disjoint (``<p, q> = 0``): then no finite value exists. The log-domain
-core is ``skxmr._cs_losses.gcs_rows``, shared with the alignment losses.
+core is ``skxmr.utils._math.gcs_rows``, shared with the alignment losses.
 """
 
 import numpy as np
 
-from .._cs_losses import gcs_rows, log_weights
+from ..utils._math import gcs_rows, log_weights
 
 __all__ = ["cs_divergence", "gcs_divergence"]
 

@@ -17,10 +17,10 @@ of the top-k mask through POT's backend), the statistics as Python floats.
 
 import numpy as np
 
-from .._backend import get_backend
-from .._chunking import map_row_chunks
-from .._ot._topk import top_k_indices, top_k_mask
-from .._validation import check_matrix, check_n_neighbors
+from ..utils._backend import get_backend
+from ..utils._chunking import map_row_chunks
+from ..utils._topk import top_k_indices, top_k_mask
+from ..utils._validation import check_matrix, check_n_neighbors
 from .ranking import _f64, chunk_budget
 
 

@@ -12,7 +12,7 @@ chunk of rows are selected (:func:`numpy.argpartition`) and only those are
 sorted. :func:`retrieval_report` computes both directions in one pass over
 row blocks of ``S`` -- the g2q counts are column sums -- never a transposed
 copy. Whole-matrix scans run in memory-bounded row chunks
-(:mod:`skxmr._chunking`; chunk size follows
+(:mod:`skxmr.utils._chunking`; chunk size follows
 ``sklearn.config_context(working_memory=...)``; a joblib backend such as dask
 spreads them).
 
@@ -36,10 +36,10 @@ import scipy.sparse as sp
 from scipy.special import gammaln
 from sklearn import get_config
 
-from .._backend import astype, get_backend
-from .._chunking import map_row_chunks, reduce_row_chunks
-from .._ot._topk import row_candidates, row_top
-from .._validation import check_matrix, check_n_neighbors
+from ..utils._backend import astype, get_backend
+from ..utils._chunking import map_row_chunks, reduce_row_chunks
+from ..utils._topk import row_candidates, row_top
+from ..utils._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
 DIRECTIONS = ("q2g", "g2q")
@@ -395,7 +395,7 @@ def _terms_numpy(S, Rs, ties, precision):
 def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     """:func:`_precision_terms` on POT's backend ``nx`` (any array library).
 
-    The top ``K`` of each row are selected (:func:`skxmr._ot._topk.row_top`)
+    The top ``K`` of each row are selected (:func:`skxmr.utils._topk.row_top`)
     and sorted; instead of walking tie groups with cumulative maxima (which
     POT's backend lacks) each position's group is counted with
     ``nx.searchsorted`` in the sorted values: ``a`` = selected values

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._validation import check_matrix
+from ..utils._validation import check_matrix
 
 # Resample counts are drawn this many resamples at a time, so memory stays
 # at 8 * _BLOCK * n_queries bytes whatever n_resamples is.
@@ -44,7 +44,7 @@ def paired_bootstrap_ci(a, b, *, n_resamples=1000, confidence=0.95, random_state
     Examples
     --------
     >>> import numpy as np
-    >>> from skxmr._bootstrap import paired_bootstrap_ci
+    >>> from skxmr.benchmark._bootstrap import paired_bootstrap_ci
     >>> a = np.r_[np.ones(60), np.zeros(40)]       # hit@1 of a method
     >>> paired_bootstrap_ci(a, a)                    # identical: no spread
     (0.0, 0.0, 0.0)

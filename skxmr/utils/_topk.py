@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .._backend import get_backend
+from ._backend import get_backend, is_numpy, stable_argsort
 
 #: Bytes of ``W`` one numpy block covers: its comparison and gather passes
 #: stay in cache instead of streaming whole-matrix masks through memory.
@@ -177,3 +177,36 @@ def row_top(W, m):
     else:
         idx = np.broadcast_to(np.arange(n_cols), W.shape)
     return np.take_along_axis(W, idx, axis=1), idx
+
+
+def sorted_top_k(S, k):
+    """Values and columns of each row's ``k`` largest entries, best first.
+
+    Ties are broken towards the lower column, on every backend (numpy's
+    exact selection of :func:`skxmr.utils._topk.top_k_indices`; on torch
+    ``topk``, with rows tied at the ``k``-th value re-selected by a
+    threshold that keeps the tied entries in column order).
+    """
+    nx = get_backend(scores=S)
+    if is_numpy(nx):
+        idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
+    else:
+        import torch
+
+        n_rows, n_cols = S.shape
+        vals, idx = torch.topk(S, min(k + 1, n_cols), dim=1)
+        idx = idx[:, :k]
+        if k < n_cols:
+            tied_rows = torch.nonzero(vals[:, k - 1] == vals[:, k])[:, 0]
+            if tied_rows.numel():  # which of the tied entries is kept matters
+                T = S[tied_rows]
+                t = vals[tied_rows, k - 1 : k]
+                keep = T > t
+                tied = T == t
+                need = k - keep.sum(dim=1, keepdim=True)
+                keep |= tied & (torch.cumsum(tied, dim=1) <= need)
+                idx[tied_rows] = torch.nonzero(keep)[:, 1].reshape(-1, k)
+        idx = torch.sort(idx, dim=1).values  # column order, then stable by value
+    part = nx.take_along_axis(S, idx, 1)
+    order = stable_argsort(part, axis=1, descending=True)
+    return nx.take_along_axis(part, order, 1), nx.take_along_axis(idx, order, 1)

@@ -7,6 +7,8 @@ computation into memory-bounded chunks and hands them to joblib, so that
 """
 
 import numpy as np
+
+from ._backend import get_backend
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import get_config
 
@@ -141,3 +143,10 @@ def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
     if n_runs == 1:
         return [run(runs[0])]
     return Parallel(n_jobs=n_jobs, prefer=prefer)(delayed(run)(chunks) for chunks in runs)
+
+
+def concat_rows(parts):
+    """Stack row chunks (no copy for a single chunk)."""
+    if len(parts) == 1:
+        return parts[0]
+    return get_backend(chunk=parts[0]).concatenate(parts, axis=0)

@@ -5,8 +5,8 @@ import os
 import sys
 import textwrap
 
-from . import benchmark as bm
-from ._registry import format_grid, registered_methods
+from . import _data, _report, _run, _table
+from .._registry import format_grid, registered_methods
 
 DESCRIPTION = """\
 Side-by-side table of every registered method on one set of paired
@@ -28,7 +28,7 @@ examples:
 
 def _column_help():
     lines = ["columns (--metrics picks them; q2g and g2q each get the per-direction ones):"]
-    for key, (header, _, per_direction, text) in bm.METRICS.items():
+    for key, (header, _, per_direction, text) in _table.METRICS.items():
         name = f"{key} ({header})" if header != key else key
         body = textwrap.fill(
             text + (" [per direction]" if per_direction else ""),
@@ -69,7 +69,7 @@ def _at_least(minimum):
 
 def build_parser():
     """The argument parser of ``skxmr``."""
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="skxmr", description="skxmr: post-hoc cross-modal retrieval for scikit-learn."
@@ -84,7 +84,7 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = b.add_argument_group("data")
-    data.add_argument("--dataset", choices=bm.DATASETS, default=None,
+    data.add_argument("--dataset", choices=_table.DATASETS, default=None,
                       help="named data set (default: coco-clip, bundled)")
     data.add_argument("--queries", metavar="FILE",
                       help="query embeddings, one row per pair (.npy, .npz, .pt)")
@@ -118,7 +118,7 @@ def build_parser():
                      help="list registered methods and their grids, and exit")
     out = b.add_argument_group("output")
     out.add_argument("--metrics", metavar="LIST",
-                     help=f"comma-separated columns from {','.join(bm.METRICS)} "
+                     help=f"comma-separated columns from {','.join(_table.METRICS)} "
                           "(default: R@1,dR@1,R@5,MdR,skew,fit; R-P,mAP@R instead of "
                           "R@5,MdR when relevance is many-to-many)")
     out.add_argument("--output", metavar="PATH",
@@ -126,7 +126,7 @@ def build_parser():
     out.add_argument("--save-best", metavar="PATH",
                      help="save (joblib) the method with the best bank-CV R@1, refit on "
                           "the bank; load it and call decision_function(pair(Q, G))")
-    out.add_argument("--direction", choices=bm.DIRECTIONS, default="q2g",
+    out.add_argument("--direction", choices=_table.DIRECTIONS, default="q2g",
                      help="direction whose bank-CV R@1 picks --save-best (default q2g)")
     out.add_argument("--plot", metavar="PNG", help="write k-occurrence histograms to this PNG")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -136,12 +136,12 @@ def build_parser():
 def _check_paths(args):
     """Every path and extension, before any work; returns an error or None."""
     inputs = [
-        ("--queries", args.queries, bm.EMBEDDING_SUFFIXES),
-        ("--gallery", args.gallery, bm.EMBEDDING_SUFFIXES),
-        ("--labels", args.labels, bm.EMBEDDING_SUFFIXES),
-        ("--bank-queries", args.bank_queries, bm.EMBEDDING_SUFFIXES),
-        ("--bank-gallery", args.bank_gallery, bm.EMBEDDING_SUFFIXES),
-        ("--bank-labels", args.bank_labels, bm.EMBEDDING_SUFFIXES),
+        ("--queries", args.queries, _table.EMBEDDING_SUFFIXES),
+        ("--gallery", args.gallery, _table.EMBEDDING_SUFFIXES),
+        ("--labels", args.labels, _table.EMBEDDING_SUFFIXES),
+        ("--bank-queries", args.bank_queries, _table.EMBEDDING_SUFFIXES),
+        ("--bank-gallery", args.bank_gallery, _table.EMBEDDING_SUFFIXES),
+        ("--bank-labels", args.bank_labels, _table.EMBEDDING_SUFFIXES),
     ]
     for flag, path, suffixes in inputs:
         if path is None:
@@ -156,7 +156,7 @@ def _check_paths(args):
             except ImportError:
                 return f"{flag} {path!r} is a torch file but torch is not installed"
     outputs = [
-        ("--output", args.output, bm.OUTPUT_SUFFIXES),
+        ("--output", args.output, _table.OUTPUT_SUFFIXES),
         ("--plot", args.plot, (".png",)),
         ("--save-best", args.save_best, None),
     ]
@@ -187,9 +187,9 @@ def _check_combinations(args):
             if getattr(args, flag) is not None:
                 return f"--{flag.replace('_', '-')} needs --queries and --gallery"
     if args.metrics:
-        unknown = [m for m in args.metrics.split(",") if m not in bm.METRICS]
+        unknown = [m for m in args.metrics.split(",") if m not in _table.METRICS]
         if unknown:
-            return f"--metrics {','.join(unknown)}: unknown; choose from {','.join(bm.METRICS)}"
+            return f"--metrics {','.join(unknown)}: unknown; choose from {','.join(_table.METRICS)}"
     return None
 
 
@@ -215,18 +215,18 @@ def main(argv=None):
     note = lambda msg: print(f"note: {msg}", file=sys.stderr)  # noqa: E731
     try:
         if args.queries is not None:
-            data = bm.load_files(
+            data = _data.load_files(
                 args.queries, args.gallery, queries_key=args.queries_key,
                 gallery_key=args.gallery_key, labels=args.labels, bank_size=args.bank_size,
                 random_state=args.random_state, bank_queries=args.bank_queries,
                 bank_gallery=args.bank_gallery, bank_labels=args.bank_labels,
             )
         else:
-            data = bm.load_dataset(
+            data = _data.load_dataset(
                 args.dataset or "coco-clip", n_pairs=args.n_pairs,
                 random_state=args.random_state, data_home=args.data_home,
             )
-        result = bm.run_benchmark(
+        result = _run.run_benchmark(
             data, methods=methods, tune=args.tune, cv=args.cv,
             cross_validate=args.save_best is not None, n_jobs=args.n_jobs,
             progress=not args.no_progress and sys.stderr.isatty(), log=note,
@@ -237,25 +237,25 @@ def main(argv=None):
         if args.tune:
             print(f"tuned: GridSearchCV on the bank pairs only, GroupKFold({args.cv}) over "
                   "items, R@1 in each direction; test pairs scored once")
-        print(bm.format_table(result, metrics=metrics))
+        print(_report.format_table(result, metrics=metrics))
         print("ΔR@1: R@1 minus Cosine's, in points [95% paired bootstrap interval over the "
               "test queries,\n      1000 resamples, seed 0]; * = the interval excludes 0. "
               "Columns: skxmr benchmark --help")
         if args.tune:
             print("\nchosen parameters (by bank CV):")
-            print(bm.format_params(result))
+            print(_report.format_params(result))
         if args.save_best:
             import joblib
 
-            name = bm.best_method(result, args.direction)
+            name = _run.best_method(result, args.direction)
             joblib.dump(result["estimators"][name][args.direction], args.save_best)
             cv_r1 = result["rows"][name]["cv R@1"][args.direction]
             print(f"\nsaved {name} ({args.direction}, bank-CV R@1 {cv_r1:.1f}, refit on the "
                   f"bank) to {args.save_best}")
         if args.output:
-            bm.write_output(result, args.output, metrics)
+            _report.write_output(result, args.output, metrics)
         if args.plot:
-            bm.plot_hubness(result, args.plot)
+            _report.plot_hubness(result, args.plot)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

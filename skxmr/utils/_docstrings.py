@@ -27,7 +27,7 @@ def fill_doc(**parts):
 
     Examples
     --------
-    >>> from skxmr._docstrings import fill_doc
+    >>> from skxmr.utils._docstrings import fill_doc
     >>> @fill_doc(x="x : int\\n        The value.")
     ... def f(x):
     ...     '''Identity.
@@ -54,3 +54,13 @@ def fill_doc(**parts):
         return obj
 
     return decorate
+
+
+# The fitted attributes every RetrievalEstimator sets in fit, for docstrings
+# (spliced in with skxmr.utils._docstrings.fill_doc as ``{attrs}``).
+BANK_ATTRS_DOC = """query_bank_ : ndarray of shape (n_bank_queries, d)
+        Unique, L2-normalised query halves of the training pairs.
+    gallery_bank_ : ndarray of shape (n_bank_gallery, d)
+        Unique, L2-normalised gallery halves of the training pairs.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit``."""

@@ -56,7 +56,7 @@ def get_backend(**arrays):
     Examples
     --------
     >>> import numpy as np
-    >>> from skxmr._backend import get_backend
+    >>> from skxmr.utils._backend import get_backend
     >>> get_backend(X=np.ones((2, 2)), bank=None).__name__
     'numpy'
     """

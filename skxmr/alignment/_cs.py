@@ -7,8 +7,8 @@ loss (Zhang, Yin & Yu, ACM MM 2025) or, as the baseline, the CMPM KL loss
 (Zhang & Lu, ECCV 2018). :class:`MultiModalCSAlignment` does the same for
 three or more modalities with the generalised CS divergence and bidirectional
 circular matching. The losses and their analytic gradients live in
-:mod:`skxmr._cs_losses` (re-exported here), the optimisers in
-:mod:`skxmr._cs_solver`.
+:mod:`skxmr.alignment._losses`, the optimisers in
+:mod:`skxmr.utils._optim`.
 """
 
 import numbers
@@ -18,9 +18,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import PairedTransformer
-from ._cs_losses import cauchy_schwarz_loss, cmpm_kl_loss, generalized_cauchy_schwarz_loss
-from ._cs_solver import (
+from .._base import PairedTransformer
+from ._losses import cauchy_schwarz_loss, cmpm_kl_loss, generalized_cauchy_schwarz_loss
+from ..utils._optim import (
     LBFGS_MAX_ROWS,
     fit_projections,
     init_projections,
@@ -28,18 +28,12 @@ from ._cs_solver import (
     project_grad,
     resolve_init,
 )
-from ._docstrings import fill_doc
-from ._pairs import split_pairs, unpair
-from ._registry import register_method
-from ._validation import check_matrix, l2_normalize, label_codes
+from ..utils._docstrings import fill_doc
+from .._pairs import split_pairs, unpair
+from .._registry import register_method
+from ..utils._validation import check_matrix, l2_normalize, label_codes
 
-__all__ = [
-    "CauchySchwarzAlignment",
-    "MultiModalCSAlignment",
-    "cauchy_schwarz_loss",
-    "cmpm_kl_loss",
-    "generalized_cauchy_schwarz_loss",
-]
+__all__ = ["CauchySchwarzAlignment", "MultiModalCSAlignment"]
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -682,7 +676,7 @@ class MultiModalCSAlignment(_CSAlignmentBase):
 def _benchmark_pipeline(direction="q2g"):
     from sklearn.pipeline import make_pipeline
 
-    from .similarity import CosineSimilarity
+    from ..similarity import CosineSimilarity
 
     return make_pipeline(
         CauchySchwarzAlignment(random_state=0),

@@ -25,7 +25,7 @@ of a row with predicted distributions ``p_1 .. p_K`` (softmax of logits
 
 import numpy as np
 
-from ._ot._math import logsumexp
+from ..utils._math import gcs_rows, log_weights, logsumexp
 
 __all__ = ["cauchy_schwarz_loss", "cmpm_kl_loss", "generalized_cauchy_schwarz_loss"]
 
@@ -62,58 +62,9 @@ def _check_relevance(relevance, shape):
     return R
 
 
-def log_weights(W):
-    """``log(W)`` with ``-inf`` where ``W == 0`` (no divide-by-zero warning)."""
-    out = np.full(W.shape, -np.inf)
-    np.log(W, out=out, where=W > 0)
-    return out
-
-
 def log_softmax(L):
     """Row-wise log-softmax."""
     return L - logsumexp(L, axis=1, keepdims=True)
-
-
-def gcs_rows(log_ps, log_q, *, grads=True):
-    """Row-wise generalised CS divergence of K distributions and a target.
-
-    The one numerical core of every Cauchy-Schwarz value in the package: the
-    matching losses below and :func:`skxmr.metrics.cs_divergence` /
-    :func:`skxmr.metrics.gcs_divergence` (which pass ``grads=False``).
-
-    Parameters
-    ----------
-    log_ps : list of K ndarrays of shape (..., m)
-        Log-weights ``l_1 .. l_K`` (any scale; for the gradient, the
-        row-wise log-softmax of the logits). ``-inf`` marks a zero weight.
-    log_q : ndarray of shape (..., m)
-        Log target weights (``-inf`` off the support; any scale). All
-        arrays broadcast together; rows run along the last axis.
-    grads : bool, default=True
-        Whether to return the gradients (they need ``<q, prod_k p_k> > 0``).
-
-    Returns
-    -------
-    values : ndarray of shape (...)
-        ``-log(sum_j q_j prod_k p_k(j) / (||q||_r prod_k ||p_k||_r))``,
-        ``r = K + 1``; ``+inf`` where the product is zero everywhere.
-    grads : list of K ndarrays of shape (..., m)
-        Derivative of ``values`` with respect to the logits of ``l_k``
-        (only with ``grads=True``).
-    """
-    r = len(log_ps) + 1
-    joint = log_q + sum(log_ps)
-    log_inner = logsumexp(joint, axis=-1, keepdims=True)
-    values = logsumexp(r * log_q, axis=-1) / r - log_inner[..., 0]
-    norms = [logsumexp(r * lp, axis=-1, keepdims=True) for lp in log_ps]
-    for lse in norms:
-        values = values + lse[..., 0] / r
-    if not grads:
-        return values
-    # a: the normalised product q * prod_k p_k, i.e. the gradient of the
-    # log inner product; exp(-inf) = 0 off the target's support.
-    a = np.exp(joint - log_inner)
-    return values, [np.exp(r * lp - lse) - a for lp, lse in zip(log_ps, norms)]
 
 
 def cauchy_schwarz_loss(logits, relevance):

@@ -3,7 +3,7 @@
 The numerics behind :mod:`skxmr.calibration`. Everything is vectorised over
 items (batched matrix products, batched symmetric eigendecompositions);
 pairwise distances run over all rows x columns pairs in memory-bounded row
-chunks through :func:`skxmr._chunking.map_row_chunks`.
+chunks through :func:`skxmr.utils._chunking.map_row_chunks`.
 
 Covariance kinds, inferred from the shape of ``covariances``:
 
@@ -27,9 +27,9 @@ matrix square root is taken (2-Wasserstein). Divergences that need a density
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._chunking import chunk_n_rows, map_row_chunks, row_slices
-from ._docstrings import fill_doc
-from ._validation import check_matrix, label_codes, result_dtype
+from ..utils._chunking import chunk_n_rows, map_row_chunks, row_slices
+from ..utils._docstrings import fill_doc
+from ..utils._validation import check_matrix, label_codes, result_dtype
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
 # exp() of a log-variance outside this range over/underflows in float64.
@@ -193,7 +193,7 @@ def _take(prep, rows):
 # Each closed form ``_name(A, B)`` is followed by ``_name_grad(A, B, H)``:
 # for diagonal items, the gradient of ``sum_ij H_ij D_ij`` with respect to
 # ``(A["mean"], A["var"], B["mean"], B["var"])`` (what the trainable
-# calibration, :mod:`skxmr._calibrated_projection`, backpropagates).
+# calibration, :mod:`skxmr.calibration._projection`, backpropagates).
 # --------------------------------------------------------------------------
 def _w2(A, B):
     cross = A["mean"] @ B["mean"].T
@@ -466,7 +466,7 @@ _PARAMS_DOC = """Parameters
         Means of the second set (columns of the result).
     covariances2 : array-like of shape (n2,), (n2, d) or (n2, d, d)
     n_jobs : int, default=None
-        joblib workers over row chunks (see :func:`skxmr._chunking.map_row_chunks`)."""
+        joblib workers over row chunks (see :func:`skxmr.utils._chunking.map_row_chunks`)."""
 
 
 @fill_doc(params=_PARAMS_DOC)

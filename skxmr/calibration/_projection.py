@@ -12,8 +12,8 @@ The loss is the paper's bidirectional hinge triplet loss with the hardest
 negative of the mini-batch (Eq. 2, VSE++), on calibrated similarities
 ``s = m_q^T m_g - weight * D(N_q, N_g)`` (Eq. 5 / 7). Gradients are
 analytic (those of the distances sit beside their closed forms in
-:mod:`skxmr._gaussian`); the optimiser is mini-batch Adam (as in the paper),
-the one of the alignment estimators (:func:`skxmr._cs_solver.fit_projections`).
+:mod:`skxmr.calibration._gaussian`); the optimiser is mini-batch Adam (as in the paper),
+the one of the alignment estimators (:func:`skxmr.utils._optim.fit_projections`).
 """
 
 import numbers
@@ -22,8 +22,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import PAIR_CONSTRAINTS, PairedTransformer
-from ._cs_solver import fit_projections
+from .._base import PairedTransformer
+from ..utils._params import PAIR_CONSTRAINTS
+from ..utils._optim import fit_projections
 from ._gaussian import (
     PAIRWISE,
     PAIRWISE_GRAD,
@@ -32,7 +33,7 @@ from ._gaussian import (
     packed_feature_names,
     unpack_gaussians,
 )
-from ._pairs import resolve_split, split_pairs, unpair
+from .._pairs import resolve_split, split_pairs, unpair
 
 TRAIN_DISTANCES = ("w2", "kl", "kl_reverse", "symmetric_kl", "bhattacharyya")
 
@@ -112,7 +113,7 @@ def loss_and_gradient(Wq, Wg, batch_q, batch_g, relevance, *, distance, weight, 
     S = q["m"] @ g["m"].T
     use_distance = distance is not None and weight
     if use_distance:
-        # The closed forms of skxmr._gaussian, on the projected diagonal items.
+        # The closed forms of skxmr.calibration._gaussian, on the projected diagonal items.
         A = _prepare(q["m"], q["u"], "diag", need_pd=True)
         B = _prepare(g["m"], g["u"], "diag", need_pd=True)
         S = S - weight * PAIRWISE[distance](A, B)

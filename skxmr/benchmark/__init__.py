@@ -1,0 +1,35 @@
+"""Side-by-side benchmark of every registered method: ``skxmr benchmark``.
+
+Each method registers its row (and its tuning grid) with
+:func:`skxmr.register_method`; this package only runs what is registered.
+One module per step: :mod:`~skxmr.benchmark._data` loads the pairs,
+:mod:`~skxmr.benchmark._run` fits and scores every method,
+:mod:`~skxmr.benchmark._bootstrap` gives the paired intervals,
+:mod:`~skxmr.benchmark._report` formats and writes the results, and
+:mod:`~skxmr.benchmark._cli` is the command line (``python -m skxmr
+benchmark``). :mod:`~skxmr.benchmark._table` holds the columns.
+"""
+
+from ._cli import main
+from ._data import load_dataset, load_embeddings, load_files, many_to_many
+from ._report import (
+    default_metrics,
+    format_params,
+    format_table,
+    plot_hubness,
+    result_rows,
+    write_output,
+)
+from ._run import best_method, ranked_gallery, run_benchmark, run_method
+from ._table import (
+    BOOTSTRAP,
+    DATASETS,
+    DEFAULT_METRICS,
+    DIRECTIONS,
+    EMBEDDING_SUFFIXES,
+    FAMILY_ORDER,
+    MANY_TO_MANY_METRICS,
+    METRICS,
+    OUTPUT_SUFFIXES,
+    REFERENCE,
+)

@@ -1,0 +1,250 @@
+"""Loading the benchmark's paired embeddings: files, bundled and fetched sets."""
+
+
+import os
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._pairs import item_groups, pair, split_pairs
+from ._table import DATASETS, EMBEDDING_SUFFIXES
+# ------------------------------------------------------------------ data
+def load_embeddings(path, key=None, *, name="embeddings"):
+    """A 2-D float array from ``.npy``, ``.npz`` (``key``) or torch ``.pt``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    key : str, default=None
+        The array inside an ``.npz`` archive or a ``.pt`` dict; may be
+        omitted when the file holds exactly one.
+    name : str, default="embeddings"
+        What the file is, for error messages (``"--queries"``).
+
+    Returns
+    -------
+    array : ndarray
+        As stored (float arrays keep their dtype; torch tensors become NumPy).
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in EMBEDDING_SUFFIXES:
+        raise ValueError(f"{name} {path!r} must end in one of {EMBEDDING_SUFFIXES}.")
+    if suffix == ".npy":
+        if key is not None:
+            raise ValueError(f"{name} {path!r} is a .npy file: it has no key {key!r}.")
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return _pick(dict(archive), key, name, path)
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(
+            f"{name} {path!r} is a torch file, but torch is not installed "
+            "(pip install 'skxmr[torch]')."
+        ) from None
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        obj = _pick(obj, key, name, path)
+    elif key is not None:
+        raise ValueError(f"{name} {path!r} holds one tensor, not a dict with key {key!r}.")
+    if not isinstance(obj, torch.Tensor):
+        raise ValueError(f"{name} {path!r} holds a {type(obj).__name__}, not a tensor.")
+    return obj.detach().cpu().numpy()
+
+
+def _pick(arrays, key, name, path):
+    if key is None:
+        if len(arrays) != 1:
+            raise ValueError(
+                f"{name} {path!r} holds {sorted(arrays)}; say which with its key option "
+                f"(e.g. {name}-key)."
+            )
+        return next(iter(arrays.values()))
+    if key not in arrays:
+        raise ValueError(f"{name} {path!r} has no key {key!r}; it holds {sorted(arrays)}.")
+    return arrays[key]
+
+
+def _labels(path, n, name):
+    if path is None:
+        return None
+    y = load_embeddings(path, name=name)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} {path!r} must hold one label per row ({n}), got shape {y.shape}.")
+    return y
+
+
+def load_files(
+    queries,
+    gallery,
+    *,
+    queries_key=None,
+    gallery_key=None,
+    labels=None,
+    bank_size=0.5,
+    random_state=0,
+    bank_queries=None,
+    bank_gallery=None,
+    bank_labels=None,
+):
+    """Bank and test pairs from a user's embedding files.
+
+    Row ``i`` of the queries file pairs with row ``i`` of the gallery file;
+    duplicate rows are one item. Without explicit banks the pairs are split
+    by item (:func:`skxmr._pairs.item_groups`) into a bank and a test set;
+    with ``bank_queries`` and ``bank_gallery`` the given files are the test
+    set.
+
+    Parameters
+    ----------
+    queries, gallery : str or path-like
+        ``.npy``, ``.npz`` or ``.pt`` files of shape (n_pairs, d).
+    queries_key, gallery_key : str, default=None
+        Array names inside ``.npz`` / ``.pt`` files (also used for the bank files).
+    labels : str or path-like, default=None
+        One label per pair: relevance becomes "same label".
+    bank_size : float or int, default=0.5
+        Fraction (or number) of the items in the bank when splitting.
+    random_state : int, default=0
+        Seed of the split.
+    bank_queries, bank_gallery : str or path-like, default=None
+        Explicit bank pairs (both or neither).
+    bank_labels : str or path-like, default=None
+        Labels of the bank pairs (tuning then scores with label relevance).
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``X_bank, X_test, y_bank, y_test, groups_bank, description, info``.
+    """
+    from ..datasets import bank_test_split
+
+    X, width = _read_pairs(queries, gallery, queries_key, gallery_key, "--queries", "--gallery")
+    y = _labels(labels, X.shape[0], "--labels")
+    if (bank_queries is None) != (bank_gallery is None):
+        raise ValueError("give both --bank-queries and --bank-gallery, or neither.")
+    if bank_queries is None:
+        if bank_labels is not None:
+            raise ValueError("--bank-labels needs --bank-queries and --bank-gallery.")
+        groups = item_groups(X, n_query_features=width)
+        X_bank, X_test, groups_bank, groups_test = bank_test_split(
+            X, groups, bank_size=bank_size, random_state=random_state
+        )
+        mask = np.isin(groups, groups_bank)
+        y_bank, y_test = (None, None) if y is None else (y[mask], y[~mask])
+        how = f"split by item (bank {bank_size}, seed {random_state})"
+    else:
+        X_bank, bank_width = _read_pairs(
+            bank_queries, bank_gallery, queries_key, gallery_key, "--bank-queries", "--bank-gallery"
+        )
+        if (X_bank.shape[1], bank_width) != (X.shape[1], width):
+            raise ValueError(
+                f"the bank files have widths {bank_width} + {X_bank.shape[1] - bank_width}, "
+                f"the test files {width} + {X.shape[1] - width}; they must match."
+            )
+        X_test, y_test = X, y
+        y_bank = _labels(bank_labels, X_bank.shape[0], "--bank-labels")
+        groups_bank = item_groups(X_bank, n_query_features=width)
+        how = "explicit bank files"
+    data = _bunch(
+        X_bank, X_test, y_bank, y_test, groups_bank,
+        f"{os.fspath(queries)} -> {os.fspath(gallery)} ({how})",
+        name="files",
+    )
+    # Equal halves split at the middle by default; other widths are passed on.
+    data.n_query_features = None if 2 * width == X.shape[1] else width
+    data.info.update(
+        queries=os.fspath(queries), gallery=os.fspath(gallery),
+        labels=None if labels is None else os.fspath(labels),
+        bank_queries=None if bank_queries is None else os.fspath(bank_queries),
+        bank_gallery=None if bank_gallery is None else os.fspath(bank_gallery),
+        bank_size=bank_size if bank_queries is None else None, random_state=random_state,
+    )
+    return data
+
+
+def _read_pairs(q_path, g_path, q_key, g_key, q_name, g_name):
+    Q = load_embeddings(q_path, q_key, name=q_name)
+    G = load_embeddings(g_path, g_key, name=g_name)
+    for A, name, path in ((Q, q_name, q_path), (G, g_name, g_path)):
+        if A.ndim != 2 or not np.issubdtype(A.dtype, np.floating):
+            raise ValueError(
+                f"{name} {os.fspath(path)!r} must hold a 2-D float array (one embedding "
+                f"per row), got {A.dtype} of shape {A.shape}."
+            )
+    if Q.shape[0] != G.shape[0]:
+        raise ValueError(
+            f"{q_name} has {Q.shape[0]} rows but {g_name} has {G.shape[0]}; row i of "
+            "each must form a matching pair."
+        )
+    return pair(Q, G), Q.shape[1]
+
+
+def _bunch(X_bank, X_test, y_bank, y_test, groups_bank, description, name):
+    n_items = np.unique(groups_bank).size
+    info = {
+        "name": name,
+        "description": description,
+        "n_bank_pairs": int(X_bank.shape[0]),
+        "n_test_pairs": int(X_test.shape[0]),
+        "n_bank_items": int(n_items),
+        "labels": y_test is not None,
+    }
+    return Bunch(
+        X_bank=X_bank, X_test=X_test, y_bank=y_bank, y_test=y_test, groups_bank=groups_bank,
+        description=f"{description}; bank {len(X_bank)} pairs, test {len(X_test)} pairs",
+        info=info, n_query_features=None,
+    )
+
+
+def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, data_home=None):
+    """Bank and test pairs of a named dataset.
+
+    Parameters
+    ----------
+    name : {"coco-clip", "msrvtt-videoclip", "synthetic"}, default="coco-clip"
+        ``"coco-clip"``: the COCO CLIP embeddings bundled with the package
+        (always available, offline); ``"msrvtt-videoclip"``: fetched into
+        the cache; ``"synthetic"``: :func:`~skxmr.datasets.make_retrieval_problem`.
+    n_pairs : int, default=1000
+        Size of the synthetic problem.
+    random_state : int, default=0
+        Seed of the generator and of the bank/test split.
+    data_home : str, default=None
+        Cache folder of the fetchers (env ``SKXMR_DATA``).
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``X_bank, X_test`` (half of the items each), ``y_bank = y_test =
+        None``, ``groups_bank``, ``description`` and ``info`` (for the JSON
+        output).
+    """
+    from .. import datasets
+
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}.")
+    if name == "synthetic":
+        bunch = datasets.make_retrieval_problem(n_pairs=n_pairs, random_state=random_state)
+        what = f"synthetic ({n_pairs} pairs, make_retrieval_problem, seed {random_state})"
+    elif name == "coco-clip":
+        bunch = datasets.load_coco_clip()
+        what = "COCO val2017 CLIP ViT-B/16 (500 pairs, bundled), text->image"
+    else:
+        bunch = datasets.fetch_msrvtt_videoclip(data_home=data_home)
+        what = "MSR-VTT VideoCLIP (100 pairs), text->video"
+    X_bank, X_test, g_bank, _ = datasets.bank_test_split(
+        bunch.X, bunch.groups, bank_size=0.5, random_state=random_state
+    )
+    data = _bunch(X_bank, X_test, None, None, g_bank, what, name=name)
+    data.info.update(random_state=random_state, bank_size=0.5)
+    return data
+
+
+def many_to_many(X, y=None, n_query_features=None):
+    """Whether some query (or gallery item) has several relevant items."""
+    R = split_pairs(X, y, n_query_features=n_query_features).relevance
+    return bool(R.sum(axis=1).max() > 1 or R.sum(axis=0).max() > 1)
+

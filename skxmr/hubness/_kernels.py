@@ -133,9 +133,7 @@ def _activation_set(gallery, bank, k, n_jobs=None):
         M = nx.dot(bank[rows], gallery.T)
         if k == 1:
             return nx.argmax(M, axis=1)
-        if is_numpy(nx):
-            return np.argpartition(M, n_g - k, axis=1)[:, n_g - k :].ravel()
-        return M.topk(k, dim=1).indices.reshape(-1)
+        return nx.reshape(nx.row_top(M, k)[1], (-1,))
 
     parts = map_row_chunks(part, bank.shape[0], 16 * n_g, n_jobs=n_jobs, prefer=_prefer(nx))
     active = nx.zeros((n_g,), type_as=gallery) > 0  # all False, on the backend
@@ -151,7 +149,7 @@ def _mean_top_k(items, bank, k, n_jobs=None):
     def part(rows):
         M = nx.dot(items[rows], bank.T)
         if k < n_b:
-            M = row_largest(M, k) if is_numpy(nx) else M.topk(k, dim=1).values
+            M = row_largest(M, k)
         return nx.mean(astype(M, "float64"), axis=1)
 
     parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs, prefer=_prefer(nx))

@@ -12,7 +12,7 @@ its similarities to the *query* bank, a query's from its similarities to the
 Every method runs on POT's backend: under
 ``sklearn.config_context(array_api_dispatch=True)`` torch banks, galleries
 and queries stay torch tensors on their device (the empirical form's
-row-wise search is ``torch.searchsorted`` there, ``log Φ`` is
+row-wise search is the backend's, ``log Φ`` is
 :func:`scipy.special.log_ndtr`, which dispatches to torch).
 """
 
@@ -54,8 +54,7 @@ def _bank_pass(items, bank, reduce, n_jobs=None):
 
 def _kth_largest_of(M, k):
     """The ``k``-th largest entry of each row, float64."""
-    kth = row_kth_largest(M, k) if isinstance(M, np.ndarray) else M.topk(k, dim=1).values[:, -1]
-    return astype(kth, "float64")
+    return astype(row_kth_largest(M, k), "float64")
 
 
 def _kth_largest(items, bank, k, n_jobs=None):
@@ -77,28 +76,9 @@ def _sort_rows(M):
 
 
 def _count_at_most(sorted_rows, values):
-    """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``.
-
-    A row-wise ``searchsorted(..., side="right")`` for a matrix of sorted
-    rows: numpy's searchsorted takes one sorted vector, so the binary search
-    is done for all entries at once, one bit of the count per step
-    (``log2(n_cols)`` vectorised gathers). ``torch.searchsorted`` does the
-    same natively on batched rows.
-    """
-    if not isinstance(sorted_rows, np.ndarray):
-        import torch
-
-        return torch.searchsorted(sorted_rows.contiguous(), values.contiguous(), right=True)
-    m = sorted_rows.shape[1]
-    count = np.zeros(values.shape, dtype=np.intp)
-    step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
-    while step:
-        cand = count + step
-        idx = np.minimum(cand, m) - 1
-        ok = (cand <= m) & (np.take_along_axis(sorted_rows, idx, axis=1) <= values)
-        count = np.where(ok, cand, count)
-        step >>= 1
-    return count
+    """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``: a
+    row-wise ``searchsorted(..., side="right")`` on the rows' backend."""
+    return get_backend(sorted_rows=sorted_rows, values=values).count_at_most(sorted_rows, values)
 
 
 def _check_spread(std, items, what):

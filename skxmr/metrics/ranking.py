@@ -38,7 +38,7 @@ from sklearn import get_config
 
 from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
-from ..utils._topk import row_candidates, row_top
+from ..utils._topk import row_candidates
 from ..utils._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
@@ -395,7 +395,7 @@ def _terms_numpy(S, Rs, ties, precision):
 def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     """:func:`_precision_terms` on POT's backend ``nx`` (any array library).
 
-    The top ``K`` of each row are selected (:func:`skxmr.utils._topk.row_top`)
+    The top ``K`` of each row are selected (the backend's ``row_top``)
     and sorted; instead of walking tie groups with cumulative maxima (which
     POT's backend lacks) each position's group is counted with
     ``nx.searchsorted`` in the sorted values: ``a`` = selected values
@@ -403,7 +403,7 @@ def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     ``c`` and ``r``. Only these counts matter, not the order inside a group.
     """
     n, n_g = S.shape
-    vals, idx = row_top(S, K)
+    vals, idx = nx.row_top(S, K)
     rels = nx.take_along_axis(Rd, idx, 1)
     asc = nx.sort(vals, axis=1)
     desc = nx.flip(asc, axis=1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .utils._backend import astype, get_backend
+from .utils._backend import astype, get_backend, to_numpy
 from .utils._validation import check_matrix, label_codes, result_dtype
 
 DIRECTIONS = ("q2g", "g2q")
@@ -302,7 +302,7 @@ def check_y_layout(X, y, method="fit"):
     """
     if y is None or sp.issparse(y):
         return
-    y_arr = np.asarray(y)
+    y_arr = to_numpy(y)
     if (y_arr.ndim == 2 and y_arr.shape[0] == np.shape(X)[0]
             and np.issubdtype(y_arr.dtype, np.floating)):
         raise ValueError(
@@ -332,8 +332,8 @@ def warn_unpaired(X, cut):
     n = X.shape[0]
     if n < 3 or 2 * cut != X.shape[1]:
         return  # too few rows to tell, or halves in different spaces
-    Q = _row_normalised(np.asarray(X[:, :cut], dtype=np.float64))
-    G = _row_normalised(np.asarray(X[:, cut:], dtype=np.float64))
+    X = to_numpy(X, np.float64)
+    Q, G = _row_normalised(X[:, :cut]), _row_normalised(X[:, cut:])
     matched = np.einsum("ij,ij->i", Q, G)
     everything = float(Q.sum(axis=0) @ G.sum(axis=0))
     mismatched = (everything - matched.sum()) / (n * n - n)
@@ -360,7 +360,7 @@ def warn_split(X, cut, n_query_features):
     if n_query_features is not None or X.shape[0] == 0:
         return
     with np.errstate(over="ignore"):  # huge rows: inf totals, not two unit halves
-        sq = np.cumsum(np.square(np.asarray(X, dtype=np.float64)), axis=1)
+        sq = np.cumsum(np.square(to_numpy(X, np.float64)), axis=1)
     tol = 1e-2  # published float32 embeddings are unit-norm to ~1e-3 only
     if not np.all(np.abs(sq[:, -1] - 2.0) < 2 * tol):
         return  # not two unit-norm halves: nothing to infer

@@ -3,6 +3,7 @@
 import contextlib
 import importlib
 import os
+import re
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ class Backend:
 
     def __init__(self, name, dtype, device=None):
         self.name, self.dtype, self.device = name, dtype, device
-        self.id = f"{name}-{dtype}" + ("" if device is None else f"-{device}")
+        where = "" if device is None else "-" + re.sub(r".*\('(.*)'\)", r"\1", str(device))
+        self.id = f"{name}-{dtype}{where}"
 
     @property
     def xp(self):

@@ -265,9 +265,7 @@ def _finite(log_c, log_r, err):
 def _all_finite(x):
     if isinstance(x, np.ndarray):
         return bool(np.all(np.isfinite(x)))
-    from ot.backend import get_backend
-
-    nx = get_backend(x)
+    nx = get_backend(x=x)
     return not bool(nx.any(~nx.isfinite(x)))
 
 

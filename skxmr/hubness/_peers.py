@@ -12,14 +12,13 @@ its similarities to the *query* bank, a query's from its similarities to the
 Every method runs on POT's backend: under
 ``sklearn.config_context(array_api_dispatch=True)`` torch banks, galleries
 and queries stay torch tensors on their device (the empirical form's
-row-wise search is the backend's, ``log Φ`` is
-:func:`scipy.special.log_ndtr`, which dispatches to torch).
+row-wise search and ``log Φ`` (:func:`scipy.special.log_ndtr`) are the
+backend's, see :mod:`skxmr.utils._backend`).
 """
 
 import numbers
 
 import numpy as np
-from scipy.special import log_ndtr
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._backend import astype, dtype_name, get_backend
@@ -46,7 +45,7 @@ def _bank_pass(items, bank, reduce, n_jobs=None):
     """
     nx = get_backend(items=items, bank=bank)
     parts = map_row_chunks(
-        lambda rows: reduce(nx.dot(items[rows], bank.T)), items.shape[0], 24 * bank.shape[0],
+        lambda rows: reduce(nx.dot(items[rows, ...], bank.T)), items.shape[0], 24 * bank.shape[0],
         n_jobs=n_jobs, prefer=_prefer(nx),
     )
     return concat_rows(parts)
@@ -83,10 +82,11 @@ def _count_at_most(sorted_rows, values):
 
 def _check_spread(std, items, what):
     """Gaussian mutual proximity needs every item's bank similarities to vary."""
-    tiny = 16 * np.finfo(dtype_name(items)).eps  # what rounding leaves of a constant row
-    n_bad = int((std <= tiny).sum())
+    tiny = 16 * float(np.finfo(dtype_name(items)).eps)  # what rounding leaves of a constant row
+    nx = get_backend(std=std)
+    n_bad = int(nx.count_true(std <= tiny))
     if n_bad:
-        row = int(get_backend(std=std).argmin(std))
+        row = int(nx.argmin(std))
         raise ValueError(
             f"method='gaussian' needs the similarities of each {what} to vary; "
             f"{n_bad} have (near) zero standard deviation (e.g. row {row}), "
@@ -456,8 +456,8 @@ class MutualProximity(RetrievalEstimator):
         if self.method == "gaussian":
             m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
             _check_spread(m[:, 1], queries, "query to the gallery bank")
-            # scipy.special dispatches log_ndtr to torch under SCIPY_ARRAY_API=1
-            f = log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + log_ndtr((S64 - state["mean"]) / state["std"])
+            f = nx.log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + nx.log_ndtr(
+                (S64 - state["mean"]) / state["std"])
         else:
             own = _sort_rows(nx.dot(queries, self.gallery_bank_.T))
             n_q, n_g = own.shape[1], state["sorted"].shape[1]

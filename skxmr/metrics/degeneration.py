@@ -204,7 +204,7 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
     nx = get_backend(X=Xn)
 
     def top_k_means(rows):
-        S = nx.dot(Xn[rows], Yn.T)
+        S = nx.dot(Xn[rows, ...], Yn.T)
         excl = E[rows].tocoo()
         if numpy:
             S[excl.row, excl.col] = -np.inf

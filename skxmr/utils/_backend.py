@@ -110,11 +110,14 @@ class _Primitives:
         return xp.take(A, first, axis=0), inverse
 
     def count_at_most(self, sorted_rows, values):
-        """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``.
+        """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``: a
+        row-wise ``searchsorted(..., side="right")``."""
+        return self.row_searchsorted(sorted_rows, values, side="right")
 
-        A row-wise ``searchsorted(..., side="right")``: the binary search is
-        done for all entries at once, one bit of the count per step
-        (``log2(n_cols)`` vectorised gathers).
+    def row_searchsorted(self, sorted_rows, values, side="left"):
+        """``searchsorted`` of each row of ``values`` in the same row of
+        ``sorted_rows``. The binary search is done for all entries at once,
+        one bit of the count per step (``log2(n_cols)`` vectorised gathers).
         """
         xp = self.xp(values)
         m = sorted_rows.shape[1]
@@ -122,8 +125,8 @@ class _Primitives:
         step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
         while step:
             cand = count + step
-            idx = xp.clip(cand, max=m) - 1
-            ok = (cand <= m) & (xp.take_along_axis(sorted_rows, idx, axis=1) <= values)
+            found = xp.take_along_axis(sorted_rows, xp.clip(cand, max=m) - 1, axis=1)
+            ok = (cand <= m) & ((found <= values) if side == "right" else (found < values))
             count = xp.where(ok, cand, count)
             step >>= 1
         return count
@@ -136,6 +139,35 @@ class _Primitives:
         """Number of True entries (along ``axis``), as integers."""
         xp = self.xp(mask)
         return xp.sum(xp.astype(mask, xp.int64), axis=axis)
+
+    def log_ndtr(self, a):
+        """``log Φ(a)`` (:func:`scipy.special.log_ndtr`). scipy computes it
+        on numpy and (under ``SCIPY_ARRAY_API=1``) on torch natively; the
+        generic form computes it on the host and moves it back."""
+        from scipy.special import log_ndtr
+
+        if type(self) is not ArrayAPIBackend:
+            return log_ndtr(a)
+        return self.from_numpy(log_ndtr(self.to_numpy(a)), type_as=a)
+
+    def take_rows(self, A, idx):
+        """``A[idx]`` for an integer index array ``idx`` (first axis; numpy
+        indices, e.g. the ``inverse`` of :meth:`unique_rows`, are accepted)."""
+        xp = self.xp(A)
+        if isinstance(idx, np.ndarray):
+            idx = xp.asarray(idx, device=_device(A))
+        return xp.take(A, idx, axis=0)
+
+    def scatter(self, A, index, values):
+        """``A[index] = values`` (``index``: an integer array or a tuple of
+        them), returning ``A``. The generic form (the standard has no
+        integer-array assignment) writes on the host and moves the result
+        back; numpy and torch write in place on the device."""
+        host = np.array(self.to_numpy(A))
+        index = tuple(to_numpy(i) for i in index) if isinstance(index, tuple) else to_numpy(index)
+        host[index] = to_numpy(values) if hasattr(values, "shape") else values
+        xp = self.xp(A)
+        return xp.asarray(host, dtype=A.dtype, device=_device(A))
 
 
 def _numpy_unique_rows(A):
@@ -186,6 +218,13 @@ class NumpyBackend(_Primitives, _pot.NumpyBackend):
     def count_true(self, mask, axis=None):
         return np.count_nonzero(mask, axis=axis)
 
+    def take_rows(self, A, idx):
+        return A[idx]
+
+    def scatter(self, A, index, values):
+        A[index] = values
+        return A
+
 
 class TorchBackend(_Primitives, _pot.TorchBackend):
     """torch, on the tensors' device: POT's ``TorchBackend`` with ``topk``,
@@ -218,6 +257,9 @@ class TorchBackend(_Primitives, _pot.TorchBackend):
         rank = torch.empty_like(order)
         rank[order] = torch.arange(order.shape[0], device=A.device)
         return A[first[order]], rank[inverse].cpu().numpy()
+
+    take_rows = NumpyBackend.take_rows
+    scatter = NumpyBackend.scatter
 
     def count_at_most(self, sorted_rows, values):
         return self.searchsorted(sorted_rows.contiguous(), values.contiguous(), side="right")
@@ -295,6 +337,15 @@ class ArrayAPIBackend(_Primitives, _pot.Backend):
 
     def argmax(self, a, axis=None):
         return self._xp.argmax(a, axis=axis)
+
+    def argmin(self, a, axis=None):
+        return self._xp.argmin(a, axis=axis)
+
+    def clip(self, a, a_min=None, a_max=None):
+        return self._xp.clip(a, min=a_min, max=a_max)
+
+    def copy(self, a):
+        return self._xp.asarray(a, copy=True)
 
     def any(self, a):
         return self._xp.any(a)
@@ -380,9 +431,7 @@ class ArrayAPIBackend(_Primitives, _pot.Backend):
     def searchsorted(self, a, v, side="left"):
         if a.ndim == 1:
             return self._xp.searchsorted(a, v, side=side)
-        if side == "right":
-            return self.count_at_most(a, v)
-        raise NotImplementedError(f"row-wise searchsorted(side={side!r}) on {self.__name__}")
+        return self.row_searchsorted(a, v, side=side)
 
 
 #: The libraries with their own class, by POT's backend name. A library
@@ -487,6 +536,20 @@ def stable_argsort(a, axis=-1, descending=False):
     return get_backend(a=a).stable_argsort(a, axis=axis, descending=descending)
 
 
-def to_numpy(a):
-    """``a`` as a numpy array on the host (any backend)."""
-    return a if isinstance(a, np.ndarray) else get_backend(a=a).to_numpy(a)
+def to_numpy(a, dtype=None):
+    """``a`` as a numpy array on the host (any backend; lists too)."""
+    if not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__"):
+        a = get_backend(a=a).to_numpy(a)
+    return np.asarray(a, dtype=dtype)
+
+
+def check_same_namespace(X, estimator, attribute, method):
+    """Under dispatch, raise ``ValueError`` unless ``X`` is in the namespace and
+    on the device of the fitted ``attribute`` (scikit-learn's check, message
+    "``Estimator.method()`` ... must use the same namespace")."""
+    try:
+        from sklearn.utils._array_api import check_same_namespace as check
+    except ImportError:  # scikit-learn < 1.9: get_backend's own check applies
+        return
+    if getattr(estimator, attribute, None) is not None:
+        check(X, estimator, attribute=attribute, method=method)

@@ -162,7 +162,7 @@ def _l2_normalize_backend(A, name):
     nx = get_backend(**{name: A})
     scale = nx.max(nx.abs(A), axis=1)
     bad = ~(scale > 0)
-    if bool(bad.any()):
+    if bool(nx.any(bad)):
         idx = np.flatnonzero(nx.to_numpy(bad))
         raise ValueError(
             f"{name} has {idx.size} zero-norm row(s) (first at index {idx[0]}); "
@@ -204,7 +204,7 @@ def label_codes(y, n_rows, name="y", row="row of X"):
     ints mixed with strings) raise ``ValueError`` naming ``name``, instead
     of the ``TypeError`` about ``<`` that sorting them would give.
     """
-    y = np.asarray(y)
+    y = to_numpy(y)
     if y.ndim != 1 or y.shape[0] != n_rows:
         raise ValueError(
             f"{name} must be 1-D with one label per {row} ({n_rows}), got shape {y.shape}."

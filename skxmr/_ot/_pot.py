@@ -19,6 +19,7 @@ import warnings
 
 import ot
 
+from ..utils._backend import BACKENDS
 from ._common import _fits
 
 # float64 n x m arrays POT's solvers hold at once (cost, kernel, plan and
@@ -42,6 +43,11 @@ def check_pot_memory(method, n_rows, n_cols, working_memory, like):
 def pot_sinkhorn(nx, M, temperature, max_iter, tol, a, b, method):
     """``(log_c, log_r, n_iter, err, log_domain)`` from POT's solver on ``M``
     (float64, on the backend ``nx``)."""
+    if nx.__name__ not in BACKENDS:
+        raise ValueError(
+            f"method={method!r} is POT's solver, which runs on numpy and torch arrays, "
+            f"not {nx.__name__}; use method='auto' (skxmr's own solver, any array API "
+            "namespace).")
     cost = 1.0 - M.T
     with warnings.catch_warnings():
         # POT warns on every run stopped by numItermax; the package's own

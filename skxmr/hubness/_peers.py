@@ -456,8 +456,8 @@ class MutualProximity(RetrievalEstimator):
         if self.method == "gaussian":
             m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
             _check_spread(m[:, 1], queries, "query to the gallery bank")
-            f = nx.log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + nx.log_ndtr(
-                (S64 - state["mean"]) / state["std"])
+            f = nx.special("log_ndtr", (S64 - m[:, :1]) / m[:, 1:]) + nx.special(
+                "log_ndtr", (S64 - state["mean"]) / state["std"])
         else:
             own = _sort_rows(nx.dot(queries, self.gallery_bank_.T))
             n_q, n_g = own.shape[1], state["sorted"].shape[1]

@@ -31,7 +31,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils._backend import astype, get_backend
+from ..utils._backend import astype, dtype_name, get_backend
 from ..utils._chunking import map_row_chunks
 from ..utils._validation import (
     check_matrix,
@@ -137,7 +137,8 @@ def mean_similarity(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None
         r, c = rows[part], cols[part]
         if isinstance(Xn, np.ndarray):
             return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
-        return float(nx.sum(astype(Xn[r], "float64") * astype(Yn[c], "float64")))
+        return float(nx.sum(astype(nx.take_rows(Xn, r), "float64")
+                            * astype(nx.take_rows(Yn, c), "float64")))
 
     if rows.shape[0]:
         total -= float(
@@ -210,13 +211,13 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
             S[excl.row, excl.col] = -np.inf
             top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
             return top.mean(axis=1, dtype=np.float64)
-        S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
+        S = nx.scatter(S, (_device_index(excl.row, S), _device_index(excl.col, S)), -math.inf)
         return nx.mean(astype(nx.row_top(S, k)[0], "float64"), axis=1)
 
     parts = map_row_chunks(
         top_k_means,
         n_x,
-        2 * n_y * Xn.dtype.itemsize,
+        2 * n_y * np.dtype(dtype_name(Xn)).itemsize,
         n_jobs=n_jobs,
         working_memory=working_memory,
     )

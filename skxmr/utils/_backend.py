@@ -140,15 +140,17 @@ class _Primitives:
         xp = self.xp(mask)
         return xp.sum(xp.astype(mask, xp.int64), axis=axis)
 
-    def log_ndtr(self, a):
-        """``log Φ(a)`` (:func:`scipy.special.log_ndtr`). scipy computes it
-        on numpy and (under ``SCIPY_ARRAY_API=1``) on torch natively; the
-        generic form computes it on the host and moves it back."""
-        from scipy.special import log_ndtr
+    def special(self, name, a):
+        """``scipy.special.<name>(a)`` (``"log_ndtr"``, ``"gammaln"``...).
+        scipy computes it on numpy and (under ``SCIPY_ARRAY_API=1``) on
+        torch natively; the generic form computes it on the host and moves
+        it back."""
+        import scipy.special
 
+        func = getattr(scipy.special, name)
         if type(self) is not ArrayAPIBackend:
-            return log_ndtr(a)
-        return self.from_numpy(log_ndtr(self.to_numpy(a)), type_as=a)
+            return func(a)
+        return self.from_numpy(func(self.to_numpy(a)), type_as=a)
 
     def take_rows(self, A, idx):
         """``A[idx]`` for an integer index array ``idx`` (first axis; numpy

@@ -24,7 +24,7 @@ import os
 import numpy as np
 import ot.backend as _pot
 from sklearn import get_config
-from sklearn.externals.array_api_compat import array_namespace
+from sklearn.externals.array_api_compat import array_namespace, is_array_api_obj
 from sklearn.externals.array_api_compat import device as _device
 
 __all__ = ["dispatch_enabled", "get_backend", "describe", "BACKENDS"]
@@ -540,9 +540,17 @@ def stable_argsort(a, axis=-1, descending=False):
 
 def to_numpy(a, dtype=None):
     """``a`` as a numpy array on the host (any backend; lists too)."""
-    if not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__"):
+    if not isinstance(a, np.ndarray) and is_array_api_obj(a):
         a = get_backend(a=a).to_numpy(a)
     return np.asarray(a, dtype=dtype)
+
+
+def host_array(a):
+    """``a`` as numpy when it is an array of another namespace (a float32
+    tensor stays float32); anything else unchanged."""
+    if isinstance(a, np.ndarray) or not is_array_api_obj(a):
+        return a
+    return to_numpy(a)
 
 
 def check_same_namespace(X, estimator, attribute, method):

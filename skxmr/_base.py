@@ -33,7 +33,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .utils._backend import astype, get_backend, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
@@ -47,6 +47,7 @@ from ._pairs import (
 )
 from ._serving import GalleryIndex
 from .utils._math import relative_offsets
+from .utils._compat import check_feature_names_in
 from .utils._params import PAIR_CONSTRAINTS
 from .utils._validation import (
     FLOAT_DTYPES,
@@ -495,7 +496,7 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        names = check_feature_names_in(self, input_features)
         return np.asarray(self._feature_names_out(names), dtype=object)
 
     @abstractmethod

@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import Interval, StrOptions
+from .utils._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .utils._backend import astype, get_backend

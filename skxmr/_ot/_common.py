@@ -15,9 +15,9 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 from ot.backend import get_backend as _pot_backend
-from sklearn.externals.array_api_compat import array_namespace, device
+from ..utils._compat import array_namespace, device
 from threadpoolctl import ThreadpoolController
 
 from ..utils._chunking import reduce_row_chunks

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import PairedTransformer

@@ -23,8 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._set_output import _get_output_config
+from ..utils._compat import Interval, StrOptions
+from ..utils._compat import get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import PairedTransformer, RetrievalEstimator, StrictParamsMixin
@@ -219,7 +219,7 @@ class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
         # One row per item, not per input row: under set_output(transform=
         # "pandas") the frame is indexed by item id, since the input's row
         # index (one entry per sample) does not fit it.
-        if _get_output_config("transform", self)["dense"] == "pandas":
+        if get_output_config("transform", self)["dense"] == "pandas":
             import pandas as pd
 
             return pd.DataFrame(rows, index=pd.Index(ids, name="item_id"))

@@ -5,7 +5,7 @@ import numbers
 import threading
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
 from ..utils._math import relative_offsets

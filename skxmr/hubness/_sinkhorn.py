@@ -4,7 +4,7 @@ The potentials come from :mod:`skxmr._ot`."""
 
 import numbers
 
-from sklearn.utils._param_validation import Interval, validate_params
+from ..utils._compat import Interval, validate_params
 
 from ..utils._backend import get_backend
 from .._base import RetrievalEstimator

@@ -3,7 +3,7 @@
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
 from .._base import RetrievalEstimator

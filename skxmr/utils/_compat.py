@@ -1,0 +1,94 @@
+"""The one door to scikit-learn's and joblib's private API.
+
+Every name the package takes from a private module of scikit-learn
+(``sklearn.utils._param_validation``, ``_array_api``, ``_set_output``,
+``validation._check_feature_names_in``, the vendored
+``sklearn.externals.array_api_compat``) or of joblib
+(``joblib._parallel_backends``) is imported here and only here, with a
+fallback where the supported versions (scikit-learn 1.6 to 1.9, joblib 1.2
+and later; ``setup.cfg``) differ or a later release may move the name. A
+change of those libraries then touches this module alone;
+``tests/test_compat.py`` scans the package for private imports elsewhere.
+"""
+
+# Parameter validation: the constraint vocabulary of every estimator. It has
+# lived in this module since scikit-learn 1.2, unchanged in 1.6-1.9.
+from sklearn.utils._param_validation import (  # noqa: F401
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+    validate_params,
+)
+
+# The array namespace of an input (numpy, torch, ... through array-api-compat).
+from sklearn.utils._array_api import get_namespace  # noqa: F401
+
+try:  # vendored by scikit-learn since 1.6
+    from sklearn.externals.array_api_compat import array_namespace, device  # noqa: F401
+except ImportError:  # pragma: no cover - a scikit-learn that stops vendoring it
+    from array_api_compat import array_namespace, device  # noqa: F401
+
+try:
+    from sklearn.utils._set_output import _get_output_config
+except ImportError:  # pragma: no cover - a scikit-learn that moves it
+    from sklearn import get_config as _get_config
+
+    def _get_output_config(method, estimator=None):
+        """``{"dense": container}`` of ``set_output`` for ``method`` of ``estimator``."""
+        settings = getattr(estimator, "_sklearn_output_config", {})
+        dense = settings.get(method, _get_config()[f"{method}_output"])
+        return {"dense": dense}
+
+
+#: ``get_output_config(method, estimator)["dense"]``: the container that
+#: ``set_output`` asks ``method`` of ``estimator`` to return.
+get_output_config = _get_output_config
+
+
+try:
+    from sklearn.utils.validation import _check_feature_names_in
+except ImportError:  # pragma: no cover - a scikit-learn that moves it
+    import numpy as np
+
+    def _check_feature_names_in(estimator, input_features=None):
+        """Input feature names: given, seen in fit, or ``x0 ... x{n-1}``."""
+        seen = getattr(estimator, "feature_names_in_", None)
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            if seen is not None and not np.array_equal(seen, input_features):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            return input_features
+        if seen is not None:
+            return seen
+        return np.asarray([f"x{i}" for i in range(estimator.n_features_in_)], dtype=object)
+
+
+#: The input feature names of ``get_feature_names_out`` (scikit-learn's rule).
+check_feature_names_in = _check_feature_names_in
+
+
+# joblib: is the active backend one of this machine's own (threads, processes)?
+from joblib.parallel import get_active_backend  # noqa: E402
+
+try:
+    from joblib._parallel_backends import (  # noqa: E402
+        LokyBackend,
+        MultiprocessingBackend,
+        SequentialBackend,
+        ThreadingBackend,
+    )
+
+    _LOCAL_BACKENDS = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
+except ImportError:  # pragma: no cover - a joblib that moves its backends
+    _LOCAL_BACKENDS = ()
+
+
+def local_joblib_backend():
+    """Whether joblib's active backend runs on this machine (not dask, ray...)."""
+    backend = get_active_backend()[0]
+    if _LOCAL_BACKENDS:
+        return isinstance(backend, _LOCAL_BACKENDS)
+    names = ("LokyBackend", "MultiprocessingBackend", "SequentialBackend", "ThreadingBackend")
+    return any(cls.__name__ in names for cls in type(backend).__mro__)

@@ -76,8 +76,8 @@ def test_report_agrees_with_functions(rng):
     S = rng.standard_normal((30, 20))
     rep = hubness_report(S, k=5)
     assert rep["k"] == 5
-    assert rep["skewness"] == hubness_skewness(S, k=5)
-    assert rep["robinhood"] == robinhood_index(S, k=5)
+    assert rep["hubness_skewness"] == hubness_skewness(S, k=5)
+    assert rep["robinhood_index"] == robinhood_index(S, k=5)
     assert rep["antihub_rate"] == antihub_rate(S, k=5)
     assert rep["max_occurrence"] == k_occurrence(S, k=5).max()
 

@@ -184,9 +184,9 @@ def test_retrieval_report_hand_computed():
         assert "R@5" not in r  # larger than the 3 ranked items: skipped
         assert r["MdR"] == 2.0 and r["MnR"] == 2.0
         # one relevant item: R-Precision = MAP@R = R@1
-        assert r["R-Precision"] == pytest.approx(100 / 3)
+        assert r["R-P"] == pytest.approx(100 / 3)
         assert r["mAP@R"] == pytest.approx(100 / 3)
-    assert list(rep["q2g"]) == ["R@1", "R@2", "MdR", "MnR", "R-Precision", "mAP@R"]
+    assert list(rep["q2g"]) == ["R@1", "R@2", "MdR", "MnR", "R-P", "mAP@R"]
 
 
 def test_retrieval_report_matches_functions_and_transpose(rng):
@@ -199,7 +199,7 @@ def test_retrieval_report_matches_functions_and_transpose(rng):
             assert rep[d]["R@3"] == recall_at_k(M, Rl, 3, ties=ties)
             assert rep[d]["MdR"] == median_rank(M, Rl, ties=ties)
             assert rep[d]["MnR"] == mean_rank(M, Rl, ties=ties)
-            assert rep[d]["R-Precision"] == r_precision(M, Rl, ties=ties)
+            assert rep[d]["R-P"] == r_precision(M, Rl, ties=ties)
             assert rep[d]["mAP@R"] == map_at_r(M, Rl, ties=ties)
     only = retrieval_report(S, rel, directions=("g2q",))
     assert list(only) == ["g2q"] and "R@10" in only["g2q"]  # ranks 12 queries

@@ -225,11 +225,13 @@ def hubness_report(scores, k=10):
     Returns
     -------
     report : dict
-        ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
-        "max_occurrence": ..., "gini": ..., "hub_occurrence": ...}``;
-        ``max_occurrence`` is the largest ``N_k`` (the biggest hub), ``gini``
-        and ``hub_occurrence`` are :func:`gini_index` and
-        :func:`hub_occurrence` (``hub_size=2``).
+        ``{"k": k, "hubness_skewness": ..., "robinhood_index": ...,
+        "antihub_rate": ..., "max_occurrence": ..., "gini_index": ...,
+        "hub_occurrence": ...}``, keyed by the names of the functions that
+        compute each alone (:func:`hub_occurrence` with ``hub_size=2``);
+        ``max_occurrence`` is the largest ``N_k`` (the biggest hub). The
+        former keys ``"skewness"``, ``"robinhood"`` and ``"gini"`` still read,
+        with a ``FutureWarning``.
 
     Examples
     --------
@@ -239,17 +241,19 @@ def hubness_report(scores, k=10):
     >>> hubness_report(S, k=1)["max_occurrence"]
     3
     """
+    from ._table import OLD_NAMES, Report
+
     S, k = _check(scores, k)
     n_k = _k_occurrence(S, k)
-    return {
+    return Report({
         "k": k,
-        "skewness": _skewness(n_k),
-        "robinhood": _robinhood(n_k),
+        "hubness_skewness": _skewness(n_k),
+        "robinhood_index": _robinhood(n_k),
         "antihub_rate": _antihub_rate(n_k),
         "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
-        "gini": _gini(n_k),
+        "gini_index": _gini(n_k),
         "hub_occurrence": _hub_occurrence(n_k, k, S.shape[0], 2.0),
-    }
+    }, aliases=OLD_NAMES)
 
 
 # ------------------------------------------ scikit-hubness's inequality measures

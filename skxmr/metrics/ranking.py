@@ -761,13 +761,17 @@ def _check_ks(ks):
 
 
 def _report(terms, ks, n_items):
+    """One direction's report, keyed by the metric table's headers."""
+    from ._table import METRICS, OLD_NAMES, Report
+
     ranks = _ranks_from(terms)
-    report = {f"R@{k}": 100.0 * _mean(_hits_from(terms, k)) for k in ks if k <= n_items}
-    report["MdR"] = _median(ranks)
-    report["MnR"] = _mean(ranks)
-    report["R-Precision"] = 100.0 * _mean(terms.rp)
-    report["mAP@R"] = 100.0 * _mean(terms.ap)
-    return report
+    report = {METRICS["recall"].label(k): 100.0 * _mean(_hits_from(terms, k))
+              for k in ks if k <= n_items}
+    report[METRICS["median_rank"].header] = _median(ranks)
+    report[METRICS["mean_rank"].header] = _mean(ranks)
+    report[METRICS["r_precision"].header] = 100.0 * _mean(terms.rp)
+    report[METRICS["map_at_r"].header] = 100.0 * _mean(terms.ap)
+    return Report(report, aliases=OLD_NAMES)
 
 
 def retrieval_report(
@@ -798,8 +802,10 @@ def retrieval_report(
     Returns
     -------
     report : dict
-        ``{direction: {"R@1": ..., ..., "MdR": ..., "MnR": ...,
-        "R-Precision": ..., "mAP@R": ...}}``; recalls and precisions in percent.
+        ``{direction: {"R@1": ..., ..., "MdR": ..., "MnR": ..., "R-P": ...,
+        "mAP@R": ...}}``, keyed by the headers of the metric table (as the
+        benchmark's columns); recalls and precisions in percent. The former
+        key ``"R-Precision"`` still reads, with a ``FutureWarning``.
 
     Examples
     --------

@@ -188,6 +188,11 @@ class GalleryIndex:
         self._linear = form
         self._candidates = LinearCandidates(self.gallery_, *form)
 
+    def __getstate__(self):
+        # The per-dtype scorers are closures (rebuilt on demand), so an index
+        # pickles after it has been queried too.
+        return {**self.__dict__, "_scorers": {}}
+
     @property
     def n_gallery(self):
         """Number of gallery items bound."""

@@ -6,6 +6,17 @@ import os
 import numpy as np
 import pytest
 import sklearn
+from hypothesis import settings
+
+# Small paired rows (gallery = query + noise, both L2-normalised), the data
+# of the family checks.
+from skxmr.utils.estimator_checks import _make_pairs as make_pairs  # noqa: F401
+
+# One hypothesis profile for the suite: no per-example deadline (a shared
+# CI machine's timings vary) and 40 examples, unless a test asks for more or
+# fewer with ``@settings(max_examples=...)``.
+settings.register_profile("skxmr", deadline=None, max_examples=40)
+settings.load_profile("skxmr")
 
 try:
     import torch
@@ -79,11 +90,3 @@ def rng():
     return np.random.default_rng(0)
 
 
-def make_pairs(n=40, d=8, noise=0.3, seed=0, dtype=np.float64):
-    """Small paired rows: gallery = query + noise, both L2-normalised."""
-    rng = np.random.default_rng(seed)
-    Q = rng.standard_normal((n, d))
-    G = Q + noise * rng.standard_normal((n, d))
-    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
-    G /= np.linalg.norm(G, axis=1, keepdims=True)
-    return np.hstack([Q, G]).astype(dtype)

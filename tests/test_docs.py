@@ -10,7 +10,8 @@ import pytest
 DOC = Path(__file__).resolve().parents[1] / "doc"
 # getting_started, every page of the user guide's toctree and the pages they include.
 PAGES = ["getting_started", "hubness", "hubness_baselines", "invgc", "calibration",
-         "alignment", "metrics", "model_selection", "serving", "scaling", "arrays"]
+         "alignment", "metrics", "model_selection", "serving", "scaling", "arrays",
+         "extending"]
 BLOCK = re.compile(r"^\.\. code-block:: python\n((?:[ \t]*\n|[ \t]+.*\n)+)", re.M)
 
 

@@ -68,15 +68,6 @@ def test_index_bad_input():
         index.score(np.zeros((1, 2)))
 
 
-@pytest.mark.parametrize("estimator", [e for e in SCORERS if not e._transductive], ids=_ids)
-def test_chunked_scoring_equals_one_chunk(estimator):
-    est, Q, G = _fitted(estimator)
-    whole = est.score_matrix(Q, G)
-    with config_context(working_memory=0.001):  # a few rows per chunk
-        chunked = est.score_matrix(Q, G)
-    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
-
-
 def test_dask_local_cluster_matches_single_process():
     """The chunked steps spread over a real 2-worker dask cluster on loopback."""
     distributed = pytest.importorskip("distributed")

@@ -102,7 +102,7 @@ matrices = st.tuples(st.integers(1, 8), st.integers(1, 10)).flatmap(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80)
 @given(matrices, st.data())
 def test_properties(S, data):
     S = S.astype(float)
@@ -120,7 +120,6 @@ def test_properties(S, data):
     assert np.isfinite(hubness_skewness(S, k))
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 8), st.integers(2, 10), st.integers(0, 2**32 - 1), st.data())
 def test_column_permutation_equivariance(n_q, n_g, seed, data):
     S = np.random.default_rng(seed).standard_normal((n_q, n_g))  # no ties

@@ -291,7 +291,7 @@ def _ensure_relevant(rel):
     return rel
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(small_int_matrix)
 def test_matches_brute_force_tie_enumeration(data):
     S, rel = data
@@ -306,7 +306,7 @@ def test_matches_brute_force_tie_enumeration(data):
         assert map_at_r(S, rel, ties=ties) == pytest.approx(ap)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(small_int_matrix, st.data())
 def test_permutation_invariance(data, draw):
     S, rel = data
@@ -324,7 +324,7 @@ def test_permutation_invariance(data, draw):
         np.testing.assert_allclose(rank_of_relevant(S[rows], rel[rows], ties=ties), r[rows])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(small_int_matrix)
 def test_bounds_and_monotonicity(data):
     S, rel = data
@@ -347,7 +347,6 @@ def test_bounds_and_monotonicity(data):
         assert recall_at_k(S, rel, k) <= recall_at_k(S, rel, k, ties="average") + 1e-9
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 8), st.integers(2, 12), st.integers(0, 2**32 - 1))
 def test_perfect_ranking_scores_100(n_q, n_g, seed):
     rng = np.random.default_rng(seed)

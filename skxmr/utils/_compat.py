@@ -11,6 +11,12 @@ change of those libraries then touches this module alone;
 ``tests/test_compat.py`` scans the package for private imports elsewhere.
 """
 
+__all__ = [
+    "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
+    "array_namespace", "check_feature_names_in", "device", "get_namespace",
+    "get_output_config", "local_joblib_backend", "sklearn_estimator_checks", "validate_params",
+]
+
 # Parameter validation: the constraint vocabulary of every estimator. It has
 # lived in this module since scikit-learn 1.2, unchanged in 1.6-1.9.
 from sklearn.utils._param_validation import (  # noqa: F401
@@ -69,6 +75,8 @@ except ImportError:  # pragma: no cover - a scikit-learn that moves it
 check_feature_names_in = _check_feature_names_in
 
 
+from inspect import signature  # noqa: E402
+
 # joblib: is the active backend one of this machine's own (threads, processes)?
 from joblib.parallel import get_active_backend  # noqa: E402
 
@@ -92,3 +100,26 @@ def local_joblib_backend():
         return isinstance(backend, _LOCAL_BACKENDS)
     names = ("LokyBackend", "MultiprocessingBackend", "SequentialBackend", "ThreadingBackend")
     return any(cls.__name__ in names for cls in type(backend).__mro__)
+
+
+def sklearn_estimator_checks(estimator, expected_failed_checks, xfail_strict=None):
+    """scikit-learn's checks of ``estimator`` as pytest params, expected
+    failures marked ``xfail`` (``strict`` as asked; scikit-learn 1.6 and 1.7
+    lack the ``xfail_strict`` argument, so the marks are rebuilt there)."""
+    import pytest
+    from sklearn.utils.estimator_checks import estimator_checks_generator
+
+    kwargs = {"expected_failed_checks": expected_failed_checks, "mark": "xfail"}
+    native = "xfail_strict" in signature(estimator_checks_generator).parameters
+    if native:
+        kwargs["xfail_strict"] = xfail_strict
+    params = []
+    for item in estimator_checks_generator(estimator, **kwargs):
+        if not hasattr(item, "marks"):
+            item = pytest.param(*item)
+        elif not native and xfail_strict is not None:
+            marks = [pytest.mark.xfail(reason=m.kwargs.get("reason"), strict=xfail_strict)
+                     if m.name == "xfail" else m for m in item.marks]
+            item = pytest.param(*item.values, marks=marks, id=item.id)
+        params.append(item)
+    return params

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import parametrize_with_checks as sklearn_parametrize
 
 import skxmr
 from skxmr import PairedTransformer, RetrievalEstimator, hubness
@@ -144,7 +143,7 @@ for _name in ("ProbabilisticCalibration", "CalibratedProjection"):
     EXTRA_XFAIL.setdefault(_name, {})["check_array_api_input"] = GAUSSIAN_HALVES
 EXTRA_XFAIL["GaussianEmbedding"]["check_array_api_input"] = NO_ITEM_IDS
 
-# Estimators off the paired-row data model, checked by sklearn only.
+# Estimators off the paired-row data model, checked by scikit-learn only.
 OTHER_ESTIMATORS = [skxmr.GaussianEmbedding()]
 
 
@@ -184,25 +183,19 @@ def expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    ESTIMATORS,
+    ESTIMATORS + OTHER_ESTIMATORS,
     two_view=TWO_VIEW,
     expected_failed_checks=expected_failed_checks,
     xfail_strict=True,
 )
 def test_estimator_checks(estimator, check):
-    """scikit-learn's checks, then the generated family checks."""
+    """scikit-learn's checks, then the generated family checks (scikit-learn's
+    only for the estimators off the paired rows)."""
     check(estimator)
 
 
 @parametrize_with_checks(VARIANTS, two_view=TWO_VIEW, sklearn_checks=False)
 def test_family_checks_of_variants(estimator, check):
-    check(estimator)
-
-
-@sklearn_parametrize(
-    OTHER_ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True
-)
-def test_sklearn_compatible_off_the_paired_rows(estimator, check):
     check(estimator)
 
 

@@ -31,10 +31,31 @@ from sklearn.utils._param_validation import (  # noqa: F401
 # The array namespace of an input (numpy, torch, ... through array-api-compat).
 from sklearn.utils._array_api import get_namespace  # noqa: F401
 
-try:  # vendored by scikit-learn since 1.6
+try:  # vendored by scikit-learn since 1.7
     from sklearn.externals.array_api_compat import array_namespace, device  # noqa: F401
-except ImportError:  # pragma: no cover - a scikit-learn that stops vendoring it
-    from array_api_compat import array_namespace, device  # noqa: F401
+except ImportError:  # scikit-learn 1.6: the optional array-api-compat package
+    try:
+        from array_api_compat import array_namespace, device  # noqa: F401
+    except ImportError:  # neither: numpy arrays only (array API dispatch needs it)
+        import types
+
+        import numpy as _np
+
+        _NUMPY = types.SimpleNamespace(
+            float64=_np.float64,
+            asarray=lambda x, dtype=None, device=None: _np.asarray(x, dtype=dtype),
+        )
+
+        def array_namespace(*arrays):
+            """numpy's namespace; other arrays need array-api-compat."""
+            if any(not isinstance(a, (_np.ndarray, _np.generic)) for a in arrays):
+                raise TypeError(
+                    "arrays other than numpy's need the array-api-compat package "
+                    "(pip install array-api-compat) with scikit-learn 1.6.")
+            return _NUMPY
+
+        def device(x):
+            return "cpu"
 
 try:
     from sklearn.utils._set_output import _get_output_config

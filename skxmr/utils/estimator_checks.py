@@ -409,7 +409,8 @@ def parametrize_with_checks(estimators, *, two_view=None, sklearn_checks=True,
     """A pytest ``parametrize`` over scikit-learn's and the family's checks.
 
     Wraps :func:`sklearn.utils.estimator_checks.parametrize_with_checks`:
-    each estimator gets scikit-learn's checks, then
+    each estimator gets scikit-learn's checks, then (if it is a
+    :class:`~skxmr.RetrievalEstimator` or :class:`~skxmr.PairedTransformer`)
     :func:`yield_family_checks`; test ids are ``Estimator()-check_name``.
 
     Parameters
@@ -447,6 +448,8 @@ def parametrize_with_checks(estimators, *, two_view=None, sklearn_checks=True,
                     else expected_failed_checks(estimator))
         if sklearn_checks:
             params += sklearn_estimator_checks(estimator, expected, xfail_strict)
+        if not isinstance(estimator, (RetrievalEstimator, PairedTransformer)):
+            continue  # off the family (e.g. GaussianEmbedding): scikit-learn's checks only
         for check in yield_family_checks(estimator, two_view=two_view):
             check_id = _check_name(check)
             strict = {} if xfail_strict is None else {"strict": xfail_strict}

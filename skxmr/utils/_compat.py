@@ -14,7 +14,8 @@ change of those libraries then touches this module alone;
 __all__ = [
     "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
-    "get_output_config", "local_joblib_backend", "sklearn_estimator_checks", "validate_params",
+    "get_output_config", "local_joblib_backend", "sklearn_check_same_namespace",
+    "sklearn_estimator_checks", "validate_params",
 ]
 
 # Parameter validation: the constraint vocabulary of every estimator. It has
@@ -36,26 +37,25 @@ try:  # vendored by scikit-learn since 1.7
 except ImportError:  # scikit-learn 1.6: the optional array-api-compat package
     try:
         from array_api_compat import array_namespace, device  # noqa: F401
-    except ImportError:  # neither: numpy arrays only (array API dispatch needs it)
-        import types
-
+    except ImportError:  # neither: numpy arrays only, numpy 2 being the namespace
         import numpy as _np
 
-        _NUMPY = types.SimpleNamespace(
-            float64=_np.float64,
-            asarray=lambda x, dtype=None, device=None: _np.asarray(x, dtype=dtype),
-        )
-
         def array_namespace(*arrays):
-            """numpy's namespace; other arrays need array-api-compat."""
+            """numpy (array API compliant from numpy 2); other arrays need array-api-compat."""
             if any(not isinstance(a, (_np.ndarray, _np.generic)) for a in arrays):
                 raise TypeError(
                     "arrays other than numpy's need the array-api-compat package "
                     "(pip install array-api-compat) with scikit-learn 1.6.")
-            return _NUMPY
+            return _np
 
         def device(x):
+            """numpy arrays live on the CPU."""
             return "cpu"
+
+try:  # scikit-learn 1.9: "Estimator.method() ... must use the same namespace"
+    from sklearn.utils._array_api import check_same_namespace as sklearn_check_same_namespace
+except ImportError:  # older releases: skxmr's backend check applies alone
+    sklearn_check_same_namespace = None
 
 try:
     from sklearn.utils._set_output import _get_output_config

@@ -561,3 +561,34 @@ def test_worker_failure_raises_and_never_hangs():
     t.join(120)
     assert not t.is_alive(), "the failing streamed solve hung"
     assert len(outcome) == 1 and "worker failure" in str(outcome[0])
+
+
+# ------------------------------------------- POT's solvers at small τ
+@pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
+@pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_stabilized"])
+@pytest.mark.parametrize("tau", [1e-3, 1e-8])
+def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
+    """POT's scaling-domain solvers underflow at small τ ("sinkhorn": finite,
+    wrong top-1; "sinkhorn_stabilized": NaN): they warn and run POT's
+    log-domain solver, so scores, rankings and the index equal "auto"'s."""
+    from skxmr import unpair
+    from skxmr.datasets import make_retrieval_problem as m
+
+    Xb = m(n_pairs=60, n_features=8, random_state=0, dtype=np.float64).X
+    Xt = m(n_pairs=30, n_features=8, random_state=1, dtype=np.float64).X
+    Q, G = unpair(Xt)
+    ref = cls(temperature=tau).fit(Xb).decision_function(Xt)
+    est = cls(temperature=tau, method=method).fit(Xb)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        S = est.decision_function(Xt)
+        top = est.index(G).kneighbors(Q, n_neighbors=1, return_scores=False)
+    assert np.all(np.isfinite(S))
+    np.testing.assert_array_equal(S.argmax(axis=1), ref.argmax(axis=1))
+    np.testing.assert_array_equal(top[:, 0], ref.argmax(axis=1))
+    handed_over = [w for w in caught if issubclass(w.category, ConvergenceWarning)
+                   and "sinkhorn_log" in str(w.message)]
+    if method == "sinkhorn":  # detected before the solve; POT's log-domain solution
+        assert handed_over and "'sinkhorn'" in str(handed_over[0].message)
+        np.testing.assert_allclose(S, cls(temperature=tau, method="sinkhorn_log").fit(
+            Xb).decision_function(Xt), rtol=0, atol=1e-12)

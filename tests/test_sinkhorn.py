@@ -592,3 +592,43 @@ def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
         assert handed_over and "'sinkhorn'" in str(handed_over[0].message)
         np.testing.assert_allclose(S, cls(temperature=tau, method="sinkhorn_log").fit(
             Xb).decision_function(Xt), rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------- stored kernel precision
+def test_float32_kernel_by_default_float64_one_parameter_away():
+    rng = np.random.default_rng(3)
+    bank, cols = unit_rows(rng, 90, 32), unit_rows(rng, 70, 32)
+    h64, _ = sinkhorn_potentials_from_embeddings(bank, cols, 0.02, 10)
+    b32, c32 = bank.astype(np.float32), cols.astype(np.float32)
+    h32, log = sinkhorn_potentials_from_embeddings(b32, c32, 0.02, 10)
+    assert not log["streamed"] and not log["log_domain"]
+    # float32 products and kernel: within 1e-6 of max |h| ...
+    assert 0 < np.max(np.abs(h32 - h64)) < 1e-6 * np.max(np.abs(h64))
+    # ... float64 one parameter away: the float64 inputs' potentials exactly.
+    h32_64, _ = sinkhorn_potentials_from_embeddings(b32, c32, 0.02, 10, precision="float64")
+    h_ref, _ = sinkhorn_potentials_from_embeddings(b32.astype(np.float64),
+                                                   c32.astype(np.float64), 0.02, 10)
+    np.testing.assert_array_equal(h32_64, h_ref)
+    S = SinkhornNormalizer(temperature=0.02, precision="float64").fit(
+        make_pairs(40, seed=1).astype(np.float32))
+    assert S.decision_function(make_pairs(20, seed=2).astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
+def test_kernel_buffer_reused_and_never_pickled(cls):
+    import pickle
+
+    from skxmr.hubness._sinkhorn import _BUFFERS
+
+    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
+    est = cls(temperature=0.05).fit(X_bank)
+    S = est.decision_function(X_test)
+    data = _BUFFERS[est]._data
+    assert data is not None
+    index = est.index(X_test[:, 8:])  # the same buffer: no fresh pages
+    assert _BUFFERS[est]._data is data
+    np.testing.assert_array_equal(est.decision_function(X_test), S)
+    clone = pickle.loads(pickle.dumps(est))
+    assert clone not in _BUFFERS or _BUFFERS[clone]._data is None
+    np.testing.assert_array_equal(clone.decision_function(X_test), S)
+    assert index.kneighbors(X_test[:, :8], n_neighbors=2, return_scores=False).shape == (25, 2)

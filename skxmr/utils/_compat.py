@@ -5,8 +5,9 @@ Every name the package takes from a private module of scikit-learn
 ``validation._check_feature_names_in``, the vendored
 ``sklearn.externals.array_api_compat``) or of joblib
 (``joblib._parallel_backends``) is imported here and only here, with a
-fallback where the supported versions (scikit-learn 1.6 to 1.9, joblib 1.2
-and later; ``setup.cfg``) differ or a later release may move the name. A
+fallback where the supported versions (``pyproject.toml``: scikit-learn 1.7
+to 1.9 are tested; 1.6 works too) differ or a later release may move the
+name. A
 change of those libraries then touches this module alone;
 ``tests/test_compat.py`` scans the package for private imports elsewhere.
 """

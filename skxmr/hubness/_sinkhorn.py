@@ -7,7 +7,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ..utils._backend import get_backend
-from .._base import RetrievalEstimator
+from .._base import RetrievalEstimator, check_two_view_widths
 from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from .._ot import SINKHORN_CONSTRAINTS, block_potentials
 from .._registry import register_method
@@ -127,7 +127,7 @@ class SinkhornNormalizer(RetrievalEstimator):
     >>> est.decision_function(X[20:]).shape
     (10, 10)
     >>> index = est.index(X[20:, 8:])    # potentials computed once
-    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_scores=False).shape
+    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_distance=False).shape
     (10, 3)
     """
 
@@ -292,6 +292,8 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
                              strength=strength, working_memory=working_memory, n_jobs=n_jobs,
                              method=method)
+    queries, gallery, query_bank = check_two_view_widths(
+        queries=queries, gallery=gallery, query_bank=query_bank)
     return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
@@ -344,6 +346,8 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
         working_memory=working_memory, n_jobs=n_jobs, method=method,
     )
+    queries, gallery, query_bank, gallery_bank = check_two_view_widths(
+        queries=queries, gallery=gallery, query_bank=query_bank, gallery_bank=gallery_bank)
     return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 
 

@@ -1,0 +1,153 @@
+"""Edge cases found by fuzzing every public name, and steps of a newcomer's path.
+
+Each test is the regression test of one reported failure: a silent wrong
+answer at an edge of the input domain, or a broken step (saving a serving
+index, a confusing message).
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import skxmr
+from skxmr.alignment import cauchy_schwarz_loss, generalized_cauchy_schwarz_loss
+from skxmr.metrics import cs_divergence, gcs_divergence
+
+
+@pytest.fixture(scope="module")
+def problem():
+    make = skxmr.datasets.make_retrieval_problem
+    Xb = make(n_pairs=60, n_features=8, random_state=0, dtype=np.float64).X
+    Xt = make(n_pairs=30, n_features=8, random_state=1, dtype=np.float64).X
+    return Xb, Xt
+
+
+# ------------------------------------------------------------- serving
+def _servable_methods():
+    for name, entry in skxmr.registered_methods().items():
+        if name not in ("Calibration (W2)", "DSL"):  # no serving path (documented)
+            yield name
+
+
+@pytest.mark.parametrize("name", list(_servable_methods()))
+def test_index_pickles_after_answering_queries(problem, name):
+    Xb, Xt = problem
+    Q, G = skxmr.unpair(Xt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = skxmr.registered_methods()[name]["factory"]().fit(Xb)
+    idx = skxmr.index(est, G)
+    scores, ids = idx.kneighbors(Q[:3], n_neighbors=2)  # a query first
+    loaded = pickle.loads(pickle.dumps(idx))
+    again = loaded.kneighbors(Q[:3], n_neighbors=2)
+    np.testing.assert_array_equal(again[1], ids)
+    np.testing.assert_allclose(again[0], scores)
+    np.testing.assert_allclose(loaded.score(Q[:3]), idx.score(Q[:3]))
+
+
+def test_approximate_index_pickles(problem):
+    pytest.importorskip("faiss")
+    Xb, Xt = problem
+    Q, G = skxmr.unpair(Xt)
+    idx = skxmr.InvertedSoftmax().fit(Xb).index(G, approximate=True)
+    ids = idx.kneighbors(Q, n_neighbors=3, return_distance=False)
+    loaded = pickle.loads(pickle.dumps(idx))
+    np.testing.assert_array_equal(loaded.kneighbors(Q, 3, return_distance=False), ids)
+
+
+def test_index_repr_says_what_is_served(problem):
+    Xb, Xt = problem
+    Q, G = skxmr.unpair(Xt)
+    text = repr(skxmr.InvertedSoftmax().fit(Xb).index(G))
+    assert text == "GalleryIndex(InvertedSoftmax, n_gallery=30, n_features=8, dtype=float64)"
+
+
+def test_kneighbors_return_distance_and_deprecated_return_scores(problem):
+    Xb, Xt = problem
+    Q, G = skxmr.unpair(Xt)
+    idx = skxmr.CosineSimilarity().fit(Xb).index(G)
+    ids = idx.kneighbors(Q, n_neighbors=2, return_distance=False)
+    assert ids.shape == (30, 2)
+    with pytest.warns(FutureWarning, match="return_distance"):
+        old = idx.kneighbors(Q, n_neighbors=2, return_scores=False)
+    np.testing.assert_array_equal(old, ids)
+
+
+def test_single_1d_query_gets_a_short_message(problem):
+    Xb, Xt = problem
+    Q, G = skxmr.unpair(Xt)
+    idx = skxmr.CosineSimilarity().fit(Xb).index(G)
+    with pytest.raises(ValueError) as info:
+        idx.kneighbors(Q[0])
+    msg = str(info.value)
+    assert "queries" in msg and "reshape(1, -1)" in msg and "\n" not in msg
+    assert repr(Q[0, 0])[:6] not in msg and len(msg) < 150
+
+
+# ------------------------------------------------- divergences and losses
+def test_cs_divergence_at_the_ends_of_the_float_range():
+    big = np.array([1e308, -1e308])
+    assert cs_divergence(big, big, log=True) == 0.0
+    value = cs_divergence(np.array([1e308, 0.0]), np.array([0.0, 0.0]), log=True)
+    assert value == pytest.approx(0.5 * np.log(2), rel=1e-12)  # p = (1, 0), q uniform
+    assert gcs_divergence(big, big, big, log=True) == 0.0
+
+
+def test_cauchy_schwarz_loss_refuses_overflowing_logits_by_name():
+    L = np.array([[-1e308, 1e308], [1e308, -1e308]])
+    with pytest.raises(ValueError, match="logits holds values"):
+        cauchy_schwarz_loss(L, np.eye(2, dtype=bool))
+    with pytest.raises(ValueError, match=r"logits\[1\] holds values"):
+        generalized_cauchy_schwarz_loss([np.eye(2), L], np.eye(2))
+    # At the bound the loss is finite and the gradient in [-1, 1].
+    L = L / 1e308 * 2e307
+    loss, grad = cauchy_schwarz_loss(L, np.eye(2, dtype=bool))
+    assert np.isfinite(loss) and np.all(np.abs(grad) <= 1)
+    np.testing.assert_allclose(grad, [[-1.0, 1.0], [1.0, -1.0]])
+
+
+# ----------------------------------------------------------- messages
+@pytest.mark.parametrize("func", [
+    "inverted_softmax_scores", "qb_norm_scores", "nnn_scores", "sinkhorn_normalize",
+    "csls_scores", "dbnorm_scores", "mutual_proximity_scores", "local_scaling_scores",
+    "distribution_normalization_scores", "dual_bank_sinkhorn_normalize",
+])
+@pytest.mark.parametrize("bad", ["gallery", "query_bank", "gallery_bank"])
+def test_two_view_width_errors_name_the_arguments(problem, func, bad):
+    import inspect
+
+    f = getattr(skxmr.hubness, func)
+    Xb, Xt = problem
+    (Q, G), (Bq, Bg) = skxmr.unpair(Xt), skxmr.unpair(Xb)
+    args = {"queries": Q, "gallery": G, "query_bank": Bq, "gallery_bank": Bg}
+    params = [p for p in inspect.signature(f).parameters if p in args]
+    if bad not in params:
+        pytest.skip(f"{func} takes no {bad}")
+    args[bad] = args[bad][:, :7]
+    with pytest.raises(ValueError, match=f"^{bad} has 7 features but queries has 8"):
+        f(**{p: args[p] for p in params})
+
+
+def test_zero_norm_half_names_its_row_of_X(problem):
+    Xb, Xt = problem
+    X = Xt.copy()
+    X[1:5, 8:] = X[0, 8:]  # rows 0-4 share one gallery item
+    X[10, 8:] = 0.0         # unique gallery item 6, row 10 of X
+    for call in (lambda: skxmr.InvertedSoftmax().fit(X),
+                 lambda: skxmr.InvertedSoftmax().fit(Xb).decision_function(X)):
+        with pytest.raises(ValueError, match=r"X \(gallery half\) has 1 zero-norm row\(s\) "
+                                             r"\(first: row 10 of X\)"):
+            call()
+
+
+@pytest.mark.parametrize("kwargs", [{"family": None}, {"family": ""}, {"family": 3},
+                                    {"family": "x", "description": None}])
+def test_register_method_checks_family_and_description(kwargs):
+    from skxmr import _registry
+
+    with pytest.raises(TypeError, match=next(iter(kwargs)) if len(kwargs) == 1 else "description"):
+        skxmr.register_method("Cosine (edge)", lambda direction="q2g": skxmr.CosineSimilarity(),
+                              **kwargs)
+    assert "Cosine (edge)" not in _registry._METHODS

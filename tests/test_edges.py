@@ -151,3 +151,64 @@ def test_register_method_checks_family_and_description(kwargs):
         skxmr.register_method("Cosine (edge)", lambda direction="q2g": skxmr.CosineSimilarity(),
                               **kwargs)
     assert "Cosine (edge)" not in _registry._METHODS
+
+
+# -------------------------------------------------- large temperatures
+def _temperature_estimators(tau):
+    from skxmr import (DBNorm, DualBankSinkhornNormalizer, DualSoftmax, InvertedSoftmax,
+                       QBNorm, SinkhornNormalizer)
+
+    return [InvertedSoftmax(temperature=tau), QBNorm(temperature=tau),
+            DualSoftmax(temperature=tau), SinkhornNormalizer(temperature=tau),
+            DualBankSinkhornNormalizer(temperature=tau),
+            DBNorm(query_temperature=tau), DBNorm(gallery_temperature=tau)]
+
+
+@pytest.mark.parametrize("tau", [1e14, 1e15, 1e50, 1e308])
+def test_temperatures_beyond_float64_precision_are_refused_by_name(problem, tau):
+    Xb, _ = problem
+    for est in _temperature_estimators(tau):
+        with pytest.raises(ValueError, match="temperature' parameter"):
+            est.fit(Xb)
+    Q, G = skxmr.unpair(Xb)
+    with pytest.raises(ValueError, match="temperature"):
+        skxmr.hubness.sinkhorn_normalize(Q, G, Q, temperature=tau)
+
+
+def _sinkhorn_reference(M, tau, n_iter=10):
+    """h - h[0] of Sinkhorn-Knopp in 50-digit arithmetic (POT's convention)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        K = [[mpmath.exp(mpmath.mpf(v) / tau) for v in row] for row in M.tolist()]
+        n, m = M.shape
+        c = [mpmath.mpf(1) / m] * m
+        for _ in range(n_iter):
+            r = [mpmath.mpf(1) / n / mpmath.fsum(K[i][j] * c[j] for j in range(m))
+                 for i in range(n)]
+            c = [mpmath.mpf(1) / m / mpmath.fsum(K[i][j] * r[i] for i in range(n))
+                 for j in range(m)]
+        h = [-tau * mpmath.log(v) for v in c]
+        return np.array([float(v - h[0]) for v in h])
+
+
+def test_largest_temperature_keeps_the_exact_ranking(problem):
+    from skxmr.hubness._kernels import MAX_TEMPERATURE as tau
+
+    Xb, Xt = problem
+    Xb, Xt = Xb[:20], Xt[:12]
+    norm = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)  # noqa: E731
+    (Q, G), (Bq, Bg) = map(norm, skxmr.unpair(Xt)), map(norm, skxmr.unpair(Xb))
+    S = Q @ G.T
+    M = G @ Bq.T  # IS: h - τ log n = max + τ log1p(mean expm1((M - max) / τ)), exact
+    top = M.max(axis=1)
+    h_is = top + tau * np.log1p(np.mean(np.expm1((M - top[:, None]) / tau), axis=1))
+    cases = [(skxmr.InvertedSoftmax(temperature=tau), h_is),
+             (skxmr.SinkhornNormalizer(temperature=tau), _sinkhorn_reference(Bq @ G.T, tau)),
+             (skxmr.DualBankSinkhornNormalizer(temperature=tau),
+              _sinkhorn_reference(Bq @ np.vstack([G, Bg]).T, tau)[: len(G)])]
+    for est, h in cases:
+        D = est.fit(Xb).decision_function(Xt)
+        exact = S - h
+        # the same scores up to a constant per row, hence the same ranking
+        np.testing.assert_allclose(D - D[:, :1], exact - exact[:, :1], atol=1e-7)
+        np.testing.assert_array_equal(D.argmax(axis=1), exact.argmax(axis=1))

@@ -11,11 +11,13 @@ from .._base import RetrievalEstimator, check_two_view_widths
 from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from .._ot import SINKHORN_CONSTRAINTS, block_potentials
 from .._registry import register_method
+from ._kernels import _TEMPERATURE
 
 _attrs_doc = fill_doc(attrs=BANK_ATTRS_DOC)
 
 NORMALIZER_CONSTRAINTS = {
     **SINKHORN_CONSTRAINTS,
+    "temperature": _TEMPERATURE,  # bounded above: see hubness._kernels
     "strength": [Interval(numbers.Real, 0, 1, closed="both")],
 }
 
@@ -55,7 +57,9 @@ class SinkhornNormalizer(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.01
-        Entropic regularisation τ (POT's ``reg``). The paper's 0.01 was
+        Entropic regularisation ``0 < τ <= 1e6`` (POT's ``reg``; above 1e6
+        float64 keeps only ``τ·1e-16`` of the potentials' differences, and
+        the method is within 1e-6 of its τ → ∞ limit). The paper's 0.01 was
         tuned on banks of ~10^5 queries; small banks want a larger τ (on
         COCO with a 250-pair bank, τ around 0.02-0.03 beats 0.01
         text→image), so tune it with ``GridSearchCV``.

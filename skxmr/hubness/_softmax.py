@@ -80,7 +80,7 @@ class InvertedSoftmax(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.05
-        Softmax temperature ``τ > 0`` (``β = 1/τ = 20``).
+        Softmax temperature ``0 < τ <= 1e6`` (``β = 1/τ = 20``).
     strength : float in [0, 1], default=1.0
         ``α >= 0``: 0 gives plain cosine, 1 the inverted softmax.
     {common}
@@ -190,7 +190,7 @@ class QBNorm(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.05
-        Softmax temperature ``τ > 0`` (``β = 20``, the paper's default).
+        Softmax temperature ``0 < τ <= 1e6`` (``β = 20``, the paper's default).
     k : int, default=1
         Top-``k`` gallery items per bank query forming the activation set;
         ``1 <= k <= n_gallery`` (checked when a gallery is scored).
@@ -325,7 +325,7 @@ class DualSoftmax(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.01
-        Softmax temperature ``τ > 0`` (the paper's logit scale 100).
+        Softmax temperature ``0 < τ <= 1e6`` (the paper's logit scale 100).
     strength : float in [0, 1], default=1.0
         ``α >= 0``.
     {common}

@@ -506,6 +506,16 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
             "score batches of pairs with decision_function instead."
         )
 
+    def _n_query_features_out(self, n_query_features):
+        """Where the halves of this step's output split, given where its
+        input's halves split (``None``: in the middle), before fitting.
+
+        Lets a Pipeline's later steps be told the split of their input
+        (``skxmr benchmark`` on files of two widths). Default: each half
+        keeps its width; steps into a shared space return ``None``.
+        """
+        return n_query_features
+
     def fit(self, X, y=None):
         """Fit on training pairs.
 

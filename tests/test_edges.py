@@ -212,3 +212,78 @@ def test_largest_temperature_keeps_the_exact_ranking(problem):
         # the same scores up to a constant per row, hence the same ranking
         np.testing.assert_allclose(D - D[:, :1], exact - exact[:, :1], atol=1e-7)
         np.testing.assert_array_equal(D.argmax(axis=1), exact.argmax(axis=1))
+
+
+# ------------------------------------------------------------- the CLI
+def _cli(argv, capsys):
+    from skxmr.benchmark._cli import main
+
+    code = main(["benchmark", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _write_bad(path, kind):
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("not numbers\n")
+    elif kind == "object":
+        np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    elif kind == "zeros":
+        np.save(path, np.zeros((40, 6)))
+    elif kind == "nan":
+        A = np.ones((40, 6))
+        A[7, 2] = np.nan
+        np.save(path, A)
+    elif kind == "corrupt-pt":
+        path.write_bytes(b"\x80\x02not really a torch file")
+
+
+@pytest.mark.parametrize("kind, suffix, problem", [
+    ("empty", ".npy", "the file is empty"),
+    ("text", ".npy", "no NumPy header"),
+    ("object", ".npy", "Python objects"),
+    ("zeros", ".npy", "40 all-zero row(s) of 40 (first: row 0)"),
+    ("nan", ".npy", "1 row(s) with NaN or infinity (first: row 7)"),
+    ("corrupt-pt", ".pt", "written by torch.save"),
+])
+def test_bad_file_is_one_line_naming_it(tmp_path, capsys, kind, suffix, problem):
+    if suffix == ".pt":
+        pytest.importorskip("torch")
+    bad = tmp_path / f"bad{suffix}"
+    _write_bad(bad, kind)
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).standard_normal((40, 6)))
+    code, out, err = _cli(["--queries", str(bad), "--gallery", str(good), "--no-progress"],
+                          capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"error: --queries '{bad}'"), err
+    assert problem in err
+
+
+def test_files_of_two_widths_one_note_and_no_wrong_split(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((40, 4))
+    np.save(tmp_path / "q.npy", Z @ rng.standard_normal((4, 6)))
+    np.save(tmp_path / "g.npy", Z @ rng.standard_normal((4, 8)))
+    code, out, err = _cli(["--queries", str(tmp_path / "q.npy"), "--gallery",
+                           str(tmp_path / "g.npy"), "--no-progress",
+                           "--methods", "Cosine,IS,SN,Calibration (W2)"], capsys)
+    assert code == 2  # nothing can run on two widths without an alignment step
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes[0].startswith("note: 3 methods (Cosine, IS, SN) skipped: The halves of X "
+                               "have 6 and 8 features")
+    # W2 is told where the packed Gaussians' halves split: it refuses, never
+    # scores columns split in the wrong place.
+    assert notes[1].startswith("note: Calibration (W2) skipped: The halves of X hold 6- and "
+                               "8-dimensional Gaussians")
+    assert len(notes) == 2
+
+
+def test_progress_when_stderr_is_not_a_terminal(capsys):
+    from skxmr.benchmark._run import run_benchmark
+
+    run_benchmark("synthetic", n_pairs=40, methods=["Cosine", "IS"], progress=True)
+    err = capsys.readouterr().err
+    assert "[1/2] Cosine" in err and "[2/2] IS" in err

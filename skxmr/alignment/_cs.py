@@ -392,6 +392,9 @@ class CauchySchwarzAlignment(_CSAlignmentBase):
             self._project_view(G, self.gallery_projection_, "X (gallery half)"),
         ])
 
+    def _n_query_features_out(self, n_query_features):
+        return None  # both halves land in the shared space
+
     def _transform_half(self, A, half):
         """Serving (:func:`skxmr.index`): project one half into the shared space."""
         check_is_fitted(self)

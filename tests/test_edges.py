@@ -287,3 +287,109 @@ def test_progress_when_stderr_is_not_a_terminal(capsys):
     run_benchmark("synthetic", n_pairs=40, methods=["Cosine", "IS"], progress=True)
     err = capsys.readouterr().err
     assert "[1/2] Cosine" in err and "[2/2] IS" in err
+
+
+def test_no_pairing_signal_warns_once_per_search():
+    from sklearn.model_selection import GridSearchCV
+
+    from skxmr.metrics import make_retrieval_scorer
+
+    X = np.random.default_rng(0).standard_normal((60, 8))  # one modality split in two
+    search = GridSearchCV(skxmr.InvertedSoftmax(), {"temperature": [0.05]}, cv=3,
+                          scoring=make_retrieval_scorer(k=1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # even so: once per call
+        search.fit(X)
+        skxmr.InvertedSoftmax().fit(X)  # a second call from this line: its own place
+    messages = [str(w.message) for w in caught if "pairing signal" in str(w.message)]
+    assert len(messages) == 2, messages
+
+
+def test_score_is_the_percentage_rounded_once():
+    from skxmr.metrics import recall_at_k, retrieval_report
+
+    S = np.eye(125)
+    S[:37] = np.roll(np.eye(125), 1, axis=1)[:37]  # 88 of 125 queries hit
+    R = np.eye(125, dtype=bool)
+    assert recall_at_k(S, R, k=1) == 70.4
+    assert retrieval_report(S, R, ks=(1,))["q2g"]["R@1"] == 70.4
+
+
+def test_every_example_that_draws_shows_its_figures():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py")):
+        text = path.read_text()
+        if "plt.subplots" in text or "plt.figure" in text:
+            assert text.rstrip().endswith("plt.show()"), path.name
+
+
+def test_user_docs_cite_no_internal_references():
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    internal = re.compile(r"seeds/|DESIGN|\(issues? \d|\bissues? \d+\b|\bthe session\b")
+    texts = {p: p.read_text() for p in [root / "README.md", *sorted((root / "doc").glob("*.rst"))]}
+    for path in [*sorted((root / "skxmr").rglob("*.py")), *sorted((root / "examples").glob("*.py"))]:
+        tree = ast.parse(path.read_text())
+        nodes = [tree, *(n for n in ast.walk(tree)
+                         if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)))]
+        docs = [ast.get_docstring(n) or "" for n in nodes]
+        if path.parent.name == "examples":  # the examples' text cells are pages too
+            docs.append(path.read_text())
+        texts[path] = "\n".join(docs)
+    found = [f"{path.relative_to(root)}: {m.group(0)!r}"
+             for path, text in texts.items() for m in internal.finditer(text)]
+    assert not found, found
+
+
+# ------------------------------------------------------------- metrics
+def test_report_names_the_gallery_item_without_a_relevant_query():
+    from skxmr.metrics import retrieval_report
+
+    S = np.random.default_rng(0).standard_normal((4, 5))
+    with pytest.raises(ValueError, match=r"1 gallery item\(s\) have none \(first: column 4"):
+        retrieval_report(S, np.arange(4))
+    assert set(retrieval_report(S, np.arange(4), directions=("q2g",))) == {"q2g"}
+
+
+def test_metrics_docs_state_their_preconditions():
+    from pathlib import Path
+
+    from skxmr.metrics import hub_occurrence, hubness_skewness, rank_of_relevant
+
+    page = (Path(__file__).parents[1] / "doc" / "metrics.rst").read_text()
+    for text in (page, rank_of_relevant.__doc__):
+        assert "needs at least one relevant item" in " ".join(text.split())
+        assert "infinite score" in text
+    assert "k · n_gallery" in hub_occurrence.__doc__
+    assert "as scikit-hubness computes it" not in hub_occurrence.__doc__
+    # the documented artefact of the tie rule, measured
+    assert round(hubness_skewness(np.ones((20, 20)), k=1), 2) == 4.13
+    assert "4.13" in page and "4.13" in hubness_skewness.__doc__
+
+
+# ---------------------------------------------------------------- docs
+def test_docs_render_math_offline(tmp_path):
+    """The docs' extensions put MathJax in the build: no formula needs a CDN."""
+    import ast
+    from pathlib import Path
+
+    pytest.importorskip("sphinx")
+    pytest.importorskip("sphinx-mathjax-offline")
+    from sphinx.application import Sphinx
+
+    conf = (Path(__file__).parents[1] / "doc" / "conf.py").read_text()
+    extensions = next(ast.literal_eval(node.value) for node in ast.parse(conf).body
+                      if isinstance(node, ast.Assign) and node.targets[0].id == "extensions")
+    math = [e for e in extensions if "math" in e]
+    (tmp_path / "conf.py").write_text(f"extensions = {math!r}\n")
+    (tmp_path / "index.rst").write_text("Page\n====\n\n.. math:: S(q, g) - \\alpha h(g)\n")
+    out = tmp_path / "html"
+    Sphinx(str(tmp_path), str(tmp_path), str(out), str(tmp_path / "doctrees"), "html",
+           status=None, warning=None).build()
+    html = (out / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html and "mathjax" in html
+    assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()

@@ -119,7 +119,7 @@ def _gcs_shifted(log_ps, log_q, r, grads):
 # relative to a reference, their midrange: at large temperatures h(g) is
 # about τ·log(n_bank) plus differences of the size of the cosines, and
 # float32 scores S - h would keep ~7 digits of the large part and lose the
-# differences (issue 14). Below it (every default temperature) the scores
+# differences. Below it (every default temperature) the scores
 # are exactly S - h; above it they are S - (h - c), the same ranking and
 # the same differences within every row. 8 keeps float32's resolution
 # within 10 ulps of a cosine's.

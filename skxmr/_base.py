@@ -60,6 +60,7 @@ from .utils._validation import (
     short_array_message,
 )
 
+
 class LinearRowScorer:
     """``score(Q) = Q @ GT - offsets`` in ``dtype`` (the linear-form methods).
 
@@ -100,9 +101,8 @@ def _check_nonzero_halves(items):
     """
     for A, index, name in ((items.sources, items.source_index, _HALVES[0]),
                            (items.targets, items.target_index, _HALVES[1])):
-        nonzero = (A != 0).any(axis=1)
-        if not isinstance(nonzero, np.ndarray):  # a tensor: one bool per item
-            nonzero = np.asarray(astype(nonzero, "float64").cpu()) > 0
+        nx = get_backend(X=A)
+        nonzero = nx.to_numpy(nx.sum(astype(A != 0, "float64"), axis=1)) > 0
         rows = np.flatnonzero(~nonzero[np.asarray(index)])
         if rows.size:
             raise ValueError(

@@ -393,3 +393,25 @@ def test_docs_render_math_offline(tmp_path):
     html = (out / "index.html").read_text()
     assert "cdn.jsdelivr" not in html and "mathjax" in html
     assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+# ------------------------------------------------------------ start-up
+def test_import_and_numpy_work_never_import_torch_or_pot():
+    """POT's backend module imports torch (seconds): numpy users never pay it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, numpy as np, skxmr\n"
+        "assert 'torch' not in sys.modules and 'ot' not in sys.modules, 'import'\n"
+        "X = skxmr.datasets.make_retrieval_problem(n_pairs=60, n_features=8, random_state=0).X\n"
+        "for name in ('Cosine', 'IS', 'SN', 'DBSN', 'CSLS', 'InvGC', 'MP'):\n"
+        "    est = skxmr.registered_methods()[name]['factory']().fit(X)\n"
+        "    skxmr.index(est, X[:, 8:]).kneighbors(X[:, :8], 3)\n"
+        "assert 'torch' not in sys.modules and 'ot' not in sys.modules, 'numpy work'\n"
+    )
+    root = Path(__file__).parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                            text=True, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stderr[-2000:]

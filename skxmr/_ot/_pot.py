@@ -17,8 +17,6 @@ arrays), so they need the whole matrix in memory: an explicit
 import math
 import warnings
 
-import ot
-
 from ._common import _fits
 
 # float64 n x m arrays POT's solvers hold at once (cost, kernel, plan and
@@ -42,6 +40,8 @@ def check_pot_memory(method, n_rows, n_cols, working_memory, like):
 def pot_sinkhorn(nx, M, temperature, max_iter, tol, a, b, method):
     """``(log_c, log_r, n_iter, err, log_domain)`` from POT's solver on ``M``
     (float64, on the backend ``nx``)."""
+    import ot  # here, not at import: POT's backend module imports torch
+
     cost = 1.0 - M.T
     with warnings.catch_warnings():
         # POT warns on every run stopped by numItermax; the package's own

@@ -181,23 +181,15 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _row_scorer(self, gallery, state, dtype):
         """``score(Q_chunk) -> (n, n_gallery)`` in ``dtype``: the per-chunk
-        work shared by :meth:`score_matrix` and :class:`GalleryIndex`."""
+        work shared by :meth:`score_matrix` and :class:`GalleryIndex` (a
+        picklable object holding its arrays, so chunks can leave the process)."""
         G = astype(gallery, dtype)
         form = self._linear_form(gallery, state)
         if form is None:
-            return lambda Q: astype(self._score_queries(astype(Q, dtype), G, state), dtype)
+            return _MethodScorer(self, G, state, dtype)
         scale, offsets = form
-        nx = get_backend(gallery=G)
         off = None if offsets is None else astype(relative_offsets(offsets), dtype)
-        GT = G.T * scale if scale != 1 else G.T
-
-        def score(Q):
-            S = nx.dot(astype(Q, dtype), GT)
-            if off is not None:
-                S -= off  # in place: no temporary the size of the scores
-            return S
-
-        return score
+        return _LinearScorer(G.T * scale if scale != 1 else G.T, off, dtype)
 
     # ------------------------------------------------------- estimator
     def fit(self, X, y=None):
@@ -352,17 +344,17 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             return astype(self._score_queries(Q, G, state), dtype)
         return self._score_rows(self._row_scorer(G, state, dtype), Q, G.shape[0])
 
-    def _map_queries(self, func, Q, n_gallery):
-        """``func(rows)`` over memory-bounded chunks of query rows."""
+    def _map_queries(self, func, Q, n_gallery, args=()):
+        """``func(rows, Q, *args)`` over memory-bounded chunks of query rows."""
         nx = get_backend(queries=Q)
         return map_row_chunks(
             func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
-            n_jobs=getattr(self, "n_jobs", None),
+            args=(Q, *args), n_jobs=getattr(self, "n_jobs", None),
             prefer=None if is_numpy(nx) else "threads",
         )
 
     def _score_rows(self, scorer, Q, n_gallery):
-        return concat_rows(self._map_queries(lambda rows: scorer(Q[rows]), Q, n_gallery))
+        return concat_rows(self._map_queries(_score_chunk, Q, n_gallery, (scorer,)))
 
     def index(self, gallery, *, approximate=False, n_candidates=None):
         """Bind a fixed gallery: precompute its statistics once for serving.
@@ -514,3 +506,33 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def _score_chunk(rows, Q, scorer):
+    """The scores of the query rows ``rows`` (a chunk task)."""
+    return scorer(Q[rows])
+
+
+class _LinearScorer:
+    """``scale · Q Gᵀ − offsets`` of a chunk: the product written in the
+    output dtype, the (relative) offsets subtracted in place."""
+
+    def __init__(self, GT, offsets, dtype):
+        self.GT, self.offsets, self.dtype = GT, offsets, dtype
+
+    def __call__(self, Q):
+        S = get_backend(gallery=self.GT).dot(astype(Q, self.dtype), self.GT)
+        if self.offsets is not None:
+            S -= self.offsets  # in place: no temporary the size of the scores
+        return S
+
+
+class _MethodScorer:
+    """A chunk scored by the method's own ``_score_queries``."""
+
+    def __init__(self, estimator, G, state, dtype):
+        self.estimator, self.G, self.state, self.dtype = estimator, G, state, dtype
+
+    def __call__(self, Q):
+        S = self.estimator._score_queries(astype(Q, self.dtype), self.G, self.state)
+        return astype(S, self.dtype)

@@ -89,6 +89,15 @@ class LinearCandidates:
         self._index.hnsw.efConstruction = int(ef_construction)
         self._index.add(np.ascontiguousarray(np.hstack([V, extra[:, None]])))
 
+    def __getstate__(self):  # the faiss graph travels as its serialised bytes
+        state = self.__dict__.copy()
+        state["_index"] = _import_faiss().serialize_index(self._index)
+        return state
+
+    def __setstate__(self, state):
+        state["_index"] = _import_faiss().deserialize_index(state["_index"])
+        self.__dict__.update(state)
+
     def search(self, queries, n_candidates):
         """Candidate gallery ids of each query, shape (n_queries, n_candidates)."""
         Q = np.hstack(
@@ -99,6 +108,31 @@ class LinearCandidates:
         self._index.hnsw.efSearch = max(4 * int(n_candidates), 64)
         _, ids = self._index.search(np.ascontiguousarray(Q), int(n_candidates))
         return ids
+
+
+def _top_k_chunk(rows, Q, scorer, k):
+    """Exact best ``k`` of the query rows ``rows``, best first (ties: lower
+    index); a chunk task."""
+    return sorted_top_k(scorer(Q[rows]), k)
+
+
+def _candidate_top_k_chunk(rows, Q, candidates, G, scale, offsets, n_cand, k, scorer):
+    """Best ``k`` of the query rows ``rows`` among their ``n_cand`` graph
+    candidates, re-scored exactly; a chunk task."""
+    Qr = Q[rows]
+    ids = candidates.search(Qr, n_cand)
+    found = ids >= 0  # faiss pads with -1 when it finds fewer
+    safe = np.where(found, ids, 0)
+    S = scale * np.einsum("qd,qcd->qc", Qr, G[safe]) - offsets[safe]
+    S = np.where(found, S, -np.inf).astype(scorer.dtype, copy=False)
+    order = np.lexsort((safe, -S), axis=1)[:, :k]
+    scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+    # Rows where the graph found fewer than k items (e.g. a gallery of
+    # duplicates) are scored exactly instead of padded with index 0.
+    short = np.flatnonzero(found.sum(axis=1) < k)
+    if short.size:
+        scores[short], idx[short] = sorted_top_k(scorer(Qr[short]), k)
+    return scores, idx
 
 
 class GalleryIndex:
@@ -246,39 +280,20 @@ class GalleryIndex:
         if self._candidates is not None:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
-        parts = self.estimator._map_queries(
-            lambda rows: self._exact_top_k(Q[rows], k, dtype), Q, self.n_gallery)
+        parts = self.estimator._map_queries(_top_k_chunk, Q, self.n_gallery,
+                                            (self._scorer(dtype), k))
         scores = concat_rows([p[0] for p in parts])
         indices = concat_rows([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
-
-    def _exact_top_k(self, Q, k, dtype):
-        """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
-        return sorted_top_k(self._scorer(dtype)(Q), k)
 
     def _approximate_top_k(self, Q, k, dtype):
         # At least k candidates, so that every row has k neighbours to return.
         n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
         scale, offsets = self._linear
         G = self.gallery_
-
-        def top_k(rows):
-            ids = self._candidates.search(Q[rows], n_cand)
-            found = ids >= 0  # faiss pads with -1 when it finds fewer
-            safe = np.where(found, ids, 0)
-            S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
-            S = np.where(found, S, -np.inf).astype(dtype, copy=False)
-            order = np.lexsort((safe, -S), axis=1)[:, :k]
-            scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
-            # Rows where the graph found fewer than k items (e.g. a gallery of
-            # duplicates) are scored exactly instead of padded with index 0.
-            short = np.flatnonzero(found.sum(axis=1) < k)
-            if short.size:
-                scores[short], idx[short] = self._exact_top_k(Q[rows][short], k, dtype)
-            return scores, idx
-
         parts = map_row_chunks(
-            top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            _candidate_top_k_chunk, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            args=(Q, self._candidates, G, scale, offsets, n_cand, k, self._scorer(dtype)),
             n_jobs=getattr(self.estimator, "n_jobs", None),
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -26,22 +26,23 @@ from .ranking import _f64, chunk_budget
 
 def _k_occurrence(S, k):
     """N_k on a validated matrix, in row chunks (column counts are summed)."""
-    n_g = S.shape[1]
     numpy = isinstance(S, np.ndarray)
     nx = get_backend(scores=S)
-
-    def chunk(rows):
-        # ties at the k-th score: lower column first, as everywhere in skxmr
-        if numpy:
-            return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
-        return nx.sum(top_k_mask(S[rows], k), axis=0)
-
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
-    per_row = 17 * n_g
-    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
+    per_row = 17 * S.shape[1]
+    parts = map_row_chunks(_k_occurrence_chunk, S.shape[0], per_row, args=(S, k),
+                           working_memory=chunk_budget(per_row))
     if numpy:
         return np.sum(parts, axis=0, dtype=np.int64)
     return nx.sum(nx.stack(parts), axis=0)
+
+
+def _k_occurrence_chunk(rows, S, k):
+    """Top-``k`` counts of each column over the rows ``rows`` (ties at the
+    k-th score: lower column first, as everywhere in skxmr)."""
+    if isinstance(S, np.ndarray):
+        return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=S.shape[1])
+    return get_backend(scores=S).sum(top_k_mask(S[rows], k), axis=0)
 
 
 def _check(scores, k):

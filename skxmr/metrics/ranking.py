@@ -227,37 +227,42 @@ def _count_pass(S, best_rows, best_cols, average):
     """
     n_q, n_g = S.shape
     per_row = n_g * (S.itemsize + 1)
-
-    def make(chunk_rows):
-        mask = np.empty((chunk_rows, n_g), dtype=bool)  # reused by every block
-
-        def func(rows):
-            Sb = S[rows]
-            m = mask[: Sb.shape[0]]
-            out = [None, None, None, None]
-            if best_rows is not None:
-                b = best_rows[rows, None]
-                out[0] = [count_rows(np.greater_equal(Sb, b, out=m))]
-                if average:
-                    out[1] = [count_rows(np.greater(Sb, b, out=m))]
-            if best_cols is not None:
-                out[2] = count_cols(np.greater_equal(Sb, best_cols, out=m))
-                if average:
-                    out[3] = count_cols(np.greater(Sb, best_cols, out=m))
-            return out
-
-        return func
-
-    def combine(acc, new):  # row counts: lists, concatenated; column counts: summed
-        return [None if x is None else x + y for x, y in zip(acc, new)]
-
     budget = chunk_budget(per_row, cap=SCAN_MIB)
-    runs = reduce_row_chunks(make, n_q, per_row, combine, working_memory=budget)
+    runs = reduce_row_chunks(_count_chunks, n_q, per_row, _combine_counts,
+                             args=(S, best_rows, best_cols, average), working_memory=budget)
     acc = runs[0]
     for run in runs[1:]:
-        acc = combine(acc, run)
+        acc = _combine_counts(acc, run)
     rows = [None if x is None else np.concatenate(x) for x in acc[:2]]
     return rows[0], rows[1], acc[2], acc[3]
+
+
+def _count_chunks(chunk_rows, S, best_rows, best_cols, average):
+    """A worker's :func:`_count_pass` over its row blocks: one boolean mask
+    reused by every block."""
+    mask = np.empty((chunk_rows, S.shape[1]), dtype=bool)
+
+    def func(rows):
+        Sb = S[rows]
+        m = mask[: Sb.shape[0]]
+        out = [None, None, None, None]
+        if best_rows is not None:
+            b = best_rows[rows, None]
+            out[0] = [count_rows(np.greater_equal(Sb, b, out=m))]
+            if average:
+                out[1] = [count_rows(np.greater(Sb, b, out=m))]
+        if best_cols is not None:
+            out[2] = count_cols(np.greater_equal(Sb, best_cols, out=m))
+            if average:
+                out[3] = count_cols(np.greater(Sb, best_cols, out=m))
+        return out
+
+    return func
+
+
+def _combine_counts(acc, new):
+    """Row counts (lists) concatenated, column counts summed."""
+    return [None if x is None else x + y for x, y in zip(acc, new)]
 
 
 def _precision_terms(S, Rd, n_rel, ties):
@@ -353,20 +358,22 @@ def _multi_precision(S, R, rp, ap, ties, transposed):
     if not multi.size:
         return
     n_items = S.shape[0] if transposed else S.shape[1]
-
-    def chunk(part):
-        idx = multi[part]
-        if idx[-1] - idx[0] + 1 == idx.size:  # a run of queries: a view, not a gather
-            idx = slice(int(idx[0]), int(idx[-1]) + 1)
-        Sm = np.ascontiguousarray(S[:, idx].T) if transposed else S[idx]
-        return _precision_terms(Sm, R[idx].toarray(), n_rel[idx], ties)
-
     # per query: its scores, argpartition indices, dense relevance, two
     # boolean masks and the O(K) sorted-selection arrays (~6 float64 rows)
     per_row = 48 * n_items
-    parts = map_row_chunks(chunk, multi.size, per_row, working_memory=chunk_budget(per_row))
+    parts = map_row_chunks(_multi_precision_chunk, multi.size, per_row,
+                           args=(S, R, multi, n_rel, ties, transposed),
+                           working_memory=chunk_budget(per_row))
     rp[multi] = np.concatenate([p[0] for p in parts])
     ap[multi] = np.concatenate([p[1] for p in parts])
+
+
+def _multi_precision_chunk(part, S, R, multi, n_rel, ties, transposed):
+    idx = multi[part]
+    if idx[-1] - idx[0] + 1 == idx.size:  # a run of queries: a view, not a gather
+        idx = slice(int(idx[0]), int(idx[-1]) + 1)
+    Sm = np.ascontiguousarray(S[:, idx].T) if transposed else S[idx]
+    return _precision_terms(Sm, R[idx].toarray(), n_rel[idx], ties)
 
 
 def _terms_numpy(S, Rs, ties, precision):
@@ -437,40 +444,47 @@ def _terms_generic(S, R, ties, precision):
     """
     nx = get_backend(scores=S)
     n, m = S.shape
-    average = ties == "average"
     n_rel = np.diff(R.indptr)
     like = nx.arange(1, type_as=S)  # int64 on the device of S
     rows_d = nx.from_numpy(np.repeat(np.arange(n), n_rel), type_as=like)
     cols_d = nx.from_numpy(R.indices.astype(np.int64), type_as=like)
     n_rel_d = nx.from_numpy(n_rel.astype(np.int64), type_as=like)
 
-    def chunk(sl):
-        a, b = sl.start, sl.stop
-        lo, hi = int(R.indptr[a]), int(R.indptr[b])
-        Sb = S[a:b]
-        Rd = nx.zeros((b - a, m), type_as=S) != 0
-        Rd[rows_d[lo:hi] - a, cols_d[lo:hi]] = True
-        best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
-        r = nx.sum(Rd & (Sb == best), axis=1)
-        n_ge = nx.sum(Sb >= best, axis=1)
-        n_gt = nx.sum(Sb > best, axis=1) if average else None
-        if not precision:
-            return n_ge, n_gt, r, None, None
-        rp = _single_precision(n_ge, n_gt)
-        ap = rp * 1.0
-        multi = np.flatnonzero(n_rel[a:b] > 1)
-        if multi.size:
-            md = nx.from_numpy(multi.astype(np.int64), type_as=like)
-            K = int(n_rel[a:b][multi].max())
-            rp_m, ap_m = _precision_terms_generic(nx, Sb[md], Rd[md], n_rel_d[a:b][md], K, ties)
-            rp[md], ap[md] = rp_m, ap_m
-        return n_ge, n_gt, r, rp, ap
-
     # per row: the scores' block, its dense relevance and comparison masks
     per_row = 6 * 8 * m
-    parts = map_row_chunks(chunk, n, per_row, working_memory=chunk_budget(per_row))
+    parts = map_row_chunks(_generic_chunk, n, per_row,
+                           args=(S, R, rows_d, cols_d, n_rel_d, ties, precision),
+                           working_memory=chunk_budget(per_row))
     cat = [None if parts[0][i] is None else nx.concatenate([p[i] for p in parts]) for i in range(5)]
     return Terms(cat[0], cat[1], cat[2], cat[3], cat[4])
+
+
+def _generic_chunk(sl, S, R, rows_d, cols_d, n_rel_d, ties, precision):
+    """:func:`_terms_generic` on the rows ``sl`` (a chunk task)."""
+    nx = get_backend(scores=S)
+    m = S.shape[1]
+    average = ties == "average"
+    n_rel = np.diff(R.indptr)
+    a, b = sl.start, sl.stop
+    lo, hi = int(R.indptr[a]), int(R.indptr[b])
+    Sb = S[a:b]
+    Rd = nx.zeros((b - a, m), type_as=S) != 0
+    Rd[rows_d[lo:hi] - a, cols_d[lo:hi]] = True
+    best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
+    r = nx.sum(Rd & (Sb == best), axis=1)
+    n_ge = nx.sum(Sb >= best, axis=1)
+    n_gt = nx.sum(Sb > best, axis=1) if average else None
+    if not precision:
+        return n_ge, n_gt, r, None, None
+    rp = _single_precision(n_ge, n_gt)
+    ap = rp * 1.0
+    multi = np.flatnonzero(n_rel[a:b] > 1)
+    if multi.size:
+        md = nx.from_numpy(multi.astype(np.int64), type_as=n_rel_d)
+        K = int(n_rel[a:b][multi].max())
+        rp_m, ap_m = _precision_terms_generic(nx, Sb[md], Rd[md], n_rel_d[a:b][md], K, ties)
+        rp[md], ap[md] = rp_m, ap_m
+    return n_ge, n_gt, r, rp, ap
 
 
 def _terms(S, Rs, ties, precision=False):

@@ -21,11 +21,15 @@ from ..utils._backend import get_backend
 from ..utils._chunking import map_row_chunks
 from ..utils._topk import top_k_indices, top_k_mask
 from ..utils._validation import check_matrix, check_n_neighbors
+from ._lists import TopK, check_list_cutoff
 from .ranking import _f64, chunk_budget
 
 
 def _k_occurrence(S, k):
-    """N_k on a validated matrix, in row chunks (column counts are summed)."""
+    """N_k on a validated matrix, in row chunks (column counts are summed),
+    or on ranked lists (:class:`TopK`)."""
+    if isinstance(S, TopK):
+        return np.bincount(S.indices[:, :k].ravel(), minlength=S.n_items)
     numpy = isinstance(S, np.ndarray)
     nx = get_backend(scores=S)
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
@@ -46,6 +50,8 @@ def _k_occurrence_chunk(rows, S, k):
 
 
 def _check(scores, k):
+    if isinstance(scores, TopK):
+        return scores, check_list_cutoff(scores, k)
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
     return S, k
@@ -56,8 +62,10 @@ def k_occurrence(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -113,8 +121,10 @@ def hubness_skewness(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -157,8 +167,10 @@ def robinhood_index(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -191,8 +203,10 @@ def antihub_rate(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -218,8 +232,10 @@ def hubness_report(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -282,8 +298,10 @@ def gini_index(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -323,8 +341,10 @@ def hub_occurrence(scores, k=10, hub_size=2.0):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
     hub_size : float, default=2.0

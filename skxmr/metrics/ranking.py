@@ -29,6 +29,7 @@ moved to the device once per call as two int64 index arrays.
 
 import math
 import numbers
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +41,7 @@ from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
 from ..utils._topk import row_candidates, row_top
 from ..utils._validation import check_matrix, check_n_neighbors
+from ._lists import TopK, check_list_cutoff, list_relevance
 
 TIES = ("pessimistic", "average")
 DIRECTIONS = ("q2g", "g2q")
@@ -579,7 +581,9 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Ranked lists (:class:`TopK`, e.g. from ``GalleryIndex.kneighbors``)
+        give the dense result for ``k`` up to their length.
     relevance : array-like or sparse matrix
         See :func:`rank_of_relevant`.
     k : int, default=1
@@ -609,10 +613,27 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
     50.0
     """
     _check_ties(ties)
+    if isinstance(scores, TopK):
+        k = check_list_cutoff(scores, k)
+        R = check_relevance(relevance, scores.shape)
+        return 100.0 * _mean(_list_hits(scores, R, k, ties))
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
     R = check_relevance(relevance, S.shape)
     return 100.0 * _mean(_hits_from(_terms(S, {"q2g": R}, ties)["q2g"], k))
+
+
+def _list_hits(lists, R, k, ties):
+    """Per query, (the probability of) a relevant item in the top ``k`` of
+    ranked lists: the counts of :class:`Terms` taken within the list (items
+    beyond it are taken to score below its last one); a query with no
+    relevant item listed is a miss."""
+    rel = list_relevance(lists, R)
+    s = lists.scores
+    best = s[np.arange(s.shape[0]), np.argmax(rel, axis=1)][:, None]
+    terms = Terms(np.sum(s >= best, axis=1), np.sum(s > best, axis=1) if ties == "average" else None,
+                  np.sum(rel & (s == best), axis=1))
+    return np.where(rel.any(axis=1), _hits_from(terms, k), 0.0)
 
 
 def median_rank(scores, relevance, *, ties="pessimistic"):
@@ -784,6 +805,33 @@ def _report(terms, ks, n_items):
     return report
 
 
+def _streamed_terms(blocks, relevance, ties):
+    """q2g :class:`Terms` of consecutive row blocks of the scores (one
+    block held at a time) and the number of gallery items."""
+    parts, R, start = [], None, 0
+    for block in blocks:
+        S = check_matrix(block, "each block of scores")
+        if R is None:
+            n_q = relevance.shape[0] if hasattr(relevance, "shape") else len(relevance)
+            R = check_relevance(relevance, (n_q, S.shape[1]))
+        stop = start + S.shape[0]
+        if stop > R.shape[0] or S.shape[1] != R.shape[1]:
+            raise ValueError(
+                f"the blocks of scores must cover the {R.shape[0]} queries of relevance "
+                f"with {R.shape[1]} columns; a block of shape {S.shape} at row {start} does not."
+            )
+        parts.append(_terms(S, {"q2g": R[start:stop]}, ties, precision=True)["q2g"])
+        start = stop
+    if R is None or start != R.shape[0]:
+        raise ValueError(
+            f"the blocks of scores cover {start} queries, relevance has "
+            f"{0 if R is None else R.shape[0]}."
+        )
+    cat = [None if x is None else get_backend(x=x).concatenate(list(xs))
+           for x, xs in zip(parts[0], zip(*parts))]
+    return Terms(*cat), R.shape[1]
+
+
 def retrieval_report(
     scores, relevance, *, ks=(1, 5, 10), ties="pessimistic", directions=("q2g", "g2q")
 ):
@@ -791,8 +839,12 @@ def retrieval_report(
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery), TopK or iterator
+        Higher is better. An iterator (e.g. a generator) of consecutive row
+        blocks streams: one block is held at a time, the result equals the
+        whole matrix's (``directions="q2g"``). Ranked lists
+        (:class:`TopK`) give R@K for the cut-offs up to their length
+        (``directions="q2g"``; the other metrics need whole rows).
     relevance : array-like or sparse matrix
         See :func:`rank_of_relevant`. For ``"g2q"`` every gallery item needs
         at least one relevant query.
@@ -825,6 +877,10 @@ def retrieval_report(
     (33.33..., 66.66..., 2.0)
     >>> rep["g2q"]["R@1"], rep["g2q"]["mAP@R"]
     (33.33..., 33.33...)
+    >>> blocks = (S[i:i + 2] for i in range(0, 3, 2))   # never the whole matrix
+    >>> retrieval_report(blocks, np.arange(3), ks=(1, 2), directions="q2g") == {
+    ...     "q2g": rep["q2g"]}
+    True
     """
     _check_ties(ties)
     ks = _check_ks(ks)
@@ -832,6 +888,18 @@ def retrieval_report(
     bad = [d for d in directions if d not in DIRECTIONS]
     if bad or not directions:
         raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions!r}.")
+    if isinstance(scores, (TopK, Iterator)):
+        if directions != ("q2g",):
+            raise ValueError(
+                "ranked lists and streamed blocks rank the gallery for each query: "
+                f"pass directions='q2g' (got {directions!r})."
+            )
+        if isinstance(scores, TopK):
+            R = check_relevance(relevance, scores.shape)
+            return {"q2g": {f"R@{k}": 100.0 * _mean(_list_hits(scores, R, k, ties))
+                            for k in (check_list_cutoff(scores, k, "ks") for k in ks)}}
+        terms, n_items = _streamed_terms(scores, relevance, ties)
+        return {"q2g": _report(terms, ks, n_items)}
     S = check_matrix(scores, "scores")
     R = check_relevance(relevance, S.shape)
     Rs = {}

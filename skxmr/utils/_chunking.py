@@ -67,7 +67,7 @@ def map_row_chunks(func, n_rows, bytes_per_row, *, args=(), n_jobs=None,
     in ``args``, never through a closure: a lambda is refused up front with
     a ``TypeError`` instead of failing in the worker, or, under joblib's
     dask backend, hanging ``Parallel``. Under the dask backend each
-    argument is scattered to the cluster once per call (or taken from the
+    argument is broadcast to the workers once per call (or taken from the
     backend's ``scatter`` list), so a task ships slices and futures, not
     the arrays.
 
@@ -213,7 +213,10 @@ def _ship(parallel, funcs, args):
         if id(a) in known:
             out[i] = known[id(a)]
     if todo:
-        for i, fut in zip(todo, backend.client.scatter([args[i] for i in todo], hash=False)):
+        # broadcast: every worker holds a replica for the whole call (a replica
+        # fetched on demand is dropped between tasks and fetched again)
+        scattered = backend.client.scatter([args[i] for i in todo], broadcast=True, hash=False)
+        for i, fut in zip(todo, scattered):
             out[i] = fut
     return tuple(out)
 

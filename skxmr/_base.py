@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .utils._backend import astype, get_backend, is_numpy
+from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
 from .metrics.ranking import recall_at_k
 from ._pairs import (
@@ -101,6 +101,11 @@ class _PairedRowsMixin(StrictParamsMixin):
         except ValueError as exc:
             msg = str(exc)
             raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
+
+    def _check_namespace(self, X, method):
+        """Under array API dispatch, ``X`` must come in the namespace and on
+        the device of the fitted banks (scikit-learn's message)."""
+        check_same_namespace(X, self, "query_bank_", method)
 
     def _check_layout(self, X, *, shared_space):
         """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):
@@ -286,6 +291,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             ``direction="q2g"``, in order of first appearance); columns: the
             unique items of the other side. float32 for float32 input.
         """
+        self._check_namespace(X, "decision_function")
         return self.score_pairs(X)[0]
 
     def score(self, X, y=None):
@@ -470,6 +476,7 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         X_new : ndarray of shape (n_pairs, n_features_out)
         """
         check_is_fitted(self)
+        self._check_namespace(X, "transform")
         X = self._validate_pairs(X, reset=False)
         return self._transform_pairs(X)
 
@@ -510,7 +517,7 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
 
 def _score_chunk(rows, Q, scorer):
     """The scores of the query rows ``rows`` (a chunk task)."""
-    return scorer(Q[rows])
+    return scorer(Q[rows, ...])
 
 
 class _LinearScorer:

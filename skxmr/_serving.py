@@ -113,7 +113,7 @@ class LinearCandidates:
 def _top_k_chunk(rows, Q, scorer, k):
     """Exact best ``k`` of the query rows ``rows``, best first (ties: lower
     index); a chunk task."""
-    return sorted_top_k(scorer(Q[rows]), k)
+    return sorted_top_k(scorer(Q[rows, ...]), k)
 
 
 def _candidate_top_k_chunk(rows, Q, candidates, G, scale, offsets, n_cand, k, scorer):

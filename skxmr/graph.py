@@ -43,7 +43,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._backend import astype, get_backend
+from .utils._backend import astype, dtype_name, get_backend
 from ._base import PairedTransformer, _check_banks
 from .utils._chunking import map_row_chunks
 from ._pairs import resolve_split, unique_rows
@@ -344,7 +344,7 @@ class InvGC(PairedTransformer):
         check_same_width(self.gallery_bank_, G, "the fitted banks", "gallery")
         G_unique, inverse = unique_rows(G)
         G_unique = l2_normalize(G_unique, "gallery")
-        return self._convolve(G_unique)[inverse]
+        return get_backend(gallery=G_unique).take_rows(self._convolve(G_unique), inverse)
 
     def _chunk_budget(self):
         if self.working_memory is not None or self.adjacency == "full":
@@ -354,7 +354,7 @@ class InvGC(PairedTransformer):
     def _convolve(self, G):
         nx = get_backend(gallery=G)
         d = G.shape[1]
-        itemsize = G.dtype.itemsize
+        itemsize = np.dtype(dtype_name(G)).itemsize
         rs = (self.r_gallery_, self.r_query_)
         if self.adjacency == "full":
             # W̄ = mean over all (gallery, bank) pairs = mean(G)·mean(B).
@@ -417,7 +417,7 @@ def _local_updates(G, banks, ms, binary):
 
 def _convolve_chunk(rows, G, rs, updates):
     """The convolved gallery rows ``rows`` (a chunk task of InvGC)."""
-    Gr = G[rows]
+    Gr = G[rows, ...]
     G_B = [
         l2_normalize(Gr - r * u, "the convolved gallery (is r too large?)")
         for r, u in zip(rs, updates[0](Gr, *updates[1:]))

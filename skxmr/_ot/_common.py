@@ -6,21 +6,20 @@ iteration loop of the streamed solvers and the result of a solve.
 
 import math
 import numbers
-import os
 import threading
 import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from ot.backend import get_backend as _pot_backend
-from sklearn.externals.array_api_compat import array_namespace, device
 from threadpoolctl import ThreadpoolController
 
-from ..utils._chunking import reduce_row_chunks
+from ..utils._backend import astype, get_backend, host_available_bytes, to_numpy
+from ..utils._chunking import row_slices
 
 # Largest spread (max_j M_ij - min_j M_ij) / τ of a row for which the
 # scaling domain is used: with each row shifted by its maximum, kernel
@@ -68,11 +67,11 @@ SINKHORN_CONSTRAINTS = {
 
 # --------------------------------------------------------------- helpers
 def _float64(x, like):
-    """``x`` as a float64 array of ``like``'s backend and device."""
+    """``x`` (numpy) as a float64 array of ``like``'s backend and device."""
     if isinstance(like, np.ndarray):
         return np.asarray(x, dtype=np.float64)
-    xp = array_namespace(like)
-    return xp.asarray(x, dtype=xp.float64, device=device(like))
+    return get_backend(like=like).from_numpy(np.asarray(x, dtype=np.float64),
+                                             type_as=astype(like, "float64"))
 
 
 def _marginal(w, n, name, like):
@@ -80,8 +79,8 @@ def _marginal(w, n, name, like):
     float64 vector beside ``like``."""
     if w is None:
         return _float64(np.full(n, 1.0 / n), like)
-    if not isinstance(w, np.ndarray) and type(w).__module__.split(".")[0] == "torch":
-        w = w.detach().cpu().numpy()  # n weights: validated like any argument
+    if hasattr(w, "device") and not isinstance(w, np.ndarray):
+        w = to_numpy(w)  # n weights: validated like any argument
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}.")
@@ -94,7 +93,8 @@ def _check_marginals(a, b, n_rows, n_cols, like=None):
     like = np.empty(0) if like is None else like
     a = _marginal(a, n_rows, "a", like)
     b = _marginal(b, n_cols, "b", like)
-    sa, sb = float(a.sum()), float(b.sum())
+    nx = get_backend(a=a, b=b)
+    sa, sb = float(nx.sum(a)), float(nx.sum(b))
     if not math.isclose(sa, sb, rel_tol=1e-9):
         raise ValueError(
             f"a and b must have the same total mass, got {sa:.6g} and {sb:.6g}."
@@ -108,24 +108,11 @@ def _budget_bytes(working_memory):
 
 
 def _available_bytes(like=None):
-    """Memory a new array may take: free GPU memory for CUDA tensors,
-    otherwise the host's available memory (``MemAvailable`` on Linux)."""
-    device = getattr(like, "device", None)
-    if getattr(device, "type", None) == "cuda":
-        import torch
-
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0  # unknown: stream
+    """Memory a new array may take: free device memory beside ``like``
+    (e.g. a CUDA tensor's GPU), otherwise the host's available memory."""
+    if like is None or isinstance(like, np.ndarray):
+        return host_available_bytes()
+    return get_backend(like=like).free_bytes(like)
 
 
 def _fits(nbytes, working_memory, like=None):
@@ -242,23 +229,65 @@ def _passes(sweep, update, col, max_iter, tol, *, exact_error):
     return rows, col, n_iter, err
 
 
-def _run_pass(make_step, n_rows, bytes_per_row, col_reduce, *, working_memory, n_jobs):
-    """One pass of ``step(rows) -> (row_values, col_part, sq_err)`` over chunks.
+def split_runs(n_rows, chunk, n_workers):
+    """Row chunks of ``chunk`` rows in at most ``n_workers`` contiguous runs:
+    a list of ``(lo, hi, chunks)``, one task per run (each worker allocates
+    its chunk buffers once and folds its chunks' column shares itself)."""
+    slices = row_slices(n_rows, chunk)
+    n_runs = max(1, min(n_workers, len(slices)))
+    runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
+            for i in range(n_runs)]
+    return [(run[0].start, run[-1].stop, run) for run in runs]
 
-    Row values are reassembled in row order, column parts folded with the
-    ufunc ``col_reduce`` (``np.add`` or ``np.logaddexp``) as chunks come.
+
+def map_runs(task, args, *, pool=None, n_jobs=None):
+    """``[task(*x) for x in args]`` in the thread ``pool`` when given,
+    otherwise in joblib workers (``n_jobs``, or the active backend: loky,
+    dask, ray). ``task`` is a module-level function whose arrays travel as
+    arguments, so that every backend can pickle it; an exception in a
+    worker is raised here."""
+    if len(args) == 1:
+        return [task(*args[0])]
+    if pool is not None:
+        return list(pool.map(task, *zip(*args)))
+    return Parallel(n_jobs=n_jobs)(delayed(task)(*x) for x in args)
+
+
+class BlockProduct:
+    """Picklable block source ``rows, out -> B[rows] [C_1 | C_2 | ...]ᵀ / τ``.
+
+    Computed in ``dtype`` (float32 products are twice as fast), 1/τ folded
+    into the bank rows of the chunk; written into ``out``. A module-level
+    class rather than a closure: joblib's process backends pickle it (and
+    memory-map its arrays) with the tasks.
     """
-    def combine(acc, part):
-        col_reduce(acc[1], part[1], out=acc[1])
-        return acc[0] + part[0], acc[1], acc[2] + part[2]
 
-    parts = reduce_row_chunks(make_step, n_rows, bytes_per_row, combine,
-                              n_jobs=n_jobs, working_memory=working_memory)
-    col = parts[0][1]
-    for p in parts[1:]:
-        col_reduce(col, p[1], out=col)
-    rows = [np.concatenate(v) for v in zip(*(v for p in parts for v in p[0]))]
-    return rows, col, sum(p[2] for p in parts)
+    def __init__(self, B, blocks, inv_tau, dtype):
+        self.dtype = np.dtype(dtype)
+        self.B = B.astype(self.dtype, copy=False)
+        self.blocks = [C.astype(self.dtype, copy=False) for C in blocks]
+        self.bounds = np.cumsum([0] + [C.shape[0] for C in blocks]).tolist()
+        self.inv_tau = inv_tau
+
+    def __call__(self, rows, out):
+        Bs = np.multiply(self.B[rows], self.inv_tau, dtype=self.dtype)
+        for C, lo, hi in zip(self.blocks, self.bounds, self.bounds[1:]):
+            np.matmul(Bs, C.T, out=out[:, lo:hi])
+        return out
+
+
+class ScaledRows:
+    """Picklable block source ``rows, out -> M[rows] / τ`` (float64) of a
+    stored matrix."""
+
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, M, inv_tau):
+        self.M = M
+        self.inv_tau = inv_tau
+
+    def __call__(self, rows, out):
+        return np.multiply(self.M[rows], self.inv_tau, out=out, dtype=np.float64)
 
 
 def _finite(log_c, log_r, err):
@@ -278,9 +307,7 @@ def _finite(log_c, log_r, err):
 def _all_finite(x):
     if isinstance(x, np.ndarray):
         return bool(np.all(np.isfinite(x)))
-    from ot.backend import get_backend
-
-    nx = get_backend(x)
+    nx = get_backend(x=x)
     return not bool(nx.any(~nx.isfinite(x)))
 
 

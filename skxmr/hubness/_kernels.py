@@ -91,7 +91,7 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
 def _log_partition_chunk(rows, gallery, bank, temperature):
     """:func:`_log_partition` of a chunk of gallery rows (array API backends)."""
     nx = get_backend(gallery=gallery)
-    P = astype(nx.dot(gallery[rows] * (1.0 / temperature), bank.T), "float64")
+    P = astype(nx.dot(gallery[rows, ...] * (1.0 / temperature), bank.T), "float64")
     return temperature * nx.logsumexp(P, axis=1)
 
 
@@ -139,8 +139,7 @@ def _activation_set(gallery, bank, k, n_jobs=None):
     parts = map_row_chunks(_activation_chunk, bank.shape[0], 16 * n_g, args=(gallery, bank, k),
                            n_jobs=n_jobs, prefer=_prefer(nx))
     active = nx.zeros((n_g,), type_as=gallery) > 0  # all False, on the backend
-    active[nx.concatenate(parts)] = True
-    return active
+    return nx.scatter(active, nx.concatenate(parts), True)
 
 
 def _activation_chunk(rows, gallery, bank, k):
@@ -149,12 +148,10 @@ def _activation_chunk(rows, gallery, bank, k):
     n_g = gallery.shape[0]
     if k >= n_g:
         return nx.arange(n_g, type_as=gallery)
-    M = nx.dot(bank[rows], gallery.T)
+    M = nx.dot(bank[rows, ...], gallery.T)
     if k == 1:
         return nx.argmax(M, axis=1)
-    if is_numpy(nx):
-        return np.argpartition(M, n_g - k, axis=1)[:, n_g - k :].ravel()
-    return M.topk(k, dim=1).indices.reshape(-1)
+    return nx.reshape(nx.row_top(M, k)[1], (-1,))
 
 
 def _mean_top_k(items, bank, k, n_jobs=None):
@@ -167,9 +164,9 @@ def _mean_top_k(items, bank, k, n_jobs=None):
 
 def _mean_top_k_chunk(rows, items, bank, k):
     nx = get_backend(items=items)
-    M = nx.dot(items[rows], bank.T)
+    M = nx.dot(items[rows, ...], bank.T)
     if k < bank.shape[0]:
-        M = row_largest(M, k) if is_numpy(nx) else M.topk(k, dim=1).values
+        M = row_largest(M, k)
     return nx.mean(astype(M, "float64"), axis=1)
 
 
@@ -196,7 +193,7 @@ def _gated_offsets(S, gates_and_offsets):
         elif isinstance(S, np.ndarray):
             np.subtract(S, off, out=S, where=mask)  # in place, no masked copy
         else:
-            S -= mask * off
+            S -= get_backend(S=S).where(mask, off, 0.0 * off)
     return S
 
 

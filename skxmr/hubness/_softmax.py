@@ -1,5 +1,6 @@
 """Softmax-style hubness reduction: inverted softmax, QB-Norm, dual softmax."""
 
+import math
 import numbers
 
 import numpy as np
@@ -53,9 +54,9 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
 def _dual_softmax_chunk(rows, Q, G, h, tau, v_lo, strength, dtype):
     nx = get_backend(queries=Q)
     tiny = float(np.finfo(np.float64).smallest_subnormal)
-    S = nx.dot(Q[rows], G.T)
+    S = nx.dot(Q[rows, ...], G.T)
     L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
-    L[L > 0] = 0.0
+    L = nx.minimum(L, 0.0)
     v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
     f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
     return astype(S + strength * (f - S), dtype)

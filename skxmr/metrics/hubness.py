@@ -46,7 +46,7 @@ def _k_occurrence_chunk(rows, S, k):
     k-th score: lower column first, as everywhere in skxmr)."""
     if isinstance(S, np.ndarray):
         return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=S.shape[1])
-    return get_backend(scores=S).sum(top_k_mask(S[rows], k), axis=0)
+    return get_backend(scores=S).sum(top_k_mask(S[rows, ...], k), axis=0)
 
 
 def _check(scores, k):

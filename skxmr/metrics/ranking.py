@@ -39,7 +39,7 @@ from sklearn import get_config
 
 from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
-from ..utils._topk import row_candidates, row_top
+from ..utils._topk import row_candidates
 from ..utils._validation import check_matrix, check_n_neighbors
 from ._lists import TopK, check_list_cutoff, list_relevance
 
@@ -245,7 +245,7 @@ def _count_chunks(chunk_rows, S, best_rows, best_cols, average):
     mask = np.empty((chunk_rows, S.shape[1]), dtype=bool)
 
     def func(rows):
-        Sb = S[rows]
+        Sb = S[rows, ...]
         m = mask[: Sb.shape[0]]
         out = [None, None, None, None]
         if best_rows is not None:
@@ -404,7 +404,7 @@ def _terms_numpy(S, Rs, ties, precision):
 def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     """:func:`_precision_terms` on POT's backend ``nx`` (any array library).
 
-    The top ``K`` of each row are selected (:func:`skxmr.utils._topk.row_top`)
+    The top ``K`` of each row are selected (the backend's ``row_top``)
     and sorted; instead of walking tie groups with cumulative maxima (which
     POT's backend lacks) each position's group is counted with
     ``nx.searchsorted`` in the sorted values: ``a`` = selected values
@@ -412,7 +412,7 @@ def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     ``c`` and ``r``. Only these counts matter, not the order inside a group.
     """
     n, n_g = S.shape
-    vals, idx = row_top(S, K)
+    vals, idx = nx.row_top(S, K)
     rels = nx.take_along_axis(Rd, idx, 1)
     asc = nx.sort(vals, axis=1)
     desc = nx.flip(asc, axis=1)
@@ -469,9 +469,9 @@ def _generic_chunk(sl, S, R, rows_d, cols_d, n_rel_d, ties, precision):
     n_rel = np.diff(R.indptr)
     a, b = sl.start, sl.stop
     lo, hi = int(R.indptr[a]), int(R.indptr[b])
-    Sb = S[a:b]
+    Sb = S[a:b, ...]
     Rd = nx.zeros((b - a, m), type_as=S) != 0
-    Rd[rows_d[lo:hi] - a, cols_d[lo:hi]] = True
+    Rd = nx.scatter(Rd, (rows_d[lo:hi] - a, cols_d[lo:hi]), True)
     best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
     r = nx.sum(Rd & (Sb == best), axis=1)
     n_ge = nx.sum(Sb >= best, axis=1)
@@ -484,8 +484,10 @@ def _generic_chunk(sl, S, R, rows_d, cols_d, n_rel_d, ties, precision):
     if multi.size:
         md = nx.from_numpy(multi.astype(np.int64), type_as=n_rel_d)
         K = int(n_rel[a:b][multi].max())
-        rp_m, ap_m = _precision_terms_generic(nx, Sb[md], Rd[md], n_rel_d[a:b][md], K, ties)
-        rp[md], ap[md] = rp_m, ap_m
+        rp_m, ap_m = _precision_terms_generic(
+            nx, nx.take_rows(Sb, md), nx.take_rows(Rd, md),
+            nx.take_rows(n_rel_d[a:b], md), K, ties)
+        rp, ap = nx.scatter(rp, md, rp_m), nx.scatter(ap, md, ap_m)
     return n_ge, n_gt, r, rp, ap
 
 

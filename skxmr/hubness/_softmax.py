@@ -43,7 +43,7 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
     # Lower bound of v = log|S| + log softmax for |S| <= 1 (1e-3 of slack
     # covers float32 cosines that round above 1): positives land above
     # τ·v_lo, and the mirrored non-positive branch below τ·(v_lo - 1).
-    v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - np.log(queries.shape[0])
+    v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - math.log(queries.shape[0])
     # S, L, v, f and the result: five float64 rows
     parts = map_row_chunks(_dual_softmax_chunk, queries.shape[0], 40 * gallery.shape[0],
                            args=(Q, G, h, tau, v_lo, strength, dtype), n_jobs=n_jobs,

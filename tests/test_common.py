@@ -70,6 +70,11 @@ _GAUSSIAN_ROW_CHECKS = (
     "check_n_features_in",
     "check_readonly_memmap_input",
 )
+CENTRED_1D = (
+    "the check's halves are 1-D: L2-normalised, every row of a half is the same "
+    "+-1, so the centred rows are zero and have no direction (ValueError naming "
+    "the half); tests/test_alignment.py covers the closed forms on paired data"
+)
 NO_ITEM_IDS = (
     "a Gaussian is estimated from several samples of one item: 2-D X needs "
     "item_ids (or X is 3-D, items x samples x features), and sklearn's check "
@@ -114,6 +119,14 @@ EXTRA_XFAIL = {
     "MultiModalCSAlignment": {
         **dict.fromkeys(_ODD_TRANSFORMER_CHECKS, ODD),
         "check_transformer_n_iter": ODD,
+    },
+    **{
+        name: {
+            **dict.fromkeys(_ODD_TRANSFORMER_CHECKS, ODD),
+            "check_fit_idempotent": CENTRED_1D,
+            **({"check_transformer_n_iter": ODD} if name == "PLSAlignment" else {}),
+        }
+        for name in ("ProcrustesAlignment", "PLSAlignment", "RidgeAlignment")
     },
     "GaussianEmbedding": dict.fromkeys(_SAMPLE_CHECKS, NO_ITEM_IDS),
     "NeighborhoodGaussian": {

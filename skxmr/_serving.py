@@ -298,6 +298,49 @@ class GalleryIndex:
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+    def kneighbors_graph(self, queries, n_neighbors=10, mode="connectivity"):
+        """The query × gallery k-nearest-neighbour graph, as scikit-learn's.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+        n_neighbors : int, default=10
+        mode : {"connectivity", "distance"}, default="connectivity"
+            ``"connectivity"``: ones. ``"distance"``: ``s_max - score``,
+            with ``s_max`` the largest score returned: non-negative,
+            smaller is closer, in the ranking of the method's scores
+            (scores are similarities, and a normalised score has no
+            natural zero; for cosine ``1 - score`` differs by a constant).
+
+        Returns
+        -------
+        graph : scipy.sparse.csr_matrix of shape (n_queries, n_gallery)
+            Row ``i`` holds the ``n_neighbors`` best items of query ``i``
+            (explicit entries, zeros included), as
+            :meth:`sklearn.neighbors.NearestNeighbors.kneighbors_graph`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skxmr import CosineSimilarity, pair
+        >>> G = np.eye(3); est = CosineSimilarity().fit(pair(G, G))
+        >>> est.index(G).kneighbors_graph(G[:2], n_neighbors=1).toarray()
+        array([[1., 0., 0.],
+               [0., 1., 0.]])
+        """
+        import scipy.sparse as sp
+
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}.")
+        scores, ids = self.kneighbors(queries, n_neighbors)
+        scores, ids = np.asarray(get_backend(s=scores).to_numpy(scores)), np.asarray(
+            get_backend(s=ids).to_numpy(ids))
+        n_q, k = ids.shape
+        data = (np.ones(n_q * k) if mode == "connectivity"
+                else (scores.max() - scores).ravel().astype(np.float64))
+        return sp.csr_matrix((data, ids.ravel(), np.arange(0, n_q * k + 1, k)),
+                             shape=(n_q, self.n_gallery))
+
     def add(self, gallery):
         """Append gallery items, updating the statistics where the method allows.
 

@@ -256,3 +256,21 @@ def test_pipeline_that_cannot_be_served():
                          skxmr.ProbabilisticCalibration()).fit(X_bank)
     with pytest.raises(TypeError, match="NeighborhoodGaussian cannot transform one half"):
         skxmr.index(pipe, skxmr.unpair(X_test)[1])
+
+
+def test_kneighbors_graph_as_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    G, Q = rng.standard_normal((40, 6)), rng.standard_normal((15, 6))
+    index = CosineSimilarity().fit(make_pairs(20, d=6, seed=0)).index(G)
+    nn = NearestNeighbors(n_neighbors=4, metric="cosine").fit(G)
+    conn = index.kneighbors_graph(Q, 4)
+    assert conn.shape == (15, 40) and conn.nnz == 60
+    np.testing.assert_array_equal(conn.toarray(), nn.kneighbors_graph(Q).toarray())
+    dist = index.kneighbors_graph(Q, 4, mode="distance").toarray()
+    ref = nn.kneighbors_graph(Q, mode="distance")
+    np.testing.assert_allclose(dist[conn.toarray() > 0], (ref.toarray() - ref.data.min())[conn.toarray() > 0],
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="mode must be"):
+        index.kneighbors_graph(Q, 4, mode="similarity")

@@ -37,6 +37,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 
 from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
+from .utils._docstrings import DocLinkMixin
 from .metrics.ranking import recall_at_k
 from ._pairs import (
     check_y_layout,
@@ -74,8 +75,10 @@ def _check_banks(items):
     )
 
 
-class StrictParamsMixin:
-    """``_validate_params`` that also refuses bools for numeric parameters."""
+class StrictParamsMixin(DocLinkMixin):
+    """``_validate_params`` that also refuses bools for numeric parameters
+    (and, for every estimator of the package, the HTML repr's link to its
+    API page)."""
 
     def _validate_params(self):
         super()._validate_params()

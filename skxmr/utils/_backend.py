@@ -125,7 +125,7 @@ class _Primitives:
         step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
         while step:
             cand = count + step
-            found = xp.take_along_axis(sorted_rows, xp.clip(cand, max=m) - 1, axis=1)
+            found = xp.take_along_axis(sorted_rows, xp.clip(cand, None, m) - 1, axis=1)  # numpy 2.0: no max=
             ok = (cand <= m) & ((found <= values) if side == "right" else (found < values))
             count = xp.where(ok, cand, count)
             step >>= 1

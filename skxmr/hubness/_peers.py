@@ -20,7 +20,7 @@ import functools
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 
 from ..utils._backend import astype, dtype_name, get_backend
 from .._base import RetrievalEstimator

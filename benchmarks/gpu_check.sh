@@ -10,7 +10,7 @@
 #    plus a 1e5 gallery bank), d=512, float32, 10 iterations, under a
 #    16 GiB working_memory budget (device memory), then 1,000 queries served
 #    (scores and top 10); time and peak GPU memory of each step;
-# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA.
+# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA (min of 3).
 # Record the printed tables on doc/scaling.rst ("GPU" section) with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,5 +87,5 @@ for name, bank_g in (("SN", None), ("DBSN", Bg)):
 EOF
 
 echo "== backend benchmark, 20000 x 20000"
-timeout 170 python benchmarks/bench_backends.py --n 20000 --repeat 1 --backends numpy,torch,cuda \
+timeout 400 python benchmarks/bench_backends.py --n 20000 --repeat 3 --backends numpy,torch,cuda \
     --cases "SN dense,SN streamed"

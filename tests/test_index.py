@@ -52,7 +52,7 @@ def test_single_query_and_kneighbors_ties():
     scores, ids = index.kneighbors(np.array([[1.0, 0.0]]), n_neighbors=2)
     np.testing.assert_array_equal(ids, [[0, 1]])  # equal scores: lower index first
     np.testing.assert_allclose(scores, [[1.0, 1.0]])
-    assert index.kneighbors([[0.0, 1.0]], n_neighbors=3, return_scores=False).tolist() == [[2, 0, 1]]
+    assert index.kneighbors([[0.0, 1.0]], n_neighbors=3, return_distance=False).tolist() == [[2, 0, 1]]
 
 
 def test_index_bad_input():
@@ -241,7 +241,7 @@ def test_index_of_a_pipeline_applies_its_gallery_and_query_transforms(make):
     index = skxmr.index(pipe, gallery)
     expected = pipe.decision_function(X_test)
     np.testing.assert_allclose(index.score(queries), expected, rtol=1e-5, atol=1e-6)
-    ids = index.kneighbors(queries, n_neighbors=1, return_scores=False)
+    ids = index.kneighbors(queries, n_neighbors=1, return_distance=False)
     np.testing.assert_array_equal(ids[:, 0], expected.argmax(axis=1))
 
 

@@ -35,7 +35,7 @@ def test_pair_mismatched_rows_names_arguments():
         (np.ones((3, 5)), {}, "odd number of columns"),
         (np.ones((3, 4)), {"n_query_features": 4}, r"n_query_features=4 must be in \[1, 3\]"),
         (np.ones((3, 4)), {"n_query_features": 0}, "n_query_features=0"),
-        (np.ones(4), {}, "2D array"),
+        (np.ones(4), {}, "must be 2-D"),
         (np.ones((2, 2, 2)), {}, "3"),
         (np.empty((0, 4)), {}, "0 sample"),
         (np.array([[1.0, np.nan]]), {}, "NaN"),

@@ -15,7 +15,6 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from ot.backend import get_backend as _pot_backend
 from threadpoolctl import ThreadpoolController
 
 from ..utils._backend import astype, get_backend, host_available_bytes, to_numpy
@@ -39,7 +38,7 @@ BLOCK_BYTES = 1 << 21
 
 # POT's numpy backend: the numpy specialisations call its primitives where
 # they need no output buffer (its dot is np.dot).
-NUMPY_NX = _pot_backend(np.empty(0))
+NUMPY_NX = get_backend(M=np.empty(0))
 
 # Fraction of the available memory (host RAM, or free GPU memory for CUDA
 # tensors) the kernel may take when ``working_memory`` is left at None:

@@ -27,8 +27,6 @@ potentials after it for ``"sinkhorn_stabilized"``.
 import math
 import warnings
 
-import ot
-
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _common
@@ -82,6 +80,8 @@ def _log_instead(method, reason):
 
 
 def _pot_solve(nx, M, temperature, max_iter, tol, a, b, method):
+    import ot  # here, not at import: POT's backend module imports torch
+
     cost = 1.0 - M.T
     with warnings.catch_warnings():
         # POT warns on every run stopped by numItermax, and numpy on the

@@ -193,6 +193,28 @@ def _check_combinations(args):
     return None
 
 
+class _Notes:
+    """Notes on stderr; methods skipped for the same reason are named in
+    one note (files of two widths skip every method that needs one shared
+    space: one line, not one per method)."""
+
+    def __init__(self):
+        self.skipped = {}
+
+    def __call__(self, msg):
+        name, sep, reason = msg.partition(" skipped: ")
+        if sep:
+            self.skipped.setdefault(reason, []).append(name)
+        else:
+            print(f"note: {msg}", file=sys.stderr)
+
+    def flush(self):
+        for reason, names in self.skipped.items():
+            who = names[0] if len(names) == 1 else f"{len(names)} methods ({', '.join(names)})"
+            print(f"note: {who} skipped: {reason}", file=sys.stderr)
+        self.skipped = {}
+
+
 def _print_list():
     for name, entry in registered_methods().items():
         print(f"{name:<18} {entry['family']:<12} {entry['description']}")
@@ -212,7 +234,7 @@ def main(argv=None):
         return 2
     methods = args.methods.split(",") if args.methods else None
     metrics = tuple(args.metrics.split(",")) if args.metrics else None
-    note = lambda msg: print(f"note: {msg}", file=sys.stderr)  # noqa: E731
+    note = _Notes()
     try:
         if args.queries is not None:
             data = _data.load_files(
@@ -229,8 +251,9 @@ def main(argv=None):
         result = _run.run_benchmark(
             data, methods=methods, tune=args.tune, cv=args.cv,
             cross_validate=args.save_best is not None, n_jobs=args.n_jobs,
-            progress=not args.no_progress and sys.stderr.isatty(), log=note,
+            progress=not args.no_progress, log=note,
         )
+        note.flush()
         if not result["rows"]:
             raise ValueError("no method could run on this data (see the notes above).")
         print(f"dataset: {result['dataset']}")
@@ -257,6 +280,7 @@ def main(argv=None):
         if args.plot:
             _report.plot_hubness(result, args.plot)
     except (OSError, ValueError) as exc:
+        note.flush()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -47,17 +47,24 @@ def ranked_gallery(estimator, X_test):
 
 
 def _set_split(estimator, n_query_features):
-    """Tell the step that reads the files where their halves split.
+    """Tell every step where the halves of its input split.
 
-    Only the first step of a Pipeline reads the raw pairs; later steps read
-    its output (an alignment's equal halves in the shared space).
+    The first step of a Pipeline reads the raw pairs; each later step reads
+    the previous step's output, whose split that step states
+    (``_n_query_features_out``: an alignment's equal halves in the shared
+    space, packed Gaussians' mean and covariance columns per half).
     """
     from sklearn.pipeline import Pipeline
 
-    if n_query_features is None:
-        return estimator
-    first = estimator.steps[0][1] if isinstance(estimator, Pipeline) else estimator
-    first.set_params(n_query_features=n_query_features)
+    steps = [s for _, s in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    for step in steps:
+        if n_query_features is None:
+            break
+        if step in (None, "passthrough"):
+            continue
+        step.set_params(n_query_features=n_query_features)
+        n_query_features = step._n_query_features_out(n_query_features) \
+            if hasattr(step, "_n_query_features_out") else None
     return estimator
 
 
@@ -174,19 +181,25 @@ def _reference_factory(registry):
 
 
 class _Progress:
-    """A one-line progress bar on stderr (silent when not a terminal or disabled)."""
+    """Progress on stderr: a one-line bar on a terminal, otherwise (a pipe,
+    a log file) one line per step, so a long run is never silent."""
 
     def __init__(self, total, enabled):
         self.total, self.done, self.enabled = total, 0, enabled
         self.start = time.perf_counter()
+        self.bar = enabled and sys.stderr.isatty()
 
     def step(self, label):
         self.done += 1
         if not self.enabled:
             return
+        elapsed = time.perf_counter() - self.start
+        if not self.bar:
+            sys.stderr.write(f"[{self.done}/{self.total}] {label} ({elapsed:.1f}s elapsed)\n")
+            sys.stderr.flush()
+            return
         width = 24
         filled = int(width * self.done / self.total)
-        elapsed = time.perf_counter() - self.start
         sys.stderr.write(
             f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
             f"{label[:28]:<28} {elapsed:6.1f}s"
@@ -257,7 +270,7 @@ def run_benchmark(
     n_jobs : int, default=None
         Parallel fits of the grid search.
     progress : bool, default=False
-        Draw a progress bar on stderr.
+        Report progress on stderr (a bar on a terminal, else a line per method).
     log : callable, default=None
         Receives a note for each method that cannot run on this data (its
         row is left out, with the reason in ``result["skipped"]``).

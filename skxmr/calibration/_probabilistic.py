@@ -684,6 +684,12 @@ class NeighborhoodGaussian(PairedTransformer):
         self.n_query_features = n_query_features
         self.n_jobs = n_jobs
 
+    def _n_query_features_out(self, n_query_features):
+        # each half's d columns become d + the covariance parameters
+        if n_query_features is None:
+            return None
+        return n_query_features + n_covariance_params(n_query_features, self.covariance)
+
     def _fit_pairs(self, X, y):
         items = split_pairs(X, n_query_features=self.n_query_features)
         banks = []

@@ -263,6 +263,9 @@ or None, default="w2"
         return (rng.standard_normal((d_q, k)) / np.sqrt(d_q),
                 rng.standard_normal((d_g, k)) / np.sqrt(d_g))
 
+    def _n_query_features_out(self, n_query_features):
+        return None  # both halves are n_components Gaussians
+
     def _fit_pairs(self, X, y):
         cut = resolve_split(X.shape[1], self.n_query_features)
         d_q = layout_dim(cut, "diag", "X (query half)")

@@ -17,8 +17,14 @@ from ..utils._topk import row_largest
 # sklearn's Interval rejects nan and inf, so these also refuse non-finite
 # values. A temperature below 1/max(float64) (about 5.6e-309) has no finite
 # 1/τ: every scaled score would be inf and the results NaN, so it is refused.
+# Above MAX_TEMPERATURE the potentials are about τ·log(n_bank) and float64
+# keeps only τ·1e-16 of their O(1) differences (at τ = 1e14-1e15 the top-1
+# of IS, SN and DBSN was wrong in up to every row, at 1e308 NaN); at 1e6
+# every method is within 1e-6 of its τ → ∞ limit (the cosine minus the
+# gallery item's mean bank similarity), so no useful value is refused.
 _MIN_TEMPERATURE = 1.0 / np.finfo(np.float64).max
-_TEMPERATURE = [Interval(numbers.Real, _MIN_TEMPERATURE, None, closed="left")]
+MAX_TEMPERATURE = 1e6
+_TEMPERATURE = [Interval(numbers.Real, _MIN_TEMPERATURE, MAX_TEMPERATURE, closed="both")]
 _STRENGTH = [Interval(numbers.Real, 0, 1, closed="both")]  # α ∈ [0, 1], as SN/DBSN
 _N_JOBS = [None, numbers.Integral]
 
@@ -29,7 +35,7 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 # bank columns as keep the product tile and its float64 work tile within
 # TILE_BYTES. The tiles stay in cache, are reused by every tile of a call and,
 # per thread, by later calls (no fresh buffers to first-touch), so the cost
-# per entry does not depend on the problem size (issue 17); the per-row
+# per entry does not depend on the problem size; the per-row
 # log-sum-exp is merged across column tiles.
 TILE_ROWS = 1024
 TILE_BYTES = 32 << 20
@@ -202,4 +208,5 @@ _offsets_doc = fill_doc(offsets="""Offsets larger than 8 in magnitude (large tem
     differences: the scores are then ``S - α(h - c)``, with every row's
     ranking and differences unchanged (``skxmr._base.relative_offsets``).
     float32 inputs give float32 scores end to end; temperatures below
-    ``1/max(float64)`` (no finite ``1/τ``) raise ``ValueError``.""")
+    ``1/max(float64)`` (no finite ``1/τ``) or above ``1e6`` (float64 would
+    keep only ``τ·1e-16`` of the differences of ``h``) raise ``ValueError``.""")

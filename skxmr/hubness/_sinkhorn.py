@@ -8,15 +8,17 @@ import weakref
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ..utils._backend import get_backend
-from .._base import RetrievalEstimator
+from .._base import RetrievalEstimator, check_two_view_widths
 from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from .._ot import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer, block_potentials
 from .._registry import register_method
+from ._kernels import _TEMPERATURE
 
 _attrs_doc = fill_doc(attrs=BANK_ATTRS_DOC)
 
 NORMALIZER_CONSTRAINTS = {
     **SINKHORN_CONSTRAINTS,
+    "temperature": _TEMPERATURE,  # bounded above: see hubness._kernels
     **PRECISION_CONSTRAINT,
     "strength": [Interval(numbers.Real, 0, 1, closed="both")],
 }
@@ -71,7 +73,9 @@ class SinkhornNormalizer(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.01
-        Entropic regularisation τ (POT's ``reg``). The paper's 0.01 was
+        Entropic regularisation ``0 < τ <= 1e6`` (POT's ``reg``; above 1e6
+        float64 keeps only ``τ·1e-16`` of the potentials' differences, and
+        the method is within 1e-6 of its τ → ∞ limit). The paper's 0.01 was
         tuned on banks of ~10^5 queries; small banks want a larger τ (on
         COCO with a 250-pair bank, τ around 0.02-0.03 beats 0.01
         text→image), so tune it with ``GridSearchCV``.
@@ -156,7 +160,7 @@ class SinkhornNormalizer(RetrievalEstimator):
     >>> est.decision_function(X[20:]).shape
     (10, 10)
     >>> index = est.index(X[20:, 8:])    # potentials computed once
-    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_scores=False).shape
+    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_distance=False).shape
     (10, 3)
     """
 
@@ -327,6 +331,8 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
                              strength=strength, working_memory=working_memory, n_jobs=n_jobs,
                              method=method, precision=precision)
+    queries, gallery, query_bank = check_two_view_widths(
+        queries=queries, gallery=gallery, query_bank=query_bank)
     return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
@@ -382,6 +388,8 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
         working_memory=working_memory, n_jobs=n_jobs, method=method, precision=precision,
     )
+    queries, gallery, query_bank, gallery_bank = check_two_view_widths(
+        queries=queries, gallery=gallery, query_bank=query_bank, gallery_bank=gallery_bank)
     return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 
 

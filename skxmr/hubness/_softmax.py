@@ -73,15 +73,16 @@ class InvertedSoftmax(RetrievalEstimator):
 
     and the score is ``S(q, g) - α·h(g)``. For ``α = 1`` this is ``τ`` times
     the log of the inverted softmax ``exp(S/τ) / Z(g)`` of Smith et al. (2017),
-    with the normaliser taken over the query bank as in DESIGN §4 and
-    QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
+    with the normaliser taken over the query bank as in QB-Norm (Bogolin
+    et al., 2022, "Cross Modal Retrieval with Querybank Normalisation",
+    arXiv:2112.12777): the same ranking, without overflow.
 
     {offsets}
 
     Parameters
     ----------
     temperature : float, default=0.05
-        Softmax temperature ``τ > 0`` (``β = 1/τ = 20``).
+        Softmax temperature ``0 < τ <= 1e6`` (``β = 1/τ = 20``).
     strength : float in [0, 1], default=1.0
         ``α >= 0``: 0 gives plain cosine, 1 the inverted softmax.
     {common}
@@ -191,7 +192,7 @@ class QBNorm(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.05
-        Softmax temperature ``τ > 0`` (``β = 20``, the paper's default).
+        Softmax temperature ``0 < τ <= 1e6`` (``β = 20``, the paper's default).
     k : int, default=1
         Top-``k`` gallery items per bank query forming the activation set;
         ``1 <= k <= n_gallery`` (checked when a gallery is scored).
@@ -326,7 +327,7 @@ class DualSoftmax(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.01
-        Softmax temperature ``τ > 0`` (the paper's logit scale 100).
+        Softmax temperature ``0 < τ <= 1e6`` (the paper's logit scale 100).
     strength : float in [0, 1], default=1.0
         ``α >= 0``.
     {common}

@@ -641,7 +641,7 @@ def test_closed_form_rows_are_registered():
     temperatures = grid[0]["cauchyschwarzalignment__temperature"]
     assert min(temperatures) <= 0.02 and max(temperatures) >= 0.5
     assert max(grid[0]["cauchyschwarzalignment__alpha"]) > 0
-    assert "cauchyschwarzalignment__n_components" in grid[1]
+    assert len(grid[1]["cauchyschwarzalignment__n_components"]) > 1
 
 
 @pytest.mark.parametrize("init", ["procrustes", "ridge", PLSAlignment(1.0),

@@ -132,6 +132,11 @@ def pls_maps(Q, G, *, n_components=0.25, algorithm="pls", scale=False, max_iter=
         k = limit
     elif isinstance(n_components, numbers.Integral):
         k = int(n_components)
+        if k < 2:
+            raise ValueError(
+                f"n_components={k}: PLSAlignment needs at least 2 components (on one, "
+                "every L2-normalised row is +-1); pass an int >= 2 or a float fraction."
+            )
     else:  # a fraction of what the pairs allow
         k = max(2, int(round(n_components * limit)))
     if k > limit:

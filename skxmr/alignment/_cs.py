@@ -148,9 +148,10 @@ _COMMON_ATTRS_DOC = """loss_curve_ : list of float
         Iteration whose projections were kept (0: the start), with
         ``early_stopping``.
     selected_ : {"identity", "start", "trained"}
-        What the held-out items chose (by their R@1, both directions; ties
-        go to the simpler): the identity (``fallback``), the start
-        unchanged, or the trained projections. The start and the trained
+        What the held-out items chose by their R@1 (both directions): the
+        trained projections (the iteration of lowest held-out loss) unless
+        they rank worse than the start; the identity (``fallback``) when it
+        ranks at least as well as that choice. The start and the trained
         projections are then refitted on all items (the start refitted,
         trained again from it for ``best_iteration_`` iterations).
         ``"trained"`` without ``early_stopping``.
@@ -377,8 +378,10 @@ class _CSAlignmentBase(LinearAlignment):
             # Ranking, not the loss, decides: the loss also rewards a wider
             # spread of the cosines, which aligned embeddings (a narrow cone)
             # lack at the same temperature.
+            # The trained iterate (the loss's choice) stands unless it ranks
+            # the held-out items worse than its start.
             best, selected = rank_score(means, params, val_data), "start"
-            if result.best_iteration and rank_score(means, result.params, val_data) > best:
+            if result.best_iteration and rank_score(means, result.params, val_data) >= best:
                 best, selected = rank_score(means, result.params, val_data), "trained"
             if identity:
                 d = widths.pop()
@@ -868,6 +871,6 @@ register_method(
     grid=[
         {"cauchyschwarzalignment__temperature": [0.02, 0.05, 0.1, 0.2, 0.5],
          "cauchyschwarzalignment__alpha": [0.0, 0.1]},
-        {"cauchyschwarzalignment__n_components": [64, 128]},
+        {"cauchyschwarzalignment__n_components": [64, 128, 256]},
     ],
 )

@@ -36,11 +36,12 @@ faiss is optional (``pip install "skxmr[ann]"``).
 """
 
 import copy
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._backend import astype, describe, get_backend
+from .utils._backend import astype, describe, dtype_name, get_backend
 from .utils._chunking import concat_rows, map_row_chunks
 from .utils._topk import sorted_top_k
 from .utils._validation import check_bool, check_n_neighbors, result_dtype
@@ -89,6 +90,16 @@ class LinearCandidates:
         self._index.hnsw.efConstruction = int(ef_construction)
         self._index.add(np.ascontiguousarray(np.hstack([V, extra[:, None]])))
 
+    def __getstate__(self):
+        # A faiss index is a C++ object: it travels as faiss' own bytes.
+        state = dict(self.__dict__)
+        state["_index"] = _import_faiss().serialize_index(self._index)
+        return state
+
+    def __setstate__(self, state):
+        state["_index"] = _import_faiss().deserialize_index(state["_index"])
+        self.__dict__.update(state)
+
     def search(self, queries, n_candidates):
         """Candidate gallery ids of each query, shape (n_queries, n_candidates)."""
         Q = np.hstack(
@@ -99,6 +110,31 @@ class LinearCandidates:
         self._index.hnsw.efSearch = max(4 * int(n_candidates), 64)
         _, ids = self._index.search(np.ascontiguousarray(Q), int(n_candidates))
         return ids
+
+
+def _top_k_chunk(rows, Q, scorer, k):
+    """Exact best ``k`` of the query rows ``rows``, best first (ties: lower
+    index); a chunk task."""
+    return sorted_top_k(scorer(Q[rows, ...]), k)
+
+
+def _candidate_top_k_chunk(rows, Q, candidates, G, scale, offsets, n_cand, k, scorer):
+    """Best ``k`` of the query rows ``rows`` among their ``n_cand`` graph
+    candidates, re-scored exactly; a chunk task."""
+    Qr = Q[rows]
+    ids = candidates.search(Qr, n_cand)
+    found = ids >= 0  # faiss pads with -1 when it finds fewer
+    safe = np.where(found, ids, 0)
+    S = scale * np.einsum("qd,qcd->qc", Qr, G[safe]) - offsets[safe]
+    S = np.where(found, S, -np.inf).astype(scorer.dtype, copy=False)
+    order = np.lexsort((safe, -S), axis=1)[:, :k]
+    scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+    # Rows where the graph found fewer than k items (e.g. a gallery of
+    # duplicates) are scored exactly instead of padded with index 0.
+    short = np.flatnonzero(found.sum(axis=1) < k)
+    if short.size:
+        scores[short], idx[short] = sorted_top_k(scorer(Qr[short]), k)
+    return scores, idx
 
 
 class GalleryIndex:
@@ -188,6 +224,21 @@ class GalleryIndex:
         self._linear = form
         self._candidates = LinearCandidates(self.gallery_, *form)
 
+    def __getstate__(self):
+        # The per-dtype scorers are a cache (they hold copies of the
+        # gallery): they are rebuilt on the first query after loading.
+        state = dict(self.__dict__)
+        state["_scorers"] = {}
+        return state
+
+    def __repr__(self):
+        steps = "".join(f"{type(step).__name__} -> " for step in self._steps)
+        mode = (f", approximate=True, n_candidates={self.n_candidates}"
+                if self.approximate else "")
+        return (f"GalleryIndex({steps}{type(self.estimator).__name__}, "
+                f"n_gallery={self.n_gallery}, n_features={self.gallery_.shape[1]}, "
+                f"dtype={dtype_name(self.gallery_)}{mode})")
+
     @property
     def n_gallery(self):
         """Number of gallery items bound."""
@@ -225,63 +276,102 @@ class GalleryIndex:
         Q, dtype = self._queries(queries)
         return self.estimator._score_rows(self._scorer(dtype), Q, self.n_gallery)
 
-    def kneighbors(self, queries, n_neighbors=10, return_scores=True):
+    def kneighbors(self, queries, n_neighbors=10, return_distance=True, *,
+                   return_scores="deprecated"):
         """The ``n_neighbors`` best gallery items of each query, best first.
 
         Parameters
         ----------
         queries : array-like of shape (n_queries, d)
         n_neighbors : int, default=10
-        return_scores : bool, default=True
+        return_distance : bool, default=True
+            Whether to return the scores too (scikit-learn's name for the
+            flag of ``kneighbors``; the values are the method's scores,
+            higher is better, not distances).
+        return_scores : bool
+            Deprecated alias of ``return_distance`` (removed in the next
+            release).
 
         Returns
         -------
         scores : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_scores``.
+            Only when ``return_distance``.
         indices : ndarray of shape (n_queries, n_neighbors)
             Gallery row indices, best first (ties by lower index).
         """
+        if not (isinstance(return_scores, str) and return_scores == "deprecated"):
+            warnings.warn(
+                "kneighbors(return_scores=...) is deprecated and will be removed in "
+                "the next release; use return_distance=... (scikit-learn's name).",
+                FutureWarning, stacklevel=2,
+            )
+            return_distance = return_scores
+        return_scores = check_bool(return_distance, "return_distance")
         k = check_n_neighbors(n_neighbors, self.n_gallery, "n_neighbors")
         Q, dtype = self._queries(queries)
         if self._candidates is not None:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
-        parts = self.estimator._map_queries(
-            lambda rows: self._exact_top_k(Q[rows, ...], k, dtype), Q, self.n_gallery)
+        parts = self.estimator._map_queries(_top_k_chunk, Q, self.n_gallery,
+                                            (self._scorer(dtype), k))
         scores = concat_rows([p[0] for p in parts])
         indices = concat_rows([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
-
-    def _exact_top_k(self, Q, k, dtype):
-        """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
-        return sorted_top_k(self._scorer(dtype)(Q), k)
 
     def _approximate_top_k(self, Q, k, dtype):
         # At least k candidates, so that every row has k neighbours to return.
         n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
         scale, offsets = self._linear
         G = self.gallery_
-
-        def top_k(rows):
-            ids = self._candidates.search(Q[rows], n_cand)
-            found = ids >= 0  # faiss pads with -1 when it finds fewer
-            safe = np.where(found, ids, 0)
-            S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
-            S = np.where(found, S, -np.inf).astype(dtype, copy=False)
-            order = np.lexsort((safe, -S), axis=1)[:, :k]
-            scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
-            # Rows where the graph found fewer than k items (e.g. a gallery of
-            # duplicates) are scored exactly instead of padded with index 0.
-            short = np.flatnonzero(found.sum(axis=1) < k)
-            if short.size:
-                scores[short], idx[short] = self._exact_top_k(Q[rows][short], k, dtype)
-            return scores, idx
-
         parts = map_row_chunks(
-            top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            _candidate_top_k_chunk, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            args=(Q, self._candidates, G, scale, offsets, n_cand, k, self._scorer(dtype)),
             n_jobs=getattr(self.estimator, "n_jobs", None),
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def kneighbors_graph(self, queries, n_neighbors=10, mode="connectivity"):
+        """The query × gallery k-nearest-neighbour graph, as scikit-learn's.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+        n_neighbors : int, default=10
+        mode : {"connectivity", "distance"}, default="connectivity"
+            ``"connectivity"``: ones. ``"distance"``: ``s_max - score``,
+            with ``s_max`` the largest score returned: non-negative,
+            smaller is closer, in the ranking of the method's scores
+            (scores are similarities, and a normalised score has no
+            natural zero; for cosine ``1 - score`` differs by a constant).
+
+        Returns
+        -------
+        graph : scipy.sparse.csr_matrix of shape (n_queries, n_gallery)
+            Row ``i`` holds the ``n_neighbors`` best items of query ``i``
+            (explicit entries, zeros included), as
+            :meth:`sklearn.neighbors.NearestNeighbors.kneighbors_graph`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skxmr import CosineSimilarity, pair
+        >>> G = np.eye(3); est = CosineSimilarity().fit(pair(G, G))
+        >>> est.index(G).kneighbors_graph(G[:2], n_neighbors=1).toarray()
+        array([[1., 0., 0.],
+               [0., 1., 0.]])
+        """
+        import scipy.sparse as sp
+
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}.")
+        scores, ids = self.kneighbors(queries, n_neighbors)
+        scores, ids = np.asarray(get_backend(s=scores).to_numpy(scores)), np.asarray(
+            get_backend(s=ids).to_numpy(ids))
+        n_q, k = ids.shape
+        data = (np.ones(n_q * k) if mode == "connectivity"
+                else (scores.max() - scores).ravel().astype(np.float64))
+        return sp.csr_matrix((data, ids.ravel(), np.arange(0, n_q * k + 1, k)),
+                             shape=(n_q, self.n_gallery))
 
     def add(self, gallery):
         """Append gallery items, updating the statistics where the method allows.

@@ -67,9 +67,9 @@ class DBNorm(RetrievalEstimator):
     Parameters
     ----------
     query_temperature : float, default=0.05
-        ``τ_q > 0`` (``β_1 = 20``, the inverted-softmax default).
+        ``0 < τ_q <= 1e6`` (``β_1 = 20``, the inverted-softmax default).
     gallery_temperature : float, default=0.33
-        ``τ_g > 0`` (``β_2 ≈ 3``, the default of the authors' public code).
+        ``0 < τ_g <= 1e6`` (``β_2 ≈ 3``, the default of the authors' public code).
         ``Sgg`` holds same-modality similarities, larger and more spread
         than the cross-modal ones, so a small ``τ_g`` lets the gallery
         factor dominate and turns antihubs into hubs (on COCO CLIP,

@@ -3,26 +3,44 @@
 The potentials come from :mod:`skxmr._ot`."""
 
 import numbers
+import weakref
 
-from sklearn.utils._param_validation import Interval, validate_params
+from ..utils._compat import Interval, validate_params
 
 from ..utils._backend import get_backend
-from .._base import RetrievalEstimator
+from .._base import RetrievalEstimator, check_two_view_widths
 from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
-from .._ot import SINKHORN_CONSTRAINTS, block_potentials
+from .._ot import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer, block_potentials
 from .._registry import register_method
+from ._kernels import _TEMPERATURE
 
 _attrs_doc = fill_doc(attrs=BANK_ATTRS_DOC)
 
 NORMALIZER_CONSTRAINTS = {
     **SINKHORN_CONSTRAINTS,
+    "temperature": _TEMPERATURE,  # bounded above: see hubness._kernels
+    **PRECISION_CONSTRAINT,
     "strength": [Interval(numbers.Real, 0, 1, closed="both")],
 }
 
 
+# The stored kernel's memory, one buffer per estimator, reused by every
+# gallery it solves (decision_function, index): kept beside the estimator,
+# not in it, so that it is never pickled, cloned or seen as fitted state.
+_BUFFERS = weakref.WeakKeyDictionary()
+
+
+def _kernel_buffer(estimator):
+    try:
+        return _BUFFERS.setdefault(estimator, KernelBuffer())
+    except TypeError:  # not weak-referenceable: a buffer for this call only
+        return KernelBuffer()
+
+
 # -------------------------------------------------------------- estimators
 def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_iter,
-                        tol, working_memory, n_jobs, method):
+                        tol, working_memory, n_jobs, method, precision="auto",
+                        buffer=None):
     """h of the gallery: SN (``gallery_bank=None``) or DBSN (columns G, Bg).
 
     No pass beyond ``max_iter`` is spent on the marginal error unless a
@@ -31,7 +49,7 @@ def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_i
     blocks = [gallery] if gallery_bank is None else [gallery, gallery_bank]
     h, _ = block_potentials(
         query_bank, blocks, temperature, max_iter, tol, working_memory=working_memory,
-        n_jobs=n_jobs, method=method, exact_error=None)
+        n_jobs=n_jobs, method=method, exact_error=None, precision=precision, buffer=buffer)
     return h[: gallery.shape[0]]
 
 
@@ -55,7 +73,9 @@ class SinkhornNormalizer(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.01
-        Entropic regularisation τ (POT's ``reg``). The paper's 0.01 was
+        Entropic regularisation ``0 < τ <= 1e6`` (POT's ``reg``; above 1e6
+        float64 keeps only ``τ·1e-16`` of the potentials' differences, and
+        the method is within 1e-6 of its τ → ∞ limit). The paper's 0.01 was
         tuned on banks of ~10^5 queries; small banks want a larger τ (on
         COCO with a 250-pair bank, τ around 0.02-0.03 beats 0.01
         text→image), so tune it with ``GridSearchCV``.
@@ -91,7 +111,19 @@ class SinkhornNormalizer(RetrievalEstimator):
         Otherwise POT's solver of that name
         (``ot.sinkhorn(b, a, 1 - Mᵀ, reg=τ, method=...)``) on the stored
         matrix, read in the same convention; it needs the whole matrix
-        (about four float64 copies) in memory.
+        (about four float64 copies) in memory. Where POT's scaling-domain
+        solvers underflow (small τ) they warn and POT's
+        ``"sinkhorn_log"`` runs instead.
+    precision : {"auto", "float64"}, default="auto"
+        Stored kernel for numpy float32 embeddings: ``"auto"`` computes the
+        similarities in float32 (half the memory and time of float64) and
+        stores a row-shifted float32 kernel where every row's spread is at
+        most 60 τ (float64 otherwise); the potentials then move by the
+        float32 rounding of the similarities, below 1e-6 of ``max |h|``
+        (see :doc:`/scaling`). ``"float64"``: float64 similarities and
+        kernel, identical to float64 inputs. float64 embeddings always use
+        float64. The kernel's memory is reused by every gallery the
+        estimator solves.
 
     Attributes
     ----------
@@ -104,9 +136,10 @@ class SinkhornNormalizer(RetrievalEstimator):
 
     Notes
     -----
-    Kernels and scalings are float64 whatever the input dtype (a float32 kernel
+    Scalings are float64 whatever the input dtype. The kernel is shifted
+    by each row's largest similarity (an unshifted float32 kernel
     underflows at τ=0.01 and POT then silently returns uniform scalings),
-    and in the log domain when the float64 kernel would underflow (small
+    float32 only within the spread above (``precision``), and in the log domain when the float64 kernel would underflow (small
     τ), see :mod:`skxmr.hubness`. ``h`` follows POT's convention (start
     ``c = 1 / n_gallery``); a constant shift of ``h`` would not change any
     ranking.
@@ -127,7 +160,7 @@ class SinkhornNormalizer(RetrievalEstimator):
     >>> est.decision_function(X[20:]).shape
     (10, 10)
     >>> index = est.index(X[20:, 8:])    # potentials computed once
-    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_scores=False).shape
+    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_distance=False).shape
     (10, 3)
     """
 
@@ -142,7 +175,7 @@ class SinkhornNormalizer(RetrievalEstimator):
 
     def __init__(self, temperature=0.01, max_iter=10, tol=None, strength=1.0, *,
                  n_query_features=None, direction="q2g", n_jobs=None,
-                 working_memory=None, method="auto"):
+                 working_memory=None, method="auto", precision="auto"):
         self.temperature = temperature
         self.max_iter = max_iter
         self.tol = tol
@@ -152,6 +185,7 @@ class SinkhornNormalizer(RetrievalEstimator):
         self.n_jobs = n_jobs
         self.working_memory = working_memory
         self.method = method
+        self.precision = precision
 
     def _extra_columns(self):
         return None
@@ -164,6 +198,7 @@ class SinkhornNormalizer(RetrievalEstimator):
             self.query_bank_, gallery, self._extra_columns(),
             temperature=self.temperature, max_iter=self.max_iter, tol=self.tol,
             working_memory=self.working_memory, n_jobs=self.n_jobs, method=self.method,
+            precision=self.precision, buffer=_kernel_buffer(self),
         )
         return {"h": h}
 
@@ -214,6 +249,8 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
     method : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
             default="auto"
         Solver, as in :class:`SinkhornNormalizer`.
+    precision : {"auto", "float64"}, default="auto"
+        Stored kernel precision, as in :class:`SinkhornNormalizer`.
 
     Attributes
     ----------
@@ -253,7 +290,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 )
 def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_iter=10,
                        tol=None, strength=1.0, working_memory=None, n_jobs=None,
-                       method="auto"):
+                       method="auto", precision="auto"):
     """Sinkhorn-normalised scores on explicit matrices (SN, two-view form).
 
     ``S'(q, g) = qᵀg - α h(g)`` with ``h`` the Sinkhorn potentials of the
@@ -274,6 +311,8 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     n_jobs : int, default=None
     method : str, default="auto"
         As in :class:`SinkhornNormalizer`.
+    precision : str, default="auto"
+        As in :class:`SinkhornNormalizer`.
 
     Returns
     -------
@@ -291,7 +330,9 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     """
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
                              strength=strength, working_memory=working_memory, n_jobs=n_jobs,
-                             method=method)
+                             method=method, precision=precision)
+    queries, gallery, query_bank = check_two_view_widths(
+        queries=queries, gallery=gallery, query_bank=query_bank)
     return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
 
 
@@ -302,7 +343,8 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
 )
 def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
                                  temperature=0.01, max_iter=10, tol=None, strength=1.0,
-                                 working_memory=None, n_jobs=None, method="auto"):
+                                 working_memory=None, n_jobs=None, method="auto",
+                                 precision="auto"):
     """Dual-bank Sinkhorn-normalised scores (DBSN, two-view form).
 
     As :func:`sinkhorn_normalize` with ``M = [Bq Gᵀ | Bq Bgᵀ]``: the gallery
@@ -325,6 +367,8 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     n_jobs : int, default=None
     method : str, default="auto"
         As in :class:`DualBankSinkhornNormalizer`.
+    precision : str, default="auto"
+        As in :class:`DualBankSinkhornNormalizer`.
 
     Returns
     -------
@@ -342,8 +386,10 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     """
     est = DualBankSinkhornNormalizer(
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
-        working_memory=working_memory, n_jobs=n_jobs, method=method,
+        working_memory=working_memory, n_jobs=n_jobs, method=method, precision=precision,
     )
+    queries, gallery, query_bank, gallery_bank = check_two_view_widths(
+        queries=queries, gallery=gallery, query_bank=query_bank, gallery_bank=gallery_bank)
     return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
 
 

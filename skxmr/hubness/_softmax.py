@@ -4,7 +4,7 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
 from .._base import RetrievalEstimator
@@ -44,20 +44,22 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
     # covers float32 cosines that round above 1): positives land above
     # τ·v_lo, and the mirrored non-positive branch below τ·(v_lo - 1).
     v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - math.log(queries.shape[0])
-    tiny = float(np.finfo(np.float64).smallest_subnormal)
-
-    def part(rows):
-        S = nx.dot(Q[rows, ...], G.T)
-        L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
-        L = nx.minimum(L, 0.0)
-        v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
-        f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
-        return astype(S + strength * (f - S), dtype)
-
     # S, L, v, f and the result: five float64 rows
-    parts = map_row_chunks(part, queries.shape[0], 40 * gallery.shape[0], n_jobs=n_jobs,
+    parts = map_row_chunks(_dual_softmax_chunk, queries.shape[0], 40 * gallery.shape[0],
+                           args=(Q, G, h, tau, v_lo, strength, dtype), n_jobs=n_jobs,
                            prefer=None if is_numpy(nx) else "threads")
     return concat_rows(parts)
+
+
+def _dual_softmax_chunk(rows, Q, G, h, tau, v_lo, strength, dtype):
+    nx = get_backend(queries=Q)
+    tiny = float(np.finfo(np.float64).smallest_subnormal)
+    S = nx.dot(Q[rows, ...], G.T)
+    L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
+    L = nx.minimum(L, 0.0)
+    v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
+    f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
+    return astype(S + strength * (f - S), dtype)
 
 
 # ------------------------------------------------------- inverted softmax
@@ -73,15 +75,16 @@ class InvertedSoftmax(RetrievalEstimator):
 
     and the score is ``S(q, g) - α·h(g)``. For ``α = 1`` this is ``τ`` times
     the log of the inverted softmax ``exp(S/τ) / Z(g)`` of Smith et al. (2017),
-    with the normaliser taken over the query bank as in DESIGN §4 and
-    QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
+    with the normaliser taken over the query bank as in QB-Norm (Bogolin
+    et al., 2022, "Cross Modal Retrieval with Querybank Normalisation",
+    arXiv:2112.12777): the same ranking, without overflow.
 
     {offsets}
 
     Parameters
     ----------
     temperature : float, default=0.05
-        Softmax temperature ``τ > 0`` (``β = 1/τ = 20``).
+        Softmax temperature ``0 < τ <= 1e6`` (``β = 1/τ = 20``).
     strength : float in [0, 1], default=1.0
         ``α >= 0``: 0 gives plain cosine, 1 the inverted softmax.
     {common}
@@ -191,7 +194,7 @@ class QBNorm(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.05
-        Softmax temperature ``τ > 0`` (``β = 20``, the paper's default).
+        Softmax temperature ``0 < τ <= 1e6`` (``β = 20``, the paper's default).
     k : int, default=1
         Top-``k`` gallery items per bank query forming the activation set;
         ``1 <= k <= n_gallery`` (checked when a gallery is scored).
@@ -326,7 +329,7 @@ class DualSoftmax(RetrievalEstimator):
     Parameters
     ----------
     temperature : float, default=0.01
-        Softmax temperature ``τ > 0`` (the paper's logit scale 100).
+        Softmax temperature ``0 < τ <= 1e6`` (the paper's logit scale 100).
     strength : float in [0, 1], default=1.0
         ``α >= 0``.
     {common}

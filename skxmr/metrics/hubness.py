@@ -1,4 +1,4 @@
-"""Hubness diagnostics from a query × gallery score matrix (DESIGN §5).
+"""Hubness diagnostics from a query × gallery score matrix.
 
 The k-occurrence ``N_k(g)`` of gallery item ``g`` is the number of queries
 (rows) that have ``g`` among their ``k`` best-scored columns. A uniform
@@ -8,7 +8,11 @@ Every statistic runs over all gallery items, zeros included.
 
 Ties at the k-th score are broken deterministically by the lower column
 index, so every row contributes exactly ``k`` occurrences and
-``N_k.sum() == n_queries * k``.
+``N_k.sum() == n_queries * k``. On heavily tied scores this rule itself
+creates hubs: a constant score matrix sends every query to the first ``k``
+columns (an all-equal 20 × 20 matrix has skewness 4.13 at ``k=1``), so
+read the statistics on scores without systematic ties (for a quantised or
+clipped score, add noise far below its resolution first).
 
 Under ``sklearn.config_context(array_api_dispatch=True)`` torch scores stay
 on their device: ``N_k`` comes back as an int64 tensor there (column sums
@@ -21,30 +25,37 @@ from ..utils._backend import get_backend
 from ..utils._chunking import map_row_chunks
 from ..utils._topk import top_k_indices, top_k_mask
 from ..utils._validation import check_matrix, check_n_neighbors
+from ._lists import TopK, check_list_cutoff
 from .ranking import _f64, chunk_budget
 
 
 def _k_occurrence(S, k):
-    """N_k on a validated matrix, in row chunks (column counts are summed)."""
-    n_g = S.shape[1]
+    """N_k on a validated matrix, in row chunks (column counts are summed),
+    or on ranked lists (:class:`TopK`)."""
+    if isinstance(S, TopK):
+        return np.bincount(S.indices[:, :k].ravel(), minlength=S.n_items)
     numpy = isinstance(S, np.ndarray)
     nx = get_backend(scores=S)
-
-    def chunk(rows):
-        # ties at the k-th score: lower column first, as everywhere in skxmr
-        if numpy:
-            return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
-        return nx.sum(top_k_mask(S[rows, ...], k), axis=0)
-
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
-    per_row = 17 * n_g
-    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
+    per_row = 17 * S.shape[1]
+    parts = map_row_chunks(_k_occurrence_chunk, S.shape[0], per_row, args=(S, k),
+                           working_memory=chunk_budget(per_row))
     if numpy:
         return np.sum(parts, axis=0, dtype=np.int64)
     return nx.sum(nx.stack(parts), axis=0)
 
 
+def _k_occurrence_chunk(rows, S, k):
+    """Top-``k`` counts of each column over the rows ``rows`` (ties at the
+    k-th score: lower column first, as everywhere in skxmr)."""
+    if isinstance(S, np.ndarray):
+        return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=S.shape[1])
+    return get_backend(scores=S).sum(top_k_mask(S[rows, ...], k), axis=0)
+
+
 def _check(scores, k):
+    if isinstance(scores, TopK):
+        return scores, check_list_cutoff(scores, k)
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
     return S, k
@@ -55,8 +66,10 @@ def k_occurrence(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -108,12 +121,15 @@ def hubness_skewness(scores, k=10):
     The third standardised moment ``E[(N_k - μ)^3] / σ^3`` with population
     (biased) moments over all gallery items. Positive values mean a long
     right tail: a few hubs retrieved by many queries. A constant ``N_k`` (no
-    hubness at all) gives 0.
+    hubness at all) gives 0. Ties go to the lower column index (see
+    :mod:`skxmr.metrics`): tied scores show hubness that the ties made.
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better; finite. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -134,6 +150,8 @@ def hubness_skewness(scores, k=10):
     >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
     >>> round(hubness_skewness(S, k=1), 4)   # N_1 = [3, 0, 0]
     0.7071
+    >>> round(hubness_skewness(np.ones((20, 20)), k=1), 2)  # ties: all to column 0
+    4.13
     >>> hubness_skewness(np.eye(3), k=1)     # N_1 = [1, 1, 1]
     0.0
     """
@@ -156,8 +174,10 @@ def robinhood_index(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -190,8 +210,10 @@ def antihub_rate(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -217,19 +239,23 @@ def hubness_report(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
     Returns
     -------
     report : dict
-        ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
-        "max_occurrence": ..., "gini": ..., "hub_occurrence": ...}``;
-        ``max_occurrence`` is the largest ``N_k`` (the biggest hub), ``gini``
-        and ``hub_occurrence`` are :func:`gini_index` and
-        :func:`hub_occurrence` (``hub_size=2``).
+        ``{"k": k, "hubness_skewness": ..., "robinhood_index": ...,
+        "antihub_rate": ..., "max_occurrence": ..., "gini_index": ...,
+        "hub_occurrence": ...}``, keyed by the names of the functions that
+        compute each alone (:func:`hub_occurrence` with ``hub_size=2``);
+        ``max_occurrence`` is the largest ``N_k`` (the biggest hub). The
+        former keys ``"skewness"``, ``"robinhood"`` and ``"gini"`` still read,
+        with a ``FutureWarning``.
 
     Examples
     --------
@@ -239,17 +265,19 @@ def hubness_report(scores, k=10):
     >>> hubness_report(S, k=1)["max_occurrence"]
     3
     """
+    from ._table import OLD_NAMES, Report
+
     S, k = _check(scores, k)
     n_k = _k_occurrence(S, k)
-    return {
+    return Report({
         "k": k,
-        "skewness": _skewness(n_k),
-        "robinhood": _robinhood(n_k),
+        "hubness_skewness": _skewness(n_k),
+        "robinhood_index": _robinhood(n_k),
         "antihub_rate": _antihub_rate(n_k),
         "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
-        "gini": _gini(n_k),
+        "gini_index": _gini(n_k),
         "hub_occurrence": _hub_occurrence(n_k, k, S.shape[0], 2.0),
-    }
+    }, aliases=OLD_NAMES)
 
 
 # ------------------------------------------ scikit-hubness's inequality measures
@@ -281,8 +309,10 @@ def gini_index(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -312,18 +342,24 @@ def gini_index(scores, k=10):
 
 
 def hub_occurrence(scores, k=10, hub_size=2.0):
-    """Share of all neighbour slots taken by hubs (as scikit-hubness computes it).
+    """Share of all neighbour slots taken by hubs.
 
     Hubs are the gallery items with ``N_k >= hub_size · k``; the hub
     occurrence is ``sum_{hubs} N_k / (k · n_queries)``, the fraction of the
-    ``k · n_queries`` top-``k`` slots that hubs fill. Its counterpart, the
+    ``k · n_queries`` top-``k`` slots that hubs fill. scikit-hubness and
+    kiez divide by ``k · n_gallery`` instead (they assume the queries are
+    the gallery items themselves): the two agree on square problems
+    (``n_queries == n_gallery``) only; dividing by the number of slots keeps
+    the value a share in ``[0, 1]`` when the sizes differ. Its counterpart, the
     share of items that are in no top-``k`` list (scikit-hubness's *antihub
     occurrence*), is :func:`antihub_rate`.
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
     hub_size : float, default=2.0

@@ -188,17 +188,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS threads")
+    parser.add_argument("--parts", nargs="+", default=["fit", "step", "multiview"],
+                        choices=["fit", "step", "multiview"], help="tables to run")
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()[0]:.1f}, BLAS threads: {args.blas_threads or 'default'}")
+    parts = args.parts
     with threadpool_limits(args.blas_threads):
-        if args.quick:
-            bench_fit(n_pairs=500, n_components=64, repeat=1)
-            bench_gcs(n=256, k=64, repeat=2)
-            bench_multiview(n_items=300, epochs=10)
-        else:
-            bench_fit(n_pairs=2500, n_components=256, repeat=1)
-            bench_gcs(n=512, k=256, repeat=5)
-            bench_multiview(n_items=1000, epochs=100)
+        if "fit" in parts:
+            bench_fit(n_pairs=500 if args.quick else 2500, n_components=64 if args.quick else 256,
+                      repeat=1)
+        if "step" in parts:
+            bench_gcs(n=256, k=64, repeat=2) if args.quick else bench_gcs(n=512, k=256, repeat=5)
+        if "multiview" in parts:
+            bench_multiview(n_items=300 if args.quick else 500, epochs=10 if args.quick else 30)
 
 
 if __name__ == "__main__":

@@ -132,13 +132,8 @@ def pls_maps(Q, G, *, n_components=0.25, algorithm="pls", scale=False, max_iter=
         k = limit
     elif isinstance(n_components, numbers.Integral):
         k = int(n_components)
-        if k < 2:
-            raise ValueError(
-                f"n_components={k}: PLSAlignment needs at least 2 components (on one, "
-                "every L2-normalised row is +-1); pass an int >= 2 or a float fraction."
-            )
     else:  # a fraction of what the pairs allow
-        k = max(2, int(round(n_components * limit)))
+        k = min(limit, max(2, int(round(n_components * limit))))
     if k > limit:
         raise ValueError(
             f"n_components={k} exceeds the {limit} components that {Q.shape[0]} training "
@@ -217,7 +212,7 @@ class ProcrustesAlignment(LinearAlignment):
     Parameters
     ----------
     n_components : int, default=None
-        Width of the shared space, at least 2. ``None``: the gallery half's width
+        Width of the shared space. ``None``: the gallery half's width
         (``"pad"``) or the most principal directions both halves and the
         pairs allow (``"pca"``). Smaller values keep the top principal
         directions of the aligned training rows.
@@ -260,7 +255,7 @@ class ProcrustesAlignment(LinearAlignment):
 
     _parameter_constraints = {
         **PAIR_CONSTRAINTS,
-        "n_components": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "match_widths": [StrOptions({"pad", "pca"})],
         "scale": ["boolean"],
     }
@@ -304,12 +299,12 @@ class PLSAlignment(LinearAlignment):
     Parameters
     ----------
     n_components : int or float, default=0.25
-        Number of directions, at least 2 (on one direction every
-        L2-normalised row is ±1 and distinct items become one). A float in
+        Number of directions (on a single one every L2-normalised row is
+        ±1 and distinct items become one: use at least 2). A float in
         (0, 1]: that fraction of the most the pairs and widths allow,
-        ``min(n_pairs - 1, d_q, d_g)`` (at least 2; a grid that suits any
-        bank size); ``None``: all of them (slow: NIPALS runs once per
-        component).
+        ``min(n_pairs - 1, d_q, d_g)`` (at least 2 where they allow it; a
+        grid that suits any bank size); ``None``: all of them (slow: NIPALS
+        runs once per component).
     algorithm : {"pls", "cca"}, default="pls"
         The wrapped estimator.
     scale : bool, default=False
@@ -350,7 +345,7 @@ class PLSAlignment(LinearAlignment):
     _parameter_constraints = {
         **PAIR_CONSTRAINTS,
         "n_components": [
-            Interval(numbers.Integral, 2, None, closed="left"),
+            Interval(numbers.Integral, 1, None, closed="left"),
             Interval(numbers.Real, 0, 1, closed="right"),
             None,
         ],

@@ -54,3 +54,16 @@ def test_bad_arguments():
         list(BankSplit().split(make_pairs(1, 2)))
     with pytest.raises(ValueError, match="one item id per row"):
         list(BankSplit().split(make_pairs(6, 2), groups=[0, 1]))
+
+
+def test_transductive_methods_are_registered_as_such(capsys):
+    import skxmr
+    from skxmr.benchmark import main
+
+    assert skxmr.registered_methods()["DSL"]["transductive"]
+    assert not any(e["transductive"] for n, e in skxmr.registered_methods().items()
+                   if n != "DSL")
+    assert main(["benchmark", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "(transductive)" in next(line for line in lines if line.startswith("DSL"))
+    assert not any("(transductive)" in line for line in lines if line.startswith("SN "))

@@ -15,7 +15,7 @@ change of those libraries then touches this module alone;
 __all__ = [
     "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
-    "get_output_config", "local_joblib_backend", "sklearn_check_same_namespace",
+    "get_output_config", "local_joblib_backend", "in_process_joblib_backend", "sklearn_check_same_namespace",
     "sklearn_estimator_checks", "validate_params",
 ]
 
@@ -113,6 +113,15 @@ try:
     _LOCAL_BACKENDS = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
 except ImportError:  # pragma: no cover - a joblib that moves its backends
     _LOCAL_BACKENDS = ()
+
+
+def in_process_joblib_backend(backend):
+    """Whether ``backend`` (a joblib backend instance) runs its tasks in this
+    process (threads, or one after the other): nothing is pickled."""
+    if _LOCAL_BACKENDS:
+        return isinstance(backend, (ThreadingBackend, SequentialBackend))
+    names = ("ThreadingBackend", "SequentialBackend")
+    return any(cls.__name__ in names for cls in type(backend).__mro__)
 
 
 def local_joblib_backend():

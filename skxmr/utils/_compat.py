@@ -15,7 +15,7 @@ change of those libraries then touches this module alone;
 __all__ = [
     "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
-    "get_output_config", "local_joblib_backend", "sklearn_check_same_namespace",
+    "get_output_config", "is_threading_backend", "local_joblib_backend", "sklearn_check_same_namespace",
     "sklearn_estimator_checks", "validate_params",
 ]
 
@@ -113,6 +113,13 @@ try:
     _LOCAL_BACKENDS = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
 except ImportError:  # pragma: no cover - a joblib that moves its backends
     _LOCAL_BACKENDS = ()
+
+
+def is_threading_backend(backend):
+    """Whether a joblib backend object runs its tasks on threads of this process."""
+    if _LOCAL_BACKENDS:
+        return isinstance(backend, ThreadingBackend)
+    return any(cls.__name__ == "ThreadingBackend" for cls in type(backend).__mro__)
 
 
 def local_joblib_backend():

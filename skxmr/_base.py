@@ -47,7 +47,7 @@ from ._pairs import (
 )
 from ._serving import GalleryIndex
 from .utils._math import relative_offsets
-from .utils._params import PAIR_CONSTRAINTS
+from .utils._params import PAIR_CONSTRAINTS, resolve_renamed
 from .utils._validation import (
     FLOAT_DTYPES,
     check_bank,
@@ -75,11 +75,14 @@ def _check_banks(items):
 
 
 class StrictParamsMixin:
-    """``_validate_params`` that also refuses bools for numeric parameters."""
+    """``_validate_params`` that also refuses bools for numeric parameters and
+    resolves renamed ones (``_renamed_params``, see
+    :func:`skxmr.utils._params.resolve_renamed`)."""
 
     def _validate_params(self):
         super()._validate_params()
         check_no_bool_numbers(self)
+        resolve_renamed(self)
 
 
 class _PairedRowsMixin(StrictParamsMixin):
@@ -358,6 +361,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         return map_row_chunks(
             func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
             n_jobs=getattr(self, "n_jobs", None),
+            working_memory=getattr(self, "working_memory", None),
             prefer=None if is_numpy(nx) else "threads",
         )
 

@@ -280,6 +280,7 @@ class GalleryIndex:
         parts = map_row_chunks(
             top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
             n_jobs=getattr(self.estimator, "n_jobs", None),
+            working_memory=getattr(self.estimator, "working_memory", None),
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

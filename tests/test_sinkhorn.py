@@ -18,7 +18,7 @@ from skxmr import (
 )
 from skxmr._registry import registered_methods
 from skxmr._ot import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
-from skxmr.hubness import dual_bank_sinkhorn_normalize, sinkhorn_normalize
+from skxmr.hubness import dual_bank_sinkhorn_scores, sinkhorn_scores
 
 from .conftest import make_pairs
 
@@ -228,7 +228,7 @@ def test_inputs_not_modified(M):
     rng = np.random.default_rng(4)
     Q, G, Bq, Bg = (unit_rows(rng, n) for n in (5, 6, 7, 8))
     copies = [A.copy() for A in (Q, G, Bq, Bg)]
-    dual_bank_sinkhorn_normalize(Q, G, Bq, Bg)
+    dual_bank_sinkhorn_scores(Q, G, Bq, Bg)
     assert sinkhorn_potentials_from_embeddings(Bq, G, working_memory=2.5e-4)[1]["streamed"]
     for A, A_copy in zip((Q, G, Bq, Bg), copies):
         np.testing.assert_array_equal(A, A_copy)
@@ -287,8 +287,8 @@ def test_functions_match_estimators():
     Q, G = X_test[:, :8], X_test[:, 8:]
     Bq, Bg = X_bank[:, :8], X_bank[:, 8:]
     for cls, func, banks in (
-        (SinkhornNormalizer, sinkhorn_normalize, (Bq,)),
-        (DualBankSinkhornNormalizer, dual_bank_sinkhorn_normalize, (Bq, Bg)),
+        (SinkhornNormalizer, sinkhorn_scores, (Bq,)),
+        (DualBankSinkhornNormalizer, dual_bank_sinkhorn_scores, (Bq, Bg)),
     ):
         est = cls(temperature=0.03, strength=0.7).fit(X_bank)
         np.testing.assert_allclose(
@@ -303,7 +303,7 @@ def test_strength_zero_is_cosine(cls):
     S = cls(strength=0.0).fit(X_bank).decision_function(X_test)
     np.testing.assert_array_equal(S, CosineSimilarity().fit(X_bank).decision_function(X_test))
     Q, G = X_test[:, :8], X_test[:, 8:]
-    np.testing.assert_allclose(sinkhorn_normalize(Q, G, X_bank[:, :8], strength=0), Q @ G.T)
+    np.testing.assert_allclose(sinkhorn_scores(Q, G, X_bank[:, :8], strength=0), Q @ G.T)
 
 
 @pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
@@ -366,11 +366,11 @@ def test_single_row_banks_raise():
         SinkhornNormalizer().fit(np.repeat(X[:1], 3, axis=0))
     Q, G = X[:, :8], X[:, 8:]
     with pytest.raises(ValueError, match="query_bank"):
-        sinkhorn_normalize(Q, G, Q[:1])
+        sinkhorn_scores(Q, G, Q[:1])
     with pytest.raises(ValueError, match="gallery_bank"):
-        dual_bank_sinkhorn_normalize(Q, G, Q, G[:1])
+        dual_bank_sinkhorn_scores(Q, G, Q, G[:1])
     with pytest.raises(ValueError, match="strength"):
-        sinkhorn_normalize(Q, G, Q, strength=2.0)
+        sinkhorn_scores(Q, G, Q, strength=2.0)
 
 
 def test_registered_rows():

@@ -29,6 +29,7 @@ from ..utils._optim import (
     resolve_init,
 )
 from ..utils._docstrings import fill_doc
+from ..utils._params import TEMPERATURE, param_doc
 from .._pairs import split_pairs, unpair
 from .._registry import register_method
 from ..utils._validation import check_matrix, l2_normalize, label_codes
@@ -37,7 +38,7 @@ __all__ = ["CauchySchwarzAlignment", "MultiModalCSAlignment"]
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-    "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+    "temperature": TEMPERATURE,
     "init": [StrOptions({"auto", "pca", "random"})],
     "solver": [StrOptions({"auto", "lbfgs", "adam"})],
     "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -52,9 +53,8 @@ _COMMON_CONSTRAINTS = {
 
 _COMMON_PARAMS_DOC = """n_components : int, default=256
         Dimension ``k`` of the shared space.
-    temperature : float, default=0.1
-        Softmax temperature ``tau`` of the predicted matching distributions
-        (logits are cosines divided by ``tau``).
+    """ + param_doc("temperature", 0.1, "The softmax temperature of the predicted matching "
+                    "distributions (logits are cosines divided by ``τ``).") + """
     init : {"auto", "pca", "random"}, default="auto"
         Initial projections. ``"pca"`` (equal widths only): every modality
         starts with the same matrix, the top ``k`` right singular vectors of

@@ -36,13 +36,13 @@ import scipy.sparse as sp
 from scipy.special import gammaln
 from sklearn import get_config
 
+from .._pairs import DIRECTIONS
 from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
 from ..utils._topk import row_candidates, row_top
 from ..utils._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
-DIRECTIONS = ("q2g", "g2q")
 
 # Chunk budget cap (MiB). The metrics are memory-bound passes over the score
 # matrix; chunks of a few MiB keep each chunk's temporaries in cache and

@@ -127,7 +127,7 @@ def test_pot_methods_obey_an_explicit_budget(emb):
         sinkhorn_potentials(bank @ cols.T, 0.05, method="sinkhorn_log", working_memory=0.01)
     with pytest.raises(InvalidParameterError, match="method"):
         sinkhorn_potentials(bank @ cols.T, 0.05, method="greenkhorn")
-    with pytest.raises(InvalidParameterError, match="method"):
+    with pytest.raises(InvalidParameterError, match="solver"):
         SinkhornNormalizer(solver="exact").fit(make_pairs(20))
 
 

@@ -406,7 +406,7 @@ def test_coco_grid_search_over_the_steps(coco):
         {
             "invgc__r_gallery": [0.0, 0.1],
             "invgc__r_query": [0.0, 0.5],
-            "invgc__k": [0.01, 0.05],
+            "invgc__neighbor_fraction": [0.01, 0.05],
         },
         scoring=make_retrieval_scorer("recall", k=1),
         cv=GroupKFold(n_splits=2),

@@ -509,3 +509,55 @@ def test_float32_products_never_overflow(make):
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
     S = make().fit(X_bank.astype(np.float32)).decision_function(X_test.astype(np.float32))
     assert S.dtype == np.float32 and np.all(np.isfinite(S))
+
+
+# ------------------------------------------------------ process safety
+class _FailingProduct:
+    """A block source that fails inside the worker (module level: picklable)."""
+
+    dtype = np.dtype(np.float64)
+
+    def __call__(self, rows, out):
+        raise RuntimeError("worker failure")
+
+
+@pytest.mark.parametrize("cls, tau", [(SinkhornNormalizer, 0.05),
+                                      (DualBankSinkhornNormalizer, 1e-3)])
+def test_streamed_under_loky_equals_serial(cls, tau):
+    """Every chunked task is a module-level function with its arrays passed as
+    arguments: loky workers can run streamed SN/DBSN (scaling and log
+    domain) and give the serial result."""
+    from joblib import parallel_backend
+
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(40, seed=2)
+    serial = cls(temperature=tau, working_memory=0.005).fit(X_bank)
+    S = serial.decision_function(X_test)
+    with parallel_backend("loky"):
+        S_loky = cls(temperature=tau, working_memory=0.005, n_jobs=2).fit(
+            X_bank).decision_function(X_test)
+    np.testing.assert_allclose(S_loky, S, rtol=0, atol=1e-12)
+
+
+def test_worker_failure_raises_and_never_hangs():
+    import threading
+
+    from joblib import parallel_backend
+
+    from skxmr._ot._streamed import _streamed_scaling
+
+    a, b = np.full(20, 1 / 20), np.full(10, 1 / 10)
+    outcome = []
+
+    def call():
+        try:
+            with parallel_backend("loky"):
+                _streamed_scaling(_FailingProduct(), 20, 10, 0.1, a, b, 3, None,
+                                  working_memory=0.0002, n_jobs=2)
+        except Exception as e:  # noqa: BLE001 - the test inspects it
+            outcome.append(e)
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(120)
+    assert not t.is_alive(), "the failing streamed solve hung"
+    assert len(outcome) == 1 and "worker failure" in str(outcome[0])

@@ -12,14 +12,14 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from ot.backend import get_backend as _pot_backend
 from sklearn.externals.array_api_compat import array_namespace, device
 from threadpoolctl import ThreadpoolController
 
-from ..utils._chunking import chunk_budget_mib, reduce_row_chunks
+from ..utils._chunking import chunk_budget_mib, row_slices
 from ..utils._params import N_JOBS, TEMPERATURE, WORKING_MEMORY
 
 # Largest spread (max_j M_ij - min_j M_ij) / τ of a row for which the
@@ -241,23 +241,65 @@ def _passes(sweep, update, col, max_iter, tol, *, exact_error):
     return rows, col, n_iter, err
 
 
-def _run_pass(make_step, n_rows, bytes_per_row, col_reduce, *, working_memory, n_jobs):
-    """One pass of ``step(rows) -> (row_values, col_part, sq_err)`` over chunks.
+def split_runs(n_rows, chunk, n_workers):
+    """Row chunks of ``chunk`` rows in at most ``n_workers`` contiguous runs:
+    a list of ``(lo, hi, chunks)``, one task per run (each worker allocates
+    its chunk buffers once and folds its chunks' column shares itself)."""
+    slices = row_slices(n_rows, chunk)
+    n_runs = max(1, min(n_workers, len(slices)))
+    runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
+            for i in range(n_runs)]
+    return [(run[0].start, run[-1].stop, run) for run in runs]
 
-    Row values are reassembled in row order, column parts folded with the
-    ufunc ``col_reduce`` (``np.add`` or ``np.logaddexp``) as chunks come.
+
+def map_runs(task, args, *, pool=None, n_jobs=None):
+    """``[task(*x) for x in args]`` in the thread ``pool`` when given,
+    otherwise in joblib workers (``n_jobs``, or the active backend: loky,
+    dask, ray). ``task`` is a module-level function whose arrays travel as
+    arguments, so that every backend can pickle it; an exception in a
+    worker is raised here."""
+    if len(args) == 1:
+        return [task(*args[0])]
+    if pool is not None:
+        return list(pool.map(task, *zip(*args)))
+    return Parallel(n_jobs=n_jobs)(delayed(task)(*x) for x in args)
+
+
+class BlockProduct:
+    """Picklable block source ``rows, out -> B[rows] [C_1 | C_2 | ...]ᵀ / τ``.
+
+    Computed in ``dtype`` (float32 products are twice as fast), 1/τ folded
+    into the bank rows of the chunk; written into ``out``. A module-level
+    class rather than a closure: joblib's process backends pickle it (and
+    memory-map its arrays) with the tasks.
     """
-    def combine(acc, part):
-        col_reduce(acc[1], part[1], out=acc[1])
-        return acc[0] + part[0], acc[1], acc[2] + part[2]
 
-    parts = reduce_row_chunks(make_step, n_rows, bytes_per_row, combine,
-                              n_jobs=n_jobs, working_memory=working_memory)
-    col = parts[0][1]
-    for p in parts[1:]:
-        col_reduce(col, p[1], out=col)
-    rows = [np.concatenate(v) for v in zip(*(v for p in parts for v in p[0]))]
-    return rows, col, sum(p[2] for p in parts)
+    def __init__(self, B, blocks, inv_tau, dtype):
+        self.dtype = np.dtype(dtype)
+        self.B = B.astype(self.dtype, copy=False)
+        self.blocks = [C.astype(self.dtype, copy=False) for C in blocks]
+        self.bounds = np.cumsum([0] + [C.shape[0] for C in blocks]).tolist()
+        self.inv_tau = inv_tau
+
+    def __call__(self, rows, out):
+        Bs = np.multiply(self.B[rows], self.inv_tau, dtype=self.dtype)
+        for C, lo, hi in zip(self.blocks, self.bounds, self.bounds[1:]):
+            np.matmul(Bs, C.T, out=out[:, lo:hi])
+        return out
+
+
+class ScaledRows:
+    """Picklable block source ``rows, out -> M[rows] / τ`` (float64) of a
+    stored matrix."""
+
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, M, inv_tau):
+        self.M = M
+        self.inv_tau = inv_tau
+
+    def __call__(self, rows, out):
+        return np.multiply(self.M[rows], self.inv_tau, out=out, dtype=np.float64)
 
 
 def _finite(log_c, log_r, err):

@@ -8,7 +8,7 @@ import numpy as np
 from ..utils._chunking import row_slices
 from . import _common
 from ._common import NUMPY_NX as _NX
-from ._common import _blas_threads, _budget_bytes, _finite, _fits, _one_blas_thread, _SpreadTooLarge
+from ._common import ScaledRows, _blas_threads, _budget_bytes, _finite, _fits, _one_blas_thread, _SpreadTooLarge
 from ._log import _streamed_log
 
 
@@ -144,16 +144,15 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs,
         finally:
             del K
     if product is None:
-        def product(rows, out):
-            return np.multiply(M[rows], inv_tau, out=out, dtype=np.float64)
+        product = ScaledRows(M, inv_tau)
     else:
         del M  # the kernel now: let it go before the log-domain buffers
     # Cache-sized chunks, but never above the caller's budget (which
-    # reduce_row_chunks rejects if it cannot hold one row).
+    # chunk_n_rows rejects if it cannot hold one row).
     row_mib = 16 * n_cols / 2**20
     chunk_mib = min(_budget_bytes(working_memory) / 2**20, max(_common.LOG_DOMAIN_CHUNK_MIB, row_mib))
     out = _streamed_log(
-        product, np.float64, n_rows, n_cols, temperature, a, b, max_iter, tol, exact_error=True,
+        product, n_rows, n_cols, temperature, a, b, max_iter, tol, exact_error=True,
         working_memory=chunk_mib, n_jobs=n_jobs,
     )
     return out + (True,)

@@ -4,16 +4,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import effective_n_jobs
 from joblib.parallel import get_active_backend
 from scipy.linalg.blas import dgemv as _dgemv
 
 from ..utils._backend import get_backend
 from . import _common
 from ._common import NUMPY_NX as _NX
-from ..utils._chunking import row_slices
-from ._common import (_blas_threads, _budget_bytes, _check_marginals, _finite, _fits,
-                      _one_blas_thread, _passes, _SpreadTooLarge)
+from ._common import (BlockProduct, _blas_threads, _budget_bytes, _check_marginals,
+                      _finite, _fits, _one_blas_thread, _passes, _SpreadTooLarge,
+                      map_runs, split_runs)
 from ._dense import _scaling_iterations, _solve_dense
 from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
@@ -30,20 +30,87 @@ def _local_joblib_backend():
                                 ThreadingBackend))
 
 
-def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
+def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, work32):
+    """One scaling-domain pass over the rows [lo, hi) (a module-level task:
+    every array travels as an argument, so joblib's process backends can
+    run it).
+
+    Each chunk's product is computed into a buffer allocated once per task;
+    its sub-blocks of ``sub`` rows, in the CPU cache, are shifted by their
+    row maxima, exponentiated and serve both ``K c`` (the row update) and
+    their share of ``Kᵀ r``. ``row_max=None`` (the first pass) takes the row
+    maxima and the largest row spread on the way. ``work32``: the
+    elementwise work in float32 on the product buffer itself (float32
+    products, spread within ``FLOAT32_KERNEL_MAX_SPREAD``); float64 in a
+    cache-sized buffer otherwise. Returns the rows' scaling, their maxima
+    (first pass), the largest spread, their share of ``Kᵀ r`` and of the
+    squared row-marginal error of ``(prev, c)``.
+    """
+    n_cols = c.shape[0]
+    E_buf = np.empty((min(chunk, hi - lo), n_cols), dtype=product.dtype)
+    first = row_max is None
+    max_spread = _common.SCALING_DOMAIN_MAX_SPREAD
+    K_buf = None if work32 else np.empty((sub, n_cols))
+    if work32:
+        c_w, part = c.astype(np.float32), np.empty(n_cols, dtype=np.float32)
+    r = np.empty(hi - lo)
+    mx_run = np.empty(hi - lo) if first else row_max[lo:hi]
+    a_run = a[lo:hi]
+    prev_run = None if prev is None else prev[lo:hi]
+    acc = np.zeros(n_cols)
+    spread, sq = 0.0, 0.0
+    for rows in chunks:
+        E = product(rows, E_buf[: rows.stop - rows.start])
+        for s0 in range(0, E.shape[0], sub):
+            Es = E[s0: s0 + sub]
+            g = slice(rows.start - lo + s0, rows.start - lo + s0 + Es.shape[0])
+            if first:
+                mx = Es.max(axis=1)
+                spread = max(spread, float(np.max(mx - Es.min(axis=1))))
+                if spread > max_spread:
+                    raise _SpreadTooLarge
+                mx_run[g] = mx
+            if work32:
+                K = Es
+                np.subtract(Es, mx_run[g].astype(np.float32)[:, None], out=K)
+                np.exp(K, out=K)
+                Kc = np.dot(K, c_w).astype(np.float64)
+            else:
+                K = K_buf[: Es.shape[0]]
+                np.subtract(Es, mx_run[g][:, None], out=K)
+                np.exp(K, out=K)
+                Kc = _NX.dot(K, c)  # POT's backend primitive (np.dot on numpy)
+            ga = a_run[g]
+            if prev_run is not None:
+                d = prev_run[g] * Kc - ga
+                sq += float(d @ d)
+            rb = ga / Kc
+            r[g] = rb
+            if work32:  # float32 share of a few rows, summed in float64
+                np.dot(rb.astype(np.float32), K, out=part)
+                acc += part
+            else:
+                _dgemv(1.0, K.T, rb, beta=1.0, y=acc, overwrite_y=1)  # acc += Kᵀ rb
+    return r, mx_run if first else None, spread, acc, sq
+
+
+def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
                       working_memory, n_jobs, exact_error=False):
     """Sinkhorn-Knopp on blocks ``product(rows, out) = M[rows] / τ``, never stored.
 
-    The scaling domain of :func:`_scaling_iterations` (rows shifted by their
-    maximum, the same spread bound) with the kernel rebuilt from its matrix
-    product on every pass. Per entry and iteration: one product, written
-    once in the inputs' precision into a chunk buffer reused for every
-    chunk (the dominant cost: a large row chunk keeps the GEMM efficient),
-    read once more by the elementwise work, which runs on sub-blocks of a
-    few complete rows in a float64 buffer that stays in the CPU cache:
-    shift, ``exp``, ``K c``, the row update and the block's share of
-    ``Kᵀ r`` (accumulated in place by ``dgemv``). Row maxima are taken in
-    the first pass.
+    The scaling domain of :func:`._dense._scaling_iterations` (rows shifted
+    by their maximum, the same spread bound) with the kernel rebuilt from
+    its matrix product on every pass (:func:`_scaling_pass`). Per entry and
+    iteration: one product, written once in the inputs' precision into a
+    chunk buffer reused for every chunk (the dominant cost: a large row
+    chunk keeps the GEMM efficient), read once more by the elementwise work
+    on sub-blocks of a few complete rows that stay in the CPU cache. Row
+    maxima and spreads are taken in the first pass (float64 elementwise
+    work); with float32 products and every row's spread within
+    ``FLOAT32_KERNEL_MAX_SPREAD`` the later passes run their elementwise
+    work in float32 (``exp`` twice as fast; entries >= exp(-60), far from
+    float32's limits, scalings and column sums float64), which moves the
+    potentials by about the float32 products' own rounding.
 
     ``n_jobs=None`` runs one contiguous run of chunks per BLAS thread in
     Python threads (each with a one-thread BLAS: GEMM and elementwise work
@@ -51,7 +118,7 @@ def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_ite
     under a distributed joblib backend such as dask) the runs go to joblib
     workers, each within the budget.
     """
-    item = np.dtype(dtype).itemsize
+    item = product.dtype.itemsize
     budget = _budget_bytes(working_memory)
     min_bytes = (item + 8) * n_cols  # one product row and one kernel row
     if working_memory is not None and budget < min_bytes:
@@ -68,67 +135,27 @@ def _streamed_scaling(product, dtype, n_rows, n_cols, temperature, a, b, max_ite
     per_worker = budget / n_workers if threads else budget
     sub = max(1, int(min(_common.BLOCK_BYTES, per_worker / 4) // (8 * n_cols)))
     chunk = max(1, min(int((per_worker - 8 * sub * n_cols) // (item * n_cols)), n_rows))
-    slices = row_slices(n_rows, chunk)
-    n_runs = max(1, min(n_workers, len(slices)))
-    runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
-            for i in range(n_runs)]
-    runs = [(run[0].start, run[-1].stop, run) for run in runs]
-    max_spread = _common.SCALING_DOMAIN_MAX_SPREAD
-    state = {"row_max": None}
-
-    def run(lo, hi, chunks, c, prev, row_max):
-        """One pass over the rows [lo, hi): their row scaling (and maxima in
-        the first pass), their share of Kᵀ r and of the squared error."""
-        E_buf = np.empty((min(chunk, hi - lo), n_cols), dtype=dtype)
-        K_buf = np.empty((sub, n_cols))
-        r = np.empty(hi - lo)
-        mx_run = np.empty(hi - lo) if row_max is None else row_max[lo:hi]
-        acc = np.zeros(n_cols)
-        sq = 0.0
-        for rows in chunks:
-            E = product(rows, E_buf[: rows.stop - rows.start])
-            for s0 in range(0, E.shape[0], sub):
-                Es = E[s0: s0 + sub]
-                g = slice(rows.start - lo + s0, rows.start - lo + s0 + Es.shape[0])
-                K = K_buf[: Es.shape[0]]
-                if row_max is None:
-                    mx = Es.max(axis=1).astype(np.float64)
-                    if np.any(mx - Es.min(axis=1) > max_spread):
-                        raise _SpreadTooLarge
-                    mx_run[g] = mx
-                else:
-                    mx = mx_run[g]
-                np.subtract(Es, mx[:, None], out=K)
-                np.exp(K, out=K)
-                Kc = _NX.dot(K, c)  # POT's backend primitive (np.dot on numpy)
-                ga = a[lo:hi][g]
-                if prev is not None:
-                    d = prev[lo:hi][g] * Kc - ga
-                    sq += float(d @ d)
-                rb = ga / Kc
-                r[g] = rb
-                _dgemv(1.0, K.T, rb, beta=1.0, y=acc, overwrite_y=1)  # acc += Kᵀ rb
-        return r, mx_run, acc, sq
+    runs = split_runs(n_rows, chunk, n_workers)
+    state = {"row_max": None, "work32": False}
 
     def sweep(c, prev):
-        args = [(lo, hi, chunks, c, prev, state["row_max"]) for lo, hi, chunks in runs]
-        if threads and n_runs > 1:
-            parts = list(pool.map(lambda x: run(*x), args))
-        elif threads:
-            parts = [run(*args[0])]
-        else:
-            parts = Parallel(n_jobs=n_jobs)(delayed(run)(*x) for x in args)
+        args = [(product, lo, hi, chunks, chunk, sub, c, prev, a, state["row_max"],
+                 state["work32"]) for lo, hi, chunks in runs]
+        parts = map_runs(_scaling_pass, args, pool=pool if threads else None,
+                         n_jobs=n_jobs)
         if state["row_max"] is None:
             state["row_max"] = np.concatenate([p[1] for p in parts])
+            state["work32"] = (product.dtype == np.float32 and max(p[2] for p in parts)
+                               <= _common.FLOAT32_KERNEL_MAX_SPREAD)
         r = np.concatenate([p[0] for p in parts])
-        acc = parts[0][2]
+        acc = parts[0][3]
         for p in parts[1:]:
-            acc += p[2]
-        return r, acc, sum(p[3] for p in parts)
+            acc += p[3]
+        return r, acc, sum(p[4] for p in parts)
 
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"), \
             (_one_blas_thread() if threads else nullcontext()), \
-            ThreadPoolExecutor(n_runs) as pool:
+            ThreadPoolExecutor(len(runs)) as pool:
         r, c, n_iter, err = _passes(sweep, lambda acc: b / acc,
                                     np.full(n_cols, 1.0 / n_cols), max_iter, tol,
                                     exact_error=exact_error)
@@ -203,19 +230,11 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
     # fast and the dominant cost). Stored: the log-domain fallback recomputes
     # the stored matrix's float64 products.
     dtype = np.float64 if fits else scaled_product_dtype(1.0 / temperature, B, *blocks)
-    B = B.astype(dtype, copy=False)
-    blocks = [C.astype(dtype, copy=False) for C in blocks]
-
-    def product(rows, out):
-        Bs = np.multiply(B[rows], 1.0 / temperature, dtype=dtype)  # 1/τ on the chunk
-        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
-            np.matmul(Bs, C.T, out=out[:, lo:hi])
-        return out
-
+    product = BlockProduct(B, blocks, 1.0 / temperature, dtype)
     if fits:
         return _solve_dense(M, temperature, max_iter, tol, a, b, working_memory=None,
                             n_jobs=n_jobs, product=product) + (False,)
-    args = (product, dtype, n_rows, n_cols, temperature, a, b, max_iter, tol)
+    args = (product, n_rows, n_cols, temperature, a, b, max_iter, tol)
     try:
         out = _streamed_scaling(*args, working_memory=working_memory, n_jobs=n_jobs,
                                 exact_error=exact_error)

@@ -33,9 +33,9 @@ transient estimator to the banks it is given).
 from ._sinkhorn import (
     DualBankSinkhornNormalizer,
     SinkhornNormalizer,
-    dual_bank_sinkhorn_normalize,  # deprecated name of dual_bank_sinkhorn_scores
+    dual_bank_sinkhorn_normalize,  # noqa: F401  (deprecated name of dual_bank_sinkhorn_scores)
     dual_bank_sinkhorn_scores,
-    sinkhorn_normalize,  # deprecated name of sinkhorn_scores
+    sinkhorn_normalize,  # noqa: F401  (deprecated name of sinkhorn_scores)
     sinkhorn_scores,
 )
 from ._softmax import (

@@ -35,8 +35,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .utils._backend import astype, get_backend, is_numpy
+from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
+from .utils._docstrings import DocLinkMixin
 from .metrics.ranking import recall_at_k
 from ._pairs import (
     check_y_layout,
@@ -74,10 +75,11 @@ def _check_banks(items):
     )
 
 
-class StrictParamsMixin:
-    """``_validate_params`` that also refuses bools for numeric parameters and
-    resolves renamed ones (``_renamed_params``, see
-    :func:`skxmr.utils._params.resolve_renamed`)."""
+class StrictParamsMixin(DocLinkMixin):
+    """``_validate_params`` that also refuses bools for numeric parameters
+    and resolves renamed ones (``_renamed_params``, see
+    :func:`skxmr.utils._params.resolve_renamed`); and, for every estimator of
+    the package, the HTML repr's link to its API page."""
 
     def _validate_params(self):
         super()._validate_params()
@@ -104,6 +106,11 @@ class _PairedRowsMixin(StrictParamsMixin):
         except ValueError as exc:
             msg = str(exc)
             raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
+
+    def _check_namespace(self, X, method):
+        """Under array API dispatch, ``X`` must come in the namespace and on
+        the device of the fitted banks (scikit-learn's message)."""
+        check_same_namespace(X, self, "query_bank_", method)
 
     def _check_layout(self, X, *, shared_space):
         """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):
@@ -297,6 +304,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             ``direction="q2g"``, in order of first appearance); columns: the
             unique items of the other side. float32 for float32 input.
         """
+        self._check_namespace(X, "decision_function")
         return self.score_pairs(X)[0]
 
     def score(self, X, y=None):
@@ -366,7 +374,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         )
 
     def _score_rows(self, scorer, Q, n_gallery):
-        return concat_rows(self._map_queries(lambda rows: scorer(Q[rows]), Q, n_gallery))
+        return concat_rows(self._map_queries(lambda rows: scorer(Q[rows, ...]), Q, n_gallery))
 
     def index(self, gallery, *, approximate=False, n_candidates=None):
         """Bind a fixed gallery: precompute its statistics once for serving.
@@ -482,6 +490,7 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         X_new : ndarray of shape (n_pairs, n_features_out)
         """
         check_is_fitted(self)
+        self._check_namespace(X, "transform")
         X = self._validate_pairs(X, reset=False)
         return self._transform_pairs(X)
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .utils._validation import check_matrix, label_codes
+from .utils._backend import astype, get_backend, to_numpy
+from .utils._validation import check_matrix, label_codes, result_dtype
 
 DIRECTIONS = ("q2g", "g2q")
 
@@ -32,6 +33,9 @@ def pair(queries, gallery):
     Returns
     -------
     X : ndarray of shape (n_pairs, n_query_features + n_gallery_features)
+        float32 when both halves are float32 (or half precision), float64
+        otherwise. Under ``sklearn.config_context(array_api_dispatch=True)``
+        an array of the halves' namespace and device (e.g. a torch tensor).
 
     Examples
     --------
@@ -54,8 +58,11 @@ def stack_pairs(Q, G, name_q="queries", name_g="gallery"):
             f"{name_q} has {Q.shape[0]} rows but {name_g} has {G.shape[0]}; "
             "row i of each must form a matching pair."
         )
-    dtype = np.result_type(Q.dtype, G.dtype)
-    return np.hstack([Q.astype(dtype, copy=False), G.astype(dtype, copy=False)])
+    dtype = result_dtype(Q, G)
+    if isinstance(Q, np.ndarray) and isinstance(G, np.ndarray):
+        return np.hstack([Q.astype(dtype, copy=False), G.astype(dtype, copy=False)])
+    nx = get_backend(**{name_q: Q, name_g: G})  # under dispatch: same library and device
+    return nx.concatenate([astype(Q, dtype), astype(G, dtype)], axis=1)
 
 
 def resolve_split(n_features, n_query_features=None):
@@ -114,40 +121,12 @@ def unique_rows(A):
 
     Returns
     -------
-    unique : ndarray of shape (n_unique, n_cols)
+    unique : array of shape (n_unique, n_cols)
+        In ``A``'s namespace and on its device.
     inverse : ndarray of shape (n_rows,)
-        ``unique[inverse]`` equals ``A``.
+        ``unique[inverse]`` equals ``A`` (row bookkeeping: always numpy).
     """
-    if not isinstance(A, np.ndarray):
-        return _unique_rows_tensor(A)
-    # Hash whole rows at once through a void view instead of comparing floats
-    # column by column; adding 0.0 turns -0.0 into +0.0 so the bytes of equal
-    # rows are equal (it also makes the copy the view needs).
-    A = np.ascontiguousarray(A) + 0.0
-    keys = A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return A[first[order]], rank[inverse.ravel()]
-
-
-def _unique_rows_tensor(A):
-    """:func:`unique_rows` of a torch tensor, on its device.
-
-    The unique rows stay a tensor; ``inverse`` (row bookkeeping for the
-    relevance matrix, not data) comes back as a numpy array.
-    """
-    import torch
-
-    unique, inverse = torch.unique(A + 0.0, dim=0, return_inverse=True)
-    n = A.shape[0]
-    first = torch.full((unique.shape[0],), n, dtype=torch.int64, device=A.device)
-    first = first.scatter_reduce(0, inverse, torch.arange(n, device=A.device), "amin")
-    order = torch.argsort(first)  # first appearances are distinct
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.shape[0], device=A.device)
-    return A[first[order]], rank[inverse].cpu().numpy()
+    return get_backend(X=A).unique_rows(A)
 
 
 @dataclass
@@ -323,7 +302,7 @@ def check_y_layout(X, y, method="fit"):
     """
     if y is None or sp.issparse(y):
         return
-    y_arr = np.asarray(y)
+    y_arr = to_numpy(y)
     if (y_arr.ndim == 2 and y_arr.shape[0] == np.shape(X)[0]
             and np.issubdtype(y_arr.dtype, np.floating)):
         raise ValueError(
@@ -353,8 +332,8 @@ def warn_unpaired(X, cut):
     n = X.shape[0]
     if n < 3 or 2 * cut != X.shape[1]:
         return  # too few rows to tell, or halves in different spaces
-    Q = _row_normalised(np.asarray(X[:, :cut], dtype=np.float64))
-    G = _row_normalised(np.asarray(X[:, cut:], dtype=np.float64))
+    X = to_numpy(X, np.float64)
+    Q, G = _row_normalised(X[:, :cut]), _row_normalised(X[:, cut:])
     matched = np.einsum("ij,ij->i", Q, G)
     everything = float(Q.sum(axis=0) @ G.sum(axis=0))
     mismatched = (everything - matched.sum()) / (n * n - n)
@@ -381,7 +360,7 @@ def warn_split(X, cut, n_query_features):
     if n_query_features is not None or X.shape[0] == 0:
         return
     with np.errstate(over="ignore"):  # huge rows: inf totals, not two unit halves
-        sq = np.cumsum(np.square(np.asarray(X, dtype=np.float64)), axis=1)
+        sq = np.cumsum(np.square(to_numpy(X, np.float64)), axis=1)
     tol = 1e-2  # published float32 embeddings are unit-norm to ~1e-3 only
     if not np.all(np.abs(sq[:, -1] - 2.0) < 2 * tol):
         return  # not two unit-norm halves: nothing to infer

@@ -247,7 +247,7 @@ class GalleryIndex:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
         parts = self.estimator._map_queries(
-            lambda rows: self._exact_top_k(Q[rows], k, dtype), Q, self.n_gallery)
+            lambda rows: self._exact_top_k(Q[rows, ...], k, dtype), Q, self.n_gallery)
         scores = concat_rows([p[0] for p in parts])
         indices = concat_rows([p[1] for p in parts])
         return (scores, indices) if return_scores else indices

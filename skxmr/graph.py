@@ -43,7 +43,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._backend import astype, get_backend
+from .utils._backend import astype, dtype_name, get_backend
 from ._base import PairedTransformer, _check_banks
 from .utils._chunking import map_row_chunks
 from .utils._docstrings import fill_doc
@@ -356,7 +356,7 @@ class InvGC(PairedTransformer):
         check_same_width(self.gallery_bank_, G, "the fitted banks", "gallery")
         G_unique, inverse = unique_rows(G)
         G_unique = l2_normalize(G_unique, "gallery")
-        return self._convolve(G_unique)[inverse]
+        return get_backend(gallery=G_unique).take_rows(self._convolve(G_unique), inverse)
 
     def _chunk_budget(self):
         if self.working_memory is not None or self.adjacency == "full":
@@ -366,7 +366,7 @@ class InvGC(PairedTransformer):
     def _convolve(self, G):
         nx = get_backend(gallery=G)
         d = G.shape[1]
-        itemsize = G.dtype.itemsize
+        itemsize = np.dtype(dtype_name(G)).itemsize
         rs = (self.r_gallery_, self.r_query_)
         if self.adjacency == "full":
             # W̄ = mean over all (gallery, bank) pairs = mean(G)·mean(B).
@@ -377,7 +377,7 @@ class InvGC(PairedTransformer):
             ]
 
             def updates(rows):
-                return [nx.dot(G[rows], M) - shift for M, shift in terms]
+                return [nx.dot(G[rows, ...], M) - shift for M, shift in terms]
 
             bytes_per_row = 6 * d * itemsize
         else:
@@ -386,7 +386,7 @@ class InvGC(PairedTransformer):
             binary = self.adjacency == "avgpool"
 
             def updates(rows):
-                return [_local_update(G[rows], B, m, binary) for B, m in zip(banks, ms)]
+                return [_local_update(G[rows, ...], B, m, binary) for B, m in zip(banks, ms)]
 
             # Per bank in turn, one chunk row holds a row of W, at most one
             # partitioned copy of it (the plain path of _topk.row_kth_largest; the
@@ -405,7 +405,7 @@ class InvGC(PairedTransformer):
 
         def chunk(rows):
             G_B = [
-                l2_normalize(G[rows] - r * u, "the convolved gallery (is r too large?)")
+                l2_normalize(G[rows, ...] - r * u, "the convolved gallery (is r too large?)")
                 for r, u in zip(rs, updates(rows))
             ]
             out = l2_normalize(0.5 * G_B[0] + 0.5 * G_B[1], "the convolved gallery")

@@ -1,41 +1,56 @@
 """Shared test helpers: small paired problems."""
 
 import contextlib
+import importlib
 import os
+import re
 
 import numpy as np
 import pytest
 import sklearn
+from sklearn.utils._array_api import move_to
 
-try:
-    import torch
-except ImportError:  # the optional extra skxmr[torch]
-    torch = None
+#: The array libraries the backend tests run on: the one list. Each entry is
+#: (library, its devices given the imported module, the dtypes). numpy runs
+#: without dispatch; every other library under array API dispatch. A new
+#: backend (CuPy...) is one entry here plus its class in skxmr.utils._backend.
+BACKEND_LIBRARIES = [
+    ("numpy", lambda xp: [None], ("float64", "float32")),
+    ("torch", lambda xp: ["cpu"] + (["cuda"] if xp.cuda.is_available() else []),
+     ("float64", "float32")),
+]
 
 
 class Backend:
-    """One array backend of the parametrised tests: numpy or torch, a dtype,
-    a device. ``asarray`` moves a numpy array there, ``to_numpy`` back, and
+    """One array backend of the parametrised tests: a library, a dtype, a
+    device. ``asarray`` moves a numpy array there, ``to_numpy`` back (checking
+    that the array stayed in the library and on the device), and
     ``dispatch()`` is the scikit-learn context under which estimators keep
-    such arrays (numpy needs no dispatch; it is on for torch)."""
+    such arrays (numpy needs no dispatch; it is on for the others)."""
 
-    def __init__(self, name, dtype, device="cpu"):
+    def __init__(self, name, dtype, device=None):
         self.name, self.dtype, self.device = name, dtype, device
-        self.id = f"{name}-{dtype}" + (f"-{device}" if name == "torch" else "")
+        where = "" if device is None else "-" + re.sub(r".*\('(.*)'\)", r"\1", str(device))
+        self.id = f"{name}-{dtype}{where}"
+
+    @property
+    def xp(self):
+        return importlib.import_module(self.name)
 
     def asarray(self, a):
         a = np.asarray(a, dtype=self.dtype)
         if self.name == "numpy":
             return a
-        return torch.as_tensor(a, device=self.device)
+        return self.xp.asarray(a, device=self.device)
 
     def to_numpy(self, a):
-        if self.name == "torch":
-            assert isinstance(a, torch.Tensor), f"expected a torch tensor, got {type(a)}"
-            assert str(a.device).startswith(self.device), f"left {self.device}: {a.device}"
-            return a.detach().cpu().numpy()
-        assert isinstance(a, np.ndarray), f"expected a numpy array, got {type(a)}"
-        return a
+        if self.name == "numpy":
+            assert isinstance(a, np.ndarray), f"expected a numpy array, got {type(a)}"
+            return a
+        assert type(a).__module__.split(".")[0] == self.name, (
+            f"expected a {self.name} array, got {type(a)}")
+        assert str(a.device).startswith(str(self.device)), f"left {self.device}: {a.device}"
+        return move_to(a, xp=np, device="cpu")
 
     def dispatch(self):
         if self.name == "numpy":
@@ -44,24 +59,27 @@ class Backend:
 
 
 def _backend_params():
-    params = [pytest.param(Backend("numpy", d), id=f"numpy-{d}") for d in ("float64", "float32")]
-    reason = "torch is not installed (pip install 'skxmr[torch]')"
-    if torch is not None and os.environ.get("SCIPY_ARRAY_API") != "1":
-        torch_ok, reason = False, "array API dispatch needs SCIPY_ARRAY_API=1 before scipy is imported"
-    else:
-        torch_ok = torch is not None
-    devices = ["cpu"] + (["cuda"] if torch is not None and torch.cuda.is_available() else [])
-    for device in devices:
-        for d in ("float64", "float32"):
-            params.append(pytest.param(
-                Backend("torch", d, device), id=f"torch-{d}-{device}",
-                marks=pytest.mark.skipif(not torch_ok, reason=reason)))
+    params = []
+    for name, devices, dtypes in BACKEND_LIBRARIES:
+        try:
+            xp = importlib.import_module(name)
+        except ImportError:
+            xp, skip = None, f"{name} is not installed"
+        else:
+            skip = None
+        if name != "numpy" and xp is not None and os.environ.get("SCIPY_ARRAY_API") != "1":
+            skip = "array API dispatch needs SCIPY_ARRAY_API=1 before scipy is imported"
+        for device in devices(xp) if xp is not None else [None]:
+            for dtype in dtypes:
+                b = Backend(name, dtype, device)
+                marks = [pytest.mark.skipif(True, reason=skip)] if skip else []
+                params.append(pytest.param(b, id=b.id, marks=marks))
     return params
 
 
 @pytest.fixture(params=_backend_params())
 def backend(request):
-    """Each array backend: numpy float64/float32, torch CPU (and CUDA) float64/float32."""
+    """Each array backend of ``BACKEND_LIBRARIES``, dtype and device."""
     return request.param
 
 

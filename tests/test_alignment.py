@@ -16,6 +16,9 @@ from skxmr.utils._optim import project, project_grad
 from skxmr.alignment import (
     CauchySchwarzAlignment,
     MultiModalCSAlignment,
+    PLSAlignment,
+    ProcrustesAlignment,
+    RidgeAlignment,
     cauchy_schwarz_loss,
     cmpm_kl_loss,
     generalized_cauchy_schwarz_loss,
@@ -212,7 +215,7 @@ def test_learns_a_linear_misalignment(solver, loss):
     np.testing.assert_allclose(np.linalg.norm(Xt[:, :6], axis=1), 1.0)
     np.testing.assert_allclose(np.linalg.norm(Xt[:, 6:], axis=1), 1.0)
     assert r_at_1(Xt) >= 80
-    assert est.solver_ == solver and est.init_ == "random"
+    assert est.solver_ == solver and est.init_ == "procrustes"
     assert est.query_projection_.shape == (6, 6) and est.gallery_projection_.shape == (9, 6)
     assert len(est.loss_curve_) == est.n_iter_ and est.loss_curve_[-1] < est.loss_curve_[0]
     assert len(est.validation_scores_) == est.n_iter_ + 1
@@ -245,7 +248,7 @@ def test_duplicate_items_are_one_item():
     captions = images[owner] @ rng.standard_normal((6, 6)) + 0.2 * rng.standard_normal((80, 6))
     X = pair(captions, images[owner])
     for solver in ("lbfgs", "adam"):
-        est = CauchySchwarzAlignment(n_components=6, init="random", solver=solver,
+        est = CauchySchwarzAlignment(n_components=6, solver=solver,
                                      batch_size=32, random_state=0).fit(X)
         Xt = est.transform(X)
         np.testing.assert_allclose(Xt[0::2, 6:], Xt[1::2, 6:])  # same image, same z
@@ -410,7 +413,7 @@ def test_multimodal_aligns_every_pair_of_views(loss):
     X = np.hstack(latent_views())
     mm = MultiModalCSAlignment(n_components=5, loss=loss, view_features=(6, 7, 8), random_state=0)
     Zs = mm.fit(X[:150]).transform_views(X[150:])
-    assert mm.n_views_ == 3 and mm.init_ == "random" and mm.view_features_ == (6, 7, 8)
+    assert mm.n_views_ == 3 and mm.init_ == "procrustes" and mm.view_features_ == (6, 7, 8)
     assert [P.shape for P in mm.projections_] == [(6, 5), (7, 5), (8, 5)]
     for a in range(3):
         for b in range(3):
@@ -430,7 +433,7 @@ def test_multimodal_labels_dtype_and_determinism():
     mm = MultiModalCSAlignment(
         n_components=3, view_features=4, random_state=0, max_iter=20, tol=None
     ).fit(X, y)
-    assert mm.init_ == "pca" and mm.view_features_ == (4, 4, 4, 4)
+    assert mm.init_ == "procrustes" and mm.view_features_ == (4, 4, 4, 4)
     Zs = mm.transform_views(X)
     assert all(Z.dtype == np.float32 and Z.shape == (90, 3) for Z in Zs)
     assert mm.transform(X).dtype == np.float32 and mm.transform(X).shape == (90, 6)
@@ -505,11 +508,11 @@ def test_multimodal_transform_checks():
 
 
 def test_alignments_share_one_base():
-    """The 13 common parameters, their constraints and docs come from one place."""
+    """The 15 common parameters, their constraints and docs come from one place."""
     from skxmr.alignment._cs import _CSAlignmentBase
 
     common = set(inspect.signature(_CSAlignmentBase.__init__).parameters) - {"self"}
-    assert len(common) == 13
+    assert len(common) == 15
     for cls in (CauchySchwarzAlignment, MultiModalCSAlignment):
         assert issubclass(cls, _CSAlignmentBase)
         assert common <= set(cls().get_params())
@@ -558,3 +561,133 @@ def test_cs_loss_is_exact_where_the_reference_clamp_binds():
         assert value == pytest.approx(2 * per_row, rel=1e-12)
         assert value > 2 * np.log(1e8) or gap < 20
         assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0.1  # no vanishing
+
+
+# --------------------------------------------------------------------------
+# Closed-form baselines and the start of CS training
+# --------------------------------------------------------------------------
+def rotated_views(n=200, d_q=6, d_g=9, noise=0.05, seed=0):
+    """Text of width d_q; images: the text zero-padded to d_g, rotated, noised."""
+    rng = np.random.default_rng(seed)
+    text = rng.standard_normal((n, d_q)) + 0.5  # off-centre, as real embeddings
+    rotation = np.linalg.qr(rng.standard_normal((d_g, d_g)))[0]
+    image = np.pad(text, ((0, 0), (0, d_g - d_q))) @ rotation
+    return text, image + noise * rng.standard_normal(image.shape)
+
+
+def test_procrustes_is_scipys_rotation_of_the_centred_halves():
+    from scipy.linalg import orthogonal_procrustes
+
+    text, image = rotated_views(d_g=6)
+    X = pair(text, image)
+    est = ProcrustesAlignment().fit(X)
+    Q = text / np.linalg.norm(text, axis=1, keepdims=True)
+    G = image / np.linalg.norm(image, axis=1, keepdims=True)
+    R, _ = orthogonal_procrustes(Q - Q.mean(0), G - G.mean(0))
+    np.testing.assert_allclose(est.query_projection_, R, atol=1e-10)
+    np.testing.assert_allclose(est.query_mean_, Q.mean(0))
+    np.testing.assert_array_equal(est.gallery_projection_, np.eye(6))
+
+
+@pytest.mark.parametrize("est", [
+    ProcrustesAlignment(), ProcrustesAlignment(match_widths="pca", scale=True),
+    PLSAlignment(n_components=6, algorithm="cca"), RidgeAlignment(alpha=0.01),
+    RidgeAlignment(alpha=0.01, map_to="query"),
+])
+def test_closed_forms_join_two_widths(est):
+    text, image = rotated_views()
+    X = pair(text, image).astype(np.float32)
+    assert r_at_1(pair(text[150:], image[150:, :6])) < 30  # raw halves do not match
+    est = clone(est).set_params(n_query_features=6).fit(X[:150])
+    Xt = est.transform(X[150:])
+    k = est.n_components_
+    assert Xt.dtype == np.float32 and Xt.shape == (50, 2 * k)
+    assert r_at_1(Xt) >= 90 and CosineSimilarity(direction="g2q").fit(Xt).score(Xt) >= 90
+    # Serving maps each half alone as transform does; the fit is symmetric.
+    np.testing.assert_allclose(est._transform_half(X[150:, :6], "left"), Xt[:, :k], rtol=1e-5)
+    np.testing.assert_allclose(est._transform_half(X[150:, 6:], "right"), Xt[:, k:], rtol=1e-5)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(est)).transform(X[150:]), Xt
+    )
+    assert len(est.get_feature_names_out()) == 2 * k
+
+
+def test_closed_form_widths_and_components():
+    text, image = rotated_views()
+    X = pair(text, image)
+    assert ProcrustesAlignment(n_query_features=6).fit(X).n_components_ == 9  # padded
+    assert ProcrustesAlignment(match_widths="pca", n_query_features=6).fit(X).n_components_ == 6
+    assert ProcrustesAlignment(3, n_query_features=6).fit(X).n_components_ == 3
+    assert RidgeAlignment(map_to="query", n_query_features=6).fit(X).n_components_ == 6
+    assert PLSAlignment(0.5, n_query_features=6).fit(X).n_components_ == 3
+    with pytest.raises(ValueError, match="n_components=7 exceeds the 6"):
+        PLSAlignment(7, n_query_features=6).fit(X)
+
+
+def test_closed_form_rows_are_registered():
+    methods = registered_methods()
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
+    for name in ("Procrustes", "PLS", "Ridge map"):
+        assert methods[name]["family"] == "alignment" and methods[name]["grid"]
+        est = methods[name]["factory"](direction="g2q")
+        assert est.fit(X_bank).decision_function(X_test).shape == (30, 30)
+    temperatures = methods["CS alignment"]["grid"][0]["cauchyschwarzalignment__temperature"]
+    assert min(temperatures) <= 0.02 and max(temperatures) >= 0.5
+
+
+@pytest.mark.parametrize("init", ["procrustes", "ridge", PLSAlignment(1.0),
+                                  ProcrustesAlignment(match_widths="pca")])
+def test_cs_starts_from_the_closed_form_and_never_ends_behind_it(init):
+    text, image = rotated_views(noise=0.3)
+    X = pair(text, image)
+    est = CauchySchwarzAlignment(n_components=None, init=init, n_query_features=6,
+                                 random_state=0).fit(X[:150])
+    assert est.init_ == (init if isinstance(init, str) else "estimator")
+    # Held-out loss of the start first; the kept projections are the best seen.
+    assert est.validation_scores_[est.best_iteration_] == min(est.validation_scores_)
+    assert min(est.validation_scores_) <= est.validation_scores_[0]
+    assert r_at_1(est.transform(X[150:])) >= 80
+
+
+def test_regularisation_toward_the_start_keeps_the_start():
+    text, image = rotated_views(noise=0.3)
+    X = pair(text, image)
+    kwargs = dict(n_components=None, n_query_features=6, early_stopping=False, max_iter=20,
+                  tol=None, random_state=0)
+    held = CauchySchwarzAlignment(alpha=1e6, **kwargs).fit(X)
+    start = ProcrustesAlignment(n_query_features=6).fit(X)
+    np.testing.assert_allclose(held.query_projection_, start.query_projection_, atol=1e-5)
+    np.testing.assert_allclose(held.query_mean_, start.query_mean_)
+    free = CauchySchwarzAlignment(**kwargs).fit(X)
+    assert np.abs(free.query_projection_ - start.query_projection_).max() > 1e-2
+    assert held.loss_curve_[-1] > free.loss_curve_[-1]
+
+
+def test_aligned_inputs_fall_back_to_the_identity():
+    """Embeddings already in one space: alignment first is cosine, not worse."""
+    from skxmr.datasets import bank_test_split, load_coco_clip
+
+    coco = load_coco_clip()
+    X_bank, X_test, _, _ = bank_test_split(coco.X, coco.groups, random_state=0)
+    est = CauchySchwarzAlignment(random_state=0).fit(X_bank)
+    assert est.selected_ == "identity" and est.n_components_ == 512
+    Q, G = unpair(X_test)
+    np.testing.assert_allclose(
+        est.transform(X_test), pair(*(A / np.linalg.norm(A, axis=1, keepdims=True)
+                                     for A in (Q, G))), rtol=1e-5)
+    for direction in ("q2g", "g2q"):
+        cosine = CosineSimilarity(direction=direction).fit(X_bank).score(X_test)
+        aligned = make_pipeline(clone(est), CosineSimilarity(direction=direction))
+        assert aligned.fit(X_bank).score(X_test) >= cosine
+    # Without the fallback the projections are kept (and lose here).
+    free = CauchySchwarzAlignment(fallback=None, random_state=0).fit(X_bank)
+    assert free.selected_ != "identity"
+
+
+def test_init_needs_two_views_unless_procrustes():
+    X = np.hstack(latent_views(n=60))
+    with pytest.raises(ValueError, match="init='pls' maps two views"):
+        MultiModalCSAlignment(n_components=3, init="pls", view_features=(6, 7, 8)).fit(X)
+    mm = MultiModalCSAlignment(n_components=None, view_features=(6, 7, 8), max_iter=2,
+                               tol=None, random_state=0).fit(X)
+    assert mm.init_ == "procrustes" and mm.n_components_ == 8

@@ -497,3 +497,16 @@ def test_item_groups_connect_shared_items():
     X[2, :3] = X[1, :3]  # rows 1 and 2 share a query: 0, 1, 2 are one group
     X[5, 3:] = X[4, 3:]
     np.testing.assert_array_equal(item_groups(X), [0, 0, 0, 1, 2, 2])
+
+
+def test_bootstrap_methods_of_scipy():
+    """The interval is scipy's paired bootstrap: BCa and basic on request."""
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, 300) * 100.0, rng.integers(0, 2, 300) * 100.0
+    d, lo, hi = paired_bootstrap_ci(a, b)
+    for method in ("BCa", "basic"):
+        d_m, lo_m, hi_m = paired_bootstrap_ci(a, b, method=method)
+        assert d_m == d and lo_m < d < hi_m
+        assert (hi_m - lo_m) == pytest.approx(hi - lo, rel=0.2)
+    with pytest.raises(ValueError, match="method"):
+        paired_bootstrap_ci(a, b, method="student")

@@ -6,7 +6,6 @@ iteration loop of the streamed solvers and the result of a solve.
 
 import math
 import numbers
-import os
 import threading
 import warnings
 from contextlib import contextmanager
@@ -16,9 +15,9 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from ot.backend import get_backend as _pot_backend
-from sklearn.externals.array_api_compat import array_namespace, device
 from threadpoolctl import ThreadpoolController
 
+from ..utils._backend import astype, get_backend, host_available_bytes, to_numpy
 from ..utils._chunking import chunk_budget_mib, row_slices
 from ..utils._params import N_JOBS, TEMPERATURE, WORKING_MEMORY
 
@@ -68,11 +67,11 @@ SINKHORN_CONSTRAINTS = {
 
 # --------------------------------------------------------------- helpers
 def _float64(x, like):
-    """``x`` as a float64 array of ``like``'s backend and device."""
+    """``x`` (numpy) as a float64 array of ``like``'s backend and device."""
     if isinstance(like, np.ndarray):
         return np.asarray(x, dtype=np.float64)
-    xp = array_namespace(like)
-    return xp.asarray(x, dtype=xp.float64, device=device(like))
+    return get_backend(like=like).from_numpy(np.asarray(x, dtype=np.float64),
+                                             type_as=astype(like, "float64"))
 
 
 def _marginal(w, n, name, like):
@@ -80,8 +79,8 @@ def _marginal(w, n, name, like):
     float64 vector beside ``like``."""
     if w is None:
         return _float64(np.full(n, 1.0 / n), like)
-    if not isinstance(w, np.ndarray) and type(w).__module__.split(".")[0] == "torch":
-        w = w.detach().cpu().numpy()  # n weights: validated like any argument
+    if hasattr(w, "device") and not isinstance(w, np.ndarray):
+        w = to_numpy(w)  # n weights: validated like any argument
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}.")
@@ -94,7 +93,8 @@ def _check_marginals(a, b, n_rows, n_cols, like=None):
     like = np.empty(0) if like is None else like
     a = _marginal(a, n_rows, "a", like)
     b = _marginal(b, n_cols, "b", like)
-    sa, sb = float(a.sum()), float(b.sum())
+    nx = get_backend(a=a, b=b)
+    sa, sb = float(nx.sum(a)), float(nx.sum(b))
     if not math.isclose(sa, sb, rel_tol=1e-9):
         raise ValueError(
             f"a and b must have the same total mass, got {sa:.6g} and {sb:.6g}."
@@ -107,24 +107,11 @@ def _budget_bytes(working_memory):
 
 
 def _available_bytes(like=None):
-    """Memory a new array may take: free GPU memory for CUDA tensors,
-    otherwise the host's available memory (``MemAvailable`` on Linux)."""
-    device = getattr(like, "device", None)
-    if getattr(device, "type", None) == "cuda":
-        import torch
-
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0  # unknown: stream
+    """Memory a new array may take: free device memory beside ``like``
+    (e.g. a CUDA tensor's GPU), otherwise the host's available memory."""
+    if like is None or isinstance(like, np.ndarray):
+        return host_available_bytes()
+    return get_backend(like=like).free_bytes(like)
 
 
 def _fits(nbytes, working_memory, like=None):
@@ -319,9 +306,7 @@ def _finite(log_c, log_r, err):
 def _all_finite(x):
     if isinstance(x, np.ndarray):
         return bool(np.all(np.isfinite(x)))
-    from ot.backend import get_backend
-
-    nx = get_backend(x)
+    nx = get_backend(x=x)
     return not bool(nx.any(~nx.isfinite(x)))
 
 

@@ -38,7 +38,7 @@ def stored_source(nx, M, inv_tau, like64):
     scale = nx.full((1,), inv_tau, type_as=like64)
 
     def source(rows):
-        return M[rows] * scale
+        return M[rows, ...] * scale
 
     return source
 
@@ -53,7 +53,7 @@ def product_source(nx, B, blocks, inv_tau, like64):
         blocks = [C + zero for C in blocks]
 
     def source(rows):
-        Bs = B[rows] * inv_tau
+        Bs = B[rows, ...] * inv_tau
         parts = [nx.dot(Bs, C.T) for C in blocks]
         return parts[0] if len(parts) == 1 else nx.concatenate(parts, axis=1)
 
@@ -138,7 +138,7 @@ def _stored_scaling(nx, source, slices, n_rows, n_cols, temperature, a, b, max_i
         if not ok:
             raise _SpreadTooLarge
         row_max[rows] = mx
-        K[rows] = nx.exp(E - mx[:, None])
+        K[rows, ...] = nx.exp(E - mx[:, None])
     c = nx.full((n_cols,), 1.0 / n_cols, type_as=like64)
     r, err, n_iter = None, None, 0
     for it in range(max_iter):

@@ -62,7 +62,7 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
         n_b = bank.shape[0]
 
         def part(rows):
-            P = astype(nx.dot(gallery[rows] * inv, bank.T), "float64")
+            P = astype(nx.dot(gallery[rows, ...] * inv, bank.T), "float64")
             return temperature * nx.logsumexp(P, axis=1)
 
         parts = map_row_chunks(part, gallery.shape[0], 16 * n_b, n_jobs=n_jobs,
@@ -120,17 +120,14 @@ def _activation_set(gallery, bank, k, n_jobs=None):
     def part(rows):
         if k >= n_g:
             return nx.arange(n_g, type_as=gallery)
-        M = nx.dot(bank[rows], gallery.T)
+        M = nx.dot(bank[rows, ...], gallery.T)
         if k == 1:
             return nx.argmax(M, axis=1)
-        if is_numpy(nx):
-            return np.argpartition(M, n_g - k, axis=1)[:, n_g - k :].ravel()
-        return M.topk(k, dim=1).indices.reshape(-1)
+        return nx.reshape(nx.row_top(M, k)[1], (-1,))
 
     parts = map_row_chunks(part, bank.shape[0], 16 * n_g, n_jobs=n_jobs, prefer=_prefer(nx))
     active = nx.zeros((n_g,), type_as=gallery) > 0  # all False, on the backend
-    active[nx.concatenate(parts)] = True
-    return active
+    return nx.scatter(active, nx.concatenate(parts), True)
 
 
 def _mean_top_k(items, bank, k, n_jobs=None):
@@ -139,9 +136,9 @@ def _mean_top_k(items, bank, k, n_jobs=None):
     n_b = bank.shape[0]
 
     def part(rows):
-        M = nx.dot(items[rows], bank.T)
+        M = nx.dot(items[rows, ...], bank.T)
         if k < n_b:
-            M = row_largest(M, k) if is_numpy(nx) else M.topk(k, dim=1).values
+            M = row_largest(M, k)
         return nx.mean(astype(M, "float64"), axis=1)
 
     parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs, prefer=_prefer(nx))
@@ -171,5 +168,5 @@ def _gated_offsets(S, gates_and_offsets):
         elif isinstance(S, np.ndarray):
             np.subtract(S, off, out=S, where=mask)  # in place, no masked copy
         else:
-            S -= mask * off
+            S -= get_backend(S=S).where(mask, off, 0.0 * off)
     return S

@@ -12,14 +12,13 @@ its similarities to the *query* bank, a query's from its similarities to the
 Every method runs on POT's backend: under
 ``sklearn.config_context(array_api_dispatch=True)`` torch banks, galleries
 and queries stay torch tensors on their device (the empirical form's
-row-wise search is ``torch.searchsorted`` there, ``log Φ`` is
-:func:`scipy.special.log_ndtr`, which dispatches to torch).
+row-wise search and ``log Φ`` (:func:`scipy.special.log_ndtr`) are the
+backend's, see :mod:`skxmr.utils._backend`).
 """
 
 import numbers
 
 import numpy as np
-from scipy.special import log_ndtr
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._backend import astype, dtype_name, get_backend
@@ -45,7 +44,7 @@ def _bank_pass(items, bank, reduce, n_jobs=None):
     """
     nx = get_backend(items=items, bank=bank)
     parts = map_row_chunks(
-        lambda rows: reduce(nx.dot(items[rows], bank.T)), items.shape[0], 24 * bank.shape[0],
+        lambda rows: reduce(nx.dot(items[rows, ...], bank.T)), items.shape[0], 24 * bank.shape[0],
         n_jobs=n_jobs, prefer=_prefer(nx),
     )
     return concat_rows(parts)
@@ -53,8 +52,7 @@ def _bank_pass(items, bank, reduce, n_jobs=None):
 
 def _kth_largest_of(M, k):
     """The ``k``-th largest entry of each row, float64."""
-    kth = row_kth_largest(M, k) if isinstance(M, np.ndarray) else M.topk(k, dim=1).values[:, -1]
-    return astype(kth, "float64")
+    return astype(row_kth_largest(M, k), "float64")
 
 
 def _kth_largest(items, bank, k, n_jobs=None):
@@ -76,36 +74,18 @@ def _sort_rows(M):
 
 
 def _count_at_most(sorted_rows, values):
-    """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``.
-
-    A row-wise ``searchsorted(..., side="right")`` for a matrix of sorted
-    rows: numpy's searchsorted takes one sorted vector, so the binary search
-    is done for all entries at once, one bit of the count per step
-    (``log2(n_cols)`` vectorised gathers). ``torch.searchsorted`` does the
-    same natively on batched rows.
-    """
-    if not isinstance(sorted_rows, np.ndarray):
-        import torch
-
-        return torch.searchsorted(sorted_rows.contiguous(), values.contiguous(), right=True)
-    m = sorted_rows.shape[1]
-    count = np.zeros(values.shape, dtype=np.intp)
-    step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
-    while step:
-        cand = count + step
-        idx = np.minimum(cand, m) - 1
-        ok = (cand <= m) & (np.take_along_axis(sorted_rows, idx, axis=1) <= values)
-        count = np.where(ok, cand, count)
-        step >>= 1
-    return count
+    """``counts[i, j] = #{t : sorted_rows[i, t] <= values[i, j]}``: a
+    row-wise ``searchsorted(..., side="right")`` on the rows' backend."""
+    return get_backend(sorted_rows=sorted_rows, values=values).count_at_most(sorted_rows, values)
 
 
 def _check_spread(std, items, what):
     """Gaussian mutual proximity needs every item's bank similarities to vary."""
-    tiny = 16 * np.finfo(dtype_name(items)).eps  # what rounding leaves of a constant row
-    n_bad = int((std <= tiny).sum())
+    tiny = 16 * float(np.finfo(dtype_name(items)).eps)  # what rounding leaves of a constant row
+    nx = get_backend(std=std)
+    n_bad = int(nx.count_true(std <= tiny))
     if n_bad:
-        row = int(get_backend(std=std).argmin(std))
+        row = int(nx.argmin(std))
         raise ValueError(
             f"method='gaussian' needs the similarities of each {what} to vary; "
             f"{n_bad} have (near) zero standard deviation (e.g. row {row}), "
@@ -447,8 +427,8 @@ class MutualProximity(HubnessEstimator):
         if self.method == "gaussian":
             m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
             _check_spread(m[:, 1], queries, "query to the gallery bank")
-            # scipy.special dispatches log_ndtr to torch under SCIPY_ARRAY_API=1
-            f = log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + log_ndtr((S64 - state["mean"]) / state["std"])
+            f = nx.log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + nx.log_ndtr(
+                (S64 - state["mean"]) / state["std"])
         else:
             own = _sort_rows(nx.dot(queries, self.gallery_bank_.T))
             n_q, n_g = own.shape[1], state["sorted"].shape[1]

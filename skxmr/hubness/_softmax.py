@@ -1,5 +1,7 @@
 """Softmax-style hubness reduction: inverted softmax, QB-Norm, dual softmax."""
 
+import math
+
 import numpy as np
 
 from ..utils._backend import astype, get_backend, is_numpy
@@ -40,13 +42,13 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
     # Lower bound of v = log|S| + log softmax for |S| <= 1 (1e-3 of slack
     # covers float32 cosines that round above 1): positives land above
     # τ·v_lo, and the mirrored non-positive branch below τ·(v_lo - 1).
-    v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - np.log(queries.shape[0])
+    v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - math.log(queries.shape[0])
     tiny = float(np.finfo(np.float64).smallest_subnormal)
 
     def part(rows):
-        S = nx.dot(Q[rows], G.T)
+        S = nx.dot(Q[rows, ...], G.T)
         L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
-        L[L > 0] = 0.0
+        L = nx.minimum(L, 0.0)
         v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
         f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
         return astype(S + strength * (f - S), dtype)

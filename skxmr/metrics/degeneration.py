@@ -33,7 +33,6 @@ import scipy.sparse as sp
 
 from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks
-from ..utils._topk import row_top
 from ..utils._validation import (
     check_matrix,
     check_n_neighbors,
@@ -205,14 +204,14 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
     nx = get_backend(X=Xn)
 
     def top_k_means(rows):
-        S = nx.dot(Xn[rows], Yn.T)
+        S = nx.dot(Xn[rows, ...], Yn.T)
         excl = E[rows].tocoo()
         if numpy:
             S[excl.row, excl.col] = -np.inf
             top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
             return top.mean(axis=1, dtype=np.float64)
         S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
-        return nx.mean(astype(row_top(S, k)[0], "float64"), axis=1)
+        return nx.mean(astype(nx.row_top(S, k)[0], "float64"), axis=1)
 
     parts = map_row_chunks(
         top_k_means,

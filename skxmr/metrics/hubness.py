@@ -34,7 +34,7 @@ def _k_occurrence(S, k):
         # ties at the k-th score: lower column first, as everywhere in skxmr
         if numpy:
             return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
-        return nx.sum(top_k_mask(S[rows], k), axis=0)
+        return nx.sum(top_k_mask(S[rows, ...], k), axis=0)
 
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
     per_row = 17 * n_g

@@ -39,7 +39,7 @@ from sklearn import get_config
 from .._pairs import DIRECTIONS
 from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
-from ..utils._topk import row_candidates, row_top
+from ..utils._topk import row_candidates
 from ..utils._validation import check_matrix, check_n_neighbors
 
 TIES = ("pessimistic", "average")
@@ -232,7 +232,7 @@ def _count_pass(S, best_rows, best_cols, average):
         mask = np.empty((chunk_rows, n_g), dtype=bool)  # reused by every block
 
         def func(rows):
-            Sb = S[rows]
+            Sb = S[rows, ...]
             m = mask[: Sb.shape[0]]
             out = [None, None, None, None]
             if best_rows is not None:
@@ -395,7 +395,7 @@ def _terms_numpy(S, Rs, ties, precision):
 def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     """:func:`_precision_terms` on POT's backend ``nx`` (any array library).
 
-    The top ``K`` of each row are selected (:func:`skxmr.utils._topk.row_top`)
+    The top ``K`` of each row are selected (the backend's ``row_top``)
     and sorted; instead of walking tie groups with cumulative maxima (which
     POT's backend lacks) each position's group is counted with
     ``nx.searchsorted`` in the sorted values: ``a`` = selected values
@@ -403,7 +403,7 @@ def _precision_terms_generic(nx, S, Rd, n_rel, K, ties):
     ``c`` and ``r``. Only these counts matter, not the order inside a group.
     """
     n, n_g = S.shape
-    vals, idx = row_top(S, K)
+    vals, idx = nx.row_top(S, K)
     rels = nx.take_along_axis(Rd, idx, 1)
     asc = nx.sort(vals, axis=1)
     desc = nx.flip(asc, axis=1)
@@ -447,9 +447,9 @@ def _terms_generic(S, R, ties, precision):
     def chunk(sl):
         a, b = sl.start, sl.stop
         lo, hi = int(R.indptr[a]), int(R.indptr[b])
-        Sb = S[a:b]
+        Sb = S[a:b, ...]
         Rd = nx.zeros((b - a, m), type_as=S) != 0
-        Rd[rows_d[lo:hi] - a, cols_d[lo:hi]] = True
+        Rd = nx.scatter(Rd, (rows_d[lo:hi] - a, cols_d[lo:hi]), True)
         best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
         r = nx.sum(Rd & (Sb == best), axis=1)
         n_ge = nx.sum(Sb >= best, axis=1)
@@ -462,8 +462,10 @@ def _terms_generic(S, R, ties, precision):
         if multi.size:
             md = nx.from_numpy(multi.astype(np.int64), type_as=like)
             K = int(n_rel[a:b][multi].max())
-            rp_m, ap_m = _precision_terms_generic(nx, Sb[md], Rd[md], n_rel_d[a:b][md], K, ties)
-            rp[md], ap[md] = rp_m, ap_m
+            rp_m, ap_m = _precision_terms_generic(
+                nx, nx.take_rows(Sb, md), nx.take_rows(Rd, md),
+                nx.take_rows(n_rel_d[a:b], md), K, ties)
+            rp, ap = nx.scatter(rp, md, rp_m), nx.scatter(ap, md, ap_m)
         return n_ge, n_gt, r, rp, ap
 
     # per row: the scores' block, its dense relevance and comparison masks

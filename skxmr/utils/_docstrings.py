@@ -7,6 +7,8 @@ its ``__doc__`` is ``None`` at run time. Under ``python -OO`` every
 ``__doc__`` is ``None``; the decorator then leaves the object alone.
 """
 
+import itertools
+
 
 def fill_doc(**parts):
     """Replace each ``{name}`` in the decorated object's docstring by ``parts[name]``.
@@ -64,3 +66,36 @@ BANK_ATTRS_DOC = """query_bank_ : ndarray of shape (n_bank_queries, d)
         Unique, L2-normalised gallery halves of the training pairs.
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit``."""
+
+
+# Where the API pages live (one page per public name, Sphinx autosummary's
+# ``generated/<module>.<name>.html``); the packages with a section of their
+# own on the API page, every other name is documented at the top level.
+DOC_URL = "https://skxmr.readthedocs.io/en/{version}/"
+API_PACKAGES = ("skxmr.hubness", "skxmr.graph", "skxmr.calibration", "skxmr.alignment")
+
+
+def api_page(cls):
+    """The URL of ``cls``'s API page (``latest`` for development versions)."""
+    from .. import __version__
+
+    module = ".".join(itertools.takewhile(lambda part: not part.startswith("_"),
+                                          cls.__module__.split(".")))
+    module = module if module in API_PACKAGES else "skxmr"
+    version = "latest" if "dev" in __version__ else __version__
+    return f"{DOC_URL.format(version=version)}generated/{module}.{cls.__name__}.html"
+
+
+class DocLinkMixin:
+    """The HTML representation links each estimator to its API page.
+
+    scikit-learn's estimator diagram (``_repr_html_``) reads these three
+    attributes: the root module whose estimators get a link, and a template
+    filled by the parameter generator.
+    """
+
+    _doc_link_module = "skxmr"
+    _doc_link_template = "{url}"
+
+    def _doc_link_url_param_generator(self):
+        return {"url": api_page(type(self))}

@@ -117,4 +117,4 @@ def relative_offsets(offsets):
     nx = get_backend(offsets=offsets)
     hi, lo = nx.max(offsets), nx.min(offsets)
     big = nx.maximum(nx.abs(hi), nx.abs(lo)) > OFFSET_REFERENCE_ABOVE
-    return offsets - big * ((hi + lo) / 2)
+    return offsets - nx.where(big, (hi + lo) / 2, 0.0 * hi)

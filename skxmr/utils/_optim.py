@@ -136,7 +136,7 @@ class FitResult:
 
 
 def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver, *,
-                    merge_tail=None):
+                    merge_tail=None, validation=None, validation_loss=None):
     """Train the projections; see the module docstring.
 
     Parameters
@@ -157,6 +157,13 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver,
     merge_tail : int, default=None
         Adam: a ragged last batch of at most this many rows joins the
         previous one; ``None``: half a batch.
+    validation : tuple of 2 ndarray, default=None
+        ``(training rows, held-out rows)`` already split (e.g. by
+        :func:`split_validation`, when the start was fitted on the training
+        rows only); ``None``: split here when ``est.early_stopping``.
+    validation_loss : callable, default=None
+        ``(params, data) -> (loss, grads)`` tracked on the held-out rows
+        (e.g. the loss without a penalty); ``None``: ``loss_and_grad``.
 
     Returns
     -------
@@ -164,9 +171,12 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver,
     """
     rows = np.arange(groups.shape[0])
     monitor = None
-    if getattr(est, "early_stopping", False):
-        rows, val_rows = split_validation(groups, est.validation_fraction, rng, "items")
-        monitor = _Monitor(loss_and_grad, make_batch(val_rows), est.tol, est.n_iter_no_change)
+    if validation is None and getattr(est, "early_stopping", False):
+        validation = split_validation(groups, est.validation_fraction, rng, "items")
+    if validation is not None:
+        rows, val_rows = validation
+        monitor = _Monitor(validation_loss or loss_and_grad, make_batch(val_rows), est.tol,
+                           est.n_iter_no_change)
     # Overflow or invalid values can only come from a diverging run; they are
     # detected explicitly (loss, gradients and projections must stay finite).
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

@@ -5,8 +5,9 @@ k-occurrence (:mod:`skxmr.metrics.hubness`) and the serving index's
 ``kneighbors`` (:mod:`skxmr._base`), so all of them break ties the same way.
 
 numpy arrays take a candidate-based path in cache-sized row blocks (below);
-other arrays (torch, on their device) use their own ``topk`` for the
-threshold and POT's backend for the rest: POT has no partial selection.
+other arrays (torch, on their device, or any array API namespace) take the
+threshold from their backend's partial selection (``nx.row_top``, see
+:mod:`skxmr.utils._backend`) and keep the tied entries in column order.
 """
 
 import math
@@ -72,7 +73,7 @@ def _blocks(W):
 def row_largest(W, m):
     """The ``m`` largest values of each row of ``W``, unordered: (n_rows, m)."""
     if not isinstance(W, np.ndarray):
-        return row_top(W, m)[0]
+        return get_backend(W=W).row_top(W, m)[0]
     out = np.empty((W.shape[0], m), dtype=W.dtype)
     for rows in _blocks(W):
         found = row_candidates(W[rows], m)
@@ -92,16 +93,16 @@ def _kept(V, t, m, nx):
     tied with ``t``, first in row order (``t`` is the row's m-th largest)."""
     keep = V > t
     tied = V == t
-    need = m - nx.sum(keep, axis=1)  # >= 1: t is not in V > t
+    need = m - nx.count_true(keep, axis=1)  # >= 1: t is not in V > t
     # cumsum of the ties ranks them in row (column) order
-    return keep | (tied & (nx.cumsum(tied * 1, axis=1) <= need[:, None]))
+    return keep | (tied & (nx.cumsum(tied, axis=1) <= need[:, None]))
 
 
 def top_k_mask(W, m):
     """Boolean mask of the entries :func:`top_k_indices` keeps, on any
-    backend (POT's ``nx`` after the threshold from :func:`row_top`)."""
+    backend (POT's ``nx`` after the threshold from ``nx.row_top``)."""
     nx = get_backend(W=W)
-    t = nx.min(row_top(W, m)[0], axis=1)[:, None]  # an element of W: == is exact
+    t = nx.min(nx.row_top(W, m)[0], axis=1)[:, None]  # an element of W: == is exact
     return _kept(W, t, m, nx)
 
 
@@ -157,56 +158,34 @@ def top_k_indices(W, m):
     return out
 
 
-def row_top(W, m):
-    """The ``m`` largest values of each row and their columns, unordered.
-
-    ``(values, indices)``, both (n_rows, m). POT's backend has no partial
-    selection, so this is the one backend-specific step: numpy partitions
-    (:func:`numpy.argpartition`; one argmax for ``m = 1``), other arrays use
-    their own ``topk`` (torch, on the array's device). Ties at the ``m``-th
-    value are broken arbitrarily: callers that need a rule use
-    :func:`top_k_indices`.
-    """
-    n_cols = W.shape[1]
-    if not isinstance(W, np.ndarray):
-        return W.topk(m, dim=1, largest=True, sorted=False)
-    if m == 1:
-        idx = np.argmax(W, axis=1)[:, None]
-    elif m < n_cols:
-        idx = np.argpartition(W, n_cols - m, axis=1)[:, n_cols - m :]
-    else:
-        idx = np.broadcast_to(np.arange(n_cols), W.shape)
-    return np.take_along_axis(W, idx, axis=1), idx
-
-
 def sorted_top_k(S, k):
     """Values and columns of each row's ``k`` largest entries, best first.
 
     Ties are broken towards the lower column, on every backend (numpy's
-    exact selection of :func:`skxmr.utils._topk.top_k_indices`; on torch
-    ``topk``, with rows tied at the ``k``-th value re-selected by a
-    threshold that keeps the tied entries in column order).
+    exact selection of :func:`skxmr.utils._topk.top_k_indices`; elsewhere
+    the backend's partial selection of ``k + 1``, with rows tied at the
+    ``k``-th value re-selected by a threshold that keeps the tied entries in
+    column order).
     """
     nx = get_backend(scores=S)
     if is_numpy(nx):
         idx = top_k_indices(S, k)  # exact, ties to the lower gallery index
     else:
-        import torch
-
-        n_rows, n_cols = S.shape
-        vals, idx = torch.topk(S, min(k + 1, n_cols), dim=1)
-        idx = idx[:, :k]
-        if k < n_cols:
-            tied_rows = torch.nonzero(vals[:, k - 1] == vals[:, k])[:, 0]
-            if tied_rows.numel():  # which of the tied entries is kept matters
-                T = S[tied_rows]
-                t = vals[tied_rows, k - 1 : k]
-                keep = T > t
-                tied = T == t
-                need = k - keep.sum(dim=1, keepdim=True)
-                keep |= tied & (torch.cumsum(tied, dim=1) <= need)
-                idx[tied_rows] = torch.nonzero(keep)[:, 1].reshape(-1, k)
-        idx = torch.sort(idx, dim=1).values  # column order, then stable by value
+        idx = _sorted_top_k_columns(S, k, nx)
     part = nx.take_along_axis(S, idx, 1)
     order = stable_argsort(part, axis=1, descending=True)
     return nx.take_along_axis(part, order, 1), nx.take_along_axis(idx, order, 1)
+
+
+def _sorted_top_k_columns(S, k, nx):
+    """Columns of each row's ``k`` largest entries in increasing column
+    order, ties to the lower column, on a non-numpy backend."""
+    n_rows, n_cols = S.shape
+    if k == n_cols:
+        return nx.reshape(nx.where(nx.zeros(S.shape, type_as=S) == 0)[1], (n_rows, n_cols))
+    vals, idx = nx.row_top(S, k + 1)
+    order = stable_argsort(vals, axis=1, descending=True)
+    vals, idx = nx.take_along_axis(vals, order, 1), nx.take_along_axis(idx, order, 1)[:, :k]
+    if bool(nx.any(vals[:, k - 1] == vals[:, k])):  # which tied entry is kept matters
+        idx = nx.reshape(nx.where(_kept(S, vals[:, k - 1 : k], k, nx))[1], (n_rows, k))
+    return nx.sort(idx, axis=1)

@@ -10,7 +10,7 @@ from sklearn.utils import check_array
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 
-from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype
+from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype, to_numpy
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -35,8 +35,8 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
     -------
     A : ndarray of shape (n_rows, n_cols)
         Under ``sklearn.config_context(array_api_dispatch=True)`` an array of
-        the input's namespace and device (e.g. a torch tensor); float16 is
-        computed in float32.
+        the input's namespace and device (e.g. a torch tensor). float16 is
+        computed and returned in float32 (:func:`namespace_dtypes`).
     """
     if A is None:
         raise ValueError(f"{name} is required, got None.")
@@ -64,18 +64,31 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
 
 
 def namespace_dtypes(A, dtype=FLOAT_DTYPES):
-    """``(A, dtype)`` for ``check_array``: ``dtype`` in ``A``'s own namespace.
+    """``(A, dtype)`` for ``check_array``: the one dtype policy of the inputs.
 
-    Without array API dispatch (or for numpy input) nothing changes. Under
-    dispatch the accepted dtypes are translated by name into the input's
-    namespace (``torch.float32``, ...), and float16 becomes float32: there
-    is no float16 BLAS on CPUs, so half-precision input is computed in float32.
+    float32 and float64 input is computed and returned in its own dtype.
+    Half precision (float16, bfloat16) is computed and returned in float32:
+    there is no half-precision BLAS on CPUs, and float32 keeps every value
+    exactly. Other input (integers, lists) becomes float64.
+
+    Without array API dispatch the result is numpy, also for arrays of
+    another library (a float32 torch tensor becomes a float32 ndarray,
+    where scikit-learn's ``check_array``, which does not read a torch
+    dtype, would make it float64). Under dispatch the accepted dtypes are
+    translated by name into the input's namespace (``torch.float32``, ...).
     """
+    name = dtype_name(A) if hasattr(A, "dtype") else None
+    accepts_float32 = dtype is not None and "float32" in [
+        np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
     if not dispatch_enabled():
+        if accepts_float32 and name in ("float16", "bfloat16", "float32"):
+            if not isinstance(A, np.ndarray) and hasattr(A, "device"):
+                A = to_numpy(astype(A, "float32"))
+            dtype = np.float32
         return A, dtype
     xp, _ = get_namespace(A)
-    if getattr(A, "dtype", None) == getattr(xp, "float16", None):
-        A = xp.astype(A, xp.float32)  # no float16 BLAS on CPUs
+    if name in ("float16", "bfloat16"):
+        A = xp.astype(A, xp.float32)  # no half-precision BLAS on CPUs
     if dtype is not None:  # the namespace's own dtypes, by name
         names = [np.dtype(d).name for d in (dtype if isinstance(dtype, (tuple, list)) else (dtype,))]
         dtype = tuple(getattr(xp, n) for n in names)
@@ -149,7 +162,7 @@ def _l2_normalize_backend(A, name):
     nx = get_backend(**{name: A})
     scale = nx.max(nx.abs(A), axis=1)
     bad = ~(scale > 0)
-    if bool(bad.any()):
+    if bool(nx.any(bad)):
         idx = np.flatnonzero(nx.to_numpy(bad))
         raise ValueError(
             f"{name} has {idx.size} zero-norm row(s) (first at index {idx[0]}); "
@@ -191,7 +204,7 @@ def label_codes(y, n_rows, name="y", row="row of X"):
     ints mixed with strings) raise ``ValueError`` naming ``name``, instead
     of the ``TypeError`` about ``<`` that sorting them would give.
     """
-    y = np.asarray(y)
+    y = to_numpy(y)
     if y.ndim != 1 or y.shape[0] != n_rows:
         raise ValueError(
             f"{name} must be 1-D with one label per {row} ({n_rows}), got shape {y.shape}."

@@ -1,0 +1,91 @@
+"""The one dtype policy and the backend seam, on every backend of the list."""
+
+import numpy as np
+import pytest
+import sklearn
+
+import skxmr
+from skxmr.utils import _backend
+
+from .conftest import make_pairs
+
+
+def test_float16_in_float32_out():
+    X = make_pairs(n=20, d=4)
+    X16 = X.astype(np.float16)
+    est = skxmr.CSLS(n_neighbors=3).fit(X16)
+    S = est.decision_function(X16)
+    assert S.dtype == np.float32
+    np.testing.assert_allclose(
+        S, skxmr.CSLS(n_neighbors=3).fit(X16.astype(np.float32))
+        .decision_function(X16.astype(np.float32)))
+    assert skxmr.pair(X16[:, :4], X16[:, 4:]).dtype == np.float32
+    Q, G = skxmr.unpair(X16)
+    assert Q.dtype == G.dtype == np.float32
+
+
+def test_torch_float32_without_dispatch_is_float32_numpy():
+    torch = pytest.importorskip("torch")
+    X = torch.as_tensor(make_pairs(n=20, d=4), dtype=torch.float32)
+    S = skxmr.InvertedSoftmax().fit(X).decision_function(X)
+    assert isinstance(S, np.ndarray) and S.dtype == np.float32
+    assert skxmr.pair(X[:, :4], X[:, 4:]).dtype == np.float32
+
+
+def test_pair_keeps_the_backend(backend):
+    Q, G = skxmr.unpair(make_pairs(n=6, d=3))
+    with backend.dispatch():
+        X = skxmr.pair(backend.asarray(Q), backend.asarray(G))
+        np.testing.assert_allclose(backend.to_numpy(X), np.hstack([Q, G]).astype(backend.dtype))
+
+
+def test_pair_mixed_precision_is_float64(backend):
+    Q, G = skxmr.unpair(make_pairs(n=6, d=3))
+    with backend.dispatch():
+        G64 = _backend.astype(backend.asarray(G), "float64")
+        X = skxmr.pair(backend.asarray(Q), G64)
+        assert _backend.dtype_name(X) == "float64"
+
+
+def test_unique_rows_on_the_backend(backend):
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-0.0, 1.0], [2.0, 2.0]])
+    with backend.dispatch():
+        U, inv = skxmr._pairs.unique_rows(backend.asarray(A))
+        U = backend.to_numpy(U)
+    np.testing.assert_array_equal(U, [[1, 0], [0, 1], [2, 2]])
+    np.testing.assert_array_equal(inv, [0, 1, 0, 1, 2])
+    assert isinstance(inv, np.ndarray)
+
+
+def test_row_primitives_on_the_backend(backend, rng):
+    W = rng.integers(0, 4, size=(7, 9)).astype(backend.dtype)  # many ties
+    with backend.dispatch():
+        Wb = backend.asarray(W)
+        nx = _backend.get_backend(W=Wb)
+        vals, idx = nx.row_top(Wb, 3)
+        vals, idx = backend.to_numpy(vals), backend.to_numpy(idx)
+        srt = nx.sort(Wb, axis=1)
+        counts = backend.to_numpy(nx.count_at_most(srt, Wb))
+        order = backend.to_numpy(nx.stable_argsort(Wb, axis=1, descending=True))
+    np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(W, axis=1)[:, -3:])
+    np.testing.assert_array_equal(np.take_along_axis(W, idx, 1), vals)
+    np.testing.assert_array_equal(counts, (W[:, None, :] <= W[:, :, None]).sum(-1))
+    np.testing.assert_array_equal(order, np.argsort(-W, axis=1, kind="stable"))
+
+
+def test_sorted_top_k_ties_to_the_lower_column(backend):
+    from skxmr.utils._topk import sorted_top_k
+
+    S = np.array([[1.0, 3.0, 3.0, 3.0, 0.0], [2.0, 2.0, 1.0, 5.0, 2.0]])
+    with backend.dispatch():
+        vals, idx = sorted_top_k(backend.asarray(S), 2)
+        vals, idx = backend.to_numpy(vals), backend.to_numpy(idx)
+    np.testing.assert_array_equal(idx, [[1, 2], [3, 0]])
+    np.testing.assert_array_equal(vals, [[3, 3], [5, 2]])
+
+
+def test_get_backend_names_both_arrays_on_mismatch(backend):
+    if backend.name == "numpy":
+        pytest.skip("one library")
+    with backend.dispatch(), pytest.raises(ValueError, match="queries and gallery"):
+        _backend.get_backend(queries=np.ones((2, 2)), gallery=backend.asarray(np.ones((2, 2))))

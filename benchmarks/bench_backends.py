@@ -20,9 +20,10 @@ The Sinkhorn cases run the code path of ``SinkhornNormalizer`` and
 query bank, ``skxmr.hubness._sinkhorn._gallery_potentials``) on a
 ``--n`` × ``--n`` problem (DBSN: gallery 3/4, gallery bank 1/4 of the
 columns), d = 512, float32 embeddings, stored (the memory-aware default)
-and streamed (``--working-memory`` MiB). Bare loops: dense, the float64
-product, ``exp`` and ``r = a / (K c); c = b / (Kᵀ r)``; streamed, per row
-chunk the float32 product, ``exp`` in float64 and both updates.
+and streamed (``--working-memory`` MiB); each row's note says which ran
+(the solver's own ``log["streamed"]``). Bare loops (:func:`bare_dense`,
+:func:`bare_streamed`): the plain in-place loops, one GEMM, the row shift
+and ``exp`` in place, ``r = a / (K c); c = b / (Kᵀ r)``.
 
 The InvGC cases run ``transform_gallery`` (gallery = both banks = ``--n``
 items, a cone; k = 1 % for LocalAdj) against the bare loop of
@@ -63,6 +64,7 @@ try:
 except ImportError:  # the optional extra skxmr[torch]
     torch = None
 
+from skxmr._ot import KernelBuffer, block_potentials  # noqa: E402
 from skxmr.hubness._sinkhorn import _gallery_potentials  # noqa: E402
 
 COLUMNS = ("case", "backend", "shape", "time_s", "bare_s", "ratio", "peak_mib", "note")
@@ -167,41 +169,68 @@ def _uniform(like, n):
 
 
 def bare_dense(B, Cs, tau, n_iter):
-    """The plain loop on a stored float64 kernel (product and exp included)."""
+    """The plain in-place loop on a stored kernel: one GEMM (1/τ folded into
+    the bank; float32 on numpy as SN's default for float32 embeddings,
+    float64 on torch as its stored path), the row shift and ``exp`` in
+    place, then ``r = a / (K c); c = b / (Kᵀ r)``: no full-size temporary."""
     xp = _xp(B)
     if xp is np:
-        M = np.concatenate([B.astype(np.float64) @ C.astype(np.float64).T for C in Cs], axis=1)
-        K = np.exp((M - 1.0) / tau)
-        del M
-    else:
-        M = torch.cat([B.double() @ C.double().T for C in Cs], dim=1)
-        K = torch.exp((M - 1.0) / tau)
-        del M
+        Bs = B * np.float32(1.0 / tau)
+        K = np.empty((B.shape[0], sum(C.shape[0] for C in Cs)), dtype=np.float32)
+        lo = 0
+        for C in Cs:
+            np.matmul(Bs, C.T, out=K[:, lo:lo + C.shape[0]])
+            lo += C.shape[0]
+        K -= K.max(axis=1, keepdims=True)
+        np.exp(K, out=K)
+        n, m = K.shape
+        a, b = _uniform(K, n), _uniform(K, m)
+        c = b.copy()
+        for _ in range(n_iter):
+            r = a / (K @ c.astype(np.float32))
+            c = b / (r.astype(np.float32) @ K)
+        return c
+    Bs = B.double() * (1.0 / tau)
+    K = torch.cat([Bs @ C.double().T for C in Cs], dim=1)
+    K -= K.max(dim=1, keepdim=True).values
+    torch.exp(K, out=K)
     n, m = K.shape
     a, b = _uniform(K, n), _uniform(K, m)
     c = b * 1.0
     for _ in range(n_iter):
         r = a / (K @ c)
-        c = b / (K.T @ r)
+        c = b / (r @ K)
     return c
 
 
 def bare_streamed(B, Cs, tau, n_iter, working_memory):
-    """The plain streamed loop: per chunk the product in the inputs'
-    precision, exp in float64, both updates."""
+    """The plain streamed loop: per row chunk the product in the inputs'
+    precision into one reused buffer, the row shift and ``exp`` in place,
+    both updates (``acc += rᵀ K``)."""
     xp = _xp(B)
     C = xp.concatenate(Cs) if xp is np else torch.cat(Cs)
     n, m = B.shape[0], C.shape[0]
-    chunk = max(1, int(working_memory * 2**20 // (20 * m)))
+    chunk = max(1, int(working_memory * 2**20 // (4 * m)))
     a, b = _uniform(B, n), _uniform(B, m)
     c = b * 1.0
+    if xp is np:
+        E = np.empty((min(chunk, n), m), dtype=B.dtype)
     for _ in range(n_iter):
         acc = b * 0.0
         for i in range(0, n, chunk):
-            E = (B[i:i + chunk] * (1.0 / tau)) @ C.T
-            K = np.exp(E.astype(np.float64) - 1.0 / tau) if xp is np else torch.exp(E.double() - 1.0 / tau)
-            r = a[i:i + chunk] / (K @ c)
-            acc = acc + r @ K
+            if xp is np:
+                K = np.matmul(B[i:i + chunk] * np.float32(1.0 / tau), C.T,
+                              out=E[: min(chunk, n - i)])
+                K -= K.max(axis=1, keepdims=True)
+                np.exp(K, out=K)
+                r = a[i:i + chunk] / (K @ c.astype(K.dtype))
+                acc += r.astype(K.dtype) @ K
+            else:
+                K = (B[i:i + chunk] * (1.0 / tau)) @ C.T
+                K -= K.max(dim=1, keepdim=True).values
+                torch.exp(K, out=K)
+                r = a[i:i + chunk] / (K.double() @ c)
+                acc += r @ K.double()
         c = b / acc
     return c
 
@@ -221,11 +250,13 @@ def _sinkhorn_case(ctx, name, dual, streamed):
         Bg_ = None if Bg is None else ctx.on(backend, Bg)
         Cs = [G_] if Bg_ is None else [G_, Bg_]
 
+        log = {}
+
         def ours():
             with ctx.dispatch(backend):
-                _gallery_potentials(B_, G_, Bg_, temperature=ctx.temperature,
-                                    max_iter=ctx.max_iter, tol=None, working_memory=wm,
-                                    n_jobs=None, method="auto")
+                log.update(block_potentials(
+                    B_, Cs, ctx.temperature, ctx.max_iter, None, working_memory=wm,
+                    n_jobs=None, exact_error=None, buffer=buffer)[1])
 
         if streamed:
             def bare():
@@ -234,8 +265,10 @@ def _sinkhorn_case(ctx, name, dual, streamed):
             def bare():
                 bare_dense(B_, Cs, ctx.temperature, ctx.max_iter)
 
+        buffer = KernelBuffer()  # reused across runs, as an estimator does
         t, t_bare, peak = measure(backend, ours, bare, ctx.repeat)
-        note = f"T={ctx.max_iter}" + (f", working_memory={wm:g} MiB" if streamed else ", stored")
+        path = "streamed" if log.get("streamed") else "stored"
+        note = f"{path}, T={ctx.max_iter}" + (f", working_memory={wm:g} MiB" if streamed else "")
         rows.append(row(name, backend, f"{n}x{n}", t, t_bare, peak, note))
         del B_, G_, Bg_, Cs
     return rows
@@ -488,7 +521,7 @@ def main(argv=None):
     parser.add_argument("--d", type=int, default=512)
     parser.add_argument("--max-iter", type=int, default=10)
     parser.add_argument("--temperature", type=float, default=0.01)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--working-memory", type=float, default=256.0)
     default_backends = "numpy" + (",torch" if torch is not None else "") + (
         ",cuda" if torch is not None and torch.cuda.is_available() else "")
@@ -501,7 +534,9 @@ def main(argv=None):
     if args.profile:
         profile_sn(ctx)
         return
-    print(f"d={args.d}, float32 embeddings, tau={args.temperature}, best of {args.repeat}; "
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(f"load {load}; d={args.d}, float32 embeddings, tau={args.temperature}, best of {args.repeat}; "
           f"torch threads {torch.get_num_threads() if torch is not None else '-'}; "
           f"GPU: {torch.cuda.get_device_name() if torch is not None and torch.cuda.is_available() else 'none'}")
     rows = []

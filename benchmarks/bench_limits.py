@@ -13,11 +13,15 @@ Cases:
 * ``SN streamed``: streamed Sinkhorn (bank × gallery never stored) per
   iteration against one float32 GEMM of the same size in the same row
   blocks (target <= 1.2 GEMMs per iteration);
-* ``SN stored``: the stored-kernel loop (the memory-aware default) against
-  a bare numpy loop doing the same work (float64 product, ``exp``,
-  ``r = a / (K c); c = b / (Kᵀ r)``), target <= 1.5;
+* ``SN stored``: SN's potentials with the stored float32 kernel (the
+  default for float32 embeddings), at ``--n`` × ``--n`` and on an index
+  shape (``--index-bank`` × ``--index-gallery``), against its bound
+  measured in the same run, the float32 GEMM (into a warm buffer) + one
+  float32 ``exp`` pass + T matrix-vector read passes (target <= 1.5), and
+  against the plain in-place numpy loop (one GEMM, row shift, ``exp`` in
+  place, ``r = a / (K c); c = b / (Kᵀ r)``);
 * ``SN default``: the default configuration (``working_memory=None``) in
-  ns per entry and iteration, against the stored-kernel floor;
+  ns per entry and iteration, against a 1 GiB budget;
 * ``SN curve`` / ``IS curve``: ns per entry (per iteration for SN) from
   2k × 2k to 20k × 20k, against the GEMM of each size (flat is the target);
 * ``report``: ``retrieval_report`` in both directions (``--report-n``
@@ -39,6 +43,7 @@ Usage::
     python benchmarks/bench_limits.py                  # the recorded run (doc/scaling.rst)
     python benchmarks/bench_limits.py --quick          # smaller sizes
     python benchmarks/bench_limits.py --cases "SN curve,IS curve"
+    python benchmarks/bench_limits.py --cases "SN stored,SN streamed"   # Sinkhorn's targets
 """
 
 import argparse
@@ -47,7 +52,6 @@ import time
 
 import numpy as np
 
-from skxmr.hubness._sinkhorn import _gallery_potentials
 
 COLUMNS = ("case", "shape", "time_s", "floor", "floor_s", "ratio", "target", "note")
 
@@ -88,47 +92,90 @@ def gemm_blocks(B, C, n_iter, working_memory, scale=100.0):
 
 
 def bare_stored(B, C, tau, n_iter):
-    M = B.astype(np.float64) @ C.astype(np.float64).T
-    K = np.exp((M - 1.0) / tau)
-    del M
+    """The plain in-place loop on a float32 kernel: one GEMM (1/τ folded
+    into the bank), the row shift and ``exp`` in place, then
+    ``r = a / (K c); c = b / (Kᵀ r)``."""
+    K = (B * np.float32(1.0 / tau)) @ C.T
+    K -= K.max(axis=1, keepdims=True)
+    np.exp(K, out=K)
     a, b = np.full(K.shape[0], 1.0 / K.shape[0]), np.full(K.shape[1], 1.0 / K.shape[1])
     c = b.copy()
     for _ in range(n_iter):
-        r = a / (K @ c)
-        c = b / (K.T @ r)
+        r = a / (K @ c.astype(np.float32))
+        c = b / (r.astype(np.float32) @ K)
     return c
 
 
-def _sn(B, C, T, working_memory):
-    return lambda: _gallery_potentials(B, C, None, temperature=0.01, max_iter=T, tol=None,
-                                       working_memory=working_memory, n_jobs=None,
-                                       method="auto")
+def stored_bound(B, C, n_iter, repeat):
+    """The stored kernel's bound, each part timed on its own (best of
+    ``repeat``): float32 GEMM into a warm buffer, one float32 ``exp`` pass
+    over it, T read passes (``K @ c``, one matrix-vector product each)."""
+    K = np.empty((B.shape[0], C.shape[0]), dtype=np.float32)
+    c = np.full(C.shape[0], 1.0 / C.shape[0], dtype=np.float32)
+    t_gemm, t_exp, t_read = interleaved(
+        [lambda: np.matmul(B, C.T, out=K), lambda: np.exp(K, out=K), lambda: K @ c], repeat)
+    return t_gemm + t_exp + n_iter * t_read, (t_gemm, t_exp, t_read)
+
+
+def _sn(B, C, T, working_memory, log=None):
+    """SN's potentials as the estimator computes them; ``log`` (a dict)
+    receives whether the run streamed."""
+    from skxmr._ot import KernelBuffer, block_potentials
+
+    buffer = KernelBuffer()  # reused across runs, as an estimator does
+
+    def run():
+        _, out = block_potentials(B, [C], 0.01, T, None, working_memory=working_memory,
+                                  n_jobs=None, exact_error=None, buffer=buffer)
+        if log is not None:
+            log.update(out)
+
+    return run
+
+
+def _path(log):
+    return "streamed" if log.get("streamed") else "stored"
 
 
 # -------------------------------------------------------------- cases
 def sn_streamed(args):
-    n_b, n_g, T, wm = args.stream_bank, args.stream_gallery, args.stream_iter, 256.0
+    n_b, n_g, T, wm = args.stream_bank, args.stream_gallery, args.stream_iter, args.stream_wm
     B, C = unit_rows(n_b, seed=0), unit_rows(n_g, seed=1)
-    t, t_gemm = interleaved([_sn(B, C, T, wm), lambda: gemm_blocks(B, C, 1, wm)], args.repeat)
+    log = {}
+    t, t_gemm = interleaved([_sn(B, C, T, wm, log), lambda: gemm_blocks(B, C, 1, wm)],
+                            args.repeat)
     return [row("SN streamed", f"{n_b}x{n_g}", t / T, "float32 GEMM", t_gemm, 1.2,
-                f"per iteration, T={T}, working_memory={wm:g} MiB")]
+                f"{_path(log)}, per iteration, T={T}, working_memory={wm:g} MiB")]
 
 
 def sn_stored(args):
-    n, T = args.n, 10
-    B, C = unit_rows(n, seed=0), unit_rows(n, seed=1)
-    t, t_bare = interleaved([_sn(B, C, T, None), lambda: bare_stored(B, C, 0.01, T)],
-                            args.repeat)
-    return [row("SN stored", f"{n}x{n}", t, "bare numpy loop", t_bare, 1.5, f"T={T}")]
+    T, rows = 10, []
+    for n_b, n_g in ((args.n, args.n), (args.index_bank, args.index_gallery)):
+        B, C = unit_rows(n_b, seed=0), unit_rows(n_g, seed=1)
+        log = {}
+        sn = _sn(B, C, T, None, log)
+        t, t_bare = interleaved([sn, lambda: bare_stored(B, C, 0.01, T)], args.repeat)
+        bound, (t_gemm, t_exp, t_read) = stored_bound(B, C, T, args.repeat)
+        parts = f"GEMM {t_gemm:.2f} + exp {t_exp:.2f} + {T} x read {t_read:.3f} s"
+        rows.append(row("SN stored", f"{n_b}x{n_g}", t, "sgemm bound", bound, 1.5,
+                        f"{_path(log)}, T={T}: {parts}"))
+        rows.append(row("SN stored", f"{n_b}x{n_g}", t, "plain loop", t_bare, None,
+                        f"{_path(log)}, T={T}, float32 kernel both"))
+        del B, C, sn
+        gc.collect()
+    return rows
 
 
 def sn_default(args):
     n, T = args.n, 10
     B, C = unit_rows(n, seed=0), unit_rows(n, seed=1)
-    t, t_stream = interleaved([_sn(B, C, T, None), _sn(B, C, T, 1024.0)], args.repeat)
+    log, log_1g = {}, {}
+    t, t_1g = interleaved([_sn(B, C, T, None, log), _sn(B, C, T, 1024.0, log_1g)],
+                          args.repeat)
     ns = 1e9 * t / (n * n * T)
-    return [row("SN default", f"{n}x{n}", t, "streamed, 1 GiB", t_stream, None,
-                f"{ns:.1f} ns/entry/iteration (streamed: {1e9 * t_stream / (n * n * T):.1f})")]
+    return [row("SN default", f"{n}x{n}", t, f"{_path(log_1g)}, 1 GiB", t_1g, None,
+                f"{_path(log)}, {ns:.1f} ns/entry/iteration "
+                f"(1 GiB: {1e9 * t_1g / (n * n * T):.1f})")]
 
 
 def _curve(name, make, sizes, repeat, per_iter=1):
@@ -281,9 +328,13 @@ def _fmt(v, spec, width=8):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--index-bank", type=int, default=2000)
+    parser.add_argument("--index-gallery", type=int, default=200000)
     parser.add_argument("--stream-bank", type=int, default=20000)
     parser.add_argument("--stream-gallery", type=int, default=50000)
     parser.add_argument("--stream-iter", type=int, default=2)
+    parser.add_argument("--stream-wm", type=float, default=256.0,
+                        help="SN streamed: working_memory (MiB)")
     parser.add_argument("--report-n", type=int, default=5000, help="retrieval_report: n x n")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000, 20000])
     parser.add_argument("--repeat", type=int, default=3)
@@ -292,8 +343,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.stream_bank, args.stream_gallery = 5000, 5000, 10000
+        args.index_bank, args.index_gallery, args.stream_wm = 1000, 25000, 32.0
         args.sizes = [2000, 4000]
-    print(f"d=512, float32 embeddings, best of {args.repeat} interleaved")
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(f"d=512, float32 embeddings, best of {args.repeat} interleaved; load {load}")
     print(f"{'case':<13}{'shape':>12}{'time s':>9}  {'floor':<17}{'floor s':>8}{'ratio':>7}"
           f"{'target':>8}  note")
     print("-" * 100)

@@ -66,9 +66,9 @@ def approximate_columns(est, index, G, Q):
     t0 = time.perf_counter()
     approx = est.index(G, approximate=True)
     t1 = time.perf_counter()
-    ids = approx.kneighbors(Q, 10, return_scores=False)
+    ids = approx.kneighbors(Q, 10, return_distance=False)
     t2 = time.perf_counter()
-    exact = index.kneighbors(Q, 10, return_scores=False)
+    exact = index.kneighbors(Q, 10, return_distance=False)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
     return f"{t1 - t0:>13.2f}{t2 - t1:>12.2f}{recall:>11.3f}"
 

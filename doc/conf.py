@@ -25,6 +25,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax copied into the build (_static/mathjax) and mathjax_path set
+    # to it: the formulas render offline, with nothing fetched from a CDN.
+    "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -43,7 +46,12 @@ try:
     import pydata_sphinx_theme  # noqa: F401
 
     html_theme = "pydata_sphinx_theme"
-    html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+    html_theme_options = {
+        "navigation_with_keys": False,
+        "show_toc_level": 2,
+        # The benchmark tables (11 columns) take the page's whole width.
+        "secondary_sidebar_items": {"**": ["page-toc", "sourcelink"], "reproducing": []},
+    }
 except ImportError:  # pragma: no cover - docs extras not installed
     html_theme = "alabaster"
 html_static_path = ["_static"]

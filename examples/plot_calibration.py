@@ -161,3 +161,5 @@ for name, tau_q, tau_g in (
 # against items whose augmentations scatter (their means are shorter); the
 # ``|mu_q - mu_g|^2`` part of W2 offsets that, and calibration helps.
 print(f"total time {time.perf_counter() - start:.1f} s")
+
+plt.show()

@@ -122,3 +122,5 @@ Q_test, G_test = test.sources, test.targets
 index = SinkhornNormalizer(temperature=0.03).fit(X_bank).index(G_test)
 top_scores, top_images = index.kneighbors(Q_test[:3], n_neighbors=5)
 print(top_images)
+
+plt.show()

@@ -33,7 +33,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
@@ -48,6 +48,7 @@ from ._pairs import (
 )
 from ._serving import GalleryIndex
 from .utils._math import relative_offsets
+from .utils._compat import check_feature_names_in
 from .utils._params import PAIR_CONSTRAINTS, resolve_renamed
 from .utils._validation import (
     FLOAT_DTYPES,
@@ -58,7 +59,59 @@ from .utils._validation import (
     l2_normalize,
     namespace_dtypes,
     result_dtype,
+    short_array_message,
 )
+
+
+class LinearRowScorer:
+    """``score(Q) = Q @ GT - offsets`` in ``dtype`` (the linear-form methods).
+
+    The product is written in the output dtype and the offsets subtracted
+    in place: no temporary the size of the scores.
+    """
+
+    def __init__(self, GT, offsets, dtype):
+        self.GT, self.offsets, self.dtype = GT, offsets, dtype
+
+    def __call__(self, Q):
+        S = get_backend(gallery=self.GT).dot(astype(Q, self.dtype), self.GT)
+        if self.offsets is not None:
+            S -= self.offsets
+        return S
+
+
+class MethodRowScorer:
+    """``score(Q)``: the estimator's own ``_score_queries`` against a
+    prepared gallery, in ``dtype``."""
+
+    def __init__(self, estimator, gallery, state, dtype):
+        self.estimator, self.gallery, self.state, self.dtype = estimator, gallery, state, dtype
+
+    def __call__(self, Q):
+        S = self.estimator._score_queries(astype(Q, self.dtype), self.gallery, self.state)
+        return astype(S, self.dtype)
+
+
+_HALVES = ("X (query half)", "X (gallery half)")
+
+
+def _check_nonzero_halves(items):
+    """Raise if a half of some row of ``X`` is all zeros, naming that row of X.
+
+    The unique items are de-duplicated, so their own indices mean nothing
+    to the caller: the message gives the first row of ``X`` holding one.
+    """
+    for A, index, name in ((items.sources, items.source_index, _HALVES[0]),
+                           (items.targets, items.target_index, _HALVES[1])):
+        nx = get_backend(X=A)
+        nonzero = nx.to_numpy(nx.sum(astype(A != 0, "float64"), axis=1)) > 0
+        rows = np.flatnonzero(~nonzero[np.asarray(index)])
+        if rows.size:
+            raise ValueError(
+                f"{name} has {rows.size} zero-norm row(s) (first: row {rows[0]} of X); "
+                "cosine similarity is undefined for them."
+            )
+
 
 def _check_banks(items):
     """Normalised banks from the unique items of training pairs."""
@@ -69,10 +122,20 @@ def _check_banks(items):
             "space (put an alignment step such as CauchySchwarzAlignment first)."
         )
     items.require_banks()
-    return (
-        l2_normalize(items.sources, "X (query half)"),
-        l2_normalize(items.targets, "X (gallery half)"),
-    )
+    _check_nonzero_halves(items)
+    return l2_normalize(items.sources, _HALVES[0]), l2_normalize(items.targets, _HALVES[1])
+
+
+def check_two_view_widths(**named):
+    """The matrices of a two-view function, validated, each compared by
+    name with ``queries`` (so that a width error names the arguments the
+    caller passed, never "the fitted banks"). None entries stay None."""
+    checked = {name: None if A is None else check_matrix(A, name) for name, A in named.items()}
+    first = next(iter(checked))
+    for name, A in checked.items():
+        if A is not None:
+            check_same_width(checked[first], A, first, name)
+    return tuple(checked.values())
 
 
 class StrictParamsMixin(DocLinkMixin):
@@ -104,8 +167,7 @@ class _PairedRowsMixin(StrictParamsMixin):
                 reset=reset,
             )
         except ValueError as exc:
-            msg = str(exc)
-            raise ValueError(msg if "X" in msg.split() else f"X: {msg}") from None
+            raise ValueError(short_array_message(str(exc), "X", X)) from None
 
     def _check_namespace(self, X, method):
         """Under array API dispatch, ``X`` must come in the namespace and on
@@ -191,23 +253,18 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _row_scorer(self, gallery, state, dtype):
         """``score(Q_chunk) -> (n, n_gallery)`` in ``dtype``: the per-chunk
-        work shared by :meth:`score_matrix` and :class:`GalleryIndex`."""
+        work shared by :meth:`score_matrix` and :class:`GalleryIndex`.
+
+        A module-level callable object, not a closure: it pickles (a
+        :class:`GalleryIndex` that has answered queries can be saved) and
+        can be shipped to worker processes."""
         G = astype(gallery, dtype)
         form = self._linear_form(gallery, state)
         if form is None:
-            return lambda Q: astype(self._score_queries(astype(Q, dtype), G, state), dtype)
+            return MethodRowScorer(self, G, state, dtype)
         scale, offsets = form
-        nx = get_backend(gallery=G)
         off = None if offsets is None else astype(relative_offsets(offsets), dtype)
-        GT = G.T * scale if scale != 1 else G.T
-
-        def score(Q):
-            S = nx.dot(astype(Q, dtype), GT)
-            if off is not None:
-                S -= off  # in place: no temporary the size of the scores
-            return S
-
-        return score
+        return LinearRowScorer(G.T * scale if scale != 1 else G.T, off, dtype)
 
     # ------------------------------------------------------- estimator
     def fit(self, X, y=None):
@@ -256,6 +313,8 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
 
         The scores are float32 only if every input (banks included) is.
         """
+        queries, gallery, query_bank, gallery_bank = check_two_view_widths(
+            queries=queries, gallery=gallery, query_bank=query_bank, gallery_bank=gallery_bank)
         self._fit_explicit_banks(query_bank, gallery_bank)
         Q, G = self._check_items(queries, "queries"), self._check_items(gallery, "gallery")
         banks = [b for b in (self.query_bank_, self.gallery_bank_) if b is not None]
@@ -287,6 +346,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         check_y_layout(X, y, "score")
         X = self._validate_pairs(X, reset=False)
         items = self._split(X, y)
+        _check_nonzero_halves(items)
         return self.score_matrix(items.sources, items.targets), items
 
     def decision_function(self, X):
@@ -459,6 +519,16 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
             "score batches of pairs with decision_function instead."
         )
 
+    def _n_query_features_out(self, n_query_features):
+        """Where the halves of this step's output split, given where its
+        input's halves split (``None``: in the middle), before fitting.
+
+        Lets a Pipeline's later steps be told the split of their input
+        (``skxmr benchmark`` on files of two widths). Default: each half
+        keeps its width; steps into a shared space return ``None``.
+        """
+        return n_query_features
+
     def fit(self, X, y=None):
         """Fit on training pairs.
 
@@ -508,7 +578,7 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        names = check_feature_names_in(self, input_features)
         return np.asarray(self._feature_names_out(names), dtype=object)
 
     @abstractmethod

@@ -8,6 +8,7 @@ item: :func:`split_pairs` de-duplicates each side and derives which query is
 relevant to which gallery item, from the pairs or from labels ``y``.
 """
 
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -339,14 +340,42 @@ def warn_unpaired(X, cut):
     mismatched = (everything - matched.sum()) / (n * n - n)
     margin = 2.0 * matched.std() / np.sqrt(n)
     if not matched.mean() > mismatched + margin:
-        warnings.warn(
-            f"The halves of X show no pairing signal: matched rows have mean cosine "
-            f"{matched.mean():.3f}, mismatched rows {mismatched:.3f}. Rows must be "
-            "matching pairs X = skxmr.pair(Q, G); a single modality passed alone "
-            "(split in two halves) gives meaningless scores.",
-            UserWarning,
-            stacklevel=3,
+        _warn_once_per_call(
+            "The halves of X show no pairing signal: matched rows are no more similar "
+            "than mismatched rows. Rows must be matching pairs X = skxmr.pair(Q, G); a "
+            "single modality passed alone (split in two halves) gives meaningless scores."
         )
+
+
+# The warnings already shown to the current recipient of warnings: (caller's
+# line, text). The recipient itself is held, so that its id is never reused.
+_SHOWN = {"recipient": None, "keys": set()}
+_LIBRARIES = ("skxmr", "sklearn", "joblib", "concurrent", "threading", "numpy")
+
+
+def _warn_once_per_call(message):
+    """``UserWarning`` once per line of the caller's code (and text).
+
+    Python shows a warning once per message and place, but scikit-learn
+    resets that record for every fit of a grid search or cross-validation
+    (it runs each in ``warnings.catch_warnings``), so one ``search.fit(X)``
+    printed it once per fold and again for the refit. The record kept here
+    is keyed on the first frame outside the libraries (the user's line)
+    and starts afresh for each new recipient of the warnings (each
+    ``catch_warnings(record=True)``, e.g. every test under pytest), which
+    scikit-learn's resets do not change.
+    """
+    frame, depth = sys._getframe(1), 1
+    while frame is not None and (frame.f_globals.get("__name__") or "").split(".")[0] in _LIBRARIES:
+        frame, depth = frame.f_back, depth + 1
+    where = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+    recipient = getattr(warnings, "_showwarnmsg_impl", None)
+    if _SHOWN["recipient"] is not recipient:  # e.g. a new recording context
+        _SHOWN["recipient"], _SHOWN["keys"] = recipient, set()
+    if (where, message) in _SHOWN["keys"]:
+        return
+    _SHOWN["keys"].add((where, message))
+    warnings.warn(message, UserWarning, stacklevel=depth + 1)
 
 
 def warn_split(X, cut, n_query_features):

@@ -78,8 +78,9 @@ def register_method(name, factory, *, family, description="", grid=None):
     Raises
     ------
     TypeError
-        ``name`` is not a string, ``factory`` is not callable, or ``grid``
-        is not a dict (or list of dicts) of non-empty value lists.
+        ``name`` or ``family`` is not a non-empty string, ``description``
+        not a string, ``factory`` not callable, or ``grid`` not a dict (or
+        list of dicts) of non-empty value lists.
     ValueError
         ``name`` is already registered.
 
@@ -105,6 +106,12 @@ def register_method(name, factory, *, family, description="", grid=None):
             f"factory of {name!r} must be callable (factory(direction=...) -> "
             f"estimator), got {type(factory).__name__} {factory!r}."
         )
+    for arg, value, empty_ok in (("family", family, False), ("description", description, True)):
+        if not isinstance(value, str) or not (value or empty_ok):
+            raise TypeError(
+                f"{arg} of {name!r} must be a {'' if empty_ok else 'non-empty '}string "
+                f"(it is printed by skxmr benchmark --list), got {value!r}."
+            )
     grid = _check_grid(name, grid)
     if name in _METHODS:
         raise ValueError(f"A benchmark method named {name!r} is already registered.")

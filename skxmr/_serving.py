@@ -36,11 +36,12 @@ faiss is optional (``pip install "skxmr[ann]"``).
 """
 
 import copy
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._backend import astype, describe, get_backend
+from .utils._backend import astype, describe, dtype_name, get_backend
 from .utils._chunking import concat_rows, map_row_chunks
 from .utils._topk import sorted_top_k
 from .utils._validation import check_bool, check_n_neighbors, result_dtype
@@ -88,6 +89,16 @@ class LinearCandidates:
         self._index = faiss.IndexHNSWFlat(V.shape[1] + 1, int(n_links))
         self._index.hnsw.efConstruction = int(ef_construction)
         self._index.add(np.ascontiguousarray(np.hstack([V, extra[:, None]])))
+
+    def __getstate__(self):
+        # A faiss index is a C++ object: it travels as faiss' own bytes.
+        state = dict(self.__dict__)
+        state["_index"] = _import_faiss().serialize_index(self._index)
+        return state
+
+    def __setstate__(self, state):
+        state["_index"] = _import_faiss().deserialize_index(state["_index"])
+        self.__dict__.update(state)
 
     def search(self, queries, n_candidates):
         """Candidate gallery ids of each query, shape (n_queries, n_candidates)."""
@@ -188,6 +199,21 @@ class GalleryIndex:
         self._linear = form
         self._candidates = LinearCandidates(self.gallery_, *form)
 
+    def __getstate__(self):
+        # The per-dtype scorers are a cache (they hold copies of the
+        # gallery): they are rebuilt on the first query after loading.
+        state = dict(self.__dict__)
+        state["_scorers"] = {}
+        return state
+
+    def __repr__(self):
+        steps = "".join(f"{type(step).__name__} -> " for step in self._steps)
+        mode = (f", approximate=True, n_candidates={self.n_candidates}"
+                if self.approximate else "")
+        return (f"GalleryIndex({steps}{type(self.estimator).__name__}, "
+                f"n_gallery={self.n_gallery}, n_features={self.gallery_.shape[1]}, "
+                f"dtype={dtype_name(self.gallery_)}{mode})")
+
     @property
     def n_gallery(self):
         """Number of gallery items bound."""
@@ -225,22 +251,37 @@ class GalleryIndex:
         Q, dtype = self._queries(queries)
         return self.estimator._score_rows(self._scorer(dtype), Q, self.n_gallery)
 
-    def kneighbors(self, queries, n_neighbors=10, return_scores=True):
+    def kneighbors(self, queries, n_neighbors=10, return_distance=True, *,
+                   return_scores="deprecated"):
         """The ``n_neighbors`` best gallery items of each query, best first.
 
         Parameters
         ----------
         queries : array-like of shape (n_queries, d)
         n_neighbors : int, default=10
-        return_scores : bool, default=True
+        return_distance : bool, default=True
+            Whether to return the scores too (scikit-learn's name for the
+            flag of ``kneighbors``; the values are the method's scores,
+            higher is better, not distances).
+        return_scores : bool
+            Deprecated alias of ``return_distance`` (removed in the next
+            release).
 
         Returns
         -------
         scores : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_scores``.
+            Only when ``return_distance``.
         indices : ndarray of shape (n_queries, n_neighbors)
             Gallery row indices, best first (ties by lower index).
         """
+        if not (isinstance(return_scores, str) and return_scores == "deprecated"):
+            warnings.warn(
+                "kneighbors(return_scores=...) is deprecated and will be removed in "
+                "the next release; use return_distance=... (scikit-learn's name).",
+                FutureWarning, stacklevel=2,
+            )
+            return_distance = return_scores
+        return_scores = check_bool(return_distance, "return_distance")
         k = check_n_neighbors(n_neighbors, self.n_gallery, "n_neighbors")
         Q, dtype = self._queries(queries)
         if self._candidates is not None:

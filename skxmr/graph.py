@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import Interval, StrOptions
+from .utils._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .utils._backend import astype, dtype_name, get_backend
@@ -217,7 +217,7 @@ class InvGC(PairedTransformer):
         ``"avgpool"``.
     rounding : {"ceil", "floor"}, default="ceil"
         How ``k·|B|`` becomes a neighbour count when it is not an integer.
-        ``"ceil"`` (DESIGN: ``⌈k·|B|⌉``, never fewer neighbours than the
+        ``"ceil"`` (``⌈k·|B|⌉``, never fewer neighbours than the
         fraction asks for); ``"floor"``: the authors' code (``int(k·|B|)``,
         at least 1). Rankings differ whenever ``k·|B|`` is not an integer
         (e.g. ``k=0.01`` with a bank of 250: 3 against 2 neighbours); choose

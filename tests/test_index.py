@@ -52,7 +52,7 @@ def test_single_query_and_kneighbors_ties():
     scores, ids = index.kneighbors(np.array([[1.0, 0.0]]), n_neighbors=2)
     np.testing.assert_array_equal(ids, [[0, 1]])  # equal scores: lower index first
     np.testing.assert_allclose(scores, [[1.0, 1.0]])
-    assert index.kneighbors([[0.0, 1.0]], n_neighbors=3, return_scores=False).tolist() == [[2, 0, 1]]
+    assert index.kneighbors([[0.0, 1.0]], n_neighbors=3, return_distance=False).tolist() == [[2, 0, 1]]
 
 
 def test_index_bad_input():
@@ -66,15 +66,6 @@ def test_index_bad_input():
         index.kneighbors(np.ones((1, 2)), n_neighbors=3)
     with pytest.raises(ValueError, match="zero-norm"):
         index.score(np.zeros((1, 2)))
-
-
-@pytest.mark.parametrize("estimator", [e for e in SCORERS if not e._transductive], ids=_ids)
-def test_chunked_scoring_equals_one_chunk(estimator):
-    est, Q, G = _fitted(estimator)
-    whole = est.score_matrix(Q, G)
-    with config_context(working_memory=0.001):  # a few rows per chunk
-        chunked = est.score_matrix(Q, G)
-    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
 
 
 def test_dask_local_cluster_matches_single_process():
@@ -241,7 +232,7 @@ def test_index_of_a_pipeline_applies_its_gallery_and_query_transforms(make):
     index = skxmr.index(pipe, gallery)
     expected = pipe.decision_function(X_test)
     np.testing.assert_allclose(index.score(queries), expected, rtol=1e-5, atol=1e-6)
-    ids = index.kneighbors(queries, n_neighbors=1, return_scores=False)
+    ids = index.kneighbors(queries, n_neighbors=1, return_distance=False)
     np.testing.assert_array_equal(ids[:, 0], expected.argmax(axis=1))
 
 

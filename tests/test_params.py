@@ -52,7 +52,7 @@ def _pairs(n=30, d=8, seed=0):
 
 
 # ------------------------------------------------------------ temperature
-BAD_TEMPERATURES = [0.0, -1.0, 1e-309, 1e31, 1e308, np.inf, np.nan, True]
+BAD_TEMPERATURES = [0.0, -1.0, 1e-309, 1.1e6, 1e308, np.inf, np.nan, True]
 M = np.random.default_rng(0).random((4, 5))
 B, C = np.random.default_rng(1).random((4, 3)), np.random.default_rng(2).random((5, 3))
 TEMPERATURE_USERS = {

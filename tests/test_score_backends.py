@@ -119,7 +119,7 @@ def test_ties_break_to_the_lower_column_on_every_backend(backend):
     with backend.dispatch():
         est = CosineSimilarity().fit(backend.asarray(X_bank))
         idx = est.index(backend.asarray(G)).kneighbors(
-            backend.asarray([[1.0, 0.0]]), n_neighbors=3, return_scores=False)
+            backend.asarray([[1.0, 0.0]]), n_neighbors=3, return_distance=False)
     np.testing.assert_array_equal(backend.to_numpy(idx), [[0, 1, 3]])
 
 

@@ -6,7 +6,7 @@ Solvers only: nothing here imports the estimators or the method registry.
 or streamed (see :mod:`skxmr._ot._potentials` for the numerics).
 """
 
-from ._common import SINKHORN_CONSTRAINTS
+from ._common import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer
 from ._potentials import (
     block_potentials,
     sinkhorn_potentials,
@@ -14,6 +14,8 @@ from ._potentials import (
 )
 
 __all__ = [
+    "KernelBuffer",
+    "PRECISION_CONSTRAINT",
     "SINKHORN_CONSTRAINTS",
     "block_potentials",
     "sinkhorn_potentials",

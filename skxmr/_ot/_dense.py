@@ -1,6 +1,5 @@
 """Sinkhorn on a stored similarity matrix: the scaling domain, one pass per iteration."""
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -8,108 +7,78 @@ import numpy as np
 from ..utils._chunking import row_slices
 from . import _common
 from ._common import NUMPY_NX as _NX
-from ._common import ScaledRows, _blas_threads, _budget_bytes, _finite, _fits, _one_blas_thread, _SpreadTooLarge
+from ._common import ScaledRows, _blas_threads, _budget_bytes, _finite, _fits, _SpreadTooLarge
 from ._log import _streamed_log
 
 
+def _build_block(M, K, rows, inv_tau, max_spread):
+    """Row-shifted kernel rows ``K[rows] = exp((M[rows] - m) / τ)`` (in the
+    cache, one block) and their maxima ``m``; raises ``_SpreadTooLarge``
+    beyond the domain's bound."""
+    Mb, Kb = M[rows], K[rows]
+    mx = Mb.max(axis=1)
+    if np.any(mx - Mb.min(axis=1) > max_spread):
+        raise _SpreadTooLarge
+    np.subtract(Mb, mx[:, None], out=Kb, dtype=K.dtype)
+    Kb *= K.dtype.type(inv_tau)
+    np.exp(Kb, out=Kb)
+    return mx
+
+
 def _scaling_iterations(M, K, temperature, a, b, max_iter, tol, n_jobs=None):
-    """Sinkhorn-Knopp in the scaling domain, one memory pass per iteration.
+    """Sinkhorn-Knopp in the scaling domain on a stored kernel.
 
     ``K`` (which may be ``M`` itself) receives the row-shifted kernel
-    ``exp((M - m) / τ)``, ``m_i = max_j M_ij``, during the first iteration.
-    The true kernel is ``diag(e) K`` with ``e_i = exp((m_i - 1) / τ)`` (never
-    formed: it may underflow). A row factor only rescales the row scaling:
-    from the same start ``c = 1 / n_cols`` the iterates on ``K`` are
-    ``(e r, c)``, so ``c`` is exactly POT's and ``log r`` is off by
+    ``exp((M - m) / τ)``, ``m_i = max_j M_ij``, built once in cache-sized
+    row blocks by ``n_jobs`` threads (default: as many as BLAS would use).
+    The true kernel is ``diag(e) K`` with ``e_i = exp((m_i - 1) / τ)``
+    (never formed: it may underflow). A row factor only rescales the row
+    scaling: from the same start ``c = 1 / n_cols`` the iterates on ``K``
+    are ``(e r, c)``, so ``c`` is exactly POT's and ``log r`` is off by
     ``log e``. Every row of ``K`` has a maximum of 1 (no row can vanish) and
     entries at least ``exp(-SCALING_DOMAIN_MAX_SPREAD)``; a row spanning
-    more raises ``_SpreadTooLarge`` (before the first iteration completes)
-    and the caller switches to the log domain.
+    more raises ``_SpreadTooLarge`` (before any iteration) and the caller
+    switches to the log domain.
 
-    Row blocks of about ``BLOCK_BYTES`` are processed while they sit in the
-    CPU cache: ``r_B = a_B / (K_B c)`` needs only the block, and the block's
-    share ``K_Bᵀ r_B`` of the column update is accumulated at once. An
-    iteration thus reads the kernel once instead of twice (a plain loop
-    ``r = a / (K c); c = b / (Kᵀ r)`` reads it twice), with the same
-    iterates up to summation order. The small per-block products run on one
-    BLAS thread each; instead, contiguous runs of blocks go to ``n_jobs``
-    Python threads (default: as many as BLAS would use; numpy releases the GIL), each
-    accumulating its own share of ``Kᵀ r``: one core cannot saturate the
-    memory bandwidth this loop is bound by.
+    Every iteration is the plain loop ``r = a / (K c)``, ``c = b / (Kᵀ r)``:
+    two matrix-vector products over the whole kernel, each one BLAS call
+    on all of BLAS's threads (memory-bound: the kernel is read twice, with
+    no per-block reduction and no thread synchronisation beyond BLAS's).
 
-    A float32 ``K`` (the memory-aware default's kernel when the float64 one
-    does not fit) halves the memory read per iteration; its entries are
-    kept at least ``exp(-FLOAT32_KERNEL_MAX_SPREAD)`` (normal float32
-    numbers), and scalings and sums stay float64.
+    A float32 ``K`` (float32 embeddings, or the memory-aware default when
+    the float64 kernel does not fit) halves the memory read per iteration;
+    its entries are kept at least ``exp(-FLOAT32_KERNEL_MAX_SPREAD)``
+    (normal float32 numbers), its products run in float32 BLAS (float32
+    sums of positive terms) and the scalings stay float64.
 
     Returns ``log c``, ``log r``, iterations done and the row-marginal error.
     """
     n_rows, n_cols = K.shape
-    inv_tau = 1.0 / temperature
+    work = K.dtype.type
     bound = (_common.FLOAT32_KERNEL_MAX_SPREAD if K.dtype == np.float32
              else _common.SCALING_DOMAIN_MAX_SPREAD)
-    max_spread = bound * temperature
-    blocks = row_slices(n_rows, max(1, _common.BLOCK_BYTES // (8 * n_cols)))
+    blocks = row_slices(n_rows, max(1, _common.BLOCK_BYTES // (K.itemsize * n_cols)))
     n_threads = max(1, min(_blas_threads(n_jobs), len(blocks)))
-    # contiguous runs of blocks, one per thread (disjoint rows of K and r)
-    groups = [blocks[len(blocks) * t // n_threads: len(blocks) * (t + 1) // n_threads]
-              for t in range(n_threads)]
-    row_max = np.empty(n_rows)
-    c = np.full(n_cols, 1.0 / n_cols)
-    r = np.empty(n_rows)
-    r_prev = np.empty(n_rows)
-
-    def sweep(group, it, check):
-        """One pass over a run of row blocks: r there, and its K_Bᵀ r_B."""
-        KTr = np.zeros(n_cols)
-        part = np.empty(n_cols)
-        sq_err = 0.0
-        for rows in group:
-            Kb = K[rows]
-            if it == 0:  # build this block of the kernel, in cache
-                Mb = M[rows]
-                mx = Mb.max(axis=1)
-                if np.any(mx - Mb.min(axis=1) > max_spread):
-                    raise _SpreadTooLarge
-                row_max[rows] = mx
-                np.subtract(Mb, mx[:, None], out=Kb, dtype=K.dtype)
-                Kb *= inv_tau
-                np.exp(Kb, out=Kb)
-            Kc = _NX.dot(Kb, c)  # POT's backend primitive (np.dot on numpy)
-            if check:
-                # r * (K c) is the row sum of the current plan: its error is
-                # free in the pass that computes K c for the next row update.
-                d = r[rows] * Kc - a[rows]
-                sq_err += float(d @ d)
-            rb = a[rows] / Kc
-            r[rows] = rb
-            np.dot(rb, Kb, out=part)
-            KTr += part
-        return KTr, sq_err
-
-    err = None
-    n_iter = 0
     # Any over/underflow shows up as non-finite logs, checked by the caller.
-    with _one_blas_thread(), np.errstate(over="ignore", under="ignore",
-                                         divide="ignore", invalid="ignore"), \
-            ThreadPoolExecutor(n_threads) as pool:
-        for it in range(max_iter):
-            check = tol is not None and it > 0
-            if check:
-                r_prev[:] = r
-            if n_threads == 1:
-                parts = [sweep(groups[0], it, check)]
-            else:
-                parts = list(pool.map(sweep, groups, [it] * n_threads,
-                                      [check] * n_threads))
-            sq_err = sum(p[1] for p in parts)
-            if check and math.sqrt(sq_err) < tol:
-                r, err = r_prev, math.sqrt(sq_err)  # keep the converged iterate
-                break
-            c = b / sum(p[0] for p in parts)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        with ThreadPoolExecutor(n_threads) as pool:
+            row_max = np.concatenate(list(pool.map(
+                _build_block, [M] * len(blocks), [K] * len(blocks), blocks,
+                [1.0 / temperature] * len(blocks), [bound * temperature] * len(blocks))))
+        c = np.full(n_cols, 1.0 / n_cols)
+        r, err, n_iter = None, None, 0
+        for _ in range(max_iter):
+            Kc = _NX.dot(K, c.astype(work, copy=False))  # POT's primitive (np.dot)
+            if tol is not None and r is not None:
+                e = float(np.linalg.norm(r * Kc - a))
+                if e < tol:
+                    err = e  # keep the converged iterate
+                    break
+            r = a / Kc
+            c = b / _NX.dot(r.astype(work, copy=False), K)
             n_iter += 1
-        if err is None:  # K @ c in K's precision: no float64 copy of K
-            err = float(np.linalg.norm(r * (K @ c.astype(K.dtype)) - a))
+        if err is None:
+            err = float(np.linalg.norm(r * _NX.dot(K, c.astype(work, copy=False)) - a))
         log_c = np.log(c)
         log_r = np.log(r) - (row_max - 1.0) / temperature
     return log_c, log_r, n_iter, err

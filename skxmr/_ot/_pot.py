@@ -12,14 +12,25 @@ the kernel and the plan (three or more float64 ``n_bank × n_cols``
 arrays), so they need the whole matrix in memory: an explicit
 ``working_memory`` that cannot hold it raises ``ValueError`` (the default
 ``"auto"`` streams instead).
+
+POT's scaling-domain solvers underflow at small τ: ``"sinkhorn"`` iterates
+on the unshifted kernel ``exp(-(1 - M) / τ)``, whose entries vanish (and
+whose scalings overflow) once ``max(1 - M) / τ`` exceeds the package's
+scaling-domain bound (``SCALING_DOMAIN_MAX_SPREAD``, 300): it then returns
+finite but wrong scalings, silently. ``"sinkhorn_stabilized"`` can return
+NaN there. Both cases run POT's ``"sinkhorn_log"`` instead (the same
+problem, solved in the log domain) with a ``ConvergenceWarning`` naming
+the reason: detected before the solve for ``"sinkhorn"``, from non-finite
+potentials after it for ``"sinkhorn_stabilized"``.
 """
 
 import math
 import warnings
 
-import ot
+from sklearn.exceptions import ConvergenceWarning
 
-from ._common import _fits
+from . import _common
+from ._common import _all_finite, _fits
 
 # float64 n x m arrays POT's solvers hold at once (cost, kernel, plan and
 # one temporary of a backend expression).
@@ -41,12 +52,43 @@ def check_pot_memory(method, n_rows, n_cols, working_memory, like):
 
 def pot_sinkhorn(nx, M, temperature, max_iter, tol, a, b, method):
     """``(log_c, log_r, n_iter, err, log_domain)`` from POT's solver on ``M``
-    (float64, on the backend ``nx``)."""
+    (float64, on the backend ``nx``); POT's scaling-domain solvers hand over
+    to ``"sinkhorn_log"`` where they underflow (see the module docstring)."""
+    if method == "sinkhorn":
+        exponent = (1.0 - float(nx.min(M))) / temperature
+        if exponent > _common.SCALING_DOMAIN_MAX_SPREAD:
+            _log_instead(method, f"its kernel exp(-(1 - M) / τ) underflows at "
+                         f"temperature={temperature:g} (max (1 - M) / τ = {exponent:.3g} "
+                         f"> {_common.SCALING_DOMAIN_MAX_SPREAD:g})")
+            method = "sinkhorn_log"
+    out = _pot_solve(nx, M, temperature, max_iter, tol, a, b, method)
+    if method == "sinkhorn_stabilized" and not (
+            _all_finite(out[0]) and _all_finite(out[1]) and math.isfinite(out[3])):
+        _log_instead(method, f"it returned non-finite scalings at "
+                     f"temperature={temperature:g}")
+        out = _pot_solve(nx, M, temperature, max_iter, tol, a, b, "sinkhorn_log")
+    return out
+
+
+def _log_instead(method, reason):
+    warnings.warn(
+        f"POT's {method!r} solver is not used: {reason}; running POT's "
+        "'sinkhorn_log' (the same problem in the log domain) instead.",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
+
+
+def _pot_solve(nx, M, temperature, max_iter, tol, a, b, method):
+    import ot  # here, not at import: POT's backend module imports torch
+
     cost = 1.0 - M.T
     with warnings.catch_warnings():
-        # POT warns on every run stopped by numItermax; the package's own
+        # POT warns on every run stopped by numItermax, and numpy on the
+        # overflows that the checks above handle; the package's own
         # ConvergenceWarning reports a requested tol that was not reached.
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         plan, log = ot.sinkhorn(b, a, cost, reg=temperature, method=method,
                                 numItermax=max_iter, stopThr=0 if tol is None else tol,
                                 log=True, warn=False)

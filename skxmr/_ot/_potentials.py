@@ -70,11 +70,12 @@ float32 and float64 inputs then give identical potentials.
 
 
 import numpy as np
-from sklearn.utils._param_validation import validate_params
+from ..utils._compat import validate_params
 
 from ..utils._backend import get_backend
 from ..utils._validation import check_matrix, check_same_width
-from ._common import SINKHORN_CONSTRAINTS, _check_marginals, _fits, _result
+from ._common import (PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, _check_marginals, _fits,
+                      _result)
 from ._dense import _solve_dense
 from ._generic import nx_sinkhorn, stored_source
 from ._pot import check_pot_memory, pot_sinkhorn
@@ -184,12 +185,13 @@ def sinkhorn_potentials(M, temperature=0.01, max_iter=10, tol=None, *, a=None, b
 
 @validate_params(
     {"bank": ["array-like"], "columns": ["array-like"], "a": ["array-like", None],
-     "b": ["array-like", None], **SINKHORN_CONSTRAINTS},
+     "b": ["array-like", None], **SINKHORN_CONSTRAINTS, **PRECISION_CONSTRAINT},
     prefer_skip_nested_validation=True,
 )
 def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_iter=10,
                                         tol=None, *, a=None, b=None,
-                                        working_memory=None, n_jobs=None, method="auto"):
+                                        working_memory=None, n_jobs=None, method="auto",
+                                        precision="auto"):
     """Sinkhorn potentials of ``M = bank @ columns.T``, streamed when large.
 
     Same result as ``sinkhorn_potentials(bank @ columns.T, ...)``. When the
@@ -225,6 +227,17 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
     method : str, default="auto"
         As in :func:`sinkhorn_potentials` (POT's solvers need the whole
         matrix).
+    precision : {"auto", "float64"}, default="auto"
+        Stored kernel of numpy embeddings. ``"auto"``: float32 embeddings
+        get a row-shifted float32 kernel from float32 products (sgemm, half
+        the memory and twice the speed of float64), used when every row's
+        spread is at most 60 τ (entries >= exp(-60), normal float32
+        numbers; float64 otherwise); the potentials then differ from the
+        float64 kernel's by the float32 rounding of the products, measured
+        below 1e-6 of ``max |h|`` (see :doc:`/scaling`). ``"float64"``:
+        float64 products and kernel for either dtype (then float32 and
+        float64 inputs give identical potentials). float64 embeddings
+        always get a float64 kernel when it fits.
 
     Returns
     -------
@@ -248,20 +261,26 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
     C = check_matrix(columns, "columns")
     check_same_width(B, C, "bank", "columns")
     return block_potentials(B, [C], temperature, max_iter, tol, a, b,
-                            working_memory=working_memory, n_jobs=n_jobs, method=method)
+                            working_memory=working_memory, n_jobs=n_jobs, method=method,
+                            precision=precision)
 
 
 def block_potentials(bank, blocks, temperature, max_iter, tol, a=None, b=None, *,
-                     working_memory, n_jobs, method="auto", exact_error=False):
+                     working_memory, n_jobs, method="auto", exact_error=False,
+                     precision="auto", buffer=None):
     """Potentials of ``M = bank [C_1 | C_2 | ...]ᵀ`` for validated embeddings.
 
     The seam the estimators call: the column blocks (DBSN's gallery and
     gallery bank) are never stacked. ``exact_error=None`` spends no pass
     beyond ``max_iter`` on the reported marginal error; ``False`` reports
     the error of the iterate before the last when streamed; ``True`` the
-    last's. Returns ``(h, log)`` as :func:`sinkhorn_potentials_from_embeddings`.
+    last's. ``precision`` as in :func:`sinkhorn_potentials_from_embeddings`;
+    ``buffer``: a :class:`KernelBuffer` holding the stored kernel across
+    calls (the estimators keep one each). Returns ``(h, log)`` as
+    :func:`sinkhorn_potentials_from_embeddings`.
     """
     return _result(*_embedding_potentials(
         bank, blocks, temperature, max_iter, tol, a, b, working_memory=working_memory,
-        n_jobs=n_jobs, method=method, exact_error=exact_error),
+        n_jobs=n_jobs, method=method, exact_error=exact_error, precision=precision,
+        buffer=buffer),
         temperature=temperature, max_iter=max_iter, tol=tol)

@@ -5,29 +5,20 @@ from contextlib import nullcontext
 
 import numpy as np
 from joblib import effective_n_jobs
-from joblib.parallel import get_active_backend
 from scipy.linalg.blas import dgemv as _dgemv
 
 from ..utils._backend import get_backend
 from . import _common
 from ._common import NUMPY_NX as _NX
-from ._common import (BlockProduct, _blas_threads, _budget_bytes, _check_marginals,
+from ._common import (BlockProduct, KernelBuffer, _blas_threads, _budget_bytes, _check_marginals,
                       _finite, _fits, _one_blas_thread, _passes, _SpreadTooLarge,
                       map_runs, split_runs)
 from ._dense import _scaling_iterations, _solve_dense
 from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
+from ..utils._compat import local_joblib_backend
 from ..utils._math import scaled_product_dtype
 from ._pot import check_pot_memory, pot_sinkhorn
-
-
-def _local_joblib_backend():
-    from joblib._parallel_backends import (LokyBackend, MultiprocessingBackend,
-                                           SequentialBackend, ThreadingBackend)
-
-    backend = get_active_backend()[0]
-    return isinstance(backend, (LokyBackend, MultiprocessingBackend, SequentialBackend,
-                                ThreadingBackend))
 
 
 def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, work32):
@@ -128,7 +119,7 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
         )
     # Local threads unless joblib workers were asked for: n_jobs, or a
     # distributed joblib backend (dask, ray) the caller made active.
-    threads = n_jobs is None and _local_joblib_backend()
+    threads = n_jobs is None and local_joblib_backend()
     n_workers = _blas_threads() if threads else effective_n_jobs(n_jobs)
     if threads:  # the budget is shared by the threads of this call
         n_workers = max(1, min(n_workers, int(budget // min_bytes), n_rows))
@@ -165,8 +156,13 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
 
 
 def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None, *,
-                          working_memory, n_jobs, method="auto", exact_error=False):
+                          working_memory, n_jobs, method="auto", exact_error=False,
+                          precision="auto", buffer=None):
     """Sinkhorn of ``M = B [C_1 | C_2 | ...]ᵀ`` from validated embeddings.
+
+    Stored kernels (numpy) live in ``buffer`` (a :class:`KernelBuffer`,
+    reused across calls; a fresh one by default); float32 embeddings get a
+    float32 kernel unless ``precision="float64"``.
 
     The column blocks are never stacked (DBSN's gallery and gallery bank
     stay where they are). numpy arrays take the numpy specialisation below,
@@ -201,39 +197,34 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
                           store=fits, item_bytes=item, exact_error=exact_error,
                           working_memory=working_memory, like64=a)
         return out + (not fits,)
-    bounds = np.cumsum([0] + [C.shape[0] for C in blocks])
-    if not fits and working_memory is None and _fits(4 * n_rows * n_cols, None, B):
-        # The memory-aware default: a float32 kernel (float32 products,
-        # row-shifted, spread within FLOAT32_KERNEL_MAX_SPREAD) where the
-        # float64 one does not fit; streamed when the spread is larger.
-        K = np.empty((n_rows, n_cols), dtype=np.float32)
-        B32 = B.astype(np.float32, copy=False)
-        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
-            np.matmul(B32, C.astype(np.float32, copy=False).T, out=K[:, lo:hi])
-        try:
-            out = _scaling_iterations(K, K, temperature, a, b, max_iter, tol, n_jobs)
-        except _SpreadTooLarge:
-            pass
-        else:
-            if _finite(*out[:2], out[3]):
-                return out + (False, False)
-        finally:
-            del K
-    if fits:
-        # Fits: one float64 matrix, its products in float64 whatever the
-        # input dtype, so float32 and float64 inputs give the same potentials.
-        M = np.empty((n_rows, n_cols))
-        B64 = B.astype(np.float64, copy=False)
-        for C, lo, hi in zip(blocks, bounds, bounds[1:]):
-            np.matmul(B64, C.astype(np.float64, copy=False).T, out=M[:, lo:hi])
+    buffer = KernelBuffer() if buffer is None else buffer
+    float32_in = all(X.dtype == np.float32 for X in (B, *blocks))
+    if _fits(4 * n_rows * n_cols, working_memory, B) and (
+            (float32_in and precision == "auto") or (not fits and working_memory is None)):
+        # A float32 kernel (float32 products: sgemm, row-shifted, spread
+        # within FLOAT32_KERNEL_MAX_SPREAD): the default for float32
+        # embeddings, and the memory-aware default where the float64 one
+        # does not fit; float64 (or streamed) when the spread is larger.
+        with buffer.array((n_rows, n_cols), np.float32) as K:
+            BlockProduct(B, blocks, 1.0, np.float32)(slice(None), K)
+            try:
+                out = _scaling_iterations(K, K, temperature, a, b, max_iter, tol, n_jobs)
+            except _SpreadTooLarge:
+                pass
+            else:
+                if _finite(*out[:2], out[3]):
+                    return out + (False, False)
     # Streamed: products in the inputs' precision (float32 GEMM is twice as
-    # fast and the dominant cost). Stored: the log-domain fallback recomputes
-    # the stored matrix's float64 products.
+    # fast and the dominant cost). Stored: one float64 matrix, its products
+    # in float64 whatever the input dtype; it becomes the kernel in place,
+    # and the log-domain fallback recomputes its blocks.
     dtype = np.float64 if fits else scaled_product_dtype(1.0 / temperature, B, *blocks)
     product = BlockProduct(B, blocks, 1.0 / temperature, dtype)
     if fits:
-        return _solve_dense(M, temperature, max_iter, tol, a, b, working_memory=None,
-                            n_jobs=n_jobs, product=product) + (False,)
+        with buffer.array((n_rows, n_cols), np.float64) as M:
+            BlockProduct(B, blocks, 1.0, np.float64)(slice(None), M)
+            return _solve_dense(M, temperature, max_iter, tol, a, b, working_memory=None,
+                                n_jobs=n_jobs, product=product) + (False,)
     args = (product, n_rows, n_cols, temperature, a, b, max_iter, tol)
     try:
         out = _streamed_scaling(*args, working_memory=working_memory, n_jobs=n_jobs,

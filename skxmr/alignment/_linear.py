@@ -68,6 +68,9 @@ class LinearAlignment(PairedTransformer):
             apply_map(G, self.gallery_mean_, self.gallery_projection_, "X (gallery half)"),
         ])
 
+    def _n_query_features_out(self, n_query_features):
+        return None  # both halves land in the shared space
+
     def _transform_half(self, A, half):
         """Serving (:func:`skxmr.index`): map one half into the shared space."""
         check_is_fitted(self)

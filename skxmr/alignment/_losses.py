@@ -30,7 +30,7 @@ from ..utils._math import gcs_rows, log_weights, logsumexp
 __all__ = ["cauchy_schwarz_loss", "cmpm_kl_loss", "generalized_cauchy_schwarz_loss"]
 
 
-def _check_logits(logits, name="logits"):
+def _check_logits(logits, name="logits", n_views=1):
     L = np.asarray(logits)
     if np.iscomplexobj(L) or L.dtype == object:
         # np.asarray(..., float64) would drop the imaginary part silently.
@@ -40,6 +40,17 @@ def _check_logits(logits, name="logits"):
         raise ValueError(f"{name} must be a non-empty 2-D array, got shape {L.shape}.")
     if not np.all(np.isfinite(L)):
         raise ValueError(f"{name} contains NaN or infinity.")
+    # log p = L - logsumexp(L) spans up to twice the largest |L|, and the
+    # losses add n_views + 1 of those in the (n_views + 1)-norms: beyond
+    # this bound they overflow float64 (loss inf, gradient NaN).
+    limit = np.finfo(np.float64).max / (4 * (n_views + 1))
+    largest = float(np.abs(L).max())
+    if largest > limit:
+        raise ValueError(
+            f"{name} holds values of magnitude {largest:.3g}; above {limit:.3g} the "
+            "log-softmax differences overflow float64 (the loss would be inf and its "
+            "gradient NaN). Scale the logits down (a larger temperature)."
+        )
     return L
 
 
@@ -86,6 +97,8 @@ def cauchy_schwarz_loss(logits, relevance):
     ----------
     logits : array-like of shape (n_a, n_b)
         Similarities divided by the temperature, e.g. ``cos(a_i, b_j) / tau``.
+        Finite, of magnitude at most ``max(float64) / 8`` (about 2e307;
+        beyond it the loss overflows and ``ValueError`` is raised).
     relevance : array-like of shape (n_a, n_b)
         Non-negative weights (bool for labels/pairs); ``relevance[i, j] > 0``
         iff ``b_j`` is a true match of ``a_i``. Every row and column needs one.
@@ -164,7 +177,8 @@ def generalized_cauchy_schwarz_loss(logits, relevance):
     """
     if isinstance(logits, np.ndarray) and logits.ndim == 2:
         raise TypeError("logits must be a sequence of M 2-D arrays, one per circular pair.")
-    Ls = [_check_logits(L, f"logits[{m}]") for m, L in enumerate(logits)]
+    logits = list(logits)
+    Ls = [_check_logits(L, f"logits[{m}]", len(logits)) for m, L in enumerate(logits)]
     if not Ls:
         raise ValueError("logits must hold at least one matrix.")
     shape = Ls[0].shape

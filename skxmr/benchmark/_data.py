@@ -2,6 +2,8 @@
 
 
 import os
+import pickle
+import zipfile
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -33,10 +35,13 @@ def load_embeddings(path, key=None, *, name="embeddings"):
     if suffix == ".npy":
         if key is not None:
             raise ValueError(f"{name} {path!r} is a .npy file: it has no key {key!r}.")
-        return np.load(path, allow_pickle=False)
+        return _read(np.load, path, name, "a .npy array", allow_pickle=False)
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            return _pick(dict(archive), key, name, path)
+        archive = _read(np.load, path, name, "a .npz archive", allow_pickle=False)
+        with archive:
+            arrays = {k: _read(archive.__getitem__, k, name, f"array {k!r} of {path!r}")
+                      for k in archive.files}
+        return _pick(arrays, key, name, path)
     try:
         import torch
     except ImportError:
@@ -44,7 +49,8 @@ def load_embeddings(path, key=None, *, name="embeddings"):
             f"{name} {path!r} is a torch file, but torch is not installed "
             "(pip install 'skxmr[torch]')."
         ) from None
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = _read(torch.load, path, name, "a torch file of tensors", map_location="cpu",
+                weights_only=True)
     if isinstance(obj, dict):
         obj = _pick(obj, key, name, path)
     elif key is not None:
@@ -52,6 +58,37 @@ def load_embeddings(path, key=None, *, name="embeddings"):
     if not isinstance(obj, torch.Tensor):
         raise ValueError(f"{name} {path!r} holds a {type(obj).__name__}, not a tensor.")
     return obj.detach().cpu().numpy()
+
+
+def _read(load, path, name, what, **kwargs):
+    """``load(path, **kwargs)``; a file it cannot read raises one line
+    naming the file and the problem (not the loader's traceback or advice)."""
+    try:
+        return load(path, **kwargs)
+    except (OSError, EOFError, ValueError, RuntimeError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:
+        if isinstance(exc, FileNotFoundError):
+            problem = "no such file"
+        elif isinstance(exc, EOFError) or os.path.isfile(path) and os.path.getsize(path) == 0:
+            problem = "the file is empty"
+        elif what.endswith(".npy array") and not _starts_with(path, b"\x93NUMPY"):
+            problem = "no NumPy header: not a file written by numpy.save"
+        elif "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            problem = "it holds Python objects (pickled data), not numbers"
+        elif isinstance(exc, pickle.UnpicklingError):
+            problem = ("corrupt, or not only tensors: it must hold a tensor or a dict of "
+                       "tensors written by torch.save")
+        else:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            problem = f"{type(exc).__name__}: {lines[0] if lines else 'unreadable'}"
+            problem = problem if len(problem) <= 120 else problem[:117] + "..."
+        raise ValueError(f"{name} {os.fspath(path)!r} cannot be read as {what} ({problem}).") \
+            from None
+
+
+def _starts_with(path, magic):
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
 
 
 def _pick(arrays, key, name, path):
@@ -169,10 +206,23 @@ def _read_pairs(q_path, g_path, q_key, g_key, q_name, g_name):
     Q = load_embeddings(q_path, q_key, name=q_name)
     G = load_embeddings(g_path, g_key, name=g_name)
     for A, name, path in ((Q, q_name, q_path), (G, g_name, g_path)):
+        where = f"{name} {os.fspath(path)!r}"
         if A.ndim != 2 or not np.issubdtype(A.dtype, np.floating):
             raise ValueError(
-                f"{name} {os.fspath(path)!r} must hold a 2-D float array (one embedding "
-                f"per row), got {A.dtype} of shape {A.shape}."
+                f"{where} must hold a 2-D float array (one embedding per row), got "
+                f"{A.dtype} of shape {A.shape}."
+            )
+        if A.shape[0] == 0 or A.shape[1] == 0:
+            raise ValueError(f"{where} holds no embeddings (shape {A.shape}).")
+        bad = np.flatnonzero(~np.isfinite(A).all(axis=1))
+        if bad.size:
+            raise ValueError(f"{where} has {bad.size} row(s) with NaN or infinity "
+                             f"(first: row {bad[0]}).")
+        zero = np.flatnonzero(~A.any(axis=1))
+        if zero.size:
+            raise ValueError(
+                f"{where} has {zero.size} all-zero row(s) of {A.shape[0]} (first: row "
+                f"{zero[0]}); an embedding needs a direction for cosine similarity."
             )
     if Q.shape[0] != G.shape[0]:
         raise ValueError(

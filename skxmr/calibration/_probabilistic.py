@@ -23,8 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._set_output import _get_output_config
+from ..utils._compat import Interval, StrOptions
+from ..utils._compat import get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import PairedTransformer, RetrievalEstimator, StrictParamsMixin
@@ -230,7 +230,7 @@ class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
         # One row per item, not per input row: under set_output(transform=
         # "pandas") the frame is indexed by item id, since the input's row
         # index (one entry per sample) does not fit it.
-        if _get_output_config("transform", self)["dense"] == "pandas":
+        if get_output_config("transform", self)["dense"] == "pandas":
             import pandas as pd
 
             return pd.DataFrame(rows, index=pd.Index(ids, name="item_id"))
@@ -691,6 +691,12 @@ class NeighborhoodGaussian(PairedTransformer):
         self.reg_covar = reg_covar
         self.n_query_features = n_query_features
         self.n_jobs = n_jobs
+
+    def _n_query_features_out(self, n_query_features):
+        # each half's d columns become d + the covariance parameters
+        if n_query_features is None:
+            return None
+        return n_query_features + n_covariance_params(n_query_features, self.covariance)
 
     def _fit_pairs(self, X, y):
         items = split_pairs(X, n_query_features=self.n_query_features)

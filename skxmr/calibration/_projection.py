@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 
 from .._base import PairedTransformer
 from ..utils._docstrings import fill_doc
@@ -263,6 +263,9 @@ or None, default="w2"
             return np.eye(d_q, k), np.eye(d_g, k)
         return (rng.standard_normal((d_q, k)) / np.sqrt(d_q),
                 rng.standard_normal((d_g, k)) / np.sqrt(d_g))
+
+    def _n_query_features_out(self, n_query_features):
+        return None  # both halves are n_components Gaussians
 
     def _fit_pairs(self, X, y):
         cut = resolve_split(X.shape[1], self.n_query_features)

@@ -3,7 +3,7 @@ and the methods peer libraries ship: NNN, DN, mutual proximity, local scaling.
 
 Every method re-scores the test similarities ``S = Q Gᵀ`` (cosines of
 L2-normalised embeddings) so that *hubs* -- gallery items that are close to
-very many queries -- are demoted. Notation (DESIGN §4): ``Sbq = Bq Gᵀ``
+very many queries -- are demoted. Notation: ``Sbq = Bq Gᵀ``
 (query bank × test gallery), ``Sgg = Bg Gᵀ`` (gallery bank × test gallery).
 
 All methods are written on the similarity scale, as

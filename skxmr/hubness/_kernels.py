@@ -19,7 +19,7 @@ _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 # bank columns as keep the product tile and its float64 work tile within
 # TILE_BYTES. The tiles stay in cache, are reused by every tile of a call and,
 # per thread, by later calls (no fresh buffers to first-touch), so the cost
-# per entry does not depend on the problem size (issue 17); the per-row
+# per entry does not depend on the problem size; the per-row
 # log-sum-exp is merged across column tiles.
 TILE_ROWS = 1024
 TILE_BYTES = 32 << 20

@@ -19,7 +19,7 @@ backend's, see :mod:`skxmr.utils._backend`).
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 
 from ..utils._backend import astype, dtype_name, get_backend
 from ..utils._chunking import concat_rows, map_row_chunks

@@ -3,9 +3,10 @@
 The potentials come from :mod:`skxmr._ot`."""
 
 import warnings
+import weakref
 
 from ..utils._backend import get_backend
-from .._ot import SINKHORN_CONSTRAINTS, block_potentials
+from .._ot import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer, block_potentials
 from .._registry import register_method
 from ..utils._params import (
     DEPRECATED,
@@ -24,7 +25,20 @@ _SOLVER_DOC = """solver : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabili
         Otherwise POT's solver of that name
         (``ot.sinkhorn(b, a, 1 - Mᵀ, reg=τ, method=...)``) on the stored
         matrix, read in the same convention; it needs the whole matrix
-        (about four float64 copies) in memory."""
+        (about four float64 copies) in memory. Where POT's scaling-domain
+        solvers underflow (small τ) they warn and POT's
+        ``"sinkhorn_log"`` runs instead."""
+
+_PRECISION_DOC = """precision : {"auto", "float64"}, default="auto"
+        Stored kernel for numpy float32 embeddings: ``"auto"`` computes the
+        similarities in float32 (half the memory and time of float64) and
+        stores a row-shifted float32 kernel where every row's spread is at
+        most 60 τ (float64 otherwise); the potentials then move by the
+        float32 rounding of the similarities, below 1e-6 of ``max |h|``
+        (see :doc:`/scaling`). ``"float64"``: float64 similarities and
+        kernel, identical to float64 inputs. float64 embeddings always use
+        float64. The kernel's memory is reused by every gallery the
+        estimator solves."""
 
 
 
@@ -32,12 +46,27 @@ def _sinkhorn_doc(temperature_note, **parts):
     """``hubness_doc`` with SN's and DBSN's own parameters."""
     return hubness_doc(temperature=param_doc("temperature", 0.01, temperature_note),
                        solver=_SOLVER_DOC, working_memory=param_doc("working_memory"),
-                       method=renamed_doc("method", "solver"), **parts)
+                       precision=_PRECISION_DOC, method=renamed_doc("method", "solver"),
+                       **parts)
+
+
+# The stored kernel's memory, one buffer per estimator, reused by every
+# gallery it solves (decision_function, index): kept beside the estimator,
+# not in it, so that it is never pickled, cloned or seen as fitted state.
+_BUFFERS = weakref.WeakKeyDictionary()
+
+
+def _kernel_buffer(estimator):
+    try:
+        return _BUFFERS.setdefault(estimator, KernelBuffer())
+    except TypeError:  # not weak-referenceable: a buffer for this call only
+        return KernelBuffer()
 
 
 # -------------------------------------------------------------- estimators
 def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_iter,
-                        tol, working_memory, n_jobs, method):
+                        tol, working_memory, n_jobs, method, precision="auto",
+                        buffer=None):
     """h of the gallery: SN (``gallery_bank=None``) or DBSN (columns G, Bg).
 
     No pass beyond ``max_iter`` is spent on the marginal error unless a
@@ -46,7 +75,7 @@ def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_i
     blocks = [gallery] if gallery_bank is None else [gallery, gallery_bank]
     h, _ = block_potentials(
         query_bank, blocks, temperature, max_iter, tol, working_memory=working_memory,
-        n_jobs=n_jobs, method=method, exact_error=None)
+        n_jobs=n_jobs, method=method, exact_error=None, precision=precision, buffer=buffer)
     return h[: gallery.shape[0]]
 
 
@@ -93,6 +122,7 @@ class SinkhornNormalizer(HubnessEstimator):
         (gallery + gallery bank) for DBSN); when it is not stored, every
         Sinkhorn iteration streams the matrix products in chunks.
     {solver}
+    {precision}
     {method}
 
     Attributes
@@ -106,9 +136,10 @@ class SinkhornNormalizer(HubnessEstimator):
 
     Notes
     -----
-    Kernels and scalings are float64 whatever the input dtype (a float32 kernel
+    Scalings are float64 whatever the input dtype. The kernel is shifted
+    by each row's largest similarity (an unshifted float32 kernel
     underflows at τ=0.01 and POT then silently returns uniform scalings),
-    and in the log domain when the float64 kernel would underflow (small
+    float32 only within the spread above (``precision``), and in the log domain when the float64 kernel would underflow (small
     τ), see :mod:`skxmr.hubness`. ``h`` follows POT's convention (start
     ``c = 1 / n_gallery``); a constant shift of ``h`` would not change any
     ranking.
@@ -129,7 +160,7 @@ class SinkhornNormalizer(HubnessEstimator):
     >>> est.decision_function(X[20:]).shape
     (10, 10)
     >>> index = est.index(X[20:, 8:])    # potentials computed once
-    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_scores=False).shape
+    >>> index.kneighbors(X[20:, :8], n_neighbors=3, return_distance=False).shape
     (10, 3)
     """
 
@@ -137,6 +168,7 @@ class SinkhornNormalizer(HubnessEstimator):
         **HubnessEstimator._parameter_constraints,
         **{k: v for k, v in SINKHORN_CONSTRAINTS.items() if k != "method"},
         "solver": SINKHORN_CONSTRAINTS["method"],
+        **PRECISION_CONSTRAINT,
         "method": deprecated(SINKHORN_CONSTRAINTS["method"]),
     }
     _renamed_params = {"method": "solver"}
@@ -146,12 +178,13 @@ class SinkhornNormalizer(HubnessEstimator):
     @keyword_only("max_iter", "tol", "strength")
     def __init__(self, temperature=0.01, *, max_iter=10, tol=None, strength=1.0,
                  n_query_features=None, direction="q2g", n_jobs=None,
-                 working_memory=None, solver="auto", method=DEPRECATED):
+                 working_memory=None, solver="auto", precision="auto", method=DEPRECATED):
         self.temperature = temperature
         self.max_iter = max_iter
         self.tol = tol
         self.working_memory = working_memory
         self.solver = solver
+        self.precision = precision
         self.method = method
         super().__init__(strength=strength, n_query_features=n_query_features,
                          direction=direction, n_jobs=n_jobs)
@@ -167,7 +200,8 @@ class SinkhornNormalizer(HubnessEstimator):
             self.query_bank_, gallery, self._extra_columns(),
             temperature=self.temperature, max_iter=self.max_iter, tol=self.tol,
             working_memory=self.working_memory, n_jobs=self.n_jobs,
-            method=value_of(self, "solver"),
+            method=value_of(self, "solver"), precision=self.precision,
+            buffer=_kernel_buffer(self),
         )
         return {"h": h}
 
@@ -204,6 +238,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
     {common}
     {working_memory}
     {solver}
+    {precision}
     {method}
 
     Attributes
@@ -238,7 +273,8 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 
 # --------------------------------------------------------- two-view forms
 def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=10, tol=None,
-                    strength=1.0, working_memory=None, n_jobs=None, solver="auto"):
+                    strength=1.0, working_memory=None, n_jobs=None, solver="auto",
+                    precision="auto"):
     """Sinkhorn-normalised scores on explicit matrices (SN, two-view form).
 
     ``S'(q, g) = qᵀg - α h(g)`` with ``h`` the Sinkhorn potentials of the
@@ -259,6 +295,8 @@ def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=
     n_jobs : int, default=None
     solver : str, default="auto"
         As in :class:`SinkhornNormalizer`.
+    precision : str, default="auto"
+        As in :class:`SinkhornNormalizer`.
 
     Returns
     -------
@@ -276,13 +314,13 @@ def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=
     """
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
                              strength=strength, working_memory=working_memory, n_jobs=n_jobs,
-                             solver=solver)
+                             solver=solver, precision=precision)
     return est._two_view_scores(queries, gallery, query_bank)
 
 
 def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, temperature=0.01,
                               max_iter=10, tol=None, strength=1.0, working_memory=None,
-                              n_jobs=None, solver="auto"):
+                              n_jobs=None, solver="auto", precision="auto"):
     """Dual-bank Sinkhorn-normalised scores (DBSN, two-view form).
 
     As :func:`sinkhorn_scores` with ``M = [Bq Gᵀ | Bq Bgᵀ]``: the gallery
@@ -305,6 +343,8 @@ def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, tem
     n_jobs : int, default=None
     solver : str, default="auto"
         As in :class:`DualBankSinkhornNormalizer`.
+    precision : str, default="auto"
+        As in :class:`DualBankSinkhornNormalizer`.
 
     Returns
     -------
@@ -323,7 +363,7 @@ def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, tem
     """
     est = DualBankSinkhornNormalizer(
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
-        working_memory=working_memory, n_jobs=n_jobs, solver=solver,
+        working_memory=working_memory, n_jobs=n_jobs, solver=solver, precision=precision,
     )
     return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 

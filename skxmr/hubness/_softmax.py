@@ -75,8 +75,9 @@ class InvertedSoftmax(HubnessEstimator):
 
     and the score is ``S(q, g) - α·h(g)``. For ``α = 1`` this is ``τ`` times
     the log of the inverted softmax ``exp(S/τ) / Z(g)`` of Smith et al. (2017),
-    with the normaliser taken over the query bank as in DESIGN §4 and
-    QB-Norm (Bogolin et al., 2022): the same ranking, without overflow.
+    with the normaliser taken over the query bank as in QB-Norm (Bogolin
+    et al., 2022, "Cross Modal Retrieval with Querybank Normalisation",
+    arXiv:2112.12777): the same ranking, without overflow.
 
     {offsets}
 

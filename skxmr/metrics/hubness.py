@@ -1,4 +1,4 @@
-"""Hubness diagnostics from a query × gallery score matrix (DESIGN §5).
+"""Hubness diagnostics from a query × gallery score matrix.
 
 The k-occurrence ``N_k(g)`` of gallery item ``g`` is the number of queries
 (rows) that have ``g`` among their ``k`` best-scored columns. A uniform
@@ -8,7 +8,11 @@ Every statistic runs over all gallery items, zeros included.
 
 Ties at the k-th score are broken deterministically by the lower column
 index, so every row contributes exactly ``k`` occurrences and
-``N_k.sum() == n_queries * k``.
+``N_k.sum() == n_queries * k``. On heavily tied scores this rule itself
+creates hubs: a constant score matrix sends every query to the first ``k``
+columns (an all-equal 20 × 20 matrix has skewness 4.13 at ``k=1``), so
+read the statistics on scores without systematic ties (for a quantised or
+clipped score, add noise far below its resolution first).
 
 Under ``sklearn.config_context(array_api_dispatch=True)`` torch scores stay
 on their device: ``N_k`` comes back as an int64 tensor there (column sums
@@ -108,12 +112,13 @@ def hubness_skewness(scores, k=10):
     The third standardised moment ``E[(N_k - μ)^3] / σ^3`` with population
     (biased) moments over all gallery items. Positive values mean a long
     right tail: a few hubs retrieved by many queries. A constant ``N_k`` (no
-    hubness at all) gives 0.
+    hubness at all) gives 0. Ties go to the lower column index (see
+    :mod:`skxmr.metrics`): tied scores show hubness that the ties made.
 
     Parameters
     ----------
     scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+        Higher is better; finite.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -134,6 +139,8 @@ def hubness_skewness(scores, k=10):
     >>> S = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.1], [0.6, 0.2, 0.3]])
     >>> round(hubness_skewness(S, k=1), 4)   # N_1 = [3, 0, 0]
     0.7071
+    >>> round(hubness_skewness(np.ones((20, 20)), k=1), 2)  # ties: all to column 0
+    4.13
     >>> hubness_skewness(np.eye(3), k=1)     # N_1 = [1, 1, 1]
     0.0
     """
@@ -225,11 +232,13 @@ def hubness_report(scores, k=10):
     Returns
     -------
     report : dict
-        ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
-        "max_occurrence": ..., "gini": ..., "hub_occurrence": ...}``;
-        ``max_occurrence`` is the largest ``N_k`` (the biggest hub), ``gini``
-        and ``hub_occurrence`` are :func:`gini_index` and
-        :func:`hub_occurrence` (``hub_size=2``).
+        ``{"k": k, "hubness_skewness": ..., "robinhood_index": ...,
+        "antihub_rate": ..., "max_occurrence": ..., "gini_index": ...,
+        "hub_occurrence": ...}``, keyed by the names of the functions that
+        compute each alone (:func:`hub_occurrence` with ``hub_size=2``);
+        ``max_occurrence`` is the largest ``N_k`` (the biggest hub). The
+        former keys ``"skewness"``, ``"robinhood"`` and ``"gini"`` still read,
+        with a ``FutureWarning``.
 
     Examples
     --------
@@ -239,17 +248,19 @@ def hubness_report(scores, k=10):
     >>> hubness_report(S, k=1)["max_occurrence"]
     3
     """
+    from ._table import OLD_NAMES, Report
+
     S, k = _check(scores, k)
     n_k = _k_occurrence(S, k)
-    return {
+    return Report({
         "k": k,
-        "skewness": _skewness(n_k),
-        "robinhood": _robinhood(n_k),
+        "hubness_skewness": _skewness(n_k),
+        "robinhood_index": _robinhood(n_k),
         "antihub_rate": _antihub_rate(n_k),
         "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
-        "gini": _gini(n_k),
+        "gini_index": _gini(n_k),
         "hub_occurrence": _hub_occurrence(n_k, k, S.shape[0], 2.0),
-    }
+    }, aliases=OLD_NAMES)
 
 
 # ------------------------------------------ scikit-hubness's inequality measures
@@ -312,11 +323,15 @@ def gini_index(scores, k=10):
 
 
 def hub_occurrence(scores, k=10, hub_size=2.0):
-    """Share of all neighbour slots taken by hubs (as scikit-hubness computes it).
+    """Share of all neighbour slots taken by hubs.
 
     Hubs are the gallery items with ``N_k >= hub_size · k``; the hub
     occurrence is ``sum_{hubs} N_k / (k · n_queries)``, the fraction of the
-    ``k · n_queries`` top-``k`` slots that hubs fill. Its counterpart, the
+    ``k · n_queries`` top-``k`` slots that hubs fill. scikit-hubness and
+    kiez divide by ``k · n_gallery`` instead (they assume the queries are
+    the gallery items themselves): the two agree on square problems
+    (``n_queries == n_gallery``) only; dividing by the number of slots keeps
+    the value a share in ``[0, 1]`` when the sizes differ. Its counterpart, the
     share of items that are in no top-``k`` list (scikit-hubness's *antihub
     occurrence*), is :func:`antihub_rate`.
 

@@ -1,7 +1,8 @@
 """Ranking metrics: ranks of relevant items, R@K, MdR, MnR, R-Precision, mAP@R.
 
-Conventions (DESIGN §5): rows of ``scores`` are queries, columns gallery
-items, higher is better. Ranks are 1-based ranks of the best relevant item of
+Conventions: rows of ``scores`` are queries, columns gallery items, higher
+is better; every score is finite and every query has at least one relevant
+item (``ValueError`` otherwise). Ranks are 1-based ranks of the best relevant item of
 each query. Ties count against the query (``ties="pessimistic"``) unless
 ``ties="average"``, the expectation under uniformly random tie-breaking.
 
@@ -517,6 +518,12 @@ def _mean(x):
     return float(get_backend(values=x).mean(x))
 
 
+def _percent(x):
+    """``100 · mean(x)`` as ``100 · sum / n``: one rounding, so 88 hits of
+    125 queries give 70.4, not 100 · 0.704 = 70.39999999999999."""
+    return float(100.0 * get_backend(values=x).sum(x)) / x.shape[0]
+
+
 def _median(x):
     """np.median's value (mean of the two middle ones) on any backend."""
     nx = get_backend(values=x)
@@ -531,10 +538,13 @@ def rank_of_relevant(scores, relevance, *, ties="pessimistic"):
     Parameters
     ----------
     scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+        Higher is better. Finite: NaN or an infinite score (which has no
+        rank among equal infinities) raises ``ValueError``.
     relevance : array-like or sparse matrix
         1-D integer array of the relevant column of each query, or a
-        (n_queries, n_gallery) boolean (sparse) matrix.
+        (n_queries, n_gallery) boolean (sparse) matrix. Every query needs
+        at least one relevant item (its rank is undefined otherwise):
+        ``ValueError`` names the first row without one.
     ties : {"pessimistic", "average"}, default="pessimistic"
         ``"pessimistic"``: every irrelevant item scored equal to the best
         relevant one is ranked before it. ``"average"``: the expected rank under
@@ -600,7 +610,7 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
     R = check_relevance(relevance, S.shape)
-    return 100.0 * _mean(_hits_from(_terms(S, {"q2g": R}, ties)["q2g"], k))
+    return _percent(_hits_from(_terms(S, {"q2g": R}, ties)["q2g"], k))
 
 
 def median_rank(scores, relevance, *, ties="pessimistic"):
@@ -763,13 +773,17 @@ def _check_ks(ks):
 
 
 def _report(terms, ks, n_items):
+    """One direction's report, keyed by the metric table's headers."""
+    from ._table import METRICS, OLD_NAMES, Report
+
     ranks = _ranks_from(terms)
-    report = {f"R@{k}": 100.0 * _mean(_hits_from(terms, k)) for k in ks if k <= n_items}
-    report["MdR"] = _median(ranks)
-    report["MnR"] = _mean(ranks)
-    report["R-Precision"] = 100.0 * _mean(terms.rp)
-    report["mAP@R"] = 100.0 * _mean(terms.ap)
-    return report
+    report = {METRICS["recall"].label(k): _percent(_hits_from(terms, k))
+              for k in ks if k <= n_items}
+    report[METRICS["median_rank"].header] = _median(ranks)
+    report[METRICS["mean_rank"].header] = _mean(ranks)
+    report[METRICS["r_precision"].header] = 100.0 * _mean(terms.rp)
+    report[METRICS["map_at_r"].header] = 100.0 * _mean(terms.ap)
+    return Report(report, aliases=OLD_NAMES)
 
 
 def retrieval_report(
@@ -782,8 +796,10 @@ def retrieval_report(
     scores : array-like of shape (n_queries, n_gallery)
         Higher is better.
     relevance : array-like or sparse matrix
-        See :func:`rank_of_relevant`. For ``"g2q"`` every gallery item needs
-        at least one relevant query.
+        See :func:`rank_of_relevant`: every query needs a relevant item, and
+        for ``"g2q"`` every gallery item a relevant query (``ValueError``
+        names the first column without one; ``directions=("q2g",)`` ranks
+        one way only).
     ks : sequence of int, default=(1, 5, 10)
         Cut-offs of R@K. A cut-off larger than the number of ranked items in a
         direction is skipped (its key is absent) rather than reported as a
@@ -800,8 +816,10 @@ def retrieval_report(
     Returns
     -------
     report : dict
-        ``{direction: {"R@1": ..., ..., "MdR": ..., "MnR": ...,
-        "R-Precision": ..., "mAP@R": ...}}``; recalls and precisions in percent.
+        ``{direction: {"R@1": ..., ..., "MdR": ..., "MnR": ..., "R-P": ...,
+        "mAP@R": ...}}``, keyed by the headers of the metric table (as the
+        benchmark's columns); recalls and precisions in percent. The former
+        key ``"R-Precision"`` still reads, with a ``FutureWarning``.
 
     Examples
     --------
@@ -827,13 +845,15 @@ def retrieval_report(
         if direction == "q2g":
             Rs[direction] = R
             continue
-        try:
-            Rs[direction] = check_relevance(R.T, S.T.shape)
-        except ValueError as exc:
+        lonely = np.flatnonzero(np.diff(R.tocsc().indptr) == 0)
+        if lonely.size:
             raise ValueError(
-                f"relevance: direction 'g2q' ranks queries for each gallery item, "
-                f"so every gallery item needs a relevant query ({exc})"
-            ) from None
+                f"relevance: direction 'g2q' ranks the queries for each gallery item, so "
+                f"every gallery item needs a relevant query; {lonely.size} gallery "
+                f"item(s) have none (first: column {lonely[0]} of scores). Pass "
+                "directions=('q2g',) to rank the gallery for each query only."
+            )
+        Rs[direction] = check_relevance(R.T, S.T.shape)
     # Both directions from one pass over S (no transposed copy of S).
     terms = _terms(S, Rs, ties, precision=True)
     return {d: _report(terms[d], ks, S.shape[1] if d == "q2g" else S.shape[0]) for d in directions}

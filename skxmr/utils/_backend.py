@@ -13,19 +13,22 @@ This is the only module that knows a library by name. As POT does, it holds
 one backend class per library, each POT's class for that library plus the
 primitives POT lacks (:class:`_Primitives`): partial top-k selection, unique
 rows, a row-wise ``searchsorted``, a stable argsort, dtype casts by name and
-free device memory. Everything else calls ``nx.dot``, ``nx.exp``,
+free device memory. numpy's class implements POT's interface itself
+(:class:`NumpyOps`) and the others are built when their first array arrives:
+importing POT's backend module imports torch, which costs seconds, so
+``import skxmr`` and numpy work never import it. Everything else calls ``nx.dot``, ``nx.exp``,
 ``nx.row_top``... on the backend :func:`get_backend` returns. Supporting a
 new library means one class here (registered in :data:`BACKENDS`) and one
 entry in the test suite's backend list (``tests/conftest.py``).
 """
 
+import functools
 import os
 
 import numpy as np
-import ot.backend as _pot
 from sklearn import get_config
-from sklearn.externals.array_api_compat import array_namespace
-from sklearn.externals.array_api_compat import device as _device
+from ._compat import array_namespace
+from ._compat import device as _device
 
 __all__ = ["dispatch_enabled", "get_backend", "describe", "BACKENDS"]
 
@@ -125,7 +128,7 @@ class _Primitives:
         step = 1 << (m.bit_length() - 1)  # the largest power of two <= m
         while step:
             cand = count + step
-            found = xp.take_along_axis(sorted_rows, xp.clip(cand, max=m) - 1, axis=1)
+            found = xp.take_along_axis(sorted_rows, xp.clip(cand, None, m) - 1, axis=1)  # numpy 2.0: no max=
             ok = (cand <= m) & ((found <= values) if side == "right" else (found < values))
             count = xp.where(ok, cand, count)
             step >>= 1
@@ -185,9 +188,166 @@ def _numpy_unique_rows(A):
     return A[first[order]], rank[inverse.ravel()], first[order]
 
 
+def _pot():
+    """POT's backend module, imported on the first array that is not numpy's.
+
+    ``ot.backend`` imports torch (and any other array library installed) at
+    import time: seconds that a numpy-only user would pay at ``import
+    skxmr``. numpy arrays therefore run on :class:`NumpyOps`, the same
+    interface written here, and POT's module is imported when another
+    library's array arrives (or a POT solver is asked for by name).
+    """
+    import ot.backend
+
+    return ot.backend
+
+
+class _Conversions:
+    """``to_numpy``/``from_numpy`` of POT's ``Backend``, over ``_to_numpy``
+    and ``_from_numpy`` (one or several arrays)."""
+
+    def to_numpy(self, *arrays):
+        out = [self._to_numpy(a) for a in arrays]
+        return out[0] if len(out) == 1 else out
+
+    def from_numpy(self, *arrays, type_as=None):
+        out = [self._from_numpy(a, type_as=type_as) for a in arrays]
+        return out[0] if len(out) == 1 else out
+
+
+class NumpyOps(_Conversions):
+    """numpy arithmetic with the interface of POT's ``NumpyBackend``.
+
+    The methods the package calls on a backend object (``nx.dot``,
+    ``nx.logsumexp``, ...), with POT's semantics, written here so that numpy
+    work never imports POT's backend module, which imports torch when it is
+    installed (seconds at start-up, for a library most users never call).
+    """
+
+    __name__ = "numpy"
+    __type__ = np.ndarray
+
+    def _to_numpy(self, a):
+        return a
+
+    def _from_numpy(self, a, type_as=None):
+        if type_as is None or isinstance(a, float):
+            return a
+        return np.asarray(a, dtype=type_as.dtype)
+
+    def zeros(self, shape, type_as=None):
+        return np.zeros(shape) if type_as is None else np.zeros(shape, dtype=type_as.dtype)
+
+    def ones(self, shape, type_as=None):
+        return np.ones(shape) if type_as is None else np.ones(shape, dtype=type_as.dtype)
+
+    def full(self, shape, fill_value, type_as=None):
+        if type_as is None:
+            return np.full(shape, fill_value)
+        return np.full(shape, fill_value, dtype=type_as.dtype)
+
+    def arange(self, stop, start=0, step=1, type_as=None):
+        return np.arange(start, stop, step)
+
+    def dot(self, a, b):
+        return np.dot(a, b)
+
+    def einsum(self, subscripts, *operands):
+        return np.einsum(subscripts, *operands)
+
+    def sum(self, a, axis=None, keepdims=False):
+        return np.sum(a, axis, keepdims=keepdims)
+
+    def cumsum(self, a, axis=None):
+        return np.cumsum(a, axis)
+
+    def mean(self, a, axis=None):
+        return np.mean(a, axis=axis)
+
+    def max(self, a, axis=None, keepdims=False):
+        return np.max(a, axis, keepdims=keepdims)
+
+    def min(self, a, axis=None, keepdims=False):
+        return np.min(a, axis, keepdims=keepdims)
+
+    def maximum(self, a, b):
+        return np.maximum(a, b)
+
+    def minimum(self, a, b):
+        return np.minimum(a, b)
+
+    def argmax(self, a, axis=None):
+        return np.argmax(a, axis=axis)
+
+    def argmin(self, a, axis=None):
+        return np.argmin(a, axis=axis)
+
+    def abs(self, a):
+        return np.abs(a)
+
+    def exp(self, a):
+        return np.exp(a)
+
+    def log(self, a):
+        return np.log(a)
+
+    def sqrt(self, a):
+        return np.sqrt(a)
+
+    def logsumexp(self, a, axis=None, keepdims=False):
+        from scipy.special import logsumexp
+
+        return logsumexp(a, axis=axis, keepdims=keepdims)
+
+    def norm(self, a, axis=None, keepdims=False):
+        return np.linalg.norm(a, axis=axis, keepdims=keepdims)
+
+    def any(self, a):
+        return np.any(a)
+
+    def isfinite(self, a):
+        return np.isfinite(a)
+
+    def where(self, condition, x=None, y=None):
+        return np.where(condition) if x is None and y is None else np.where(condition, x, y)
+
+    def clip(self, a, a_min=None, a_max=None):
+        return np.clip(a, a_min, a_max)
+
+    def sort(self, a, axis=-1):
+        return np.sort(a, axis)
+
+    def searchsorted(self, a, v, side="left"):
+        if a.ndim == 1:
+            return np.searchsorted(a, v, side)
+        out = np.empty(v.shape, dtype=int)
+        for i in range(a.shape[0]):
+            out[i, :] = np.searchsorted(a[i, :], v[i, :], side)
+        return out
+
+    def take_along_axis(self, arr, indices, axis):
+        return np.take_along_axis(arr, indices, axis)
+
+    def concatenate(self, arrays, axis=0):
+        return np.concatenate(arrays, axis)
+
+    def stack(self, arrays, axis=0):
+        return np.stack(arrays, axis)
+
+    def reshape(self, a, shape):
+        return np.reshape(a, shape)
+
+    def flip(self, a, axis=None):
+        return np.flip(a, axis)
+
+    def copy(self, a):
+        return a.copy()
+
+
 # ------------------------------------------------------------ libraries
-class NumpyBackend(_Primitives, _pot.NumpyBackend):
-    """numpy: POT's ``NumpyBackend`` with partition-based selection."""
+class NumpyBackend(_Primitives, NumpyOps):
+    """numpy: POT's ``NumpyBackend`` interface (:class:`NumpyOps`) with
+    partition-based selection."""
 
     def xp(self, a):
         return np
@@ -226,54 +386,67 @@ class NumpyBackend(_Primitives, _pot.NumpyBackend):
         return A
 
 
-class TorchBackend(_Primitives, _pot.TorchBackend):
-    """torch, on the tensors' device: POT's ``TorchBackend`` with ``topk``,
-    ``unique(dim=0)``, batched ``searchsorted`` and CUDA free memory."""
+@functools.cache
+def _torch_backend():
+    """The torch class, built on first use (its base is POT's, which imports torch)."""
 
-    def dtype(self, like, name):
-        import torch
+    class TorchBackend(_Primitives, _pot().TorchBackend):
+        """torch, on the tensors' device: POT's ``TorchBackend`` with ``topk``,
+        ``unique(dim=0)``, batched ``searchsorted`` and CUDA free memory."""
 
-        return getattr(torch, name)
-
-    def astype(self, a, dtype):
-        return a.to(self.dtype(a, dtype) if isinstance(dtype, str) else dtype)
-
-    def stable_argsort(self, a, axis=-1, descending=False):
-        import torch
-
-        return torch.sort(a, dim=axis, descending=descending, stable=True)[1]
-
-    def row_top(self, W, m):
-        return W.topk(m, dim=1, largest=True, sorted=False)
-
-    def unique_rows(self, A):
-        import torch
-
-        unique, inverse = torch.unique(A + 0.0, dim=0, return_inverse=True)
-        n = A.shape[0]
-        first = torch.full((unique.shape[0],), n, dtype=torch.int64, device=A.device)
-        first = first.scatter_reduce(0, inverse, torch.arange(n, device=A.device), "amin")
-        order = torch.argsort(first)  # first appearances are distinct
-        rank = torch.empty_like(order)
-        rank[order] = torch.arange(order.shape[0], device=A.device)
-        return A[first[order]], rank[inverse].cpu().numpy()
-
-    take_rows = NumpyBackend.take_rows
-    scatter = NumpyBackend.scatter
-
-    def count_at_most(self, sorted_rows, values):
-        return self.searchsorted(sorted_rows.contiguous(), values.contiguous(), side="right")
-
-    def free_bytes(self, like):
-        device = getattr(like, "device", None)
-        if getattr(device, "type", None) == "cuda":
+        def dtype(self, like, name):
             import torch
 
-            return torch.cuda.mem_get_info(device)[0]
-        return host_available_bytes()
+            return getattr(torch, name)
+
+        def astype(self, a, dtype):
+            return a.to(self.dtype(a, dtype) if isinstance(dtype, str) else dtype)
+
+        def stable_argsort(self, a, axis=-1, descending=False):
+            import torch
+
+            return torch.sort(a, dim=axis, descending=descending, stable=True)[1]
+
+        def row_top(self, W, m):
+            return W.topk(m, dim=1, largest=True, sorted=False)
+
+        def unique_rows(self, A):
+            import torch
+
+            unique, inverse = torch.unique(A + 0.0, dim=0, return_inverse=True)
+            n = A.shape[0]
+            first = torch.full((unique.shape[0],), n, dtype=torch.int64, device=A.device)
+            first = first.scatter_reduce(0, inverse, torch.arange(n, device=A.device), "amin")
+            order = torch.argsort(first)  # first appearances are distinct
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(order.shape[0], device=A.device)
+            return A[first[order]], rank[inverse].cpu().numpy()
+
+        take_rows = NumpyBackend.take_rows
+        scatter = NumpyBackend.scatter
+
+        def count_at_most(self, sorted_rows, values):
+            return self.searchsorted(sorted_rows.contiguous(), values.contiguous(), side="right")
+
+        def free_bytes(self, like):
+            device = getattr(like, "device", None)
+            if getattr(device, "type", None) == "cuda":
+                import torch
+
+                return torch.cuda.mem_get_info(device)[0]
+            return host_available_bytes()
+
+    TorchBackend.__module__ = __name__  # pickles as skxmr.utils._backend.TorchBackend
+    return TorchBackend
 
 
-class ArrayAPIBackend(_Primitives, _pot.Backend):
+def __getattr__(name):
+    if name == "TorchBackend":
+        return _torch_backend()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class ArrayAPIBackend(_Primitives, _Conversions):
     """POT's backend interface on any array API namespace POT does not know
     (e.g. ``array_api_strict``), written against the standard: only the
     operations skxmr uses are implemented."""
@@ -434,10 +607,11 @@ class ArrayAPIBackend(_Primitives, _pot.Backend):
         return self.row_searchsorted(a, v, side=side)
 
 
-#: The libraries with their own class, by POT's backend name. A library
-#: POT supports (CuPy, JAX...) gets a class here, subclassing POT's, when its
-#: primitives need a native form; until then it runs on the array API forms.
-BACKENDS = {"numpy": NumpyBackend, "torch": TorchBackend}
+#: The libraries with their own class, by POT's backend name: a function
+#: returning the class (built on first use). A library POT supports (CuPy,
+#: JAX...) gets a class here, subclassing POT's, when its primitives need a
+#: native form; until then it runs on the array API forms.
+BACKENDS = {"numpy": lambda: NumpyBackend, "torch": _torch_backend}
 
 _instances = {}
 
@@ -490,13 +664,14 @@ def get_backend(**arrays):
     if isinstance(first, np.ndarray):
         return _instance("numpy", NumpyBackend)
     try:
-        name = _pot.get_backend(*(a for _, a in present)).__name__
+        name = _pot().get_backend(*(a for _, a in present)).__name__
     except ValueError:  # a namespace POT does not know
         xp = array_namespace(first)
         return _instance(xp.__name__, lambda: ArrayAPIBackend(xp))
-    cls = BACKENDS.get(name)
-    if cls is None:  # POT knows it, skxmr has no class: POT's with the generic primitives
-        pot_cls = type(_pot.get_backend(first))
+    if name in BACKENDS:
+        cls = BACKENDS[name]()
+    else:  # POT knows it, skxmr has no class: POT's with the generic primitives
+        pot_cls = type(_pot().get_backend(first))
         cls = type(pot_cls.__name__, (_Primitives, pot_cls), {})
     return _instance(name, cls)
 
@@ -547,9 +722,9 @@ def check_same_namespace(X, estimator, attribute, method):
     """Under dispatch, raise ``ValueError`` unless ``X`` is in the namespace and
     on the device of the fitted ``attribute`` (scikit-learn's check, message
     "``Estimator.method()`` ... must use the same namespace")."""
-    try:
-        from sklearn.utils._array_api import check_same_namespace as check
-    except ImportError:  # scikit-learn < 1.9: get_backend's own check applies
+    from ._compat import sklearn_check_same_namespace as check
+
+    if check is None:  # scikit-learn < 1.9: get_backend's own check applies
         return
     if getattr(estimator, attribute, None) is not None:
         check(X, estimator, attribute=attribute, method=method)

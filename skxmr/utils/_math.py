@@ -54,6 +54,14 @@ def log_weights(W):
     return out
 
 
+def _shift_rows(L):
+    """``L`` minus its row maxima (rows whose maximum is not finite: as is)."""
+    m = np.max(L, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(over="ignore"):  # -1e308 - 1e308 = -inf: a zero weight, exactly
+        return L - m
+
+
 def gcs_rows(log_ps, log_q, *, grads=True):
     """Row-wise generalised CS divergence of K distributions and a target.
 
@@ -82,6 +90,17 @@ def gcs_rows(log_ps, log_q, *, grads=True):
         (only with ``grads=True``).
     """
     r = len(log_ps) + 1
+    # Every value is invariant to a constant added to a row of any l_k (or
+    # of log q): shifting each row's maximum to 0 keeps r·l and the sums
+    # from overflowing, so log-weights anywhere in [-inf, +inf) (e.g. ±1e308)
+    # give the exact value, never inf - inf = NaN.
+    log_q = _shift_rows(log_q)
+    log_ps = [_shift_rows(lp) for lp in log_ps]
+    with np.errstate(over="ignore"):  # r·l = -inf where l < -max/r: weight 0
+        return _gcs_shifted(log_ps, log_q, r, grads)
+
+
+def _gcs_shifted(log_ps, log_q, r, grads):
     joint = log_q + sum(log_ps)
     log_inner = logsumexp(joint, axis=-1, keepdims=True)
     values = logsumexp(r * log_q, axis=-1) / r - log_inner[..., 0]
@@ -100,7 +119,7 @@ def gcs_rows(log_ps, log_q, *, grads=True):
 # relative to a reference, their midrange: at large temperatures h(g) is
 # about τ·log(n_bank) plus differences of the size of the cosines, and
 # float32 scores S - h would keep ~7 digits of the large part and lose the
-# differences (issue 14). Below it (every default temperature) the scores
+# differences. Below it (every default temperature) the scores
 # are exactly S - h; above it they are S - (h - c), the same ranking and
 # the same differences within every row. 8 keeps float32's resolution
 # within 10 ulps of a cosine's.

@@ -5,10 +5,12 @@ object) whose message names the offending argument, and never writes to its
 input.
 """
 
+import re
+
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils._array_api import get_namespace
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from ._compat import get_namespace
+from ._compat import Interval, InvalidParameterError
 
 from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype, to_numpy
 
@@ -54,13 +56,27 @@ def check_matrix(A, name, *, min_rows=1, dtype=FLOAT_DTYPES, copy=False):
             input_name=name,
         )
     except ValueError as exc:
-        msg = str(exc)
-        if name not in msg:
-            msg = f"{name}: {msg}"
-        raise ValueError(msg) from None
+        raise ValueError(short_array_message(str(exc), name, A)) from None
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
     return A
+
+
+def short_array_message(msg, name, A):
+    """scikit-learn's validation message, naming ``name``, without the data.
+
+    Its message for a 1-D (or 0-D) input prints the whole array; a
+    single row of a large embedding fills the screen. That case gets one
+    line saying what to pass instead.
+    """
+    if "array instead" in msg and "Expected 2D array" in msg:
+        shape = tuple(getattr(A, "shape", np.shape(A)))
+        return (
+            f"{name} must be 2-D (n_rows, n_features), got an array of shape {shape}; "
+            f"pass a single row as {name}.reshape(1, -1)."
+        )
+    named = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", msg)
+    return msg if named else f"{name}: {msg}"
 
 
 def namespace_dtypes(A, dtype=FLOAT_DTYPES):

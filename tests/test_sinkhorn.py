@@ -552,7 +552,7 @@ def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
     Xt = m(n_pairs=30, n_features=8, random_state=1, dtype=np.float64).X
     Q, G = unpair(Xt)
     ref = cls(temperature=tau).fit(Xb).decision_function(Xt)
-    est = cls(temperature=tau, method=method).fit(Xb)
+    est = cls(temperature=tau, solver=method).fit(Xb)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         S = est.decision_function(Xt)
@@ -564,7 +564,7 @@ def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
                    and "sinkhorn_log" in str(w.message)]
     if method == "sinkhorn":  # detected before the solve; POT's log-domain solution
         assert handed_over and "'sinkhorn'" in str(handed_over[0].message)
-        np.testing.assert_allclose(S, cls(temperature=tau, method="sinkhorn_log").fit(
+        np.testing.assert_allclose(S, cls(temperature=tau, solver="sinkhorn_log").fit(
             Xb).decision_function(Xt), rtol=0, atol=1e-12)
 
 

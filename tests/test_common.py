@@ -188,7 +188,7 @@ TWO_VIEW = {
 
 #: Settings other than the defaults whose code paths differ (variants, solvers).
 VARIANTS = [
-    skxmr.QBNorm(k=3),
+    skxmr.QBNorm(n_neighbors=3),
     skxmr.CSLS(n_neighbors=5),
     skxmr.DBNorm(dynamic=True),
     skxmr.MutualProximity(method="empirical"),

@@ -33,9 +33,10 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
+from .utils._backend import astype, check_same_namespace, get_backend, host_array, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
 from .utils._docstrings import DocLinkMixin
 from .metrics.ranking import recall_at_k
@@ -154,6 +155,8 @@ class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
+        if not get_tags(self).array_api_support:
+            X = host_array(X)  # computed in numpy, also under array API dispatch
         X, dtype = namespace_dtypes(X, FLOAT_DTYPES)
         try:
             # After fit, the width seen in fit is checked (validate_data's
@@ -171,8 +174,10 @@ class _PairedRowsMixin(StrictParamsMixin):
 
     def _check_namespace(self, X, method):
         """Under array API dispatch, ``X`` must come in the namespace and on
-        the device of the fitted banks (scikit-learn's message)."""
-        check_same_namespace(X, self, "query_bank_", method)
+        the device of the fitted banks (scikit-learn's message); estimators
+        computing in numpy take any namespace (converted)."""
+        if get_tags(self).array_api_support:
+            check_same_namespace(X, self, "query_bank_", method)
 
     def _check_layout(self, X, *, shared_space):
         """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):
@@ -423,18 +428,18 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             return astype(self._score_queries(Q, G, state), dtype)
         return self._score_rows(self._row_scorer(G, state, dtype), Q, G.shape[0])
 
-    def _map_queries(self, func, Q, n_gallery):
-        """``func(rows)`` over memory-bounded chunks of query rows."""
+    def _map_queries(self, func, Q, n_gallery, args=()):
+        """``func(rows, Q, *args)`` over memory-bounded chunks of query rows."""
         nx = get_backend(queries=Q)
         return map_row_chunks(
             func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
-            n_jobs=getattr(self, "n_jobs", None),
+            args=(Q, *args), n_jobs=getattr(self, "n_jobs", None),
             working_memory=getattr(self, "working_memory", None),
             prefer=None if is_numpy(nx) else "threads",
         )
 
     def _score_rows(self, scorer, Q, n_gallery):
-        return concat_rows(self._map_queries(lambda rows: scorer(Q[rows, ...]), Q, n_gallery))
+        return concat_rows(self._map_queries(_score_chunk, Q, n_gallery, (scorer,)))
 
     def index(self, gallery, *, approximate=False, n_candidates=None):
         """Bind a fixed gallery: precompute its statistics once for serving.
@@ -597,3 +602,8 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def _score_chunk(rows, Q, scorer):
+    """The scores of the query rows ``rows`` (a chunk task)."""
+    return scorer(Q[rows, ...])

@@ -33,9 +33,10 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
+from .utils._backend import astype, check_same_namespace, get_backend, host_array, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
 from .utils._docstrings import DocLinkMixin
 from .metrics.ranking import recall_at_k
@@ -49,7 +50,7 @@ from ._pairs import (
 from ._serving import GalleryIndex
 from .utils._math import relative_offsets
 from .utils._compat import check_feature_names_in
-from .utils._params import PAIR_CONSTRAINTS
+from .utils._params import PAIR_CONSTRAINTS, resolve_renamed
 from .utils._validation import (
     FLOAT_DTYPES,
     check_bank,
@@ -140,18 +141,22 @@ def check_two_view_widths(**named):
 
 class StrictParamsMixin(DocLinkMixin):
     """``_validate_params`` that also refuses bools for numeric parameters
-    (and, for every estimator of the package, the HTML repr's link to its
-    API page)."""
+    and resolves renamed ones (``_renamed_params``, see
+    :func:`skxmr.utils._params.resolve_renamed`); and, for every estimator of
+    the package, the HTML repr's link to its API page."""
 
     def _validate_params(self):
         super()._validate_params()
         check_no_bool_numbers(self)
+        resolve_renamed(self)
 
 
 class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
+        if not get_tags(self).array_api_support:
+            X = host_array(X)  # computed in numpy, also under array API dispatch
         X, dtype = namespace_dtypes(X, FLOAT_DTYPES)
         try:
             # After fit, the width seen in fit is checked (validate_data's
@@ -169,8 +174,10 @@ class _PairedRowsMixin(StrictParamsMixin):
 
     def _check_namespace(self, X, method):
         """Under array API dispatch, ``X`` must come in the namespace and on
-        the device of the fitted banks (scikit-learn's message)."""
-        check_same_namespace(X, self, "query_bank_", method)
+        the device of the fitted banks (scikit-learn's message); estimators
+        computing in numpy take any namespace (converted)."""
+        if get_tags(self).array_api_support:
+            check_same_namespace(X, self, "query_bank_", method)
 
     def _check_layout(self, X, *, shared_space):
         """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):
@@ -427,6 +434,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         return map_row_chunks(
             func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
             args=(Q, *args), n_jobs=getattr(self, "n_jobs", None),
+            working_memory=getattr(self, "working_memory", None),
             prefer=None if is_numpy(nx) else "threads",
         )
 

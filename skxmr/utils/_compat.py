@@ -13,7 +13,7 @@ change of those libraries then touches this module alone;
 """
 
 __all__ = [
-    "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
+    "HasMethods", "Hidden", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
     "get_output_config", "is_threading_backend", "local_joblib_backend", "sklearn_check_same_namespace",
     "sklearn_estimator_checks", "validate_params",
@@ -23,6 +23,7 @@ __all__ = [
 # lived in this module since scikit-learn 1.2, unchanged in 1.6-1.9.
 from sklearn.utils._param_validation import (  # noqa: F401
     HasMethods,
+    Hidden,
     Interval,
     InvalidParameterError,
     Options,

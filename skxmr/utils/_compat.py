@@ -13,9 +13,9 @@ change of those libraries then touches this module alone;
 """
 
 __all__ = [
-    "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
+    "HasMethods", "Hidden", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
-    "get_output_config", "local_joblib_backend", "in_process_joblib_backend", "sklearn_check_same_namespace",
+    "get_output_config", "is_threading_backend", "local_joblib_backend", "sklearn_check_same_namespace",
     "sklearn_estimator_checks", "validate_params",
 ]
 
@@ -23,6 +23,7 @@ __all__ = [
 # lived in this module since scikit-learn 1.2, unchanged in 1.6-1.9.
 from sklearn.utils._param_validation import (  # noqa: F401
     HasMethods,
+    Hidden,
     Interval,
     InvalidParameterError,
     Options,
@@ -115,9 +116,10 @@ except ImportError:  # pragma: no cover - a joblib that moves its backends
     _LOCAL_BACKENDS = ()
 
 
-def in_process_joblib_backend(backend):
-    """Whether ``backend`` (a joblib backend instance) runs its tasks in this
-    process (threads, or one after the other): nothing is pickled."""
+def is_threading_backend(backend):
+    """Whether a joblib backend object runs its tasks in this process (on
+    threads, or one after the other: joblib 1.3 gives ``Parallel(n_jobs=None)``
+    the sequential backend inside a threading context): nothing is pickled."""
     if _LOCAL_BACKENDS:
         return isinstance(backend, (ThreadingBackend, SequentialBackend))
     names = ("ThreadingBackend", "SequentialBackend")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for a session with a CUDA device (prepared without one; about
+# GPU check for a session with a CUDA device (prepared without one; steps 1-3 about
 # 5 minutes on one H200). Run from the repository root:
 #
 #     bash benchmarks/gpu_check.sh
@@ -10,7 +10,11 @@
 #    plus a 1e5 gallery bank), d=512, float32, 10 iterations, under a
 #    16 GiB working_memory budget (device memory), then 1,000 queries served
 #    (scores and top 10); time and peak GPU memory of each step;
-# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA.
+# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA;
+# 4. the gallery-sharded engine (skxmr.distributed, numpy on CPU workers) at
+#    the issue's size, bank 2e4 x gallery 2e5, d=512, on a 4-worker
+#    LocalCluster of the host's cores, against one process: time, bytes
+#    moved, peak worker memory, agreement of the potentials and top 10.
 # Record the printed tables on doc/scaling.rst ("GPU" section) with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,3 +93,7 @@ EOF
 echo "== backend benchmark, 20000 x 20000"
 timeout 170 python benchmarks/bench_backends.py --n 20000 --repeat 1 --backends numpy,torch,cuda \
     --cases "SN dense,SN streamed"
+
+echo "== sharded engine, bank 2e4 x gallery 2e5, d=512, 4 CPU workers vs one process"
+timeout 900 python benchmarks/bench_distributed.py --bank 20000 --gallery 200000 --dim 512 \
+    --workers 4 --memory-limit 8GiB --working-memory 256 --compare

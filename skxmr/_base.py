@@ -33,7 +33,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
@@ -48,6 +48,7 @@ from ._pairs import (
 )
 from ._serving import GalleryIndex
 from .utils._math import relative_offsets
+from .utils._compat import check_feature_names_in
 from .utils._params import PAIR_CONSTRAINTS
 from .utils._validation import (
     FLOAT_DTYPES,
@@ -420,17 +421,17 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
             return astype(self._score_queries(Q, G, state), dtype)
         return self._score_rows(self._row_scorer(G, state, dtype), Q, G.shape[0])
 
-    def _map_queries(self, func, Q, n_gallery):
-        """``func(rows)`` over memory-bounded chunks of query rows."""
+    def _map_queries(self, func, Q, n_gallery, args=()):
+        """``func(rows, Q, *args)`` over memory-bounded chunks of query rows."""
         nx = get_backend(queries=Q)
         return map_row_chunks(
             func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
-            n_jobs=getattr(self, "n_jobs", None),
+            args=(Q, *args), n_jobs=getattr(self, "n_jobs", None),
             prefer=None if is_numpy(nx) else "threads",
         )
 
     def _score_rows(self, scorer, Q, n_gallery):
-        return concat_rows(self._map_queries(lambda rows: scorer(Q[rows, ...]), Q, n_gallery))
+        return concat_rows(self._map_queries(_score_chunk, Q, n_gallery, (scorer,)))
 
     def index(self, gallery, *, approximate=False, n_candidates=None):
         """Bind a fixed gallery: precompute its statistics once for serving.
@@ -574,7 +575,7 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        names = check_feature_names_in(self, input_features)
         return np.asarray(self._feature_names_out(names), dtype=object)
 
     @abstractmethod
@@ -593,3 +594,8 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def _score_chunk(rows, Q, scorer):
+    """The scores of the query rows ``rows`` (a chunk task)."""
+    return scorer(Q[rows, ...])

@@ -112,6 +112,31 @@ class LinearCandidates:
         return ids
 
 
+def _top_k_chunk(rows, Q, scorer, k):
+    """Exact best ``k`` of the query rows ``rows``, best first (ties: lower
+    index); a chunk task."""
+    return sorted_top_k(scorer(Q[rows, ...]), k)
+
+
+def _candidate_top_k_chunk(rows, Q, candidates, G, scale, offsets, n_cand, k, scorer):
+    """Best ``k`` of the query rows ``rows`` among their ``n_cand`` graph
+    candidates, re-scored exactly; a chunk task."""
+    Qr = Q[rows]
+    ids = candidates.search(Qr, n_cand)
+    found = ids >= 0  # faiss pads with -1 when it finds fewer
+    safe = np.where(found, ids, 0)
+    S = scale * np.einsum("qd,qcd->qc", Qr, G[safe]) - offsets[safe]
+    S = np.where(found, S, -np.inf).astype(scorer.dtype, copy=False)
+    order = np.lexsort((safe, -S), axis=1)[:, :k]
+    scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
+    # Rows where the graph found fewer than k items (e.g. a gallery of
+    # duplicates) are scored exactly instead of padded with index 0.
+    short = np.flatnonzero(found.sum(axis=1) < k)
+    if short.size:
+        scores[short], idx[short] = sorted_top_k(scorer(Qr[short]), k)
+    return scores, idx
+
+
 class GalleryIndex:
     """A fitted score estimator bound to a fixed gallery, for serving.
 
@@ -287,42 +312,66 @@ class GalleryIndex:
         if self._candidates is not None:
             scores, indices = self._approximate_top_k(Q, k, dtype)
             return (scores, indices) if return_scores else indices
-        parts = self.estimator._map_queries(
-            lambda rows: self._exact_top_k(Q[rows, ...], k, dtype), Q, self.n_gallery)
+        parts = self.estimator._map_queries(_top_k_chunk, Q, self.n_gallery,
+                                            (self._scorer(dtype), k))
         scores = concat_rows([p[0] for p in parts])
         indices = concat_rows([p[1] for p in parts])
         return (scores, indices) if return_scores else indices
-
-    def _exact_top_k(self, Q, k, dtype):
-        """Exact best ``k`` of query rows ``Q``, best first (ties: lower index)."""
-        return sorted_top_k(self._scorer(dtype)(Q), k)
 
     def _approximate_top_k(self, Q, k, dtype):
         # At least k candidates, so that every row has k neighbours to return.
         n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
         scale, offsets = self._linear
         G = self.gallery_
-
-        def top_k(rows):
-            ids = self._candidates.search(Q[rows], n_cand)
-            found = ids >= 0  # faiss pads with -1 when it finds fewer
-            safe = np.where(found, ids, 0)
-            S = scale * np.einsum("qd,qcd->qc", Q[rows], G[safe]) - offsets[safe]
-            S = np.where(found, S, -np.inf).astype(dtype, copy=False)
-            order = np.lexsort((safe, -S), axis=1)[:, :k]
-            scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
-            # Rows where the graph found fewer than k items (e.g. a gallery of
-            # duplicates) are scored exactly instead of padded with index 0.
-            short = np.flatnonzero(found.sum(axis=1) < k)
-            if short.size:
-                scores[short], idx[short] = self._exact_top_k(Q[rows][short], k, dtype)
-            return scores, idx
-
         parts = map_row_chunks(
-            top_k, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            _candidate_top_k_chunk, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
+            args=(Q, self._candidates, G, scale, offsets, n_cand, k, self._scorer(dtype)),
             n_jobs=getattr(self.estimator, "n_jobs", None),
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def kneighbors_graph(self, queries, n_neighbors=10, mode="connectivity"):
+        """The query × gallery k-nearest-neighbour graph, as scikit-learn's.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, d)
+        n_neighbors : int, default=10
+        mode : {"connectivity", "distance"}, default="connectivity"
+            ``"connectivity"``: ones. ``"distance"``: ``s_max - score``,
+            with ``s_max`` the largest score returned: non-negative,
+            smaller is closer, in the ranking of the method's scores
+            (scores are similarities, and a normalised score has no
+            natural zero; for cosine ``1 - score`` differs by a constant).
+
+        Returns
+        -------
+        graph : scipy.sparse.csr_matrix of shape (n_queries, n_gallery)
+            Row ``i`` holds the ``n_neighbors`` best items of query ``i``
+            (explicit entries, zeros included), as
+            :meth:`sklearn.neighbors.NearestNeighbors.kneighbors_graph`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skxmr import CosineSimilarity, pair
+        >>> G = np.eye(3); est = CosineSimilarity().fit(pair(G, G))
+        >>> est.index(G).kneighbors_graph(G[:2], n_neighbors=1).toarray()
+        array([[1., 0., 0.],
+               [0., 1., 0.]])
+        """
+        import scipy.sparse as sp
+
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}.")
+        scores, ids = self.kneighbors(queries, n_neighbors)
+        scores, ids = np.asarray(get_backend(s=scores).to_numpy(scores)), np.asarray(
+            get_backend(s=ids).to_numpy(ids))
+        n_q, k = ids.shape
+        data = (np.ones(n_q * k) if mode == "connectivity"
+                else (scores.max() - scores).ravel().astype(np.float64))
+        return sp.csr_matrix((data, ids.ravel(), np.arange(0, n_q * k + 1, k)),
+                             shape=(n_q, self.n_gallery))
 
     def add(self, gallery):
         """Append gallery items, updating the statistics where the method allows.

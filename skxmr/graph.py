@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import Interval, StrOptions
+from .utils._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .utils._backend import astype, dtype_name, get_backend
@@ -364,17 +364,14 @@ class InvGC(PairedTransformer):
                 for M, b_mean in self._moments_
             ]
 
-            def updates(rows):
-                return [nx.dot(G[rows, ...], M) - shift for M, shift in terms]
-
+            updates = (_full_updates, terms)
             bytes_per_row = 6 * d * itemsize
         else:
             banks = [astype(B, G.dtype) for B in (self.gallery_bank_, self.query_bank_)]
             ms = (self.n_neighbors_gallery_, self.n_neighbors_query_)
             binary = self.adjacency == "avgpool"
 
-            def updates(rows):
-                return [_local_update(G[rows, ...], B, m, binary) for B, m in zip(banks, ms)]
+            updates = (_local_updates, banks, ms, binary)
 
             # Per bank in turn, one chunk row holds a row of W, at most one
             # partitioned copy of it (the plain path of _topk.row_kth_largest; the
@@ -391,18 +388,11 @@ class InvGC(PairedTransformer):
                 for n_b, m in zip((B.shape[0] for B in banks), ms)
             )
 
-        def chunk(rows):
-            G_B = [
-                l2_normalize(G[rows, ...] - r * u, "the convolved gallery (is r too large?)")
-                for r, u in zip(rs, updates(rows))
-            ]
-            out = l2_normalize(0.5 * G_B[0] + 0.5 * G_B[1], "the convolved gallery")
-            return astype(out, G.dtype)
-
         parts = map_row_chunks(
-            chunk,
+            _convolve_chunk,
             G.shape[0],
             bytes_per_row,
+            args=(G, rs, updates),
             n_jobs=self.n_jobs,
             working_memory=self._chunk_budget(),
         )
@@ -413,6 +403,27 @@ class InvGC(PairedTransformer):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.array_api_support = True  # torch stays torch (module docstring)
         return tags
+
+
+def _full_updates(G, terms):
+    """The full adjacency's update of each bank: ``G M - shift``."""
+    return [get_backend(gallery=G).dot(G, M) - shift for M, shift in terms]
+
+
+def _local_updates(G, banks, ms, binary):
+    """The local adjacencies' updates (the ``m`` nearest bank items)."""
+    return [_local_update(G, B, m, binary) for B, m in zip(banks, ms)]
+
+
+def _convolve_chunk(rows, G, rs, updates):
+    """The convolved gallery rows ``rows`` (a chunk task of InvGC)."""
+    Gr = G[rows, ...]
+    G_B = [
+        l2_normalize(Gr - r * u, "the convolved gallery (is r too large?)")
+        for r, u in zip(rs, updates[0](Gr, *updates[1:]))
+    ]
+    out = l2_normalize(0.5 * G_B[0] + 0.5 * G_B[1], "the convolved gallery")
+    return astype(out, G.dtype)
 
 
 register_method(

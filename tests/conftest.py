@@ -8,10 +8,21 @@ import re
 import numpy as np
 import pytest
 import sklearn
+from hypothesis import settings
 try:  # an oracle independent of the package's own conversion
     from sklearn.utils._array_api import move_to
 except ImportError:  # scikit-learn < 1.8
     move_to = None
+
+# Small paired rows (gallery = query + noise, both L2-normalised), the data
+# of the family checks.
+from skxmr.utils.estimator_checks import _make_pairs as make_pairs  # noqa: F401
+
+# One hypothesis profile for the suite: no per-example deadline (a shared
+# CI machine's timings vary) and 40 examples, unless a test asks for more or
+# fewer with ``@settings(max_examples=...)``.
+settings.register_profile("skxmr", deadline=None, max_examples=40)
+settings.load_profile("skxmr")
 
 #: The array libraries the backend tests run on: the one list. Each entry is
 #: (library, its devices given the imported module, the dtypes). numpy runs
@@ -104,11 +115,3 @@ def rng():
     return np.random.default_rng(0)
 
 
-def make_pairs(n=40, d=8, noise=0.3, seed=0, dtype=np.float64):
-    """Small paired rows: gallery = query + noise, both L2-normalised."""
-    rng = np.random.default_rng(seed)
-    Q = rng.standard_normal((n, d))
-    G = Q + noise * rng.standard_normal((n, d))
-    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
-    G /= np.linalg.norm(G, axis=1, keepdims=True)
-    return np.hstack([Q, G]).astype(dtype)

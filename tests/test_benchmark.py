@@ -14,7 +14,7 @@ import skxmr
 from skxmr import _registry
 from skxmr.benchmark._bootstrap import paired_bootstrap_ci
 from skxmr.benchmark import (
-    METRICS,
+    COLUMNS,
     best_method,
     format_table,
     load_dataset,
@@ -27,7 +27,8 @@ from skxmr.metrics import make_retrieval_scorer, rank_of_relevant, recall_at_k
 from tests.conftest import make_pairs
 
 ROW_KEYS = {f"{d} {m}" for d in ("q2g", "g2q")
-            for m in ("R@1", "R@5", "R@10", "MdR", "MnR", "R-P", "mAP@R", "dR@1", "dR@1 CI")}
+            for m in ("recall@1", "recall@5", "recall@10", "median_rank", "mean_rank",
+                      "r_precision", "map_at_r", "delta_recall", "delta_recall CI")}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +57,8 @@ def test_every_registered_method_has_a_row():
     for name, row in result["rows"].items():
         assert ROW_KEYS <= set(row), name
         assert all(np.isfinite(row[k]) for k in ROW_KEYS if not k.endswith("CI")), name
-        assert 0 <= row["q2g R@1"] <= row["q2g R@5"] <= row["q2g R@10"] <= 100
-        assert row["q2g MdR"] >= 1
+        assert 0 <= row["q2g recall@1"] <= row["q2g recall@5"] <= row["q2g recall@10"] <= 100
+        assert row["q2g median_rank"] >= 1
         assert result["k_occurrence"][name].sum() == 60 * 10  # 60 test queries, k=10
     assert result["skipped"] == {}
 
@@ -71,15 +72,15 @@ def test_rows_match_the_metrics():
         est.fit(data.X_bank)
         items = skxmr.split_pairs(data.X_test)
         S = est.decision_function(data.X_test)
-        assert result["rows"][name]["q2g R@1"] == pytest.approx(recall_at_k(S, items.relevance, 1))
+        assert result["rows"][name]["q2g recall@1"] == pytest.approx(recall_at_k(S, items.relevance, 1))
         hits[name] = 100.0 * (rank_of_relevant(S, items.relevance) <= 1)
     # ΔR@1 and its interval: the paired bootstrap of the per-query hits.
     delta, lo, hi = paired_bootstrap_ci(hits["SN"], hits["Cosine"])
     row = result["rows"]["SN"]
-    assert row["q2g dR@1"] == pytest.approx(delta)
-    assert row["q2g dR@1"] == pytest.approx(row["q2g R@1"] - result["rows"]["Cosine"]["q2g R@1"])
-    assert row["q2g dR@1 CI"] == pytest.approx([lo, hi])
-    assert result["rows"]["Cosine"]["q2g dR@1 CI"] == [0.0, 0.0]
+    assert row["q2g delta_recall"] == pytest.approx(delta)
+    assert row["q2g delta_recall"] == pytest.approx(row["q2g recall@1"] - result["rows"]["Cosine"]["q2g recall@1"])
+    assert row["q2g delta_recall CI"] == pytest.approx([lo, hi])
+    assert result["rows"]["Cosine"]["q2g delta_recall CI"] == [0.0, 0.0]
 
 
 def test_default_is_the_bundled_coco_offline(tmp_path, monkeypatch):
@@ -89,8 +90,8 @@ def test_default_is_the_bundled_coco_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("SKXMR_DATA_URL", "http://127.0.0.1:9/")  # nothing listens there
     result = run_benchmark(methods=["Cosine", "IS"])
     assert "COCO" in result["dataset"] and "bank 250 pairs" in result["dataset"]
-    assert result["rows"]["Cosine"]["q2g R@1"] == pytest.approx(60.0)
-    assert result["rows"]["IS"]["q2g R@1"] > result["rows"]["Cosine"]["q2g R@1"]
+    assert result["rows"]["Cosine"]["q2g recall@1"] == pytest.approx(60.0)
+    assert result["rows"]["IS"]["q2g recall@1"] > result["rows"]["Cosine"]["q2g recall@1"]
     assert not (tmp_path / "home").exists()
 
 
@@ -183,7 +184,7 @@ def test_tune_searches_the_bank_only_and_scores_the_test_once(recorder):
         rows = {r.tobytes() for r in X}
         assert rows <= bank and not rows & test
     row = result["rows"]["Recorder"]
-    assert set(row["params"]["q2g"]) == {"knob"} and set(row["cv R@1"]) == {"q2g", "g2q"}
+    assert set(row["params"]["q2g"]) == {"knob"} and {"q2g cv_recall", "g2q cv_recall"} <= set(row)
     assert result["info"]["tuned"] and result["info"]["cv"] == 3
 
 
@@ -199,14 +200,14 @@ def test_tune_equals_grid_search_by_hand():
         ).fit(data.X_bank, groups=data.groups_bank)
         row = result["rows"]["SN"]
         assert row["params"][direction] == search.best_params_
-        assert row["cv R@1"][direction] == pytest.approx(search.best_score_)
-        assert row[f"{direction} R@1"] == pytest.approx(search.score(data.X_test))
+        assert row[f"{direction} cv_recall"] == pytest.approx(search.best_score_)
+        assert row[f"{direction} recall@1"] == pytest.approx(search.score(data.X_test))
 
 
 def test_methods_without_grid_run_at_defaults_when_tuning():
     result = run_benchmark("synthetic", n_pairs=60, methods=["Cosine", "IS"], tune=True)
-    assert "cv R@1" not in result["rows"]["Cosine"]  # nothing to choose: no search
-    assert "cv R@1" in result["rows"]["IS"]
+    assert "q2g cv_recall" not in result["rows"]["Cosine"]  # nothing to choose: no search
+    assert "q2g cv_recall" in result["rows"]["IS"]
 
 
 def test_save_best_is_the_best_bank_cv_and_scores_new_pairs(tmp_path, capsys):
@@ -215,7 +216,7 @@ def test_save_best_is_the_best_bank_cv_and_scores_new_pairs(tmp_path, capsys):
     assert code == 0, err
     result = run_benchmark(methods=["Cosine", "IS", "SN"], tune=True, cross_validate=True)
     name = best_method(result)
-    cv = {n: r["cv R@1"]["q2g"] for n, r in result["rows"].items()}
+    cv = {n: r["q2g cv_recall"] for n, r in result["rows"].items()}
     assert cv[name] == max(cv.values()) and f"saved {name} (q2g" in out
     est = joblib.load(path)
     coco = load_coco_clip()
@@ -249,7 +250,7 @@ def test_own_files_npy_npz_pt_give_the_builtin_table(coco_files, capsys):
         data = load_files(root / q, root / g, **keys)
         result = run_benchmark(data, methods=["Cosine", "IS"])
         for name in ("Cosine", "IS"):
-            assert result["rows"][name]["q2g R@1"] == builtin["rows"][name]["q2g R@1"], (q, name)
+            assert result["rows"][name]["q2g recall@1"] == builtin["rows"][name]["q2g recall@1"], (q, name)
     code, out, err = run_cli(capsys, "--queries", root / "both.npz", "--queries-key", "text",
                              "--gallery", root / "both.npz", "--gallery-key", "image",
                              "--methods", "Cosine")
@@ -278,7 +279,7 @@ def test_own_files_duplicates_labels_and_explicit_banks(tmp_path, capsys):
     labelled = load_files(tmp_path / "q.npy", tmp_path / "g.npy", labels=tmp_path / "y.npy")
     np.testing.assert_array_equal(np.unique(labelled.y_test), np.arange(4))
     r = run_benchmark(labelled, methods=["Cosine"])["rows"]["Cosine"]
-    assert r["q2g R-P"] < r["q2g R@1"]  # several relevant items: R-P differs from R@1
+    assert r["q2g r_precision"] < r["q2g recall@1"]  # several relevant items: R-P differs from R@1
     # Explicit banks: the given files are the test set.
     np.save(tmp_path / "bq.npy", Q[:30])
     np.save(tmp_path / "bg.npy", G[:30])
@@ -366,7 +367,7 @@ def test_cli_outputs(tmp_path, capsys):
     rows = list(csv.reader(out_csv.open()))
     assert rows[0][0] == "method" and rows[1][0] == "IS" and "q2g ΔR@1 low" in rows[0]
     assert run_cli(capsys, "--dataset", "synthetic", "--n-pairs", 100, "--methods", "Cosine,IS",
-                   "--output", out_md, "--metrics", "R@1,R@10")[0] == 0
+                   "--output", out_md, "--metrics", "recall@1,recall@10")[0] == 0
     md = out_md.read_text().splitlines()
     assert md[2] == "| method | q2g R@1 | q2g R@10 | g2q R@1 | g2q R@10 |"
     assert md[4].startswith("| Cosine |") and md[5].startswith("| IS |")
@@ -386,7 +387,7 @@ def test_default_table_fits_120_columns_and_marks_significance(capsys):
 
 def test_metrics_pick_columns():
     result = run_benchmark("synthetic", n_pairs=60, methods="Cosine")
-    header = format_table(result, metrics=["MnR", "deg"]).splitlines()[1].split()
+    header = format_table(result, metrics=["mean_rank", "degeneration_score"]).splitlines()[1].split()
     assert header == ["method", "MnR", "MnR", "Δdeg"]
     with pytest.raises(ValueError, match="unknown"):
         format_table(result, metrics=["R@2"])
@@ -397,8 +398,9 @@ def test_help_defines_every_column_without_markup(capsys):
         main(["benchmark", "--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for key, (header, _, _, definition) in METRICS.items():
-        assert key in text and definition.split()[0] in text, key
+    for key, column in COLUMNS.items():
+        assert key in text and column.header in text, key
+        assert column.definition.split()[0] in text, key
     for header in ("Δdeg", "fit s", "ΔR@1"):
         assert header in text
     assert "``" not in text and ":func:" not in text and ":mod:" not in text

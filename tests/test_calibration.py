@@ -136,7 +136,7 @@ def test_pack_unpack_roundtrip(kind, rng):
     assert X.shape == (5, 2 * expected_width)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(st.lists(st.floats(-5, 5), min_size=9, max_size=9))
 def test_every_finite_full_row_is_spd(values):
     _, cov, _, _ = unpair_gaussians(np.array([values + values]), covariance="full")
@@ -290,7 +290,7 @@ def test_kl_hand_computed_and_properties(rng):
     np.testing.assert_allclose(B, [[0.5]])
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(st.integers(0, 10_000), st.integers(1, 6), st.sampled_from(["diag", "full"]))
 def test_divergences_are_non_negative(seed, d, kind):
     rng = np.random.default_rng(seed)

@@ -3,52 +3,33 @@
 Every public estimator in ``skxmr.__all__`` (and in the method modules'
 ``__all__``) is discovered, so a new method is checked without editing this
 file. scikit-learn's generic checks feed X with an odd number of columns
-(3 or 5); paired rows then have no unambiguous split and, as DESIGN §7 and
-the issue require, raise ``ValueError``. Those checks are listed below as
-expected failures, with the reason, and the same properties are checked on
-paired data by the family checks that follow.
+(3 or 5); paired rows then have no unambiguous split and raise
+``ValueError``. Those checks are expected failures, with the reason
+(``PAIRED_ROWS_XFAIL`` and the additions below), and the same properties
+are checked on paired data by the generated family checks of
+:mod:`skxmr.utils.estimator_checks`.
 """
 
 import inspect
-import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn import __version__ as _sklearn_version
 from sklearn.base import clone
 from sklearn.utils.fixes import parse_version
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skxmr
-from skxmr import PairedTransformer, RetrievalEstimator
+from skxmr import PairedTransformer, RetrievalEstimator, hubness
+from skxmr.utils.estimator_checks import (
+    PAIRED_ROWS_XFAIL as COMMON_XFAIL,
+    check_strength_interpolates,
+    parametrize_with_checks,
+)
+from skxmr.utils.estimator_checks import _ODD as ODD
 
 from .conftest import make_pairs
-
-ODD = (
-    "sklearn's check data has an odd number of columns, so paired rows have "
-    "no query/gallery split (nor two equal views, MultiModalCSAlignment's "
-    "default) and fit raises ValueError (DESIGN §7); checked on paired data "
-    "by the family checks"
-)
-NOT_PER_ROW = (
-    "decision_function returns the (unique queries x unique gallery) score "
-    "matrix of the pairs in X, not one value per row"
-)
-
-COMMON_XFAIL = {
-    "check_fit_score_takes_y": ODD,
-    "check_dont_overwrite_parameters": ODD,
-    "check_estimators_dtypes": ODD,
-    "check_pipeline_consistency": ODD,
-    "check_estimators_nan_inf": ODD,
-    "check_estimators_pickle": ODD,
-    "check_estimators_pickle(readonly_memmap=True)": ODD,
-    "check_f_contiguous_array_estimator": ODD,
-    "check_dict_unchanged": ODD,
-    "check_fit2d_predict1d": ODD,
-    "check_methods_sample_order_invariance": NOT_PER_ROW,
-    "check_methods_subset_invariance": NOT_PER_ROW,
-}
 
 # Per-estimator additions: {"ClassName": {"check_name": "reason"}}. The run is
 # strict: a listed check that passes fails the suite, so the list stays true.
@@ -185,8 +166,37 @@ for _name in ("ProbabilisticCalibration", "CalibratedProjection"):
     EXTRA_XFAIL.setdefault(_name, {})["check_array_api_input"] = GAUSSIAN_HALVES
 EXTRA_XFAIL["GaussianEmbedding"]["check_array_api_input"] = NO_ITEM_IDS
 
-# Estimators off the paired-row data model, checked by sklearn only.
+# Estimators off the paired-row data model, checked by scikit-learn only.
 OTHER_ESTIMATORS = [skxmr.GaussianEmbedding()]
+
+
+#: Each method's two-view function (on explicit matrices), checked against
+#: its estimator by the family check ``check_two_view_function``.
+TWO_VIEW = {
+    skxmr.SinkhornNormalizer: hubness.sinkhorn_normalize,
+    skxmr.DualBankSinkhornNormalizer: hubness.dual_bank_sinkhorn_normalize,
+    skxmr.InvertedSoftmax: hubness.inverted_softmax_scores,
+    skxmr.QBNorm: hubness.qb_norm_scores,
+    skxmr.DualSoftmax: hubness.dual_softmax_scores,
+    skxmr.CSLS: hubness.csls_scores,
+    skxmr.DBNorm: hubness.dbnorm_scores,
+    skxmr.NearestNeighborNormalization: hubness.nnn_scores,
+    skxmr.DistributionNormalization: hubness.distribution_normalization_scores,
+    skxmr.MutualProximity: hubness.mutual_proximity_scores,
+    skxmr.LocalScaling: hubness.local_scaling_scores,
+}
+
+#: Settings other than the defaults whose code paths differ (variants, solvers).
+VARIANTS = [
+    skxmr.QBNorm(k=3),
+    skxmr.CSLS(n_neighbors=5),
+    skxmr.DBNorm(dynamic=True),
+    skxmr.MutualProximity(method="empirical"),
+    skxmr.LocalScaling(n_neighbors=5),
+    skxmr.LocalScaling(method="standard", n_neighbors=5),
+    skxmr.SinkhornNormalizer(temperature=0.03, strength=0.7),
+    skxmr.DualBankSinkhornNormalizer(temperature=0.03, strength=0.7),
+]
 
 
 def expected_failed_checks(estimator):
@@ -195,136 +205,37 @@ def expected_failed_checks(estimator):
     return {**COMMON_XFAIL, **EXTRA_XFAIL.get(type(estimator).__name__, {})}
 
 
-# xfail_strict (scikit-learn >= 1.8): an expected failure that passes fails
-# the run; older scikit-learn runs the same checks without it.
-_STRICT = (
-    {"xfail_strict": True}
-    if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters
-    else {}
-)
-
-
 @parametrize_with_checks(
     ESTIMATORS + OTHER_ESTIMATORS,
+    two_view=TWO_VIEW,
     expected_failed_checks=expected_failed_checks,
-    **_STRICT,
+    xfail_strict=True,  # on every supported scikit-learn (see _compat)
 )
-def test_sklearn_compatible(estimator, check):
+def test_estimator_checks(estimator, check):
+    """scikit-learn's checks, then the generated family checks (scikit-learn's
+    only for the estimators off the paired rows)."""
     check(estimator)
+
+
+@parametrize_with_checks(VARIANTS, two_view=TWO_VIEW, sklearn_checks=False)
+def test_family_checks_of_variants(estimator, check):
+    check(estimator)
+
+
+STRENGTH = [e for e in ESTIMATORS + VARIANTS if "strength" in e.get_params()]
+
+
+@given(seed=st.integers(0, 10_000), alpha=st.floats(0.0, 1.0),
+       which=st.integers(0, len(STRENGTH) - 1))
+def test_strength_interpolates_on_random_problems(seed, alpha, which):
+    """The family check on random unnormalised problems (hypothesis)."""
+    est = STRENGTH[which]
+    check_strength_interpolates(type(est).__name__, est, seed=seed, alpha=alpha,
+                                rtol=1e-9, atol=1e-9)
 
 
 def _ids(est):
     return type(est).__name__
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
-def test_fit_does_not_modify_input_or_params(estimator):
-    X = make_pairs()
-    X_copy = X.copy()
-    params = clone(estimator).get_params()
-    est = clone(estimator).fit(X)
-    np.testing.assert_array_equal(X, X_copy)
-    assert est.get_params() == params
-    assert est.n_features_in_ == X.shape[1]
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_non_finite_input_names_x(estimator, bad):
-    X = make_pairs()
-    X[3, 2] = bad
-    with pytest.raises(ValueError, match="X"):
-        clone(estimator).fit(X)
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
-def test_odd_columns_and_bad_split(estimator):
-    X = make_pairs()
-    split = "n_query_features" if "n_query_features" in estimator.get_params() else "view_features"
-    with pytest.raises(ValueError, match=split):
-        clone(estimator).fit(X[:, :-1])
-    bad = X.shape[1] if split == "n_query_features" else (X.shape[1],)
-    with pytest.raises(ValueError, match=split):
-        clone(estimator).set_params(**{split: bad}).fit(X)
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
-def test_unfitted_raises(estimator):
-    from sklearn.exceptions import NotFittedError
-
-    method = "decision_function" if isinstance(estimator, RetrievalEstimator) else "transform"
-    with pytest.raises(NotFittedError):
-        getattr(clone(estimator), method)(make_pairs())
-
-
-@pytest.mark.parametrize("estimator", SCORERS, ids=_ids)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_scores_shape_dtype_and_pickle(estimator, dtype):
-    X_bank, X_test = make_pairs(40, seed=1, dtype=dtype), make_pairs(25, seed=2, dtype=dtype)
-    est = clone(estimator).fit(X_bank)
-    S = est.decision_function(X_test)
-    assert S.shape == (25, 25) and S.dtype == dtype
-    assert np.all(np.isfinite(S))
-    est2 = pickle.loads(pickle.dumps(est))
-    np.testing.assert_allclose(est2.decision_function(X_test), S, rtol=1e-6)
-    # Directions: g2q ranks the left half for each right half.
-    S_g2q = clone(estimator).set_params(direction="g2q").fit(X_bank).decision_function(X_test)
-    assert S_g2q.shape == (25, 25)
-    assert 0.0 <= est.score(X_test) <= 100.0
-
-
-@pytest.mark.parametrize("estimator", SCORERS, ids=_ids)
-def test_permutation_equivariance(estimator):
-    """Reordering the test pairs reorders the score matrix, nothing else."""
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    est = clone(estimator).fit(X_bank)
-    perm = np.random.default_rng(3).permutation(25)
-    S = est.decision_function(X_test)
-    S_perm = est.decision_function(X_test[perm])
-    np.testing.assert_allclose(S_perm, S[np.ix_(perm, perm)], rtol=1e-7, atol=1e-9)
-
-
-@pytest.mark.parametrize("estimator", SCORERS, ids=_ids)
-def test_float32_and_float64_agree(estimator):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    S64 = clone(estimator).fit(X_bank).decision_function(X_test)
-    S32 = clone(estimator).fit(X_bank.astype(np.float32)).decision_function(
-        X_test.astype(np.float32)
-    )
-    np.testing.assert_allclose(S32, S64, rtol=1e-3, atol=1e-3)
-
-
-@pytest.mark.parametrize("estimator", SCORERS, ids=_ids)
-def test_index_matches_score_matrix(estimator):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    est = clone(estimator).fit(X_bank)
-    Q, G = X_test[:, :8], X_test[:, 8:]
-    if est._transductive:
-        with pytest.raises(ValueError, match="transductive"):
-            est.index(G)
-        return
-    index = est.index(G)
-    S = est.score_matrix(Q, G)
-    np.testing.assert_allclose(index.score(Q), S, rtol=1e-10)
-    scores, idx = index.kneighbors(Q, n_neighbors=5)
-    np.testing.assert_allclose(scores, np.take_along_axis(S, idx, 1))
-    assert np.all(np.diff(scores, axis=1) <= 0)
-    np.testing.assert_allclose(scores[:, 0], S.max(axis=1))
-
-
-# Trainable transformers may stop at max_iter on these 40 random pairs; the
-# check is about shapes, dtypes and pickling, not about convergence.
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("estimator", TRANSFORMERS, ids=_ids)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_transformer_shape_dtype_and_pickle(estimator, dtype):
-    X_bank, X_test = make_pairs(40, seed=1, dtype=dtype), make_pairs(25, seed=2, dtype=dtype)
-    est = clone(estimator).fit(X_bank)
-    Xt = est.transform(X_test)
-    assert Xt.shape[0] == 25 and Xt.dtype == dtype
-    assert np.all(np.isfinite(Xt))
-    est2 = pickle.loads(pickle.dumps(est))
-    np.testing.assert_allclose(est2.transform(X_test), Xt, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ brute-force agreement, chunking invariance and bad input."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from skxmr._pairs import split_pairs
@@ -84,7 +84,6 @@ def test_duplicates_are_neighbours_at_similarity_one():
 
 
 # --------------------------------------------------------- brute force
-@settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(2, 25),
     m=st.integers(1, 20),

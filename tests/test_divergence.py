@@ -38,7 +38,7 @@ def test_hand_computed_values():
 
 
 @given(pairs_of())
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 def test_cs_properties(pq):
     p, q = pq
     d = cs_divergence(p, q)
@@ -59,7 +59,6 @@ def test_cs_properties(pq):
 
 
 @given(pairs_of())
-@settings(max_examples=40, deadline=None)
 def test_cs_zero_only_when_proportional(pq):
     p, q = pq
     a, b = p / np.linalg.norm(p), q / np.linalg.norm(q)
@@ -68,14 +67,12 @@ def test_cs_zero_only_when_proportional(pq):
 
 
 @given(pairs_of())
-@settings(max_examples=40, deadline=None)
 def test_gcs_with_two_distributions_is_cs(pq):
     p, q = pq
     assert gcs_divergence(p, q) == pytest.approx(cs_divergence(p, q), rel=1e-12, abs=1e-12)
 
 
 @given(pairs_of(), st.floats(0.1, 10.0))
-@settings(max_examples=40, deadline=None)
 def test_gcs_properties(pq, scale):
     p, q = pq
     r = p[::-1] + 0.5

@@ -3,6 +3,7 @@
 import os
 import re
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 DOC = Path(__file__).resolve().parents[1] / "doc"
 # getting_started, every page of the user guide's toctree and the pages they include.
 PAGES = ["getting_started", "hubness", "hubness_baselines", "invgc", "calibration",
-         "alignment", "metrics", "model_selection", "serving", "scaling", "arrays"]
+         "alignment", "metrics", "model_selection", "serving", "scaling", "arrays",
+         "extending"]
 BLOCK = re.compile(r"^\.\. code-block:: python\n((?:[ \t]*\n|[ \t]+.*\n)+)", re.M)
 
 
@@ -52,7 +54,11 @@ def test_code_blocks_run_as_pasted(page, tmp_path, monkeypatch):
                         "run it in a fresh interpreter")
     monkeypatch.chdir(tmp_path)  # blocks may write files (best.joblib)
     registry = dict(_registry._METHODS)
-    namespace = {"__name__": "__main__"}
+    # A module of its own as __main__, as a pasted script has: classes defined
+    # on a page pickle (the estimator checks pickle them).
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    namespace = main.__dict__
     try:
         for i, block in enumerate(blocks):
             exec(compile(block, f"doc/{page}.rst[block {i}]", "exec"), namespace)

@@ -162,7 +162,7 @@ def test_top_m_ties_by_hand():
     np.testing.assert_array_equal(top_k_indices(W, 5), np.tile(np.arange(5), (3, 1)))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     n_rows=st.integers(1, 8),
     n_cols=st.integers(1, 30),

@@ -7,13 +7,9 @@ Expected values are written from the papers' formulas with explicit numpy
 
 import tracemalloc
 
-import joblib
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.special import logsumexp, softmax
-from sklearn import config_context
 from sklearn.base import clone
 
 from skxmr import (
@@ -34,7 +30,10 @@ from skxmr.hubness import (
     qb_norm_scores,
 )
 
+from skxmr.utils.estimator_checks import two_view_scores
+
 from .conftest import make_pairs
+from .test_common import TWO_VIEW
 
 E1, E2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
 
@@ -334,53 +333,7 @@ def _ids(est):
 
 def two_view(est, Q, G, Bq, Bg):
     """The two-view function matching ``est``'s parameters."""
-    params = {
-        k: v
-        for k, v in est.get_params().items()
-        if k not in ("n_query_features", "direction", "n_jobs")
-    }
-    if isinstance(est, InvertedSoftmax):
-        return inverted_softmax_scores(Q, G, Bq, **params)
-    if isinstance(est, QBNorm):
-        return qb_norm_scores(Q, G, Bq, **params)
-    if isinstance(est, DualSoftmax):
-        return dual_softmax_scores(Q, G, **params)
-    if isinstance(est, CSLS):
-        return csls_scores(Q, G, Bq, Bg, **params)
-    return dbnorm_scores(Q, G, Bq, Bg, **params)
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=_ids)
-@pytest.mark.parametrize("direction", ["q2g", "g2q"])
-def test_two_view_function_equals_estimator(est, direction):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    S = clone(est).set_params(direction=direction).fit(X_bank).decision_function(X_test)
-    (Qb, Gb), (Q, G) = (X_bank[:, :8], X_bank[:, 8:]), (X_test[:, :8], X_test[:, 8:])
-    if direction == "g2q":
-        Qb, Gb, Q, G = Gb, Qb, G, Q
-    np.testing.assert_allclose(S, two_view(est, Q, G, Qb, Gb), rtol=1e-12)
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=_ids)
-def test_strength_zero_is_cosine(est):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    cos = CosineSimilarity().fit(X_bank).decision_function(X_test)
-    S0 = clone(est).set_params(strength=0.0).fit(X_bank).decision_function(X_test)
-    np.testing.assert_allclose(S0, cos, rtol=1e-12, atol=1e-15)
-    S1 = clone(est).fit(X_bank).decision_function(X_test)
-    assert not np.allclose(S1, cos)
-
-
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), alpha=st.floats(0.0, 1.0), which=st.integers(0, len(ESTIMATORS) - 1))
-def test_strength_interpolates_linearly(seed, alpha, which):
-    """S_α = S + α (S_1 - S): 0 is cosine, 1 the published method."""
-    Q, G, Bq, Bg = random_problem(seed, n_q=7, n_g=6, n_bq=6, n_bg=6)
-    est = ESTIMATORS[which]
-    S = unit(Q) @ unit(G).T
-    S1 = two_view(clone(est).set_params(strength=1.0), Q, G, Bq, Bg)
-    Sa = two_view(clone(est).set_params(strength=alpha), Q, G, Bq, Bg)
-    np.testing.assert_allclose(Sa, S + alpha * (S1 - S), rtol=1e-9, atol=1e-9)
+    return two_view_scores(TWO_VIEW[type(est)], est, Q, G, Bq, Bg)
 
 
 @pytest.mark.parametrize(
@@ -441,19 +394,6 @@ def test_inputs_unchanged_and_dtype(dtype):
     for est in ESTIMATORS:
         clone(est).fit(X_bank).decision_function(X_test)
         np.testing.assert_array_equal(X_test, X_copy)
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=_ids)
-def test_chunked_and_parallel_equal_one_pass(est):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    est = clone(est).fit(X_bank)
-    S = est.decision_function(X_test)
-    # equal up to float64 rounding (BLAS sums a 1-row product in another order)
-    with config_context(working_memory=1e-6):  # one row per chunk everywhere
-        np.testing.assert_allclose(est.decision_function(X_test), S, rtol=1e-12, atol=1e-14)
-    with joblib.parallel_backend("threading", n_jobs=2), config_context(working_memory=1e-4):
-        np.testing.assert_allclose(est.set_params(n_jobs=2).decision_function(X_test), S,
-                                   rtol=1e-12, atol=1e-14)
 
 
 # -------------------------------------------------------------- bad input

@@ -1,4 +1,5 @@
-"""Serving: the gallery index, persistence, incremental add, and dask."""
+"""Serving: the gallery index, persistence and incremental add (worker processes
+and dask: tests/test_distributed.py)."""
 
 import joblib
 import numpy as np
@@ -75,24 +76,6 @@ def test_chunked_scoring_equals_one_chunk(estimator):
     with config_context(working_memory=0.001):  # a few rows per chunk
         chunked = est.score_matrix(Q, G)
     np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
-
-
-def test_dask_local_cluster_matches_single_process():
-    """The chunked steps spread over a real 2-worker dask cluster on loopback."""
-    distributed = pytest.importorskip("distributed")
-    estimators = [e for e in SCORERS if not e._transductive]
-    fitted = [_fitted(e) for e in estimators]
-    expected = []
-    with config_context(working_memory=0.001):
-        for est, Q, G in fitted:
-            expected.append(est.score_matrix(Q, G))
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-        processes=True,
-    ) as cluster, distributed.Client(cluster):
-        with joblib.parallel_backend("dask"), config_context(working_memory=0.001):
-            for (est, Q, G), S in zip(fitted, expected):
-                np.testing.assert_allclose(est.score_matrix(Q, G), S, rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -273,3 +256,21 @@ def test_pipeline_that_cannot_be_served():
                          skxmr.ProbabilisticCalibration()).fit(X_bank)
     with pytest.raises(TypeError, match="NeighborhoodGaussian cannot transform one half"):
         skxmr.index(pipe, skxmr.unpair(X_test)[1])
+
+
+def test_kneighbors_graph_as_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    G, Q = rng.standard_normal((40, 6)), rng.standard_normal((15, 6))
+    index = CosineSimilarity().fit(make_pairs(20, d=6, seed=0)).index(G)
+    nn = NearestNeighbors(n_neighbors=4, metric="cosine").fit(G)
+    conn = index.kneighbors_graph(Q, 4)
+    assert conn.shape == (15, 40) and conn.nnz == 60
+    np.testing.assert_array_equal(conn.toarray(), nn.kneighbors_graph(Q).toarray())
+    dist = index.kneighbors_graph(Q, 4, mode="distance").toarray()
+    ref = nn.kneighbors_graph(Q, mode="distance")
+    np.testing.assert_allclose(dist[conn.toarray() > 0], (ref.toarray() - ref.data.min())[conn.toarray() > 0],
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="mode must be"):
+        index.kneighbors_graph(Q, 4, mode="similarity")

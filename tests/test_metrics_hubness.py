@@ -76,8 +76,8 @@ def test_report_agrees_with_functions(rng):
     S = rng.standard_normal((30, 20))
     rep = hubness_report(S, k=5)
     assert rep["k"] == 5
-    assert rep["skewness"] == hubness_skewness(S, k=5)
-    assert rep["robinhood"] == robinhood_index(S, k=5)
+    assert rep["hubness_skewness"] == hubness_skewness(S, k=5)
+    assert rep["robinhood_index"] == robinhood_index(S, k=5)
     assert rep["antihub_rate"] == antihub_rate(S, k=5)
     assert rep["max_occurrence"] == k_occurrence(S, k=5).max()
 
@@ -102,7 +102,7 @@ matrices = st.tuples(st.integers(1, 8), st.integers(1, 10)).flatmap(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80)
 @given(matrices, st.data())
 def test_properties(S, data):
     S = S.astype(float)
@@ -120,7 +120,6 @@ def test_properties(S, data):
     assert np.isfinite(hubness_skewness(S, k))
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 8), st.integers(2, 10), st.integers(0, 2**32 - 1), st.data())
 def test_column_permutation_equivariance(n_q, n_g, seed, data):
     S = np.random.default_rng(seed).standard_normal((n_q, n_g))  # no ties

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.pipeline import make_pipeline
 
@@ -90,7 +90,6 @@ def test_split_pairs_bad_direction():
         split_pairs(np.ones((2, 4)), direction="t2v")
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.integers(2, 12), st.integers(1, 4), st.integers(0, 10_000))
 def test_relevance_is_exactly_the_pairs(n_items, copies, seed):
     """Every row's pair is relevant, and nothing else, whatever the duplication."""

@@ -198,7 +198,7 @@ def test_permutation_equivariance(M):
     np.testing.assert_allclose(h_perm, h[perm], rtol=0, atol=1e-12)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     seed=st.integers(0, 2**16),
     col=st.integers(0, 7),
@@ -282,37 +282,11 @@ def test_estimators_equal_pot(dual, n_iter):
     np.testing.assert_allclose(est.decision_function(X_test), Q @ G.T - h, atol=1e-12)
 
 
-def test_functions_match_estimators():
+def test_two_view_strength_zero_is_cosine():
+    """The estimators' side is a family check (skxmr.utils.estimator_checks)."""
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    Q, G = X_test[:, :8], X_test[:, 8:]
-    Bq, Bg = X_bank[:, :8], X_bank[:, 8:]
-    for cls, func, banks in (
-        (SinkhornNormalizer, sinkhorn_normalize, (Bq,)),
-        (DualBankSinkhornNormalizer, dual_bank_sinkhorn_normalize, (Bq, Bg)),
-    ):
-        est = cls(temperature=0.03, strength=0.7).fit(X_bank)
-        np.testing.assert_allclose(
-            func(Q, G, *banks, temperature=0.03, strength=0.7),
-            est.decision_function(X_test), atol=1e-12,
-        )
-
-
-@pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
-def test_strength_zero_is_cosine(cls):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    S = cls(strength=0.0).fit(X_bank).decision_function(X_test)
-    np.testing.assert_array_equal(S, CosineSimilarity().fit(X_bank).decision_function(X_test))
     Q, G = X_test[:, :8], X_test[:, 8:]
     np.testing.assert_allclose(sinkhorn_normalize(Q, G, X_bank[:, :8], strength=0), Q @ G.T)
-
-
-@pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
-def test_strength_interpolates(cls):
-    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    S0 = cls(strength=0.0).fit(X_bank).decision_function(X_test)
-    S1 = cls(strength=1.0).fit(X_bank).decision_function(X_test)
-    S_half = cls(strength=0.5).fit(X_bank).decision_function(X_test)
-    np.testing.assert_allclose(S_half, (S0 + S1) / 2, atol=1e-12)
 
 
 @pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])

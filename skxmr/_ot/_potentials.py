@@ -70,7 +70,7 @@ float32 and float64 inputs then give identical potentials.
 
 
 import numpy as np
-from sklearn.utils._param_validation import validate_params
+from ..utils._compat import validate_params
 
 from ..utils._backend import get_backend
 from ..utils._validation import check_matrix, check_same_width

@@ -5,7 +5,6 @@ from contextlib import nullcontext
 
 import numpy as np
 from joblib import effective_n_jobs
-from joblib.parallel import get_active_backend
 from scipy.linalg.blas import dgemv as _dgemv
 
 from ..utils._backend import get_backend
@@ -17,17 +16,9 @@ from ._common import (BlockProduct, KernelBuffer, _blas_threads, _budget_bytes, 
 from ._dense import _scaling_iterations, _solve_dense
 from ._generic import nx_sinkhorn, product_source
 from ._log import _streamed_log
+from ..utils._compat import local_joblib_backend
 from ..utils._math import scaled_product_dtype
 from ._pot import check_pot_memory, pot_sinkhorn
-
-
-def _local_joblib_backend():
-    from joblib._parallel_backends import (LokyBackend, MultiprocessingBackend,
-                                           SequentialBackend, ThreadingBackend)
-
-    backend = get_active_backend()[0]
-    return isinstance(backend, (LokyBackend, MultiprocessingBackend, SequentialBackend,
-                                ThreadingBackend))
 
 
 def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, work32):
@@ -128,7 +119,7 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
         )
     # Local threads unless joblib workers were asked for: n_jobs, or a
     # distributed joblib backend (dask, ray) the caller made active.
-    threads = n_jobs is None and _local_joblib_backend()
+    threads = n_jobs is None and local_joblib_backend()
     n_workers = _blas_threads() if threads else effective_n_jobs(n_jobs)
     if threads:  # the budget is shared by the threads of this call
         n_workers = max(1, min(n_workers, int(budget // min_bytes), n_rows))

@@ -12,7 +12,7 @@ The same maps (module-level functions ``*_maps``) are the starting point of
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 
 from .._registry import register_method
 from ..utils._docstrings import fill_doc

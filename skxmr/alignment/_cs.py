@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._registry import register_method

@@ -7,7 +7,8 @@ One module per step: :mod:`~skxmr.benchmark._data` loads the pairs,
 :mod:`~skxmr.benchmark._bootstrap` gives the paired intervals,
 :mod:`~skxmr.benchmark._report` formats and writes the results, and
 :mod:`~skxmr.benchmark._cli` is the command line (``python -m skxmr
-benchmark``). :mod:`~skxmr.benchmark._table` holds the columns.
+benchmark``). :mod:`~skxmr.benchmark._table` holds the columns, drawn from the metric
+table of :mod:`skxmr.metrics`.
 """
 
 from ._cli import main
@@ -17,6 +18,9 @@ from ._report import (
     format_params,
     format_table,
     plot_hubness,
+    OUTPUT_SUFFIXES,
+    WRITERS,
+    check_columns,
     result_rows,
     write_output,
 )
@@ -28,8 +32,16 @@ from ._table import (
     DIRECTIONS,
     EMBEDDING_SUFFIXES,
     FAMILY_ORDER,
+    COLUMNS,
     MANY_TO_MANY_METRICS,
-    METRICS,
-    OUTPUT_SUFFIXES,
     REFERENCE,
 )
+
+
+def __getattr__(name):
+    if name == "METRICS":  # the benchmark's columns, before the metric table
+        from ..metrics._table import deprecated_name
+
+        deprecated_name("skxmr.benchmark.METRICS", "skxmr.benchmark.COLUMNS", "the table")
+        return COLUMNS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 import textwrap
+import warnings
 
 from . import _data, _report, _run, _table
 from .._registry import format_grid, registered_methods
@@ -26,12 +27,16 @@ examples:
   skxmr benchmark --list"""
 
 
+_MANY_TO_MANY_ONLY = [m for m in _table.MANY_TO_MANY_METRICS if m not in _table.DEFAULT_METRICS]
+_ONE_TO_ONE_ONLY = [m for m in _table.DEFAULT_METRICS if m not in _table.MANY_TO_MANY_METRICS]
+
+
 def _column_help():
     lines = ["columns (--metrics picks them; q2g and g2q each get the per-direction ones):"]
-    for key, (header, _, per_direction, text) in _table.METRICS.items():
-        name = f"{key} ({header})" if header != key else key
+    for key, column in _table.COLUMNS.items():
+        name = f"{key} ({column.header})"
         body = textwrap.fill(
-            text + (" [per direction]" if per_direction else ""),
+            column.definition + (" [per direction]" if column.per_direction else ""),
             width=76, initial_indent="", subsequent_indent=" " * 18,
         )
         lines.append(f"  {name:<16}{body}" if len(name) < 16 else f"  {name}\n{' ' * 18}{body}")
@@ -118,9 +123,10 @@ def build_parser():
                      help="list registered methods and their grids, and exit")
     out = b.add_argument_group("output")
     out.add_argument("--metrics", metavar="LIST",
-                     help=f"comma-separated columns from {','.join(_table.METRICS)} "
-                          "(default: R@1,dR@1,R@5,MdR,skew,fit; R-P,mAP@R instead of "
-                          "R@5,MdR when relevance is many-to-many)")
+                     help=f"comma-separated columns from {','.join(_table.COLUMNS)} "
+                          f"(default: {','.join(_table.DEFAULT_METRICS)}; "
+                          f"{','.join(_MANY_TO_MANY_ONLY)} instead of "
+                          f"{','.join(_ONE_TO_ONE_ONLY)} when relevance is many-to-many)")
     out.add_argument("--output", metavar="PATH",
                      help="write every number to res.json, res.csv or res.md")
     out.add_argument("--save-best", metavar="PATH",
@@ -156,7 +162,7 @@ def _check_paths(args):
             except ImportError:
                 return f"{flag} {path!r} is a torch file but torch is not installed"
     outputs = [
-        ("--output", args.output, _table.OUTPUT_SUFFIXES),
+        ("--output", args.output, _report.OUTPUT_SUFFIXES),
         ("--plot", args.plot, (".png",)),
         ("--save-best", args.save_best, None),
     ]
@@ -187,10 +193,23 @@ def _check_combinations(args):
             if getattr(args, flag) is not None:
                 return f"--{flag.replace('_', '-')} needs --queries and --gallery"
     if args.metrics:
-        unknown = [m for m in args.metrics.split(",") if m not in _table.METRICS]
+        unknown = [m for m in args.metrics.split(",")
+                   if m not in _table.COLUMNS and m not in _table.OLD_COLUMNS]
         if unknown:
-            return f"--metrics {','.join(unknown)}: unknown; choose from {','.join(_table.METRICS)}"
+            return f"--metrics {','.join(unknown)}: unknown; choose from {','.join(_table.COLUMNS)}"
     return None
+
+
+def _metrics(text, note):
+    """The column names of ``--metrics`` (names of the past noted, then mapped)."""
+    if not text:
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        columns = _report.check_columns(text.split(","))
+    for warning in caught:
+        note(f"--metrics: {warning.message}")
+    return tuple(c.name for c in columns)
 
 
 class _Notes:
@@ -233,8 +252,8 @@ def main(argv=None):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     methods = args.methods.split(",") if args.methods else None
-    metrics = tuple(args.metrics.split(",")) if args.metrics else None
     note = _Notes()
+    metrics = _metrics(args.metrics, note)
     try:
         if args.queries is not None:
             data = _data.load_files(
@@ -272,7 +291,7 @@ def main(argv=None):
 
             name = _run.best_method(result, args.direction)
             joblib.dump(result["estimators"][name][args.direction], args.save_best)
-            cv_r1 = result["rows"][name]["cv R@1"][args.direction]
+            cv_r1 = result["rows"][name][f"{args.direction} cv_recall"]
             print(f"\nsaved {name} ({args.direction}, bank-CV R@1 {cv_r1:.1f}, refit on the "
                   f"bank) to {args.save_best}")
         if args.output:

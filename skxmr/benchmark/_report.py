@@ -7,39 +7,78 @@ import os
 
 import numpy as np
 
-from ._table import DEFAULT_METRICS, DIRECTIONS, MANY_TO_MANY_METRICS, METRICS, OUTPUT_SUFFIXES, REFERENCE
-# ---------------------------------------------------------------- output
+from ..metrics._table import deprecated_name
+from ._table import (
+    COLUMNS,
+    DEFAULT_METRICS,
+    DIRECTIONS,
+    MANY_TO_MANY_METRICS,
+    OLD_COLUMNS,
+    REFERENCE,
+)
+
+
+# ---------------------------------------------------------------- columns
 def default_metrics(result):
     """The table's default columns: R-P and mAP@R only where they differ from R@1."""
     return MANY_TO_MANY_METRICS if result["many_to_many"] else DEFAULT_METRICS
 
 
-def _cell(row, key, direction=None):
-    value = row[f"{direction} {key}"] if direction else row[key]
-    if key == "dR@1":
-        lo, hi = row[f"{direction} dR@1 CI"]
+def check_columns(metrics):
+    """The columns named by ``metrics`` (names of :data:`COLUMNS`).
+
+    Names of the past (``"R@1"``, ``"skew"``, ...) are mapped to their
+    columns with a FutureWarning; an unknown name raises ValueError.
+    """
+    unknown = [m for m in metrics if m not in COLUMNS and m not in OLD_COLUMNS]
+    if unknown:
+        raise ValueError(f"metrics {unknown} are unknown; choose from {list(COLUMNS)}.")
+    for m in metrics:
+        if m not in COLUMNS:
+            deprecated_name(m, OLD_COLUMNS[m], "the column")
+    return [COLUMNS[OLD_COLUMNS.get(m, m)] for m in metrics]
+
+
+def _key(column, direction=None):
+    return f"{direction} {column.name}" if column.per_direction else column.name
+
+
+def _is_delta(column):
+    return column.metric.name == "delta_recall"
+
+
+def _header(column, direction=None):
+    header = column.header + (" [95% CI]" if _is_delta(column) else "")
+    return f"{direction} {header}" if direction else header
+
+
+def _missing(value):
+    return value is None or not np.isfinite(value)
+
+
+def _cell(row, column, direction=None):
+    value = row.get(_key(column, direction))
+    if _is_delta(column):
         if row.get("reference"):
             return "reference"
-        if not np.isfinite(value):
+        if _missing(value):
             return "—"
+        lo, hi = row[f"{direction} {column.name} CI"]
         mark = "*" if lo > 0 or hi < 0 else " "
         return f"{value:+.1f} [{lo:+.1f}, {hi:+.1f}]{mark}"
-    if value is None or not np.isfinite(value):
-        return "—"
-    return METRICS[key][1].format(value)
+    return "—" if _missing(value) else column.fmt.format(value)
 
 
-def _table_cells(result, metrics):
-    per = [m for m in metrics if METRICS[m][2]]
-    once = [m for m in metrics if not METRICS[m][2]]
-    header = ["method"] + [METRICS[m][0] for _ in DIRECTIONS for m in per] + [
-        METRICS[m][0] for m in once
-    ]
-    body = []
-    for name, row in result["rows"].items():
-        body.append([name] + [_cell(row, m, d) for d in DIRECTIONS for m in per]
-                    + [_cell(row, m) for m in once])
-    return per, once, header, body
+def _table_cells(result, columns):
+    per = [c for c in columns if c.per_direction]
+    once = [c for c in columns if not c.per_direction]
+    header = ["method"] + [_header(c) for _ in DIRECTIONS for c in per] + [
+        _header(c) for c in once]
+    flat = ["method"] + [_header(c, d) for d in DIRECTIONS for c in per] + [
+        _header(c) for c in once]
+    body = [[name] + [_cell(row, c, d) for d in DIRECTIONS for c in per]
+            + [_cell(row, c) for c in once] for name, row in result["rows"].items()]
+    return per, header, flat, body
 
 
 def format_table(result, fmt="text", metrics=None):
@@ -51,18 +90,13 @@ def format_table(result, fmt="text", metrics=None):
         Of :func:`run_benchmark`.
     fmt : {"text", "md", "rst"}, default="text"
     metrics : sequence of str, default=None
-        Keys of :data:`METRICS`; ``None``: :func:`default_metrics`.
+        Names of :data:`COLUMNS`; ``None``: :func:`default_metrics`.
     """
     metrics = default_metrics(result) if metrics is None else tuple(metrics)
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"metrics {unknown} are unknown; choose from {list(METRICS)}.")
-    per, once, header, body = _table_cells(result, metrics)
+    per, header, flat, body = _table_cells(result, check_columns(metrics))
     if fmt == "md":
-        flat = ["method"] + [f"{d} {METRICS[m][0]}" for d in DIRECTIONS for m in per] + header[
-            1 + len(per) * 2:
-        ]
-        lines = ["| " + " | ".join(flat) + " |", "|" + "|".join(["---"] + ["---:"] * (len(flat) - 1)) + "|"]
+        lines = ["| " + " | ".join(flat) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * (len(flat) - 1)) + "|"]
         return "\n".join(lines + ["| " + " | ".join(c.strip() for c in r) + " |" for r in body])
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
 
@@ -72,9 +106,6 @@ def format_table(result, fmt="text", metrics=None):
         ).rstrip()
 
     if fmt == "rst":
-        flat = ["method"] + [f"{d} {METRICS[m][0]}" for d in DIRECTIONS for m in per] + header[
-            1 + len(per) * 2:
-        ]
         widths = [max(len(c), w) for c, w in zip(flat, widths)]
         rule = "  ".join("=" * w for w in widths)
         return "\n".join([rule, line(flat), rule] + [line(r) for r in body] + [rule])
@@ -94,7 +125,7 @@ def format_params(result):
     """The chosen parameters of each method, one line per method."""
     lines = []
     for name, row in result["rows"].items():
-        if "cv R@1" not in row:
+        if row.get(f"{DIRECTIONS[0]} cv_recall") is None:
             lines.append(f"{name:<18} defaults (no grid registered)")
             continue
         parts = []
@@ -124,62 +155,105 @@ def _json_value(value):
     return repr(value)
 
 
+def _interval(row, column, direction):
+    return list(row.get(f"{direction} {column.name} CI", (np.nan, np.nan)))
+
+
+#: Keys the JSON rows had before their keys became the columns' headers,
+#: written beside them for one release: ``{old key: column name}``.
+_OLD_JSON_KEYS = {"delta_deg": "degeneration_score", "fit_s": "fit_time",
+                  "score_s": "score_time", "tune_s": "tune_time"}
+
+
 def result_rows(result):
-    """Rows in the JSON schema of ``--output res.json``."""
+    """Rows in the JSON schema of ``--output res.json``: every column, by header.
+
+    ``{"method", "params", "q2g": {header: value}, "g2q": {...}, "ΔR@1 CI":
+    {direction: [low, high]}, header: value ...}``: the per-direction columns
+    under their direction, the others at the top. The keys of the past
+    (``delta_r1_ci``, ``delta_deg``, ``fit_s``, ``score_s``, ``tune_s``,
+    ``cv_r1``) are written too, for one release.
+    """
+    per = [c for c in COLUMNS.values() if c.per_direction]
+    once = [c for c in COLUMNS.values() if not c.per_direction]
+    delta = COLUMNS["delta_recall"]
     rows = []
     for name, row in result["rows"].items():
         out = {"method": name, "params": _json_value(row["params"])}
         for direction in DIRECTIONS:
-            out[direction] = {
-                METRICS[m][0]: _json_value(row[f"{direction} {m}"])
-                for m in ("R@1", "R@5", "R@10", "MdR", "MnR", "R-P", "mAP@R")
-            }
-            out[direction]["ΔR@1"] = _json_value(row[f"{direction} dR@1"])
-        out["delta_r1_ci"] = {d: _json_value(row[f"{d} dR@1 CI"]) for d in DIRECTIONS}
-        out["skew@10"], out["delta_deg"] = _json_value(row["skew"]), _json_value(row["deg"])
-        for key in ("gini", "hubs", "antihubs"):
-            out[METRICS[key][0]] = _json_value(row[key])
-        out["fit_s"], out["score_s"] = _json_value(row["fit"]), _json_value(row["score"])
-        out["tune_s"] = _json_value(row["tune"])
-        if "cv R@1" in row:
-            out["cv_r1"] = _json_value(row["cv R@1"])
+            out[direction] = {c.header: _json_value(row.get(_key(c, direction))) for c in per}
+        out[f"{delta.header} CI"] = {d: _json_value(_interval(row, delta, d)) for d in DIRECTIONS}
+        out.update({c.header: _json_value(row.get(c.name)) for c in once})
+        # the keys of the past, for one release
+        out["delta_r1_ci"] = out[f"{delta.header} CI"]
+        out.update({old: out[COLUMNS[new].header] for old, new in _OLD_JSON_KEYS.items()})
+        if row.get(f"{DIRECTIONS[0]} cv_recall") is not None:
+            out["cv_r1"] = {d: out[d][COLUMNS["cv_recall"].header] for d in DIRECTIONS}
         rows.append(out)
     return rows
 
 
+def _csv_records(result):
+    """Header and rows of the CSV file: every column of :func:`result_rows`."""
+    per = [c for c in COLUMNS.values() if c.per_direction]
+    once = [c for c in COLUMNS.values() if not c.per_direction]
+    header = ["method"]
+    for d in DIRECTIONS:
+        for c in per:
+            header.append(f"{d} {c.header}")
+            if _is_delta(c):
+                header += [f"{d} {c.header} low", f"{d} {c.header} high"]
+    header += [c.header for c in once] + ["params"]
+    records = []
+    for name, row in result["rows"].items():
+        record = [name]
+        for d in DIRECTIONS:
+            for c in per:
+                record.append(_json_value(row.get(_key(c, d))))
+                if _is_delta(c):
+                    record += _json_value(_interval(row, c, d))
+        record += [_json_value(row.get(c.name)) for c in once]
+        records.append(record + [json.dumps(_json_value(row["params"]), ensure_ascii=False)])
+    return header, records
+
+
+def _write_json(result, path, metrics):
+    payload = {"dataset": _json_value(result["info"]), "rows": result_rows(result),
+               "skipped": result["skipped"]}
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=2, ensure_ascii=False)
+
+
+def _write_csv(result, path, metrics):
+    header, records = _csv_records(result)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(records)
+
+
+def _write_markdown(result, path, metrics):
+    table = format_table(result, "md", list(COLUMNS) if metrics is None else metrics)
+    with open(path, "w") as fh:
+        fh.write(f"dataset: {result['dataset']}\n\n{table}\n")
+
+
+#: The output writers: ``{suffix: writer(result, path, metrics)}``.
+WRITERS = {".json": _write_json, ".csv": _write_csv, ".md": _write_markdown}
+OUTPUT_SUFFIXES = tuple(WRITERS)
+
+
 def write_output(result, path, metrics=None):
-    """Write the result to ``path``: ``.json`` (every number), ``.csv`` or ``.md``."""
+    """Write the result to ``path``, by its suffix (:data:`WRITERS`).
+
+    ``.json`` and ``.csv`` carry every column; ``.md`` the columns named by
+    ``metrics`` (``None``: every column).
+    """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
-    if suffix not in OUTPUT_SUFFIXES:
+    if suffix not in WRITERS:
         raise ValueError(f"output must end in one of {OUTPUT_SUFFIXES}, got {path!r}.")
-    if suffix == ".json":
-        payload = {
-            "dataset": _json_value(result["info"]),
-            "rows": result_rows(result),
-            "skipped": result["skipped"],
-        }
-        with open(path, "w") as fh:
-            json.dump(payload, fh, indent=2, ensure_ascii=False)
-    elif suffix == ".csv":
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            rows = result_rows(result)
-            keys = [f"{d} {k}" for d in DIRECTIONS for k in rows[0][d]] if rows else []
-            writer.writerow(["method"] + keys + ["q2g ΔR@1 low", "q2g ΔR@1 high",
-                                                 "g2q ΔR@1 low", "g2q ΔR@1 high",
-                                                 "skew@10", "delta_deg", "fit_s", "score_s",
-                                                 "params"])
-            for r in rows:
-                writer.writerow(
-                    [r["method"]] + [r[d][k] for d in DIRECTIONS for k in r[d]]
-                    + r["delta_r1_ci"]["q2g"] + r["delta_r1_ci"]["g2q"]
-                    + [r["skew@10"], r["delta_deg"], r["fit_s"], r["score_s"],
-                       json.dumps(r["params"], ensure_ascii=False)]
-                )
-    else:
-        with open(path, "w") as fh:
-            fh.write(f"dataset: {result['dataset']}\n\n{format_table(result, 'md', metrics)}\n")
+    WRITERS[suffix](result, path, metrics)
 
 
 def plot_hubness(result, path, baseline=REFERENCE):
@@ -201,7 +275,8 @@ def plot_hubness(result, path, baseline=REFERENCE):
         if base is not None and name != baseline:
             ax.hist(base, bins=bins, alpha=0.4, label=baseline, color="grey")
         ax.hist(result["k_occurrence"][name], bins=bins, alpha=0.7, label=name)
-        ax.set_title(f"{name}: skew {result['rows'][name]['skew']:.2f}", fontsize=9)
+        skew = COLUMNS["hubness_skewness"]
+        ax.set_title(f"{name}: {skew.header} {result['rows'][name][skew.name]:.2f}", fontsize=9)
         ax.set_xlabel("N_10 (k-occurrence)", fontsize=8)
         ax.legend(fontsize=7)
     for ax in axes.ravel()[n:]:

@@ -24,7 +24,9 @@ from ._bootstrap import paired_bootstrap_ci
 from .._pairs import split_pairs
 from .._registry import registered_methods
 from ._data import load_dataset, many_to_many
-from ._table import _REPORT_KEYS, BOOTSTRAP, DIRECTIONS, FAMILY_ORDER, REFERENCE
+from ..metrics._table import Report
+from ._table import (BOOTSTRAP, COLUMNS, DIRECTIONS, FAMILY_ORDER, HUBNESS, HUBNESS_K,
+                     OLD_ROW_KEYS, RANKING, REFERENCE)
 # --------------------------------------------------------------- methods
 def ranked_gallery(estimator, X_test):
     """The unique test gallery items as the method ranks them, as embeddings.
@@ -80,7 +82,7 @@ def run_method(
     cv=None,
     n_jobs=None,
     n_query_features=None,
-    k=10,
+    k=HUBNESS_K,
 ):
     """One benchmark row: fit (or tune) on the bank and score in both directions.
 
@@ -109,10 +111,13 @@ def run_method(
     Returns
     -------
     row : dict
-        ``"q2g R@1"`` ... metric columns, ``"skew"``, ``"gini"``, ``"hubs"``,
-        ``"antihubs"`` (q2g hubness), ``"deg"``, ``"fit"``,
-        ``"score"``, ``"tune"`` and ``"params"`` ``{direction: {...}}``,
-        ``"cv R@1"`` ``{direction: float}`` when cross-validated.
+        Keyed by the names of the benchmark's columns: ``"q2g recall@1"``
+        ... per direction, ``"hubness_skewness"``, ``"gini_index"``,
+        ``"hub_occurrence"``, ``"antihub_rate"`` (q2g hubness),
+        ``"degeneration_score"``, ``"fit_time"``, ``"score_time"``,
+        ``"tune_time"``, ``"params"`` ``{direction: {...}}`` and, when
+        cross-validated, ``"q2g cv_recall"`` per direction. The keys of the
+        past (``"q2g R@1"``, ``"skew"``, ...) still read, with a FutureWarning.
     extras : dict
         ``"hits"`` ``{direction: per-query 100 * hit@1}``, ``"k_occurrence"``,
         ``"estimators"`` ``{direction: fitted estimator}``.
@@ -129,7 +134,8 @@ def run_method(
     from ..metrics import make_retrieval_scorer
     from ..metrics._scorer import paired_scores
 
-    row = {"params": {}, "fit": 0.0, "score": 0.0, "tune": 0.0}
+    row = Report({"params": {}, "fit_time": 0.0, "score_time": 0.0, "tune_time": 0.0},
+                 aliases=OLD_ROW_KEYS)
     extras = {"hits": {}, "estimators": {}}
     for direction in DIRECTIONS:
         est = _set_split(factory(direction=direction), n_query_features)
@@ -144,30 +150,29 @@ def run_method(
             )
             t0 = time.perf_counter()
             search.fit(X_bank, y_bank, groups=groups_bank)
-            row["tune"] += time.perf_counter() - t0
-            row["fit"] += search.refit_time_
+            row["tune_time"] += time.perf_counter() - t0
+            row["fit_time"] += search.refit_time_
             est = search.best_estimator_
             row["params"][direction] = dict(search.best_params_)
-            row.setdefault("cv R@1", {})[direction] = float(search.best_score_)
+            row[f"{direction} cv_recall"] = float(search.best_score_)
         else:
             t0 = time.perf_counter()
             est.fit(X_bank, y_bank)
-            row["fit"] += time.perf_counter() - t0
+            row["fit_time"] += time.perf_counter() - t0
             row["params"][direction] = {}
         t1 = time.perf_counter()
         S, items = paired_scores(est, X_test, y_test)
-        row["score"] += time.perf_counter() - t1
+        row["score_time"] += time.perf_counter() - t1
         report = retrieval_report(S, items.relevance, ks=(1, 5, 10), directions=("q2g",))["q2g"]
-        for key, name in _REPORT_KEYS.items():
-            row[f"{direction} {key}"] = report.get(name, float("nan"))
+        for name in RANKING:
+            row[f"{direction} {name}"] = report.get(COLUMNS[name].header, float("nan"))
         extras["hits"][direction] = 100.0 * (rank_of_relevant(S, items.relevance) <= 1)
         extras["estimators"][direction] = est
         if direction == "q2g":
             kk = min(k, S.shape[1] - 1) if S.shape[1] > 1 else 1
             hubness = hubness_report(S, k=kk)  # one k-occurrence for all four
-            row["skew"], row["gini"] = hubness["skewness"], hubness["gini"]
-            row["hubs"], row["antihubs"] = hubness["hub_occurrence"], hubness["antihub_rate"]
-            row["deg"] = degeneration_score(ranked_gallery(est, X_test))
+            row.update({name: hubness[COLUMNS[name].metric.name] for name in HUBNESS})
+            row["degeneration_score"] = degeneration_score(ranked_gallery(est, X_test))
             extras["k_occurrence"] = k_occurrence(S, k=kk)
     return row, extras
 
@@ -281,7 +286,8 @@ def run_benchmark(
         ``{"dataset": str, "info": dict, "rows": {name: row}, "k_occurrence":
         {name: ndarray}, "estimators": {name: {direction: estimator}},
         "skipped": {name: reason}, "many_to_many": bool}``; rows ordered by
-        family, each with ``"q2g dR@1"`` and its interval ``"q2g dR@1 CI"``.
+        family, each with ``"q2g delta_recall"`` and its interval
+        ``"q2g delta_recall CI"``.
     """
     registry = registered_methods()
     order = _select(methods, registry)
@@ -326,8 +332,8 @@ def run_benchmark(
             # two widths, where cosine cannot run).
             ci = paired_bootstrap_ci(a, b, **BOOTSTRAP) if b is not None and a.shape == b.shape \
                 else (np.nan,) * 3
-            row[f"{direction} dR@1"] = ci[0]
-            row[f"{direction} dR@1 CI"] = [ci[1], ci[2]]
+            row[f"{direction} delta_recall"] = ci[0]
+            row[f"{direction} delta_recall CI"] = [ci[1], ci[2]]
     info = dict(data.info, tuned=bool(tune), cv=cv if tune or cross_validate else None,
                 bootstrap=dict(BOOTSTRAP, reference=REFERENCE, over="test queries"))
     return {
@@ -354,7 +360,8 @@ def _check_folds(cv, groups_bank):
 
 def best_method(result, direction="q2g"):
     """Name of the method with the best bank-CV R@1 in ``direction``."""
-    scored = {n: r["cv R@1"][direction] for n, r in result["rows"].items() if "cv R@1" in r}
+    key = f"{direction} cv_recall"
+    scored = {n: r[key] for n, r in result["rows"].items() if key in r}
     if not scored:
         raise ValueError(
             "no method was cross-validated on the bank (run with cross_validate=True)."

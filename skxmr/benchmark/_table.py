@@ -1,4 +1,8 @@
-"""The benchmark's constants and its table of columns (one definition each)."""
+"""The benchmark's constants and its columns, drawn from the metric table."""
+
+from dataclasses import dataclass
+
+from ..metrics._table import METRICS, Metric
 
 DATASETS = ("coco-clip", "msrvtt-videoclip", "synthetic")
 FAMILY_ORDER = ("baseline", "hubness", "graph", "calibration", "alignment")
@@ -6,67 +10,81 @@ DIRECTIONS = ("q2g", "g2q")
 REFERENCE = "Cosine"
 BOOTSTRAP = {"n_resamples": 1000, "confidence": 0.95, "random_state": 0}
 EMBEDDING_SUFFIXES = (".npy", ".npz", ".pt")
-OUTPUT_SUFFIXES = (".json", ".csv", ".md")
+#: Neighbourhood of the hubness columns.
+HUBNESS_K = 10
 
-#: Columns of the table: key -> (header, format, per direction, definition).
-#: The definitions are the ``--help`` text of every column.
-METRICS = {
-    "R@1": ("R@1", "{:.1f}", True, "% of test queries whose relevant item ranks first"),
-    "dR@1": (
-        "ΔR@1 [95% CI]", None, True,
-        "R@1 minus cosine's R@1 on the same test queries, with its 95% paired "
-        "bootstrap interval over test queries (1000 resamples, seed 0); * marks "
-        "an interval that excludes 0",
-    ),
-    "R@5": ("R@5", "{:.1f}", True, "% of test queries with a relevant item in the top 5"),
-    "R@10": ("R@10", "{:.1f}", True, "% of test queries with a relevant item in the top 10"),
-    "MdR": ("MdR", "{:.1f}", True, "median rank of the best relevant item (1 = first)"),
-    "MnR": ("MnR", "{:.1f}", True, "mean rank of the best relevant item"),
-    "R-P": (
-        "R-P", "{:.1f}", True,
-        "R-Precision (%): precision in the top R, R = number of relevant items "
-        "(shown by default only when a query has several relevant items)",
-    ),
-    "mAP@R": (
-        "mAP@R", "{:.1f}", True,
-        "mean average precision at R (%) (default only when relevance is many-to-many)",
-    ),
-    "skew": (
-        "skew@10", "{:.2f}", False,
-        "q2g hubness: skewness of how often each gallery item is in a query's top 10",
-    ),
-    "gini": (
-        "gini@10", "{:.2f}", False,
-        "q2g hubness: Gini index of that top-10 occurrence (scikit-hubness's; 0 = uniform)",
-    ),
-    "hubs": (
-        "hubs@10", "{:.2f}", False,
-        "q2g hubness: share of the top-10 slots taken by hubs, items in at least "
-        "20 top-10 lists (scikit-hubness's hub occurrence)",
-    ),
-    "antihubs": (
-        "anti@10", "{:.2f}", False,
-        "q2g hubness: share of gallery items in no top-10 list (scikit-hubness's "
-        "antihub occurrence)",
-    ),
-    "deg": (
-        "Δdeg", "{:.3f}", False,
-        "q2g degeneration: mean similarity of each gallery item to its nearest "
-        "other gallery item, on the gallery the final step sees (lower = less "
-        "crowded)",
-    ),
-    "fit": (
-        "fit s", "{:.2f}", False,
-        "seconds to fit the (chosen) estimator on the bank, both directions",
-    ),
-    "score": ("score s", "{:.2f}", False, "seconds to score the test pairs, both directions"),
-    "tune": (
-        "tune s", "{:.1f}", False,
-        "seconds of the bank grid search, both directions (--tune / --save-best)",
-    ),
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the benchmark: a metric of the table at a cut-off.
+
+    Its name is the metric's, with ``@k`` where the benchmark shows the
+    metric at several cut-offs (``recall@5``); it keys the rows
+    (``"q2g recall@5"`` per direction) and ``--metrics``.
+    """
+
+    name: str
+    metric: Metric
+    k: int = None
+
+    @property
+    def header(self):
+        return self.metric.label(self.k)
+
+    @property
+    def definition(self):
+        return self.metric.describe(self.k)
+
+    @property
+    def per_direction(self):
+        return self.metric.per_direction
+
+    @property
+    def fmt(self):
+        return self.metric.fmt
+
+
+def _columns(*specs):
+    counts = {}
+    for name, _ in specs:
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        (f"{name}@{k}" if counts[name] > 1 else name): Column(
+            f"{name}@{k}" if counts[name] > 1 else name, METRICS[name], k)
+        for name, k in specs
+    }
+
+
+#: The columns, in table order: ``{name: Column}``. Per-direction columns
+#: are ``row[f"{direction} {name}"]``, the others ``row[name]``.
+COLUMNS = _columns(
+    ("recall", 1), ("delta_recall", 1), ("recall", 5), ("recall", 10),
+    ("median_rank", None), ("mean_rank", None), ("r_precision", None), ("map_at_r", None),
+    ("hubness_skewness", HUBNESS_K), ("gini_index", HUBNESS_K), ("hub_occurrence", HUBNESS_K),
+    ("antihub_rate", HUBNESS_K), ("degeneration_score", None),
+    ("fit_time", None), ("score_time", None), ("tune_time", None), ("cv_recall", 1),
+)
+DEFAULT_METRICS = ("recall@1", "delta_recall", "recall@5", "median_rank", "hubness_skewness",
+                   "fit_time")
+MANY_TO_MANY_METRICS = ("recall@1", "delta_recall", "r_precision", "map_at_r",
+                        "hubness_skewness", "fit_time")
+#: The ranking columns, read from :func:`~skxmr.metrics.retrieval_report`.
+RANKING = ("recall@1", "recall@5", "recall@10", "median_rank", "mean_rank", "r_precision",
+           "map_at_r")
+#: The hubness columns, read from :func:`~skxmr.metrics.hubness_report`.
+HUBNESS = ("hubness_skewness", "gini_index", "hub_occurrence", "antihub_rate")
+
+#: The columns' names of the past, still accepted with a FutureWarning.
+OLD_COLUMNS = {
+    "R@1": "recall@1", "dR@1": "delta_recall", "R@5": "recall@5", "R@10": "recall@10",
+    "MdR": "median_rank", "MnR": "mean_rank", "R-P": "r_precision", "mAP@R": "map_at_r",
+    "skew": "hubness_skewness", "gini": "gini_index", "hubs": "hub_occurrence",
+    "antihubs": "antihub_rate", "deg": "degeneration_score", "fit": "fit_time",
+    "score": "score_time", "tune": "tune_time",
 }
-DEFAULT_METRICS = ("R@1", "dR@1", "R@5", "MdR", "skew", "fit")
-MANY_TO_MANY_METRICS = ("R@1", "dR@1", "R-P", "mAP@R", "skew", "fit")
-_REPORT_KEYS = {"R@1": "R@1", "R@5": "R@5", "R@10": "R@10", "MdR": "MdR", "MnR": "MnR",
-                "R-P": "R-Precision", "mAP@R": "mAP@R"}
-
+#: The same for the keys of a row (``"q2g R@1"`` is now ``"q2g recall@1"``).
+OLD_ROW_KEYS = {
+    **OLD_COLUMNS,
+    **{f"{d} {old}": f"{d} {new}" for d in DIRECTIONS for old, new in OLD_COLUMNS.items()},
+    **{f"{d} dR@1 CI": f"{d} delta_recall CI" for d in DIRECTIONS},
+}

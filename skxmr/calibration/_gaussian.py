@@ -412,12 +412,17 @@ def pairwise_prepared(distance, A, B, *, draws=None, n_jobs=None):
     n_draws = 0 if draws is None else draws.shape[0]
     args = (draws,) if distance == "js" else ()
     parts = map_row_chunks(
-        lambda rows: func(_take(A, rows), B, *args),
+        _distance_chunk,
         n,
         _bytes_per_row(distance, kind, B["mean"].shape[0], d, n_draws),
+        args=(func, A, B, *args),
         n_jobs=n_jobs,
     )
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def _distance_chunk(rows, func, A, B, *args):
+    return func(_take(A, rows), B, *args)
 
 
 def paired_prepared(distance, A, B, *, draws=None, block=256):

@@ -23,8 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._set_output import _get_output_config
+from ..utils._compat import Interval, StrOptions
+from ..utils._compat import get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import PairedTransformer, RetrievalEstimator, StrictParamsMixin
@@ -219,7 +219,7 @@ class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
         # One row per item, not per input row: under set_output(transform=
         # "pandas") the frame is indexed by item id, since the input's row
         # index (one entry per sample) does not fit it.
-        if _get_output_config("transform", self)["dense"] == "pandas":
+        if get_output_config("transform", self)["dense"] == "pandas":
             import pandas as pd
 
             return pd.DataFrame(rows, index=pd.Index(ids, name="item_id"))
@@ -709,12 +709,8 @@ class NeighborhoodGaussian(PairedTransformer):
         B = bank.astype(np.float64)
         k = self.n_neighbors
 
-        def neighbours(rows):
-            S = A[rows] @ B.T
-            S[S >= 1.0 - 1e-10] = -np.inf  # the item itself, if it is in the bank
-            return np.argpartition(-S, k - 1, axis=1)[:, :k]
-
-        parts = map_row_chunks(neighbours, A.shape[0], 8 * B.shape[0] * 2, n_jobs=self.n_jobs)
+        parts = map_row_chunks(_neighbours_chunk, A.shape[0], 8 * B.shape[0] * 2,
+                               args=(A, B, k), n_jobs=self.n_jobs)
         idx = np.concatenate(parts) if len(parts) > 1 else parts[0]
         samples = np.concatenate([A[:, None, :], B[idx]], axis=1)
         _, covs, _, _ = estimate_gaussians(
@@ -759,3 +755,11 @@ def _benchmark_pipeline(direction):
         NeighborhoodGaussian(n_neighbors=10),
         ProbabilisticCalibration(distance="w2", weight=0.5, direction=direction),
     )
+
+
+def _neighbours_chunk(rows, A, B, k):
+    """The ``k`` nearest bank rows of the items ``rows`` (the item itself,
+    if it is in the bank, excluded); a chunk task."""
+    S = A[rows] @ B.T
+    S[S >= 1.0 - 1e-10] = -np.inf
+    return np.argpartition(-S, k - 1, axis=1)[:, :k]

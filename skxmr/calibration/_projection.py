@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 
 from .._base import PairedTransformer
 from ..utils._params import PAIR_CONSTRAINTS

@@ -4,7 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from ..utils._compat import Interval, validate_params
 
 from .._pairs import pair
 from ..utils._validation import l2_normalize

@@ -2,10 +2,11 @@
 the mean of the top k, and the docstring pieces every estimator shares."""
 
 import numbers
+import operator
 import threading
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
 from ..utils._math import relative_offsets
@@ -75,13 +76,8 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
     if not is_numpy(nx):
         if abs(inv) > 1e37:  # τ times a cosine would overflow float32
             gallery, bank = astype(gallery, "float64"), astype(bank, "float64")
-        n_b = bank.shape[0]
-
-        def part(rows):
-            P = astype(nx.dot(gallery[rows, ...] * inv, bank.T), "float64")
-            return temperature * nx.logsumexp(P, axis=1)
-
-        parts = map_row_chunks(part, gallery.shape[0], 16 * n_b, n_jobs=n_jobs,
+        parts = map_row_chunks(_log_partition_chunk, gallery.shape[0], 16 * bank.shape[0],
+                               args=(gallery, bank, temperature), n_jobs=n_jobs,
                                prefer="threads")
         return nx.concatenate(parts) if len(parts) > 1 else parts[0]
 
@@ -91,36 +87,50 @@ def _log_partition(gallery, bank, temperature, n_jobs=None):
     sep = dtype != np.float64  # float32 products need a float64 work tile
     per_entry = dtype.itemsize + 8 * sep
     width = int(min(n_b, max(TILE_ROWS, TILE_BYTES // (TILE_ROWS * per_entry))))
-
-    def make_func(chunk):
-        P = _reused("P", chunk * width, dtype)
-        W = _reused("W", chunk * width, np.float64) if sep else P
-        G_s = _reused("G", chunk * d, dtype)
-
-        def func(rows):
-            n = rows.stop - rows.start
-            g_s = np.multiply(gallery[rows], inv, out=G_s[: n * d].reshape(n, d), dtype=dtype)
-            m = s = None
-            for c0 in range(0, n_b, width):
-                c = min(width, n_b - c0)
-                p = np.matmul(g_s, bank[c0:c0 + c].T, out=P[: n * c].reshape(n, c))
-                m_t = p.max(axis=1).astype(np.float64)
-                w = np.subtract(p, m_t[:, None], out=W[: n * c].reshape(n, c))
-                np.exp(w, out=w)
-                s_t = w.sum(axis=1)
-                if m is None:
-                    m, s = m_t, s_t
-                else:  # merge the running log-sum-exp with this tile's
-                    top = np.maximum(m, m_t)
-                    s = s * np.exp(m - top) + s_t * np.exp(m_t - top)
-                    m = top
-            return [temperature * (np.log(s) + m)]
-
-        return func
-
-    parts = reduce_row_chunks(make_func, gallery.shape[0], per_entry * width + dtype.itemsize * d,
-                              lambda a, b: a + b, n_jobs=n_jobs, max_rows=TILE_ROWS)
+    parts = reduce_row_chunks(_log_partition_tiles, gallery.shape[0],
+                              per_entry * width + dtype.itemsize * d, operator.add,
+                              args=(gallery, bank, temperature, width, sep), n_jobs=n_jobs,
+                              max_rows=TILE_ROWS)
     return np.concatenate([h for p in parts for h in p])
+
+
+def _log_partition_chunk(rows, gallery, bank, temperature):
+    """:func:`_log_partition` of a chunk of gallery rows (array API backends)."""
+    nx = get_backend(gallery=gallery)
+    P = astype(nx.dot(gallery[rows, ...] * (1.0 / temperature), bank.T), "float64")
+    return temperature * nx.logsumexp(P, axis=1)
+
+
+def _log_partition_tiles(chunk, gallery, bank, temperature, width, sep):
+    """A worker's :func:`_log_partition` on numpy: cache-sized tiles in
+    buffers reused by every chunk of its run."""
+    inv = 1.0 / temperature
+    dtype = bank.dtype
+    n_b, d = bank.shape
+    P = _reused("P", chunk * width, dtype)
+    W = _reused("W", chunk * width, np.float64) if sep else P
+    G_s = _reused("G", chunk * d, dtype)
+
+    def func(rows):
+        n = rows.stop - rows.start
+        g_s = np.multiply(gallery[rows], inv, out=G_s[: n * d].reshape(n, d), dtype=dtype)
+        m = s = None
+        for c0 in range(0, n_b, width):
+            c = min(width, n_b - c0)
+            p = np.matmul(g_s, bank[c0:c0 + c].T, out=P[: n * c].reshape(n, c))
+            m_t = p.max(axis=1).astype(np.float64)
+            w = np.subtract(p, m_t[:, None], out=W[: n * c].reshape(n, c))
+            np.exp(w, out=w)
+            s_t = w.sum(axis=1)
+            if m is None:
+                m, s = m_t, s_t
+            else:  # merge the running log-sum-exp with this tile's
+                top = np.maximum(m, m_t)
+                s = s * np.exp(m - top) + s_t * np.exp(m_t - top)
+                m = top
+        return [temperature * (np.log(s) + m)]
+
+    return func
 
 
 def _activation_set(gallery, bank, k, n_jobs=None):
@@ -132,33 +142,38 @@ def _activation_set(gallery, bank, k, n_jobs=None):
     """
     nx = get_backend(gallery=gallery, bank=bank)
     n_g = gallery.shape[0]
-
-    def part(rows):
-        if k >= n_g:
-            return nx.arange(n_g, type_as=gallery)
-        M = nx.dot(bank[rows, ...], gallery.T)
-        if k == 1:
-            return nx.argmax(M, axis=1)
-        return nx.reshape(nx.row_top(M, k)[1], (-1,))
-
-    parts = map_row_chunks(part, bank.shape[0], 16 * n_g, n_jobs=n_jobs, prefer=_prefer(nx))
+    parts = map_row_chunks(_activation_chunk, bank.shape[0], 16 * n_g, args=(gallery, bank, k),
+                           n_jobs=n_jobs, prefer=_prefer(nx))
     active = nx.zeros((n_g,), type_as=gallery) > 0  # all False, on the backend
     return nx.scatter(active, nx.concatenate(parts), True)
+
+
+def _activation_chunk(rows, gallery, bank, k):
+    """Top-``k`` gallery ids of the bank rows ``rows`` (flattened)."""
+    nx = get_backend(gallery=gallery)
+    n_g = gallery.shape[0]
+    if k >= n_g:
+        return nx.arange(n_g, type_as=gallery)
+    M = nx.dot(bank[rows, ...], gallery.T)
+    if k == 1:
+        return nx.argmax(M, axis=1)
+    return nx.reshape(nx.row_top(M, k)[1], (-1,))
 
 
 def _mean_top_k(items, bank, k, n_jobs=None):
     """Mean of the ``k`` largest similarities of each item to ``bank`` (float64)."""
     nx = get_backend(items=items, bank=bank)
-    n_b = bank.shape[0]
-
-    def part(rows):
-        M = nx.dot(items[rows, ...], bank.T)
-        if k < n_b:
-            M = row_largest(M, k)
-        return nx.mean(astype(M, "float64"), axis=1)
-
-    parts = map_row_chunks(part, items.shape[0], 16 * n_b, n_jobs=n_jobs, prefer=_prefer(nx))
+    parts = map_row_chunks(_mean_top_k_chunk, items.shape[0], 16 * bank.shape[0],
+                           args=(items, bank, k), n_jobs=n_jobs, prefer=_prefer(nx))
     return nx.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _mean_top_k_chunk(rows, items, bank, k):
+    nx = get_backend(items=items)
+    M = nx.dot(items[rows, ...], bank.T)
+    if k < bank.shape[0]:
+        M = row_largest(M, k)
+    return nx.mean(astype(M, "float64"), axis=1)
 
 
 def _gate(S, active):

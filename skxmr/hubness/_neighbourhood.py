@@ -2,7 +2,7 @@
 
 import numbers
 
-from sklearn.utils._param_validation import Interval
+from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend
 from .._base import RetrievalEstimator

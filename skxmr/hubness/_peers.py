@@ -16,10 +16,11 @@ row-wise search and ``log Φ`` (:func:`scipy.special.log_ndtr`) are the
 backend's, see :mod:`skxmr.utils._backend`).
 """
 
+import functools
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions
 
 from ..utils._backend import astype, dtype_name, get_backend
 from .._base import RetrievalEstimator
@@ -45,10 +46,14 @@ def _bank_pass(items, bank, reduce, n_jobs=None):
     """
     nx = get_backend(items=items, bank=bank)
     parts = map_row_chunks(
-        lambda rows: reduce(nx.dot(items[rows, ...], bank.T)), items.shape[0], 24 * bank.shape[0],
+        _bank_chunk, items.shape[0], 24 * bank.shape[0], args=(items, bank, reduce),
         n_jobs=n_jobs, prefer=_prefer(nx),
     )
     return concat_rows(parts)
+
+
+def _bank_chunk(rows, items, bank, reduce):
+    return reduce(get_backend(items=items).dot(items[rows, ...], bank.T))
 
 
 def _kth_largest_of(M, k):
@@ -58,7 +63,7 @@ def _kth_largest_of(M, k):
 
 def _kth_largest(items, bank, k, n_jobs=None):
     """The ``k``-th largest similarity of each item to ``bank`` (float64)."""
-    return _bank_pass(items, bank, lambda M: _kth_largest_of(M, k), n_jobs)
+    return _bank_pass(items, bank, functools.partial(_kth_largest_of, k=k), n_jobs)
 
 
 def _moments(M):

@@ -5,7 +5,7 @@ The potentials come from :mod:`skxmr._ot`."""
 import numbers
 import weakref
 
-from sklearn.utils._param_validation import Interval, validate_params
+from ..utils._compat import Interval, validate_params
 
 from ..utils._backend import get_backend
 from .._base import RetrievalEstimator, check_two_view_widths

@@ -4,7 +4,7 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
 from .._base import RetrievalEstimator
@@ -44,20 +44,22 @@ def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
     # covers float32 cosines that round above 1): positives land above
     # τ·v_lo, and the mirrored non-positive branch below τ·(v_lo - 1).
     v_lo = _LOG_TINY - 2.0 * (1.0 + 1e-3) / tau - math.log(queries.shape[0])
-    tiny = float(np.finfo(np.float64).smallest_subnormal)
-
-    def part(rows):
-        S = nx.dot(Q[rows, ...], G.T)
-        L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
-        L = nx.minimum(L, 0.0)
-        v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
-        f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
-        return astype(S + strength * (f - S), dtype)
-
     # S, L, v, f and the result: five float64 rows
-    parts = map_row_chunks(part, queries.shape[0], 40 * gallery.shape[0], n_jobs=n_jobs,
+    parts = map_row_chunks(_dual_softmax_chunk, queries.shape[0], 40 * gallery.shape[0],
+                           args=(Q, G, h, tau, v_lo, strength, dtype), n_jobs=n_jobs,
                            prefer=None if is_numpy(nx) else "threads")
     return concat_rows(parts)
+
+
+def _dual_softmax_chunk(rows, Q, G, h, tau, v_lo, strength, dtype):
+    nx = get_backend(queries=Q)
+    tiny = float(np.finfo(np.float64).smallest_subnormal)
+    S = nx.dot(Q[rows, ...], G.T)
+    L = (S - h) / tau  # log softmax over the queries: <= 0 up to rounding
+    L = nx.minimum(L, 0.0)
+    v = nx.log(nx.maximum(nx.abs(S), tiny)) + L
+    f = nx.where(S > 0, tau * v, tau * (2.0 * v_lo - v - 1.0))
+    return astype(S + strength * (f - S), dtype)
 
 
 # ------------------------------------------------------- inverted softmax

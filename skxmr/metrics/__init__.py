@@ -6,10 +6,14 @@ R-Precision, mAP@R and a two-direction report. Hubness diagnostics
 index, the antihub rate, and scikit-hubness's Gini index and hub
 occurrence. :func:`make_retrieval_scorer` turns any of them into a
 ``GridSearchCV`` scorer. Degeneration (:mod:`skxmr.metrics.degeneration`):
-Δ_deg, MeanSim and MeanSim@k of the InvGC paper. Divergences
+Δ_deg, MeanSim and MeanSim@k of the InvGC paper. Ranked lists
+(:class:`TopK`, the output of ``GalleryIndex.kneighbors``) stand in for the
+score matrix in R@K and the hubness metrics, and export to TREC run/qrels
+files. Divergences
 (:mod:`skxmr.metrics.divergence`): Cauchy-Schwarz and generalised CS.
 """
 
+from ._lists import TopK, write_trec_qrels, write_trec_run
 from ._scorer import make_retrieval_scorer
 from .degeneration import degeneration_score, mean_similarity, mean_similarity_at_k
 from .divergence import cs_divergence, gcs_divergence
@@ -34,6 +38,7 @@ from .ranking import (
 
 # degeneration.py and divergence.py (other helpers) add their names here.
 __all__ = [
+    "TopK",
     "antihub_rate",
     "cs_divergence",
     "gcs_divergence",
@@ -54,4 +59,6 @@ __all__ = [
     "recall_at_k",
     "retrieval_report",
     "robinhood_index",
+    "write_trec_qrels",
+    "write_trec_run",
 ]

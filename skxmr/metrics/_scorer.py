@@ -6,18 +6,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from .._pairs import DIRECTIONS
-from .hubness import hubness_skewness
-from .ranking import TIES, map_at_r, mean_rank, median_rank, r_precision, recall_at_k
-
-# metric name -> (function(S, relevance, k, ties), greater_is_better)
-_METRICS = {
-    "recall": (lambda S, R, k, ties: recall_at_k(S, R, k, ties=ties), True),
-    "median_rank": (lambda S, R, k, ties: median_rank(S, R, ties=ties), False),
-    "mean_rank": (lambda S, R, k, ties: mean_rank(S, R, ties=ties), False),
-    "r_precision": (lambda S, R, k, ties: r_precision(S, R, ties=ties), True),
-    "map_at_r": (lambda S, R, k, ties: map_at_r(S, R, ties=ties), True),
-    "hubness_skewness": (lambda S, R, k, ties: hubness_skewness(S, k), False),
-}
+from ._table import METRICS, OLD_NAMES, SCORER_METRICS, deprecated_name
+from .ranking import TIES
 
 
 def _final_step(estimator, X):
@@ -80,7 +70,7 @@ class _RetrievalScorer:
     @property
     def greater_is_better(self):
         """Whether the underlying metric increases with quality."""
-        return _METRICS[self.metric][1]
+        return METRICS[self.metric].greater_is_better
 
     def _evaluate(self, estimator, X, y=None):
         """The metric's value (not sign-flipped) for a fitted estimator on ``X``."""
@@ -88,8 +78,7 @@ class _RetrievalScorer:
         relevance = items.relevance
         if self.direction is not None and self.direction != final.direction:
             S, relevance = S.T, relevance.T.tocsr()
-        func = _METRICS[self.metric][0]
-        return func(S, relevance, self.k, self.ties)
+        return METRICS[self.metric].function(S, relevance, self.k, self.ties)
 
     def __call__(self, estimator, X, y=None):
         value = self._evaluate(estimator, X, y)
@@ -97,7 +86,7 @@ class _RetrievalScorer:
 
     def __repr__(self):
         args = [f"metric={self.metric!r}"]
-        if self.metric in ("recall", "hubness_skewness"):
+        if METRICS[self.metric].uses_k:
             args.append(f"k={self.k}")
         if self.direction is not None:
             args.append(f"direction={self.direction!r}")
@@ -121,13 +110,19 @@ def make_retrieval_scorer(metric="recall", k=1, direction=None, ties="pessimisti
     Parameters
     ----------
     metric : {"recall", "median_rank", "mean_rank", "r_precision", \
-"map_at_r", "hubness_skewness"}, default="recall"
-        ``"recall"``: R@k (:func:`recall_at_k`, percent). ``"median_rank"``,
-        ``"mean_rank"`` (negated). ``"r_precision"``, ``"map_at_r"``
-        (percent). ``"hubness_skewness"``: skewness of the k-occurrence of
-        the ranked items (negated).
+"map_at_r", "hubness_skewness", "gini_index", "hub_occurrence", \
+"antihub_rate", "robinhood_index"}, default="recall"
+        A name of the metric table (the metric functions of
+        :mod:`skxmr.metrics` of that name): ``"recall"``: R@k
+        (:func:`recall_at_k`, percent). ``"median_rank"``, ``"mean_rank"``
+        (negated). ``"r_precision"``, ``"map_at_r"`` (percent). The hubness
+        measures of the k-occurrence of the ranked items (negated):
+        ``"hubness_skewness"``, ``"gini_index"``, ``"hub_occurrence"``,
+        ``"antihub_rate"``, ``"robinhood_index"``. The former names
+        ``"skewness"``, ``"skew"``, ``"gini"`` and ``"robinhood"`` still work
+        with a ``FutureWarning``.
     k : int, default=1
-        Cut-off of R@k and neighbourhood size of ``"hubness_skewness"``
+        Cut-off of R@k and neighbourhood size of the hubness measures
         (ignored by the other metrics). Must not exceed the number of ranked
         items of the test fold.
     direction : {"q2g", "g2q"} or None, default=None
@@ -167,8 +162,11 @@ def make_retrieval_scorer(metric="recall", k=1, direction=None, ties="pessimisti
     >>> sorted(search.cv_results_)[:2]
     ['mean_fit_time', 'mean_score_time']
     """
-    if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}.")
+    if isinstance(metric, str) and OLD_NAMES.get(metric) in SCORER_METRICS:
+        deprecated_name(metric, OLD_NAMES[metric], "the metric")
+        metric = OLD_NAMES[metric]
+    if metric not in SCORER_METRICS:
+        raise ValueError(f"metric must be one of {sorted(SCORER_METRICS)}, got {metric!r}.")
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an integer, got {type(k).__name__}.")
     if k < 1:

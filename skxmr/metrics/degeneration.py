@@ -133,19 +133,14 @@ def mean_similarity(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None
         rows, cols = _device_index(rows, Xn), _device_index(cols, Xn)
     d = Xn.shape[1]
 
-    def excluded_sum(part):
-        r, c = rows[part], cols[part]
-        if isinstance(Xn, np.ndarray):
-            return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
-        return float(nx.sum(astype(Xn[r], "float64") * astype(Yn[c], "float64")))
-
     if rows.shape[0]:
         total -= float(
             sum(
                 map_row_chunks(
-                    excluded_sum,
+                    _excluded_sum_chunk,
                     rows.shape[0],
                     3 * d * 8,
+                    args=(Xn, Yn, rows, cols),
                     n_jobs=n_jobs,
                     working_memory=working_memory,
                 )
@@ -200,27 +195,39 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
             "after exclude."
         )
 
-    numpy = isinstance(Xn, np.ndarray)
     nx = get_backend(X=Xn)
-
-    def top_k_means(rows):
-        S = nx.dot(Xn[rows, ...], Yn.T)
-        excl = E[rows].tocoo()
-        if numpy:
-            S[excl.row, excl.col] = -np.inf
-            top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
-            return top.mean(axis=1, dtype=np.float64)
-        S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
-        return nx.mean(astype(nx.row_top(S, k)[0], "float64"), axis=1)
-
     parts = map_row_chunks(
-        top_k_means,
+        _top_k_means_chunk,
         n_x,
         2 * n_y * Xn.dtype.itemsize,
+        args=(Xn, Yn, E, k),
         n_jobs=n_jobs,
         working_memory=working_memory,
     )
     return float(nx.mean(nx.concatenate(parts)))
+
+
+def _excluded_sum_chunk(part, Xn, Yn, rows, cols):
+    """Σ of the similarities of the excluded pairs ``part`` (a chunk task)."""
+    r, c = rows[part], cols[part]
+    if isinstance(Xn, np.ndarray):
+        return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
+    nx = get_backend(X=Xn)
+    return float(nx.sum(astype(Xn[r], "float64") * astype(Yn[c], "float64")))
+
+
+def _top_k_means_chunk(rows, Xn, Yn, E, k):
+    """Mean of the ``k`` best non-excluded similarities of the rows ``rows``."""
+    nx = get_backend(X=Xn)
+    n_y = Yn.shape[0]
+    S = nx.dot(Xn[rows, ...], Yn.T)
+    excl = E[rows].tocoo()
+    if isinstance(Xn, np.ndarray):
+        S[excl.row, excl.col] = -np.inf
+        top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
+        return top.mean(axis=1, dtype=np.float64)
+    S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
+    return nx.mean(astype(nx.row_top(S, k)[0], "float64"), axis=1)
 
 
 def degeneration_score(X, Y=None, *, exclude=None, n_jobs=None, working_memory=None):

@@ -25,30 +25,37 @@ from ..utils._backend import get_backend
 from ..utils._chunking import map_row_chunks
 from ..utils._topk import top_k_indices, top_k_mask
 from ..utils._validation import check_matrix, check_n_neighbors
+from ._lists import TopK, check_list_cutoff
 from .ranking import _f64, chunk_budget
 
 
 def _k_occurrence(S, k):
-    """N_k on a validated matrix, in row chunks (column counts are summed)."""
-    n_g = S.shape[1]
+    """N_k on a validated matrix, in row chunks (column counts are summed),
+    or on ranked lists (:class:`TopK`)."""
+    if isinstance(S, TopK):
+        return np.bincount(S.indices[:, :k].ravel(), minlength=S.n_items)
     numpy = isinstance(S, np.ndarray)
     nx = get_backend(scores=S)
-
-    def chunk(rows):
-        # ties at the k-th score: lower column first, as everywhere in skxmr
-        if numpy:
-            return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=n_g)
-        return nx.sum(top_k_mask(S[rows, ...], k), axis=0)
-
     # per row: the partitioned copy and the boolean top-k mask (+ slack)
-    per_row = 17 * n_g
-    parts = map_row_chunks(chunk, S.shape[0], per_row, working_memory=chunk_budget(per_row))
+    per_row = 17 * S.shape[1]
+    parts = map_row_chunks(_k_occurrence_chunk, S.shape[0], per_row, args=(S, k),
+                           working_memory=chunk_budget(per_row))
     if numpy:
         return np.sum(parts, axis=0, dtype=np.int64)
     return nx.sum(nx.stack(parts), axis=0)
 
 
+def _k_occurrence_chunk(rows, S, k):
+    """Top-``k`` counts of each column over the rows ``rows`` (ties at the
+    k-th score: lower column first, as everywhere in skxmr)."""
+    if isinstance(S, np.ndarray):
+        return np.bincount(top_k_indices(S[rows], k).ravel(), minlength=S.shape[1])
+    return get_backend(scores=S).sum(top_k_mask(S[rows, ...], k), axis=0)
+
+
 def _check(scores, k):
+    if isinstance(scores, TopK):
+        return scores, check_list_cutoff(scores, k)
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
     return S, k
@@ -59,8 +66,10 @@ def k_occurrence(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -117,8 +126,10 @@ def hubness_skewness(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better; finite.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better; finite. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -163,8 +174,10 @@ def robinhood_index(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -197,8 +210,10 @@ def antihub_rate(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -224,19 +239,23 @@ def hubness_report(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
     Returns
     -------
     report : dict
-        ``{"k": k, "skewness": ..., "robinhood": ..., "antihub_rate": ...,
-        "max_occurrence": ..., "gini": ..., "hub_occurrence": ...}``;
-        ``max_occurrence`` is the largest ``N_k`` (the biggest hub), ``gini``
-        and ``hub_occurrence`` are :func:`gini_index` and
-        :func:`hub_occurrence` (``hub_size=2``).
+        ``{"k": k, "hubness_skewness": ..., "robinhood_index": ...,
+        "antihub_rate": ..., "max_occurrence": ..., "gini_index": ...,
+        "hub_occurrence": ...}``, keyed by the names of the functions that
+        compute each alone (:func:`hub_occurrence` with ``hub_size=2``);
+        ``max_occurrence`` is the largest ``N_k`` (the biggest hub). The
+        former keys ``"skewness"``, ``"robinhood"`` and ``"gini"`` still read,
+        with a ``FutureWarning``.
 
     Examples
     --------
@@ -246,17 +265,19 @@ def hubness_report(scores, k=10):
     >>> hubness_report(S, k=1)["max_occurrence"]
     3
     """
+    from ._table import OLD_NAMES, Report
+
     S, k = _check(scores, k)
     n_k = _k_occurrence(S, k)
-    return {
+    return Report({
         "k": k,
-        "skewness": _skewness(n_k),
-        "robinhood": _robinhood(n_k),
+        "hubness_skewness": _skewness(n_k),
+        "robinhood_index": _robinhood(n_k),
         "antihub_rate": _antihub_rate(n_k),
         "max_occurrence": int(get_backend(n_k=n_k).max(n_k)),
-        "gini": _gini(n_k),
+        "gini_index": _gini(n_k),
         "hub_occurrence": _hub_occurrence(n_k, k, S.shape[0], 2.0),
-    }
+    }, aliases=OLD_NAMES)
 
 
 # ------------------------------------------ scikit-hubness's inequality measures
@@ -288,8 +309,10 @@ def gini_index(scores, k=10):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
 
@@ -333,8 +356,10 @@ def hub_occurrence(scores, k=10, hub_size=2.0):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Higher is better. Ranked lists (:class:`TopK`, e.g. from
+        ``GalleryIndex.kneighbors``) give the same result for ``k`` up to
+        their length.
     k : int, default=10
         Neighbourhood size, ``1 <= k <= n_gallery``.
     hub_size : float, default=2.0

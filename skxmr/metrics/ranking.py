@@ -30,6 +30,7 @@ moved to the device once per call as two int64 index arrays.
 
 import math
 import numbers
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +42,7 @@ from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
 from ..utils._topk import row_candidates
 from ..utils._validation import check_matrix, check_n_neighbors
+from ._lists import TopK, check_list_cutoff, list_relevance
 
 TIES = ("pessimistic", "average")
 DIRECTIONS = ("q2g", "g2q")
@@ -228,37 +230,42 @@ def _count_pass(S, best_rows, best_cols, average):
     """
     n_q, n_g = S.shape
     per_row = n_g * (S.itemsize + 1)
-
-    def make(chunk_rows):
-        mask = np.empty((chunk_rows, n_g), dtype=bool)  # reused by every block
-
-        def func(rows):
-            Sb = S[rows, ...]
-            m = mask[: Sb.shape[0]]
-            out = [None, None, None, None]
-            if best_rows is not None:
-                b = best_rows[rows, None]
-                out[0] = [count_rows(np.greater_equal(Sb, b, out=m))]
-                if average:
-                    out[1] = [count_rows(np.greater(Sb, b, out=m))]
-            if best_cols is not None:
-                out[2] = count_cols(np.greater_equal(Sb, best_cols, out=m))
-                if average:
-                    out[3] = count_cols(np.greater(Sb, best_cols, out=m))
-            return out
-
-        return func
-
-    def combine(acc, new):  # row counts: lists, concatenated; column counts: summed
-        return [None if x is None else x + y for x, y in zip(acc, new)]
-
     budget = chunk_budget(per_row, cap=SCAN_MIB)
-    runs = reduce_row_chunks(make, n_q, per_row, combine, working_memory=budget)
+    runs = reduce_row_chunks(_count_chunks, n_q, per_row, _combine_counts,
+                             args=(S, best_rows, best_cols, average), working_memory=budget)
     acc = runs[0]
     for run in runs[1:]:
-        acc = combine(acc, run)
+        acc = _combine_counts(acc, run)
     rows = [None if x is None else np.concatenate(x) for x in acc[:2]]
     return rows[0], rows[1], acc[2], acc[3]
+
+
+def _count_chunks(chunk_rows, S, best_rows, best_cols, average):
+    """A worker's :func:`_count_pass` over its row blocks: one boolean mask
+    reused by every block."""
+    mask = np.empty((chunk_rows, S.shape[1]), dtype=bool)
+
+    def func(rows):
+        Sb = S[rows, ...]
+        m = mask[: Sb.shape[0]]
+        out = [None, None, None, None]
+        if best_rows is not None:
+            b = best_rows[rows, None]
+            out[0] = [count_rows(np.greater_equal(Sb, b, out=m))]
+            if average:
+                out[1] = [count_rows(np.greater(Sb, b, out=m))]
+        if best_cols is not None:
+            out[2] = count_cols(np.greater_equal(Sb, best_cols, out=m))
+            if average:
+                out[3] = count_cols(np.greater(Sb, best_cols, out=m))
+        return out
+
+    return func
+
+
+def _combine_counts(acc, new):
+    """Row counts (lists) concatenated, column counts summed."""
+    return [None if x is None else x + y for x, y in zip(acc, new)]
 
 
 def _precision_terms(S, Rd, n_rel, ties):
@@ -354,20 +361,22 @@ def _multi_precision(S, R, rp, ap, ties, transposed):
     if not multi.size:
         return
     n_items = S.shape[0] if transposed else S.shape[1]
-
-    def chunk(part):
-        idx = multi[part]
-        if idx[-1] - idx[0] + 1 == idx.size:  # a run of queries: a view, not a gather
-            idx = slice(int(idx[0]), int(idx[-1]) + 1)
-        Sm = np.ascontiguousarray(S[:, idx].T) if transposed else S[idx]
-        return _precision_terms(Sm, R[idx].toarray(), n_rel[idx], ties)
-
     # per query: its scores, argpartition indices, dense relevance, two
     # boolean masks and the O(K) sorted-selection arrays (~6 float64 rows)
     per_row = 48 * n_items
-    parts = map_row_chunks(chunk, multi.size, per_row, working_memory=chunk_budget(per_row))
+    parts = map_row_chunks(_multi_precision_chunk, multi.size, per_row,
+                           args=(S, R, multi, n_rel, ties, transposed),
+                           working_memory=chunk_budget(per_row))
     rp[multi] = np.concatenate([p[0] for p in parts])
     ap[multi] = np.concatenate([p[1] for p in parts])
+
+
+def _multi_precision_chunk(part, S, R, multi, n_rel, ties, transposed):
+    idx = multi[part]
+    if idx[-1] - idx[0] + 1 == idx.size:  # a run of queries: a view, not a gather
+        idx = slice(int(idx[0]), int(idx[-1]) + 1)
+    Sm = np.ascontiguousarray(S[:, idx].T) if transposed else S[idx]
+    return _precision_terms(Sm, R[idx].toarray(), n_rel[idx], ties)
 
 
 def _terms_numpy(S, Rs, ties, precision):
@@ -438,42 +447,49 @@ def _terms_generic(S, R, ties, precision):
     """
     nx = get_backend(scores=S)
     n, m = S.shape
-    average = ties == "average"
     n_rel = np.diff(R.indptr)
     like = nx.arange(1, type_as=S)  # int64 on the device of S
     rows_d = nx.from_numpy(np.repeat(np.arange(n), n_rel), type_as=like)
     cols_d = nx.from_numpy(R.indices.astype(np.int64), type_as=like)
     n_rel_d = nx.from_numpy(n_rel.astype(np.int64), type_as=like)
 
-    def chunk(sl):
-        a, b = sl.start, sl.stop
-        lo, hi = int(R.indptr[a]), int(R.indptr[b])
-        Sb = S[a:b, ...]
-        Rd = nx.zeros((b - a, m), type_as=S) != 0
-        Rd = nx.scatter(Rd, (rows_d[lo:hi] - a, cols_d[lo:hi]), True)
-        best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
-        r = nx.sum(Rd & (Sb == best), axis=1)
-        n_ge = nx.sum(Sb >= best, axis=1)
-        n_gt = nx.sum(Sb > best, axis=1) if average else None
-        if not precision:
-            return n_ge, n_gt, r, None, None
-        rp = _single_precision(n_ge, n_gt)
-        ap = rp * 1.0
-        multi = np.flatnonzero(n_rel[a:b] > 1)
-        if multi.size:
-            md = nx.from_numpy(multi.astype(np.int64), type_as=like)
-            K = int(n_rel[a:b][multi].max())
-            rp_m, ap_m = _precision_terms_generic(
-                nx, nx.take_rows(Sb, md), nx.take_rows(Rd, md),
-                nx.take_rows(n_rel_d[a:b], md), K, ties)
-            rp, ap = nx.scatter(rp, md, rp_m), nx.scatter(ap, md, ap_m)
-        return n_ge, n_gt, r, rp, ap
-
     # per row: the scores' block, its dense relevance and comparison masks
     per_row = 6 * 8 * m
-    parts = map_row_chunks(chunk, n, per_row, working_memory=chunk_budget(per_row))
+    parts = map_row_chunks(_generic_chunk, n, per_row,
+                           args=(S, R, rows_d, cols_d, n_rel_d, ties, precision),
+                           working_memory=chunk_budget(per_row))
     cat = [None if parts[0][i] is None else nx.concatenate([p[i] for p in parts]) for i in range(5)]
     return Terms(cat[0], cat[1], cat[2], cat[3], cat[4])
+
+
+def _generic_chunk(sl, S, R, rows_d, cols_d, n_rel_d, ties, precision):
+    """:func:`_terms_generic` on the rows ``sl`` (a chunk task)."""
+    nx = get_backend(scores=S)
+    m = S.shape[1]
+    average = ties == "average"
+    n_rel = np.diff(R.indptr)
+    a, b = sl.start, sl.stop
+    lo, hi = int(R.indptr[a]), int(R.indptr[b])
+    Sb = S[a:b, ...]
+    Rd = nx.zeros((b - a, m), type_as=S) != 0
+    Rd = nx.scatter(Rd, (rows_d[lo:hi] - a, cols_d[lo:hi]), True)
+    best = nx.max(nx.where(Rd, Sb, -math.inf), axis=1)[:, None]
+    r = nx.sum(Rd & (Sb == best), axis=1)
+    n_ge = nx.sum(Sb >= best, axis=1)
+    n_gt = nx.sum(Sb > best, axis=1) if average else None
+    if not precision:
+        return n_ge, n_gt, r, None, None
+    rp = _single_precision(n_ge, n_gt)
+    ap = rp * 1.0
+    multi = np.flatnonzero(n_rel[a:b] > 1)
+    if multi.size:
+        md = nx.from_numpy(multi.astype(np.int64), type_as=n_rel_d)
+        K = int(n_rel[a:b][multi].max())
+        rp_m, ap_m = _precision_terms_generic(
+            nx, nx.take_rows(Sb, md), nx.take_rows(Rd, md),
+            nx.take_rows(n_rel_d[a:b], md), K, ties)
+        rp, ap = nx.scatter(rp, md, rp_m), nx.scatter(ap, md, ap_m)
+    return n_ge, n_gt, r, rp, ap
 
 
 def _terms(S, Rs, ties, precision=False):
@@ -577,7 +593,9 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
+    scores : array-like of shape (n_queries, n_gallery) or TopK
+        Ranked lists (:class:`TopK`, e.g. from ``GalleryIndex.kneighbors``)
+        give the dense result for ``k`` up to their length.
     relevance : array-like or sparse matrix
         See :func:`rank_of_relevant`.
     k : int, default=1
@@ -607,10 +625,27 @@ def recall_at_k(scores, relevance, k=1, *, ties="pessimistic"):
     50.0
     """
     _check_ties(ties)
+    if isinstance(scores, TopK):
+        k = check_list_cutoff(scores, k)
+        R = check_relevance(relevance, scores.shape)
+        return 100.0 * _mean(_list_hits(scores, R, k, ties))
     S = check_matrix(scores, "scores")
     k = check_n_neighbors(k, S.shape[1], "k")
     R = check_relevance(relevance, S.shape)
     return _percent(_hits_from(_terms(S, {"q2g": R}, ties)["q2g"], k))
+
+
+def _list_hits(lists, R, k, ties):
+    """Per query, (the probability of) a relevant item in the top ``k`` of
+    ranked lists: the counts of :class:`Terms` taken within the list (items
+    beyond it are taken to score below its last one); a query with no
+    relevant item listed is a miss."""
+    rel = list_relevance(lists, R)
+    s = lists.scores
+    best = s[np.arange(s.shape[0]), np.argmax(rel, axis=1)][:, None]
+    terms = Terms(np.sum(s >= best, axis=1), np.sum(s > best, axis=1) if ties == "average" else None,
+                  np.sum(rel & (s == best), axis=1))
+    return np.where(rel.any(axis=1), _hits_from(terms, k), 0.0)
 
 
 def median_rank(scores, relevance, *, ties="pessimistic"):
@@ -773,13 +808,44 @@ def _check_ks(ks):
 
 
 def _report(terms, ks, n_items):
+    """One direction's report, keyed by the metric table's headers."""
+    from ._table import METRICS, OLD_NAMES, Report
+
     ranks = _ranks_from(terms)
-    report = {f"R@{k}": _percent(_hits_from(terms, k)) for k in ks if k <= n_items}
-    report["MdR"] = _median(ranks)
-    report["MnR"] = _mean(ranks)
-    report["R-Precision"] = 100.0 * _mean(terms.rp)
-    report["mAP@R"] = 100.0 * _mean(terms.ap)
-    return report
+    report = {METRICS["recall"].label(k): _percent(_hits_from(terms, k))
+              for k in ks if k <= n_items}
+    report[METRICS["median_rank"].header] = _median(ranks)
+    report[METRICS["mean_rank"].header] = _mean(ranks)
+    report[METRICS["r_precision"].header] = 100.0 * _mean(terms.rp)
+    report[METRICS["map_at_r"].header] = 100.0 * _mean(terms.ap)
+    return Report(report, aliases=OLD_NAMES)
+
+
+def _streamed_terms(blocks, relevance, ties):
+    """q2g :class:`Terms` of consecutive row blocks of the scores (one
+    block held at a time) and the number of gallery items."""
+    parts, R, start = [], None, 0
+    for block in blocks:
+        S = check_matrix(block, "each block of scores")
+        if R is None:
+            n_q = relevance.shape[0] if hasattr(relevance, "shape") else len(relevance)
+            R = check_relevance(relevance, (n_q, S.shape[1]))
+        stop = start + S.shape[0]
+        if stop > R.shape[0] or S.shape[1] != R.shape[1]:
+            raise ValueError(
+                f"the blocks of scores must cover the {R.shape[0]} queries of relevance "
+                f"with {R.shape[1]} columns; a block of shape {S.shape} at row {start} does not."
+            )
+        parts.append(_terms(S, {"q2g": R[start:stop]}, ties, precision=True)["q2g"])
+        start = stop
+    if R is None or start != R.shape[0]:
+        raise ValueError(
+            f"the blocks of scores cover {start} queries, relevance has "
+            f"{0 if R is None else R.shape[0]}."
+        )
+    cat = [None if x is None else get_backend(x=x).concatenate(list(xs))
+           for x, xs in zip(parts[0], zip(*parts))]
+    return Terms(*cat), R.shape[1]
 
 
 def retrieval_report(
@@ -789,8 +855,12 @@ def retrieval_report(
 
     Parameters
     ----------
-    scores : array-like of shape (n_queries, n_gallery)
-        Higher is better.
+    scores : array-like of shape (n_queries, n_gallery), TopK or iterator
+        Higher is better. An iterator (e.g. a generator) of consecutive row
+        blocks streams: one block is held at a time, the result equals the
+        whole matrix's (``directions="q2g"``). Ranked lists
+        (:class:`TopK`) give R@K for the cut-offs up to their length
+        (``directions="q2g"``; the other metrics need whole rows).
     relevance : array-like or sparse matrix
         See :func:`rank_of_relevant`: every query needs a relevant item, and
         for ``"g2q"`` every gallery item a relevant query (``ValueError``
@@ -812,8 +882,10 @@ def retrieval_report(
     Returns
     -------
     report : dict
-        ``{direction: {"R@1": ..., ..., "MdR": ..., "MnR": ...,
-        "R-Precision": ..., "mAP@R": ...}}``; recalls and precisions in percent.
+        ``{direction: {"R@1": ..., ..., "MdR": ..., "MnR": ..., "R-P": ...,
+        "mAP@R": ...}}``, keyed by the headers of the metric table (as the
+        benchmark's columns); recalls and precisions in percent. The former
+        key ``"R-Precision"`` still reads, with a ``FutureWarning``.
 
     Examples
     --------
@@ -825,6 +897,10 @@ def retrieval_report(
     (33.33..., 66.66..., 2.0)
     >>> rep["g2q"]["R@1"], rep["g2q"]["mAP@R"]
     (33.33..., 33.33...)
+    >>> blocks = (S[i:i + 2] for i in range(0, 3, 2))   # never the whole matrix
+    >>> retrieval_report(blocks, np.arange(3), ks=(1, 2), directions="q2g") == {
+    ...     "q2g": rep["q2g"]}
+    True
     """
     _check_ties(ties)
     ks = _check_ks(ks)
@@ -832,6 +908,18 @@ def retrieval_report(
     bad = [d for d in directions if d not in DIRECTIONS]
     if bad or not directions:
         raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions!r}.")
+    if isinstance(scores, (TopK, Iterator)):
+        if directions != ("q2g",):
+            raise ValueError(
+                "ranked lists and streamed blocks rank the gallery for each query: "
+                f"pass directions='q2g' (got {directions!r})."
+            )
+        if isinstance(scores, TopK):
+            R = check_relevance(relevance, scores.shape)
+            return {"q2g": {f"R@{k}": 100.0 * _mean(_list_hits(scores, R, k, ties))
+                            for k in (check_list_cutoff(scores, k, "ks") for k in ks)}}
+        terms, n_items = _streamed_terms(scores, relevance, ties)
+        return {"q2g": _report(terms, ks, n_items)}
     S = check_matrix(scores, "scores")
     R = check_relevance(relevance, S.shape)
     Rs = {}

@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 from sklearn import get_config
-from sklearn.externals.array_api_compat import array_namespace
-from sklearn.externals.array_api_compat import device as _device
+from ._compat import array_namespace
+from ._compat import device as _device
 
 __all__ = ["dispatch_enabled", "get_backend", "describe", "BACKENDS"]
 
@@ -722,9 +722,9 @@ def check_same_namespace(X, estimator, attribute, method):
     """Under dispatch, raise ``ValueError`` unless ``X`` is in the namespace and
     on the device of the fitted ``attribute`` (scikit-learn's check, message
     "``Estimator.method()`` ... must use the same namespace")."""
-    try:
-        from sklearn.utils._array_api import check_same_namespace as check
-    except ImportError:  # scikit-learn < 1.9: get_backend's own check applies
+    from ._compat import sklearn_check_same_namespace as check
+
+    if check is None:  # scikit-learn < 1.9: get_backend's own check applies
         return
     if getattr(estimator, attribute, None) is not None:
         check(X, estimator, attribute=attribute, method=method)

@@ -6,10 +6,15 @@ computation into memory-bounded chunks and hands them to joblib, so that
 (``joblib.parallel_backend("dask")``) apply to every method alike.
 """
 
+import functools
+import sys
+import types
+
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from joblib._parallel_backends import ThreadingBackend
 
 from ._backend import get_backend
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import get_config
 
 
@@ -51,18 +56,31 @@ def row_slices(n_rows, chunk):
     return [slice(i, min(i + chunk, n_rows)) for i in range(0, n_rows, chunk)]
 
 
-def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=None,
-                   prefer=None, max_rows=None):
-    """Apply ``func(rows: slice)`` to memory-bounded row chunks via joblib.
+def map_row_chunks(func, n_rows, bytes_per_row, *, args=(), n_jobs=None,
+                   working_memory=None, prefer=None, max_rows=None):
+    """Apply ``func(rows: slice, *args)`` to memory-bounded row chunks via joblib.
+
+    Tasks that leave the process (joblib's process and distributed
+    backends: loky, dask, ray) pickle ``func`` by reference, so it must be
+    a module-level function (or a ``functools.partial`` of one, or an
+    instance of a module-level class) and every array it reads must come
+    in ``args``, never through a closure: a lambda is refused up front with
+    a ``TypeError`` instead of failing in the worker, or, under joblib's
+    dask backend, hanging ``Parallel``. Under the dask backend each
+    argument is broadcast to the workers once per call (or taken from the
+    backend's ``scatter`` list), so a task ships slices and futures, not
+    the arrays.
 
     Parameters
     ----------
     func : callable
-        ``func(slice) -> ndarray`` computing the result for those rows.
+        ``func(slice, *args) -> result`` for those rows.
     n_rows : int
         Total number of rows.
     bytes_per_row : int
         Working memory one row needs (sizes the chunks).
+    args : tuple, default=()
+        The arrays (and other values) ``func`` reads.
     n_jobs : int, default=None
         joblib workers; ``None`` follows the active joblib backend.
     working_memory : float, default=None
@@ -85,11 +103,13 @@ def map_row_chunks(func, n_rows, bytes_per_row, *, n_jobs=None, working_memory=N
     chunk = -(-n_rows // -(-n_rows // chunk))
     slices = row_slices(n_rows, chunk)
     if len(slices) == 1 or effective_n_jobs(n_jobs) == 1:
-        return [func(s) for s in slices]
-    return Parallel(n_jobs=n_jobs, prefer=prefer)(delayed(func)(s) for s in slices)
+        return [func(s, *args) for s in slices]
+    with Parallel(n_jobs=n_jobs, prefer=prefer) as parallel:
+        shipped = _ship(parallel, (func,), args)
+        return parallel(delayed(func)(s, *shipped) for s in slices)
 
 
-def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
+def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, args=(), n_jobs=None,
                       working_memory=None, prefer=None, max_rows=None):
     """Fold ``func(rows)`` over memory-bounded row chunks, one run per worker.
 
@@ -103,9 +123,10 @@ def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
     Parameters
     ----------
     make_func : callable
-        ``make_func(chunk_rows) -> func``, called once per worker (allocate
-        the work buffers of ``chunk_rows`` rows there); ``func(slice)``
-        computes one chunk's result.
+        ``make_func(chunk_rows, *args) -> func``, called once per worker
+        (allocate the work buffers of ``chunk_rows`` rows there; the
+        ``func`` it returns may be a closure: it is built in the worker);
+        ``func(slice)`` computes one chunk's result.
     n_rows : int
         Total number of rows.
     bytes_per_row : int
@@ -113,13 +134,16 @@ def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
     combine : callable
         ``combine(acc, result) -> acc``, folding a chunk's result into the
         accumulator (the first chunk's result starts it).
+    args : tuple, default=()
+        The arrays (and other values) ``make_func`` reads.
     n_jobs : int, default=None
         joblib workers; ``None`` follows the active joblib backend. The
         ``working_memory`` budget holds for each worker.
     working_memory : float, default=None
         Chunk budget in MiB (see :func:`chunk_n_rows`).
     prefer, max_rows
-        As in :func:`map_row_chunks`.
+        As in :func:`map_row_chunks`, whose rules for tasks that leave the
+        process apply to ``make_func`` and ``combine``.
 
     Returns
     -------
@@ -132,17 +156,74 @@ def reduce_row_chunks(make_func, n_rows, bytes_per_row, combine, *, n_jobs=None,
     n_runs = max(1, min(len(slices), effective_n_jobs(n_jobs)))
     runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
             for i in range(n_runs)]
-
-    def run(chunks):
-        func = make_func(min(chunk, n_rows))
-        acc = func(chunks[0])
-        for rows in chunks[1:]:
-            acc = combine(acc, func(rows))
-        return acc
-
+    chunk = min(chunk, n_rows)
     if n_runs == 1:
-        return [run(runs[0])]
-    return Parallel(n_jobs=n_jobs, prefer=prefer)(delayed(run)(chunks) for chunks in runs)
+        return [_fold_run(runs[0], make_func, combine, chunk, *args)]
+    with Parallel(n_jobs=n_jobs, prefer=prefer) as parallel:
+        shipped = _ship(parallel, (make_func, combine), args)
+        return parallel(delayed(_fold_run)(run, make_func, combine, chunk, *shipped)
+                        for run in runs)
+
+
+def _fold_run(chunks, make_func, combine, chunk_rows, *args):
+    """One worker's run of :func:`reduce_row_chunks`."""
+    func = make_func(chunk_rows, *args)
+    acc = func(chunks[0])
+    for rows in chunks[1:]:
+        acc = combine(acc, func(rows))
+    return acc
+
+
+def _by_reference(func):
+    """Whether pickle sends ``func`` by reference (module and name)."""
+    while isinstance(func, functools.partial):
+        if not all(map(_by_reference, [f for f in (*func.args, *func.keywords.values())
+                                       if callable(f) and not isinstance(f, type)])):
+            return False
+        func = func.func
+    if not isinstance(func, (types.FunctionType, types.BuiltinFunctionType, type)):
+        if isinstance(func, types.MethodType):
+            return _by_reference(func.__func__)
+        func = type(func)  # a callable instance: its class, and its state as data
+    target = sys.modules.get(getattr(func, "__module__", None) or "")
+    for name in getattr(func, "__qualname__", "<>").split("."):
+        target = getattr(target, name, None)
+    return target is func
+
+
+def _ship(parallel, funcs, args):
+    """Check that ``funcs`` can leave the process, and under joblib's dask
+    backend scatter ``args`` once (a task then carries futures)."""
+    backend = parallel._backend
+    if isinstance(backend, ThreadingBackend):
+        return args
+    for func in funcs:
+        if not _by_reference(func):
+            raise TypeError(
+                f"{getattr(func, '__qualname__', func)!r} cannot run in a worker process: "
+                "a chunk task must be a module-level function with its arrays passed as "
+                "arguments (a closure or lambda would carry its data with every task)."
+            )
+    if type(backend).__name__ != "DaskDistributedBackend":
+        return args  # loky and multiprocessing memory-map large arrays themselves
+    known = backend.data_futures  # parallel_config(backend="dask", scatter=[...])
+    out = list(args)
+    todo = [i for i, a in enumerate(args) if id(a) not in known and not _small(a)]
+    for i, a in enumerate(args):
+        if id(a) in known:
+            out[i] = known[id(a)]
+    if todo:
+        # broadcast: every worker holds a replica for the whole call (a replica
+        # fetched on demand is dropped between tasks and fetched again)
+        scattered = backend.client.scatter([args[i] for i in todo], broadcast=True, hash=False)
+        for i, fut in zip(todo, scattered):
+            out[i] = fut
+    return tuple(out)
+
+
+def _small(value):
+    return value is None or isinstance(value, (bool, int, float, str, slice, np.generic,
+                                               np.dtype))
 
 
 def concat_rows(parts):

@@ -2,7 +2,7 @@
 
 import numbers
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from ._compat import Interval, StrOptions
 
 from .._pairs import DIRECTIONS
 

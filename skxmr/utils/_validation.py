@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils._array_api import get_namespace
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from ._compat import get_namespace
+from ._compat import Interval, InvalidParameterError
 
 from ._backend import astype, dispatch_enabled, dtype_name, get_backend, namespace_dtype, to_numpy
 

@@ -10,7 +10,7 @@
 #    plus a 1e5 gallery bank), d=512, float32, 10 iterations, under a
 #    16 GiB working_memory budget (device memory), then 1,000 queries served
 #    (scores and top 10); time and peak GPU memory of each step;
-# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA;
+# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA (min of 3);
 # 4. the gallery-sharded engine (skxmr.distributed, numpy on CPU workers) at
 #    the size, bank 2e4 x gallery 2e5, d=512, on a 4-worker
 #    LocalCluster of the host's cores, against one process: time, bytes
@@ -91,7 +91,7 @@ for name, bank_g in (("SN", None), ("DBSN", Bg)):
 EOF
 
 echo "== backend benchmark, 20000 x 20000"
-timeout 170 python benchmarks/bench_backends.py --n 20000 --repeat 1 --backends numpy,torch,cuda \
+timeout 400 python benchmarks/bench_backends.py --n 20000 --repeat 3 --backends numpy,torch,cuda \
     --cases "SN dense,SN streamed"
 
 echo "== sharded engine, bank 2e4 x gallery 2e5, d=512, 4 CPU workers vs one process"

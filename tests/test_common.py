@@ -336,7 +336,9 @@ def test_public_callable_has_docstring_with_examples(name, obj):
     import doctest
 
     assert obj.__doc__, f"{name} has no docstring at run time"
-    assert "\n    Examples\n    --------\n" in obj.__doc__, f"{name} has no Examples section"
+    # cleandoc: Python 3.13 strips the docstrings' indentation when compiling
+    assert "\nExamples\n--------\n" in inspect.cleandoc(obj.__doc__), (
+        f"{name} has no Examples section")
     examples = doctest.DocTestParser().get_examples(obj.__doc__)
     assert examples, f"{name}'s Examples section holds no doctest"
     if inspect.isclass(obj):

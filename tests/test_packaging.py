@@ -54,3 +54,21 @@ def test_version_of_the_linked_docs(monkeypatch):
     assert "/en/1.2.0/" in skxmr.SinkhornNormalizer()._get_doc_link()
     monkeypatch.setattr(skxmr, "__version__", "1.3.0.dev0")
     assert "/en/latest/" in skxmr.SinkhornNormalizer()._get_doc_link()
+
+
+@pytest.mark.parametrize("column", [0, 4, 8])
+def test_docstring_parts_follow_the_placeholder_indentation(column):
+    """Python 3.13 compiles docstrings without their indentation: a shared
+    part lands at the placeholder's column either way."""
+    from skxmr.utils._docstrings import fill_doc
+
+    part = "a : int\n        First.\n    b : int\n        Second."
+
+    def f():
+        pass
+
+    pad = " " * column
+    f.__doc__ = f"Sum.\n\n{pad}Parameters\n{pad}----------\n{pad}{{params}}\n"
+    fill_doc(params=part)(f)
+    assert inspect.cleandoc(f.__doc__).splitlines()[4:] == [
+        "a : int", "    First.", "b : int", "    Second."]

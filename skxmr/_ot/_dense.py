@@ -1,4 +1,4 @@
-"""Sinkhorn on a stored similarity matrix: the scaling domain, one pass per iteration."""
+"""Sinkhorn on a stored similarity matrix: the scaling domain, the plain loop on the kernel."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -89,8 +89,8 @@ def _solve_dense(M, temperature, max_iter, tol, a, b, *, working_memory, n_jobs,
                  product=None):
     """Potentials of a stored similarity matrix.
 
-    The kernel gets its own float64 buffer (one pass per iteration over it,
-    :func:`_scaling_iterations`) when it fits (``_common._fits``: an
+    The kernel gets its own float64 buffer (two BLAS matrix-vector products
+    per iteration over it, :func:`_scaling_iterations`) when it fits (``_common._fits``: an
     explicit ``working_memory``, or by default half the available memory);
     otherwise, and for spreads beyond the scaling domain, the
     log domain runs over cache-sized chunks of ``M``. With ``product``

@@ -27,22 +27,22 @@ arrays take a specialisation of the same iterations (:mod:`._dense`,
 :mod:`._streamed`, :mod:`._log`): POT's ``ot.sinkhorn`` allocates
 ``1 - M.T``, the kernel, a rescaled copy and the plan (five ``n × m``
 arrays) and reads the kernel twice per iteration, and the backend API has
-no in-place operations; the numpy loop holds one ``n × m`` array, reads it
-once per iteration and computes its matrix-vector products with POT's
-``nx.dot`` (measured 2.5-7× faster than the reference call; see
+no in-place operations; the numpy loop holds one ``n × m`` array (reused
+across an estimator's calls), two matrix-vector products over it per
+iteration with POT's ``nx.dot`` (measured 2.5-7× faster than the reference call; see
 ``benchmarks/bench_sinkhorn.py`` and ``benchmarks/bench_backends.py``).
 ``method=`` names one of POT's solvers to run it instead (:mod:`._pot`).
 
-**Numerics.** Kernels, scalings and sums are float64. Two domains,
-chosen automatically:
+**Numerics.** Scalings are float64; kernels float64, except the float32
+kernel of float32 embeddings (``precision="auto"``, spread at most 60 τ,
+see :func:`sinkhorn_potentials_from_embeddings`). Two domains, chosen
+automatically:
 
-* *scaling domain* (fast path): the kernel is built once, in one float64
-  buffer, each row shifted by its largest similarity
-  (``exp((M - max_j M) / τ)``, the factor absorbed exactly into the row
-  scaling). Every iteration is then one pass over it in cache-sized row
-  blocks, each block serving both its row update and its share of the
-  column update (two BLAS matrix-vector products while it is in cache).
-  Used when every row has ``(max M - min M) / τ <= 300`` (e.g. τ=0.01 on
+* *scaling domain* (fast path): the kernel is built once, in one buffer,
+  each row shifted by its largest similarity (``exp((M - max_j M) / τ)``,
+  the factor absorbed exactly into the row scaling). Every iteration is
+  then the plain loop, two BLAS matrix-vector products over the whole
+  kernel on all BLAS threads. Used when every row has ``(max M - min M) / τ <= 300`` (e.g. τ=0.01 on
   cosines in [-1, 1]), so that neither the kernel nor the scalings can
   underflow.
 * *log domain*: log-sum-exp updates of ``log r`` and ``log c`` over
@@ -51,15 +51,14 @@ chosen automatically:
   kernel would underflow and plain Sinkhorn-Knopp (POT included) silently
   returns wrong scalings.
 
-**Streaming.** When the float64 bank × columns matrix does not fit in
+**Streaming.** When the bank × columns kernel does not fit in
 ``working_memory``, :func:`sinkhorn_potentials_from_embeddings` (and the
 estimators) store nothing of that size: every iteration is one pass over
 row chunks, each chunk's block ``bank[rows] @ columns.T`` recomputed in a
 work buffer allocated once per worker and turned into its kernel (scaling
 domain) or log-sum-exps (log domain) for both the row update and its share
-of the column update (folded per worker by
-:func:`skxmr.utils._chunking.reduce_row_chunks`, so that joblib backends such as
-dask spread the chunks). The products are computed in the inputs'
+of the column update (one module-level task per run of chunks, folded per
+worker, so that joblib's process backends such as loky and dask run them). The products are computed in the inputs'
 precision: float32 embeddings use float32 matrix products, twice as fast
 as float64 and the dominant cost (~8 ns per entry and iteration on 2
 cores), which moves the potentials by a few 1e-7 (float32 rounding of the

@@ -8,6 +8,26 @@ its ``__doc__`` is ``None`` at run time. Under ``python -OO`` every
 """
 
 import itertools
+import re
+
+
+# The column the shared parts are written for: continuation lines carry this
+# indentation (entries at 4, their descriptions at 8).
+PART_COLUMN = 4
+
+
+def _reindent(text, column):
+    """``text`` with its continuation lines moved from PART_COLUMN to ``column``."""
+    shift = column - PART_COLUMN
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if shift >= 0:
+            lines[i] = " " * shift + line if line.strip() else line
+        else:
+            lead = len(line) - len(line.lstrip(" "))
+            lines[i] = line[min(-shift, lead):]
+    return "\n".join(lines)
 
 
 def fill_doc(**parts):
@@ -20,7 +40,12 @@ def fill_doc(**parts):
     Parameters
     ----------
     **parts : str
-        The text of each placeholder, indented as the docstring needs it.
+        The text of each placeholder, written for a placeholder at column
+        :data:`PART_COLUMN` (the body of a module-level function's or class's
+        docstring); its continuation lines are re-indented to the
+        placeholder's actual column (Python 3.13 strips the indentation of
+        docstrings when it compiles them, so the placeholder is then at
+        column 0).
 
     Returns
     -------
@@ -51,7 +76,10 @@ def fill_doc(**parts):
             token = "{" + name + "}"
             if token not in doc:
                 raise ValueError(f"{obj.__qualname__}'s docstring has no {token} placeholder.")
-            doc = doc.replace(token, text)
+            doc = re.sub(r"^([ \t]*)" + re.escape(token),
+                         lambda m: m.group(1) + _reindent(text, len(m.group(1))), doc,
+                         flags=re.M)
+            doc = doc.replace(token, text)  # a placeholder within a line
         obj.__doc__ = doc
         return obj
 

@@ -12,9 +12,9 @@ import types
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from joblib._parallel_backends import ThreadingBackend
 
 from ._backend import get_backend
+from ._compat import threads_joblib_backend
 from sklearn import get_config
 
 
@@ -195,7 +195,7 @@ def _ship(parallel, funcs, args):
     """Check that ``funcs`` can leave the process, and under joblib's dask
     backend scatter ``args`` once (a task then carries futures)."""
     backend = parallel._backend
-    if isinstance(backend, ThreadingBackend):
+    if threads_joblib_backend(backend):
         return args
     for func in funcs:
         if not _by_reference(func):

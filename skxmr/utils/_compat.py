@@ -16,6 +16,7 @@ __all__ = [
     "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
     "get_output_config", "local_joblib_backend", "sklearn_check_same_namespace",
+    "threads_joblib_backend",
     "sklearn_estimator_checks", "validate_params",
 ]
 
@@ -113,6 +114,11 @@ try:
     _LOCAL_BACKENDS = (LokyBackend, MultiprocessingBackend, SequentialBackend, ThreadingBackend)
 except ImportError:  # pragma: no cover - a joblib that moves its backends
     _LOCAL_BACKENDS = ()
+
+
+def threads_joblib_backend(backend):
+    """Whether ``backend`` (a ``Parallel``'s) runs its tasks in threads of this process."""
+    return any(cls.__name__ == "ThreadingBackend" for cls in type(backend).__mro__)
 
 
 def local_joblib_backend():

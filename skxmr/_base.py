@@ -33,9 +33,10 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .utils._backend import astype, check_same_namespace, get_backend, is_numpy
+from .utils._backend import astype, check_same_namespace, get_backend, host_array, is_numpy
 from .utils._chunking import concat_rows, map_row_chunks
 from .utils._docstrings import DocLinkMixin
 from .metrics.ranking import recall_at_k
@@ -152,6 +153,8 @@ class _PairedRowsMixin(StrictParamsMixin):
     """Validation and splitting of paired rows, for both families."""
 
     def _validate_pairs(self, X, *, reset):
+        if not get_tags(self).array_api_support:
+            X = host_array(X)  # computed in numpy, also under array API dispatch
         X, dtype = namespace_dtypes(X, FLOAT_DTYPES)
         try:
             # After fit, the width seen in fit is checked (validate_data's
@@ -169,8 +172,10 @@ class _PairedRowsMixin(StrictParamsMixin):
 
     def _check_namespace(self, X, method):
         """Under array API dispatch, ``X`` must come in the namespace and on
-        the device of the fitted banks (scikit-learn's message)."""
-        check_same_namespace(X, self, "query_bank_", method)
+        the device of the fitted banks (scikit-learn's message); estimators
+        computing in numpy take any namespace (converted)."""
+        if get_tags(self).array_api_support:
+            check_same_namespace(X, self, "query_bank_", method)
 
     def _check_layout(self, X, *, shared_space):
         """Warn about training pairs laid out wrongly (see :mod:`skxmr._pairs`):

@@ -50,7 +50,7 @@ def _check_grid(name, grid):
     return checked
 
 
-def register_method(name, factory, *, family, description="", grid=None):
+def register_method(name, factory, *, family, description="", grid=None, transductive=False):
     """Register a benchmark row.
 
     Parameters
@@ -74,6 +74,11 @@ def register_method(name, factory, *, family, description="", grid=None):
         keep it. ``None``: the method has nothing to tune and runs at its
         defaults. Keep grids small: every point costs ``--cv`` fits in
         each direction.
+
+    transductive : bool, default=False
+        The method re-scores with statistics of the whole batch of test
+        queries at once (e.g. dual softmax) instead of one query at a time;
+        ``skxmr benchmark --list`` marks it.
 
     Raises
     ------
@@ -117,11 +122,12 @@ def register_method(name, factory, *, family, description="", grid=None):
         raise ValueError(f"A benchmark method named {name!r} is already registered.")
     _METHODS[name] = {
         "factory": factory, "family": family, "description": description, "grid": grid,
+        "transductive": bool(transductive),
     }
 
 
 def registered_methods():
-    """A copy of the registry: ``{name: {"factory", "family", "description", "grid"}}``.
+    """A copy of the registry: ``{name: {"factory", "family", "description", "grid", "transductive"}}``.
 
     Examples
     --------

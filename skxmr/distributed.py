@@ -302,6 +302,7 @@ class ShardedIndex:
     def _append(self, raw):
         submit = self.client.submit
         checked = [submit(_check_shard, self._est, X, pure=False) for X in raw]
+        raw.clear()  # each raw shard is freed on its worker once validated
         meta = self.client.gather([submit(_shape, X, pure=False) for X in checked])
         dtypes = {m[2] for m in meta} | ({self._dtype} if self._dtype else set())
         widths = {m[1] for m in meta}

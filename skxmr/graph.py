@@ -106,7 +106,8 @@ def _local_update(G, B, m, binary):
         idx = top_k_indices(W, m)
         weights = nx.ones(idx.shape, type_as=W) if binary else nx.take_along_axis(W, idx, 1)
         # the m neighbours' bank rows, gathered on the device: (rows, m, d)
-        return nx.einsum("nm,nmd->nd", weights, B[idx]) / m
+        near = nx.reshape(nx.take_rows(B, nx.reshape(idx, (-1,))), (*idx.shape, B.shape[1]))
+        return nx.einsum("nm,nmd->nd", weights, near) / m
     idx = top_k_indices(W, m)
     weights = np.ones(idx.shape, W.dtype) if binary else np.take_along_axis(W, idx, 1)
     if _dense_neighbourhoods(m, n_bank):

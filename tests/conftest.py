@@ -32,6 +32,8 @@ BACKEND_LIBRARIES = [
     ("numpy", lambda xp: [None], ("float64", "float32")),
     ("torch", lambda xp: ["cpu"] + (["cuda"] if xp.cuda.is_available() else []),
      ("float64", "float32")),
+    # the standard's reference namespace, on a device that is not the CPU's
+    ("array_api_strict", lambda xp: [xp.Device("device1")], ("float64", "float32")),
 ]
 
 

@@ -23,6 +23,7 @@ from skxmr.alignment import (
     cmpm_kl_loss,
     generalized_cauchy_schwarz_loss,
 )
+from skxmr.datasets import make_retrieval_problem
 from skxmr.metrics import cs_divergence, gcs_divergence
 
 from .conftest import make_pairs
@@ -622,6 +623,9 @@ def test_closed_form_widths_and_components():
     assert PLSAlignment(0.5, n_query_features=6).fit(X).n_components_ == 3
     with pytest.raises(ValueError, match="n_components=7 exceeds the 6"):
         PLSAlignment(7, n_query_features=6).fit(X)
+    # One direction would make every L2-normalised row +-1 (items merge):
+    # a fraction gives at least 2.
+    assert PLSAlignment(0.01, n_query_features=6).fit(X).n_components_ == 2
 
 
 def test_closed_form_rows_are_registered():
@@ -631,8 +635,11 @@ def test_closed_form_rows_are_registered():
         assert methods[name]["family"] == "alignment" and methods[name]["grid"]
         est = methods[name]["factory"](direction="g2q")
         assert est.fit(X_bank).decision_function(X_test).shape == (30, 30)
-    temperatures = methods["CS alignment"]["grid"][0]["cauchyschwarzalignment__temperature"]
+    grid = methods["CS alignment"]["grid"]
+    temperatures = grid[0]["cauchyschwarzalignment__temperature"]
     assert min(temperatures) <= 0.02 and max(temperatures) >= 0.5
+    assert max(grid[0]["cauchyschwarzalignment__alpha"]) > 0
+    assert len(grid[1]["cauchyschwarzalignment__n_components"]) > 1
 
 
 @pytest.mark.parametrize("init", ["procrustes", "ridge", PLSAlignment(1.0),
@@ -691,3 +698,14 @@ def test_init_needs_two_views_unless_procrustes():
     mm = MultiModalCSAlignment(n_components=None, view_features=(6, 7, 8), max_iter=2,
                                tol=None, random_state=0).fit(X)
     assert mm.init_ == "procrustes" and mm.n_components_ == 8
+
+
+def test_kept_start_is_the_closed_form_refitted_on_all_items():
+    """The held-out items only choose; the kept start is fitted on every item."""
+    b = make_retrieval_problem(300, 32, n_query_features=24, distortion=0.5, random_state=0)
+    est = CauchySchwarzAlignment(n_components=None, n_query_features=24, temperature=0.5,
+                                 random_state=0).fit(b.X)
+    assert est.selected_ == "start"
+    start = ProcrustesAlignment(n_query_features=24).fit(b.X)
+    np.testing.assert_allclose(est.query_projection_, start.query_projection_, atol=1e-12)
+    np.testing.assert_allclose(est.gallery_mean_, start.gallery_mean_)

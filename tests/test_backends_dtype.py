@@ -89,3 +89,23 @@ def test_get_backend_names_both_arrays_on_mismatch(backend):
         pytest.skip("one library")
     with backend.dispatch(), pytest.raises(ValueError, match="queries and gallery"):
         _backend.get_backend(queries=np.ones((2, 2)), gallery=backend.asarray(np.ones((2, 2))))
+
+
+def test_numpy_estimators_take_tensors_under_dispatch():
+    """Estimators without array API support compute in numpy, also under
+    dispatch: tensors are converted, the result is numpy in the input's dtype."""
+    torch = pytest.importorskip("torch")
+    from sklearn.utils import get_tags
+
+    from .test_common import ESTIMATORS
+
+    X = make_pairs(40, d=4)
+    T = torch.as_tensor(X, dtype=torch.float32)
+    numpy_only = [e for e in ESTIMATORS if not get_tags(e).array_api_support]
+    assert numpy_only
+    for est in numpy_only:
+        with sklearn.config_context(array_api_dispatch=True):
+            fitted = sklearn.base.clone(est).fit(T)
+            out = (fitted.decision_function(T) if hasattr(fitted, "decision_function")
+                   else fitted.transform(T))
+        assert isinstance(out, np.ndarray) and out.dtype == np.float32, type(est).__name__

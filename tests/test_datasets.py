@@ -177,11 +177,53 @@ def test_generator_n_hubs_int_and_fraction():
         (dict(hub_strength=-1.0), "hub_strength"),
         (dict(captions_per_item=0), "captions_per_item"),
         (dict(dtype=np.int64), "dtype"),
+        (dict(n_query_features=0), "n_query_features"),
+        (dict(distortion=-0.5), "distortion"),
     ],
 )
 def test_generator_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_retrieval_problem(**kwargs)
+
+
+def test_generator_two_encoders():
+    from skxmr import CosineSimilarity, pair
+    from skxmr.alignment import ProcrustesAlignment
+    from skxmr.datasets import second_encoder
+
+    one = make_retrieval_problem(300, 32, captions_per_item=2, random_state=0)
+    # The shared-space default is unchanged by the new parameters' defaults.
+    same = make_retrieval_problem(300, 32, captions_per_item=2, n_query_features=None,
+                                  distortion=0.0, random_state=0)
+    np.testing.assert_array_equal(one.X, same.X)
+    two = make_retrieval_problem(300, 32, captions_per_item=2, n_query_features=24,
+                                 distortion=0.5, random_state=0)
+    assert two.queries.shape == (600, 24) and two.X.shape == (600, 56)
+    assert two.queries.dtype == np.float32 and "Two encoders" in two.DESCR
+    np.testing.assert_allclose(np.linalg.norm(two.queries, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(two.gallery, one.gallery)  # only the queries move
+    # Same width, re-encoded: cosine between the halves is lost. A purely
+    # linear second encoder of the same width is a rotation, which centred
+    # Procrustes undoes exactly (it is equivariant to rotating a half); the
+    # distortion is not linearly recoverable.
+    def procrustes_r1(distortion=None, noise=1.2):
+        two_encoders = {} if distortion is None else {"n_query_features": 32,
+                                                      "distortion": distortion}
+        b = make_retrieval_problem(300, 32, noise=noise, random_state=0, **two_encoders)
+        if distortion is not None:
+            assert CosineSimilarity().fit(b.X).score(b.X) < 5
+        Z = ProcrustesAlignment().fit(b.X[:150]).transform(b.X[150:])
+        return CosineSimilarity().fit(Z).score(Z)
+
+    assert procrustes_r1(0.0) == procrustes_r1()
+    assert procrustes_r1(2.0, noise=0.5) < procrustes_r1(0.0, noise=0.5) - 4
+    # The encoder alone: deterministic, normalised, linear at distortion 0.
+    A = np.random.default_rng(0).standard_normal((20, 8))
+    np.testing.assert_array_equal(second_encoder(A, 6, 0.3, random_state=1),
+                                  second_encoder(A, 6, 0.3, random_state=1))
+    lin = second_encoder(A, 12, 0.0, random_state=1)
+    An = A / np.linalg.norm(A, axis=1, keepdims=True)
+    np.testing.assert_allclose(lin @ lin.T, An @ An.T, atol=1e-12)  # an isometry
 
 
 # --------------------------------------------------------------------------

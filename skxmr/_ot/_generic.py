@@ -171,7 +171,7 @@ def _streamed_scaling(nx, source, slices, n_rows, n_cols, temperature, a, b, max
         for rows in slices:
             E_chunk = source(rows)  # one product per chunk: large, efficient GEMMs
             for sb in _sub_blocks(E_chunk, n_cols, like64):
-                E = E_chunk[sb]
+                E = E_chunk[sb, ...]
                 g = slice(rows.start + sb.start, rows.start + sb.stop)
                 if first[0]:
                     mx, ok = _row_stats(nx, E, like64)
@@ -214,7 +214,7 @@ def _streamed_log(nx, source, slices, n_cols, temperature, a, b, max_iter, tol,
         for rows in slices:
             E_chunk = source(rows)
             for sb in _sub_blocks(E_chunk, n_cols, like64):
-                E = E_chunk[sb]
+                E = E_chunk[sb, ...]
                 g = slice(rows.start + sb.start, rows.start + sb.stop)
                 lse = nx.logsumexp(E + shift[None, :], axis=1)
                 if prev is not None:

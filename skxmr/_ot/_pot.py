@@ -29,6 +29,7 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
+from ..utils._backend import BACKENDS
 from . import _common
 from ._common import _all_finite, _fits
 
@@ -53,7 +54,13 @@ def check_pot_memory(method, n_rows, n_cols, working_memory, like):
 def pot_sinkhorn(nx, M, temperature, max_iter, tol, a, b, method):
     """``(log_c, log_r, n_iter, err, log_domain)`` from POT's solver on ``M``
     (float64, on the backend ``nx``); POT's scaling-domain solvers hand over
-    to ``"sinkhorn_log"`` where they underflow (see the module docstring)."""
+    to ``"sinkhorn_log"`` where they underflow (see the module docstring).
+    POT knows numpy and torch; other namespaces raise ``ValueError``."""
+    if nx.__name__ not in BACKENDS:
+        raise ValueError(
+            f"method={method!r} is POT's solver, which runs on numpy and torch arrays, "
+            f"not {nx.__name__}; use method='auto' (skxmr's own solver, any array API "
+            "namespace).")
     if method == "sinkhorn":
         exponent = (1.0 - float(nx.min(M))) / temperature
         if exponent > _common.SCALING_DOMAIN_MAX_SPREAD:

@@ -7,7 +7,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from scipy.linalg.blas import dgemv as _dgemv
 
-from ..utils._backend import get_backend
+from ..utils._backend import dtype_name, get_backend
 from . import _common
 from ._common import NUMPY_NX as _NX
 from ._common import (BlockProduct, KernelBuffer, _blas_threads, _budget_bytes, _check_marginals,
@@ -192,7 +192,7 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
             source = product_source(nx, B + zero, [C + zero for C in blocks], inv_tau, a)
         else:
             source = product_source(nx, B, blocks, inv_tau, a)
-        item = 8 if fits else max(B.dtype.itemsize, 4)
+        item = 8 if fits else max(np.dtype(dtype_name(B)).itemsize, 4)
         out = nx_sinkhorn(nx, source, n_rows, n_cols, temperature, a, b, max_iter, tol,
                           store=fits, item_bytes=item, exact_error=exact_error,
                           working_memory=working_memory, like64=a)

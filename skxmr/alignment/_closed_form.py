@@ -133,7 +133,7 @@ def pls_maps(Q, G, *, n_components=0.25, algorithm="pls", scale=False, max_iter=
     elif isinstance(n_components, numbers.Integral):
         k = int(n_components)
     else:  # a fraction of what the pairs allow
-        k = max(1, int(round(n_components * limit)))
+        k = min(limit, max(2, int(round(n_components * limit))))
     if k > limit:
         raise ValueError(
             f"n_components={k} exceeds the {limit} components that {Q.shape[0]} training "
@@ -299,10 +299,12 @@ class PLSAlignment(LinearAlignment):
     Parameters
     ----------
     n_components : int or float, default=0.25
-        Number of directions. A float in (0, 1]: that fraction of the most
-        the pairs and widths allow, ``min(n_pairs - 1, d_q, d_g)`` (a grid
-        that suits any bank size); ``None``: all of them (slow: NIPALS runs
-        once per component).
+        Number of directions (on a single one every L2-normalised row is
+        ±1 and distinct items become one: use at least 2). A float in
+        (0, 1]: that fraction of the most the pairs and widths allow,
+        ``min(n_pairs - 1, d_q, d_g)`` (at least 2 where they allow it; a
+        grid that suits any bank size); ``None``: all of them (slow: NIPALS
+        runs once per component).
     algorithm : {"pls", "cca"}, default="pls"
         The wrapped estimator.
     scale : bool, default=False

@@ -46,7 +46,8 @@ from ._losses import cauchy_schwarz_loss, cmpm_kl_loss, generalized_cauchy_schwa
 
 __all__ = ["CauchySchwarzAlignment", "MultiModalCSAlignment"]
 
-_INITS = {"procrustes", "pls", "ridge", "pca", "random", "auto"}
+_CLOSED_FORMS = ("procrustes", "pls", "ridge")
+_INITS = {*_CLOSED_FORMS, "pca", "random", "auto"}
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -118,10 +119,13 @@ alignment estimator, default="procrustes"
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training items, fit the start
         on the others, track the loss on the held-out items after every
-        iteration, and keep the projections with the lowest held-out loss
-        (the start included). On small banks the projections overfit within
-        a few iterations (they can memorise the noise of a few hundred
-        pairs), which this prevents.
+        iteration, and keep the iteration with the lowest held-out loss;
+        then the held-out R@1 chooses between the start, those projections
+        and the identity (``selected_``), and the choice is refitted on all
+        items. Training can so only improve on its start where the held-out
+        items say it does. On small banks the projections overfit within a
+        few iterations (they can memorise the noise of a few hundred pairs),
+        which this prevents.
     validation_fraction : float, default=0.1
         Share of the items held out for early stopping (at least 2).
     n_iter_no_change : int, default=5
@@ -144,8 +148,13 @@ _COMMON_ATTRS_DOC = """loss_curve_ : list of float
         Iteration whose projections were kept (0: the start), with
         ``early_stopping``.
     selected_ : {"identity", "start", "trained"}
-        What ``transform`` applies: the identity (``fallback``), the start
-        unchanged, or trained projections.
+        What the held-out items chose by their R@1 (both directions): the
+        trained projections (the iteration of lowest held-out loss) unless
+        they rank worse than the start; the identity (``fallback``) when it
+        ranks at least as well as that choice. The start and the trained
+        projections are then refitted on all items (the start refitted,
+        trained again from it for ``best_iteration_`` iterations).
+        ``"trained"`` without ``early_stopping``.
     n_iter_ : int
         Iterations (L-BFGS) or epochs (Adam) run.
     n_components_ : int
@@ -216,7 +225,7 @@ class _CSAlignmentBase(LinearAlignment):
     """What both alignments share: parameters, training loop, start, fallback.
 
     A subclass sets ``_parameter_constraints["loss"]``, lists its own
-    ``__init__`` (the 16 shared parameters are stored here) and implements
+    ``__init__`` (the 15 shared parameters are stored here) and implements
     ``_fit_pairs`` (views, relevance, pairs of views to match, through
     :meth:`_train`) and ``_transform_pairs``.
     """
@@ -258,19 +267,23 @@ class _CSAlignmentBase(LinearAlignment):
         self.learning_rate = learning_rate
         self.random_state = random_state
 
-    def _start(self, views, rng):
-        """``(means, Ws)`` where training starts, from row-paired training ``views``."""
-        if isinstance(self.init, LinearAlignment) or self.init in ("procrustes", "pls", "ridge"):
-            self.init_ = "estimator" if isinstance(self.init, LinearAlignment) else self.init
+    def _start(self, views, rng, kind=None, k=None):
+        """``(means, Ws)`` where training starts, from row-paired training ``views``.
+
+        ``kind``: ``"pca"``/``"random"`` (uncentred, :func:`init_projections`)
+        or ``None``, the closed form or default that ``init`` names; ``k``:
+        the width (``None``: ``n_components``, or the start's own width).
+        """
+        k = self.n_components if k is None else k
+        closed = isinstance(self.init, LinearAlignment) or self.init in _CLOSED_FORMS
+        if kind is None and closed:
             means, Ws = _closed_form_start(self.init, views)
-            k = Ws[0].shape[1] if self.n_components is None else self.n_components
-            if k != Ws[0].shape[1]:
+            if k is not None and k != Ws[0].shape[1]:
                 Ws = truncate_maps(views, means, Ws, k)
             return means, Ws
-        self.init_ = resolve_init(self.init, views)
-        k = min(V.shape[1] for V in views) if self.n_components is None else self.n_components
-        means = [np.zeros(V.shape[1]) for V in views]
-        return means, init_projections(views, k, self.init_, rng)
+        kind = resolve_init(self.init, views) if kind is None else kind
+        k = min(V.shape[1] for V in views) if k is None else k
+        return [np.zeros(V.shape[1]) for V in views], init_projections(views, k, kind, rng)
 
     def _train(self, views, make_batch, groups, pairs, pair_loss):
         """Fit one ``(mean, W)`` per view; return them and store the training record.
@@ -280,6 +293,12 @@ class _CSAlignmentBase(LinearAlignment):
         batch's rows of every view and their relevance; ``pairs`` lists the
         ``(a, b)`` views whose logits ``Z_a Z_bᵀ / τ`` enter
         ``pair_loss(logits, R) -> (value, grads)``.
+
+        With early stopping the held-out items choose, by their R@1 (both
+        directions), between the start, the best trained projections and
+        (``fallback``) the identity; the choice is then refitted on all
+        items (the start refitted, or trained again from it for the chosen
+        number of iterations).
         """
         tau = self.temperature
 
@@ -300,6 +319,18 @@ class _CSAlignmentBase(LinearAlignment):
 
             return loss_and_grad
 
+        def penalised(means, start):
+            plain, alpha = loss_at(means), self.alpha
+
+            def loss_and_grad(params, data):
+                value, grads = plain(params, data)
+                if alpha:
+                    value += alpha * sum(np.sum((W - W0) ** 2) for W, W0 in zip(params, start))
+                    grads = [g + 2 * alpha * (W - W0) for g, W, W0 in zip(grads, params, start)]
+                return value, grads
+
+            return loss_and_grad
+
         def rank_score(means, params, data):
             """Mean R@1 of the matched views, both directions, on held-out items."""
             Vs, R = data
@@ -313,56 +344,71 @@ class _CSAlignmentBase(LinearAlignment):
             ]) / 2
 
         rng = check_random_state(self.random_state)
-        validation = None
-        train_rows = slice(None)
-        if self.early_stopping:
-            # The start is fitted on the training items only, so that the
-            # held-out items judge it (and the identity) fairly.
-            validation = split_validation(groups, self.validation_fraction, rng, "items")
-            train_rows = validation[0]
-        train_views = [V[train_rows] for V in views]
-        means, params = self._start(train_views, rng)
-        widths = {V.shape[1] for V in views}
-        identity = validation is not None and self.fallback == "identity" and len(widths) == 1
-        if identity:
-            val_data = make_batch(validation[1])
-            # The inputs' own cosine (in their top k principal directions)
-            # competes with the closed form as the start.
-            zeros = [np.zeros(V.shape[1]) for V in views]
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                own = init_projections(train_views, params[0].shape[1], "pca", rng)
-                if rank_score(zeros, own, val_data) >= rank_score(means, params, val_data):
-                    means, params, self.init_ = zeros, own, "pca"
-        start, plain, alpha = [W.copy() for W in params], loss_at(means), self.alpha
-
-        def penalised(params, data):
-            value, grads = plain(params, data)
-            if alpha:
-                value += alpha * sum(np.sum((W - W0) ** 2) for W, W0 in zip(params, start))
-                grads = [g + 2 * alpha * (W - W0) for g, W, W0 in zip(grads, params, start)]
-            return value, grads
-
         self.solver_ = _resolve_solver(self.solver, len(groups))
-        result = fit_projections(
-            self, penalised, make_batch, groups, params, rng, self.solver_,
-            validation=validation, validation_loss=plain,
-        )
+        widths = {V.shape[1] for V in views}
+        if not self.early_stopping:
+            means, params = self._start(views, rng)
+            self.init_ = self._init_name(views)
+            result = fit_projections(self, penalised(means, params), make_batch, groups,
+                                     params, rng, self.solver_)
+            self._record(result, "trained")
+            return means, result.params
+
+        # The start is fitted on the training items only, so that the
+        # held-out items judge it, the trained projections and the identity
+        # fairly.
+        validation = split_validation(groups, self.validation_fraction, rng, "items")
+        train_views = [V[validation[0]] for V in views]
+        val_data = make_batch(validation[1])
+        means, params = self._start(train_views, rng)
+        kind, self.init_ = None, self._init_name(views)
+        identity = self.fallback == "identity" and len(widths) == 1
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if identity:
+                # The inputs' own cosine (in their top k principal directions)
+                # competes with the closed form as the start.
+                k = params[0].shape[1]
+                own = self._start(train_views, rng, "pca", k)
+                if rank_score(*own, val_data) >= rank_score(means, params, val_data):
+                    (means, params), kind, self.init_ = own, "pca", "pca"
+            result = fit_projections(
+                self, penalised(means, params), make_batch, groups, params, rng, self.solver_,
+                validation=validation, validation_loss=loss_at(means),
+            )
+            # Ranking, not the loss, decides: the loss also rewards a wider
+            # spread of the cosines, which aligned embeddings (a narrow cone)
+            # lack at the same temperature.
+            # The trained iterate (the loss's choice) stands unless it ranks
+            # the held-out items worse than its start.
+            best, selected = rank_score(means, params, val_data), "start"
+            if result.best_iteration and rank_score(means, result.params, val_data) >= best:
+                best, selected = rank_score(means, result.params, val_data), "trained"
+            if identity:
+                d = widths.pop()
+                eye = ([np.zeros(d)] * len(views), [np.eye(d)] * len(views))
+                if rank_score(*eye, val_data) >= best:
+                    selected = "identity"
+        self._record(result, selected)
+        if selected == "identity":
+            return eye
+        # Refit the choice on all items.
+        means, params = self._start(views, rng, kind, params[0].shape[1])
+        n_iter = result.best_iteration if selected == "trained" else 0
+        refit = fit_projections(self, penalised(means, params), make_batch, groups, params,
+                                rng, self.solver_, n_iter=n_iter)
+        return means, refit.params
+
+    def _init_name(self, views):
+        if isinstance(self.init, LinearAlignment):
+            return "estimator"
+        return self.init if self.init in _CLOSED_FORMS else resolve_init(self.init, views)
+
+    def _record(self, result, selected):
         self.loss_curve_ = result.loss_curve
         self.validation_scores_ = result.validation_scores
         self.best_iteration_ = result.best_iteration
         self.n_iter_ = result.n_iter
-        self.selected_ = "start" if result.best_iteration == 0 else "trained"
-        params = result.params
-        if identity:
-            # Ranking, not the loss, decides: the loss also rewards a wider
-            # spread of the cosines, which aligned embeddings (a narrow cone)
-            # lack at the same temperature.
-            d = widths.pop()
-            zeros, eye = [np.zeros(d)] * len(views), [np.eye(d)] * len(views)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                if rank_score(zeros, eye, val_data) >= rank_score(means, params, val_data):
-                    means, params, self.selected_ = zeros, eye, "identity"
-        return means, params
+        self.selected_ = selected
 
 
 # --------------------------------------------------------------------------
@@ -819,8 +865,12 @@ register_method(
     description="linear projections of both halves, started from centred Procrustes and "
     "trained with the Cauchy-Schwarz matching loss on the bank pairs (early stopping, "
     "identity fallback), then cosine",
-    # Each point trains a projection per fold: temperatures that win (0.02-0.5)
-    # and the projection size.
-    grid={"cauchyschwarzalignment__temperature": [0.02, 0.05, 0.1, 0.2, 0.5],
-          "cauchyschwarzalignment__n_components": [128, 256]},
+    # Each point trains a projection per fold: the temperatures that win
+    # (0.02-0.5) with and without regularisation toward the start, and the
+    # projection size.
+    grid=[
+        {"cauchyschwarzalignment__temperature": [0.02, 0.05, 0.1, 0.2, 0.5],
+         "cauchyschwarzalignment__alpha": [0.0, 0.1]},
+        {"cauchyschwarzalignment__n_components": [64, 128, 256]},
+    ],
 )

@@ -236,7 +236,8 @@ class _Notes:
 
 def _print_list():
     for name, entry in registered_methods().items():
-        print(f"{name:<18} {entry['family']:<12} {entry['description']}")
+        mark = " (transductive)" if entry.get("transductive") else ""
+        print(f"{name:<18} {entry['family']:<12} {entry['description']}{mark}")
         print(f"{'':<18} {'grid:':<12} {format_grid(entry['grid'])}")
 
 

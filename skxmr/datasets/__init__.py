@@ -1,7 +1,9 @@
 """Paired cross-modal embeddings: a synthetic generator, real-data fetchers, splits.
 
 - :func:`make_retrieval_problem`: two modalities from a shared latent with a
-  modality gap, a narrow cone and hub items; any size, the offline default.
+  modality gap, a narrow cone and hub items; any size, the offline default;
+  with ``n_query_features``/``distortion`` the queries come from a second
+  encoder (:func:`second_encoder`), for the alignment family.
 - :func:`load_coco_clip`: 500 real COCO CLIP pairs bundled with the package
   (MIT licence), the offline default of the benchmark and the examples.
 - :func:`fetch_coco_clip`, :func:`fetch_msrvtt_videoclip`: small real
@@ -23,7 +25,7 @@ from ._fetchers import (
 )
 from ._multiplicity import make_multiplicity_problem
 from ._split import bank_test_split
-from ._synthetic import make_retrieval_problem
+from ._synthetic import make_retrieval_problem, second_encoder
 
 __all__ = [
     "bank_test_split",
@@ -34,4 +36,5 @@ __all__ = [
     "load_coco_clip",
     "make_multiplicity_problem",
     "make_retrieval_problem",
+    "second_encoder",
 ]

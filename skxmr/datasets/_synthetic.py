@@ -10,6 +10,35 @@ from .._pairs import pair
 from ..utils._validation import l2_normalize
 
 
+def second_encoder(A, n_features, distortion, random_state=None):
+    """Re-encode rows as a second encoder of width ``n_features`` would.
+
+    A random linear map (orthonormal rows or columns) plus a nonlinear part
+    of relative size ``distortion``; see :func:`make_retrieval_problem`
+    (two encoders). Rows come back L2-normalised, in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.datasets import second_encoder
+    >>> A = np.random.default_rng(0).standard_normal((5, 8))
+    >>> second_encoder(A, 6, 0.5, random_state=0).shape
+    (5, 6)
+    """
+    rng = check_random_state(random_state)
+    d = A.shape[1]
+    if d >= n_features:
+        linear = np.linalg.qr(rng.standard_normal((d, n_features)))[0]
+    else:
+        linear = np.linalg.qr(rng.standard_normal((n_features, d)))[0].T
+    rotation = np.linalg.qr(rng.standard_normal((n_features, n_features)))[0]
+    Y = np.asarray(A, dtype=np.float64) @ linear
+    scale = np.sqrt(n_features)
+    bent = np.tanh(2 * scale * (Y @ rotation)) / scale
+    Y = Y + distortion * np.linalg.norm(Y, axis=1, keepdims=True) * bent
+    return l2_normalize(Y, "queries (second encoder)")
+
+
 def _n_hub_items(n_hubs, n_items):
     """Number of hub items from an int count or a float fraction."""
     if isinstance(n_hubs, Integral):
@@ -54,6 +83,8 @@ def _shrink_radial(residual, mu, delta):
         "hub_strength": [Interval(Real, 0, None, closed="left")],
         "noise": [Interval(Real, 0, None, closed="left")],
         "captions_per_item": [Interval(Integral, 1, None, closed="left")],
+        "n_query_features": [Interval(Integral, 1, None, closed="left"), None],
+        "distortion": [Interval(Real, 0, None, closed="left")],
         "dtype": "no_validation",
         "random_state": ["random_state"],
     },
@@ -70,6 +101,8 @@ def make_retrieval_problem(
     hub_strength=0.4,
     noise=1.2,
     captions_per_item=1,
+    n_query_features=None,
+    distortion=0.0,
     dtype=np.float32,
     random_state=None,
 ):
@@ -140,6 +173,24 @@ def make_retrieval_problem(
     Lower ``noise`` makes retrieval easier; larger ``n_hubs`` and
     ``hub_strength`` make the hubs stronger.
 
+    **Two encoders.** With ``n_query_features`` (or ``distortion > 0``) the
+    queries are seen through a second encoder that was never trained with
+    the first, :func:`second_encoder`: a random linear map of the shared
+    space into ``n_query_features`` dimensions (an isometry, or a projection
+    onto a random subspace when narrower) plus a nonlinear part,
+
+    .. math::
+
+        y = q A, \qquad q' = \mathrm{normalise}\big(y + \mathrm{distortion}
+        \cdot \|y\| \tanh(2\sqrt{d_q}\, y M) / \sqrt{d_q}\big),
+
+    with :math:`A` random with orthonormal rows or columns and :math:`M` a
+    random rotation; the nonlinear part has about ``distortion`` times the
+    norm of the linear part. Cosine between the halves is then meaningless
+    (different widths, or a random rotation); an alignment step must learn
+    the map back from the pairs, and no linear map recovers the distortion
+    exactly.
+
     Parameters
     ----------
     n_pairs : int, default=1000
@@ -166,6 +217,13 @@ def make_retrieval_problem(
     captions_per_item : int, default=1
         Distinct queries per gallery item (COCO has 5 captions per image);
         they share the item's content and differ in their noise.
+    n_query_features : int, default=None
+        Two-encoder mode: the width of the queries' own encoder. ``None``:
+        the queries stay in the gallery's space (unless ``distortion > 0``,
+        which re-encodes them at the same width).
+    distortion : float, default=0.0
+        Two-encoder mode: relative size of the nonlinear part of the
+        queries' encoder (0: a random linear map only).
     dtype : {np.float32, np.float64}, default=np.float32
         Output dtype (computed in float64, then cast).
     random_state : int, RandomState instance or None, default=None
@@ -176,13 +234,15 @@ def make_retrieval_problem(
     data : sklearn.utils.Bunch
         With fields
 
-        queries : ndarray of shape (n_pairs * captions_per_item, n_features)
+        queries : ndarray of shape (n_pairs * captions_per_item, n_query_features)
             Query embeddings, item-major: rows ``i * captions_per_item + j``
-            are the captions of gallery item ``i``.
+            are the captions of gallery item ``i`` (``n_features`` wide
+            unless ``n_query_features`` is given).
         gallery : ndarray of shape (n_pairs, n_features)
             Gallery embeddings, one row per item (no duplicates).
-        X : ndarray of shape (n_pairs * captions_per_item, 2 * n_features)
-            Paired rows ``pair(queries, gallery[groups])``.
+        X : ndarray of shape (n_pairs * captions_per_item, n_query_features + n_features)
+            Paired rows ``pair(queries, gallery[groups])`` (pass
+            ``n_query_features`` to the estimators in two-encoder mode).
         groups : ndarray of shape (n_pairs * captions_per_item,)
             Item id of every row (= the gallery column relevant to each
             query); use it with ``GroupKFold`` or :func:`bank_test_split`.
@@ -203,6 +263,10 @@ def make_retrieval_problem(
     >>> r1 = recall_at_k(data.queries @ data.gallery.T, data.groups, k=1)
     >>> 0.5 < r1 < 100    # far above chance (0.5%)
     True
+    >>> two = make_retrieval_problem(200, 32, n_query_features=24, distortion=0.5,
+    ...                              random_state=0)   # two encoders
+    >>> two.queries.shape, two.X.shape
+    ((200, 24), (200, 56))
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -234,14 +298,24 @@ def make_retrieval_problem(
         content[groups] + noise_q, mu, delta
     )
     gallery = l2_normalize(gallery, "gallery").astype(dtype, copy=False)
-    queries = l2_normalize(queries, "queries").astype(dtype, copy=False)
+    queries = l2_normalize(queries, "queries")
+    two_encoders = n_query_features is not None or distortion > 0
+    if two_encoders:
+        queries = second_encoder(
+            queries, d if n_query_features is None else n_query_features, distortion, rng
+        )
+    queries = queries.astype(dtype, copy=False)
 
+    encoders = (
+        f"Two encoders: queries re-encoded to {queries.shape[1]} features, "
+        f"distortion={distortion}.\n" if two_encoders else ""
+    )
     descr = (
         "Synthetic cross-modal retrieval problem (skxmr.datasets.make_retrieval_problem)\n"
         f"{n_pairs} gallery items x {captions_per_item} queries each, "
         f"{d} features, {r}-dimensional shared content;\n"
         f"modality_gap={modality_gap}, cone={cone}, {n_hub} hubs with "
-        f"hub_strength={hub_strength}, noise={noise}.\n"
+        f"hub_strength={hub_strength}, noise={noise}.\n{encoders}"
         "Row r of X pairs queries[r] with gallery[groups[r]]; rows are L2-normalised."
     )
     return Bunch(

@@ -85,6 +85,44 @@ def _count_at_most(sorted_rows, values):
     return get_backend(sorted_rows=sorted_rows, values=values).count_at_most(sorted_rows, values)
 
 
+def _interpolated_cdf(sorted_rows, values):
+    """Each row's empirical CDF at ``values``, mid-ranked and linearly interpolated.
+
+    Row ``i`` holds ``n`` sorted bank cosines ``b_(1) <= ... <= b_(n)``; the
+    scored pair counts as one more observation. The CDF runs through the
+    knots ``(b_(k), k / (n + 1))`` and ``(-1, 1/2 / (n + 1))``, ``(1, (n +
+    1/2) / (n + 1))`` at the ends of the cosine range, and is linear between
+    knots: over the gap between ``b_(k)`` and ``b_(k+1)`` its mean is the
+    mid-rank value ``(k + 1/2) / (n + 1)`` (the scored pair counted as half
+    above, half below). Bank values that repeat exactly make a step there.
+    It is continuous and strictly increasing on ``[-1, 1]``: the top candidates of a query do not
+    tie at the largest value, and a cosine that rounds a little differently
+    in another chunk or batch (an item in both the bank and the test set)
+    moves its probability a little instead of by a whole count. Values lie
+    in ``[1/2, n + 1/2] / (n + 1)``, so their log is finite. Float64.
+    """
+    nx = get_backend(sorted_rows=sorted_rows)
+    n = sorted_rows.shape[1]
+    rows = astype(sorted_rows, "float64")
+    s = nx.clip(astype(values, "float64"), -1.0, 1.0)
+    c = _count_at_most(sorted_rows, values)  # knots at or below s
+    lo_idx = nx.clip(c - 1, 0, n - 1)
+    hi_idx = nx.clip(c, 0, n - 1)
+    x_lo = nx.where(c > 0, _take_rows(rows, lo_idx), -1.0)
+    x_hi = nx.where(c < n, _take_rows(rows, hi_idx), 1.0)
+    cf = astype(c, "float64")
+    y_lo = nx.where(c > 0, cf, 0.5) / (n + 1)
+    y_hi = nx.where(c < n, cf + 1.0, n + 0.5) / (n + 1)
+    gap = x_hi - x_lo
+    t = nx.where(gap > 0, (s - x_lo) / nx.where(gap > 0, gap, 1.0), 0.0)
+    return y_lo + nx.clip(t, 0.0, 1.0) * (y_hi - y_lo)
+
+
+def _take_rows(M, idx):
+    """``M[i, idx[i, j]]`` for every ``(i, j)``, on ``M``'s backend."""
+    return get_backend(M=M).xp(M).take_along_axis(M, idx, axis=1)
+
+
 def _check_spread(std, items, what):
     """Gaussian mutual proximity needs every item's bank similarities to vary."""
     tiny = 16 * float(np.finfo(dtype_name(items)).eps)  # what rounding leaves of a constant row
@@ -378,12 +416,25 @@ class MutualProximity(RetrievalEstimator):
       similarities; ``log Φ`` is evaluated by :func:`scipy.special.log_ndtr`,
       finite far into the tail. An item whose bank similarities do not vary
       raises ``ValueError``.
-    * ``method="empirical"``: ``P_x(s) = (c_x(s) + 1) / (n + 1)``, with
-      ``c_x(s)`` the number of the ``n`` bank similarities of ``x`` that are
-      ``<= s``: the empirical distribution function with the scored pair
-      itself counted as one more observation, so that it is never 0 and
+    * ``method="empirical"``: ``P_x(s)``, the empirical distribution
+      function of the ``n`` bank similarities of ``x`` with the scored pair
+      itself counted as one more observation, mid-ranked and linearly
+      interpolated: it passes through ``k / (n + 1)`` at the ``k``-th
+      smallest bank similarity, through ``(1/2) / (n + 1)`` and ``(n + 1/2) / (n + 1)``
+      at cosines -1 and 1, and is linear in between, so it is never 0 and
       its log is finite. Each gallery item keeps its sorted query-bank
       similarities (``n_gallery × n_bank_queries`` values).
+
+      The interpolation departs from the step function ``(c_x(s) + 1) /
+      (n + 1)`` (``c_x(s)``: bank similarities ``<= s``) on purpose: the
+      step function makes the best candidates of a query tie (all above
+      every bank similarity: probability 1 on both sides), and a rank
+      metric that is pessimistic about ties then puts the true item last
+      among them; and a cosine that rounds differently in another chunk
+      or batch (an item in both bank and test set) jumped by a whole count
+      (up to ``log 2``). The interpolated function is continuous and
+      strictly increasing, so neither happens; its mean over each gap
+      between bank similarities is the step function's mid-rank value.
 
     Schnitzer et al. define MP on the distances of one data set to itself,
     the empirical form from the joint count over shared neighbours; with two
@@ -451,7 +502,10 @@ class MutualProximity(RetrievalEstimator):
             m = _bank_pass(gallery, self.query_bank_, _moments, self.n_jobs)
             _check_spread(m[:, 1], gallery, "gallery item to the query bank")
             return {"mean": m[:, 0], "std": m[:, 1]}
-        return {"sorted": _bank_pass(gallery, self.query_bank_, _sort_rows, self.n_jobs)}
+        # float64 cosines: a float32 GEMM rounds differently in another
+        # chunk shape, and the CDF's slope magnifies that at close bank values
+        return {"sorted": _bank_pass(astype(gallery, "float64"),
+                                     astype(self.query_bank_, "float64"), _sort_rows, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
         nx = get_backend(queries=queries)
@@ -461,14 +515,14 @@ class MutualProximity(RetrievalEstimator):
         if self.method == "gaussian":
             m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
             _check_spread(m[:, 1], queries, "query to the gallery bank")
-            f = nx.log_ndtr((S64 - m[:, :1]) / m[:, 1:]) + nx.log_ndtr(
-                (S64 - state["mean"]) / state["std"])
+            f = nx.special("log_ndtr", (S64 - m[:, :1]) / m[:, 1:]) + nx.special(
+                "log_ndtr", (S64 - state["mean"]) / state["std"])
         else:
-            own = _sort_rows(nx.dot(queries, self.gallery_bank_.T))
-            n_q, n_g = own.shape[1], state["sorted"].shape[1]
-            c_q = astype(_count_at_most(own, S), "float64")
-            c_g = astype(_count_at_most(state["sorted"], S.T), "float64").T
-            f = nx.log((c_q + 1) / (n_q + 1)) + nx.log((c_g + 1) / (n_g + 1))
+            q64 = astype(queries, "float64")
+            own = _sort_rows(nx.dot(q64, astype(self.gallery_bank_, "float64").T))
+            S_exact = nx.dot(q64, astype(gallery, "float64").T)
+            f = nx.log(_interpolated_cdf(own, S_exact)) \
+                + nx.log(_interpolated_cdf(state["sorted"], S_exact.T)).T
         return astype(S64 + self.strength * (f - S64), S.dtype)
 
 
@@ -501,10 +555,11 @@ def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, metho
     >>> from skxmr.hubness import mutual_proximity_scores
     >>> E = np.eye(2)
     >>> bank = [[1, 0], [0, 1], [1, 1]]
-    >>> # S(e1, e1) = 1 beats all 3 bank cosines on both sides: (4/4)·(4/4)
+    >>> # S(e1, e1) = 1 is the largest of e1's 3 bank cosines (0, 0.71, 1) on
+    >>> # both sides: the knot (1, 3/4) of the CDF, so log(3/4) + log(3/4)
     >>> S = mutual_proximity_scores(E, E, bank, bank, method="empirical")
-    >>> float(S[0, 0])
-    0.0
+    >>> round(float(S[0, 0]), 6), round(2 * float(np.log(3 / 4)), 6)
+    (-0.575364, -0.575364)
     """
     est = MutualProximity(method=method, strength=strength)
     return est._two_view_scores(queries, gallery, query_bank, gallery_bank)

@@ -444,4 +444,5 @@ register_method(
     family="hubness",
     description="dual softmax over the test queries, transductive (tau=0.01)",
     grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
+    transductive=True,
 )

@@ -31,7 +31,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils._backend import astype, get_backend
+from ..utils._backend import astype, dtype_name, get_backend
 from ..utils._chunking import map_row_chunks
 from ..utils._validation import (
     check_matrix,
@@ -199,7 +199,7 @@ def mean_similarity_at_k(X, Y=None, *, k=10, exclude=None, n_jobs=None, working_
     parts = map_row_chunks(
         _top_k_means_chunk,
         n_x,
-        2 * n_y * Xn.dtype.itemsize,
+        2 * n_y * np.dtype(dtype_name(Xn)).itemsize,
         args=(Xn, Yn, E, k),
         n_jobs=n_jobs,
         working_memory=working_memory,
@@ -213,7 +213,8 @@ def _excluded_sum_chunk(part, Xn, Yn, rows, cols):
     if isinstance(Xn, np.ndarray):
         return np.einsum("ij,ij->", Xn[r], Yn[c], dtype=np.float64)
     nx = get_backend(X=Xn)
-    return float(nx.sum(astype(Xn[r], "float64") * astype(Yn[c], "float64")))
+    return float(nx.sum(astype(nx.take_rows(Xn, r), "float64")
+                        * astype(nx.take_rows(Yn, c), "float64")))
 
 
 def _top_k_means_chunk(rows, Xn, Yn, E, k):
@@ -226,7 +227,7 @@ def _top_k_means_chunk(rows, Xn, Yn, E, k):
         S[excl.row, excl.col] = -np.inf
         top = np.partition(S, n_y - k, axis=1)[:, n_y - k :]
         return top.mean(axis=1, dtype=np.float64)
-    S[_device_index(excl.row, S), _device_index(excl.col, S)] = -math.inf
+    S = nx.scatter(S, (_device_index(excl.row, S), _device_index(excl.col, S)), -math.inf)
     return nx.mean(astype(nx.row_top(S, k)[0], "float64"), axis=1)
 
 

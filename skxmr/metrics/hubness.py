@@ -288,14 +288,14 @@ def _gini(n_k):
     nx = get_backend(n_k=x)
     x = nx.sort(x)
     n = x.shape[0]
-    weights = 2.0 * nx.arange(n + 1, start=1, type_as=x) - (n + 1)
+    weights = 2.0 * _f64(nx.arange(n + 1, start=1, type_as=x)) - (n + 1)
     return float(nx.sum(weights * x) / (n * nx.sum(x)))
 
 
 def _hub_occurrence(n_k, k, n_queries, hub_size):
     x = _f64(n_k)
     nx = get_backend(n_k=x)
-    return float(nx.sum(x * (x >= hub_size * k)) / (k * n_queries))
+    return float(nx.sum(nx.where(x >= hub_size * k, x, 0.0 * x)) / (k * n_queries))
 
 
 def gini_index(scores, k=10):

@@ -35,7 +35,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import gammaln
 from sklearn import get_config
 
 from ..utils._backend import astype, get_backend
@@ -200,7 +199,7 @@ def _single_precision(n_ge, n_gt):
     if n_gt is None:
         return _f64(n_ge == 1)
     t = _f64(n_ge - n_gt)
-    return (n_gt == 0) / t  # t >= 1: the best relevant item ties with itself
+    return _f64(n_gt == 0) / t  # t >= 1: the best relevant item ties with itself
 
 
 # ------------------------------------------------------------- numpy path
@@ -345,8 +344,8 @@ def _precision_from_groups(nx, pos, a, t, r, c, n_rel, ties):
         pair_term = nx.where(t > 1, r * (r - 1) / nx.maximum(t * (t - 1), 1.0), 0.0 * t)
         prec_rel = (rel_i * (c + 1) + (j - 1) * pair_term) / i
     inside = pos[None, :] < n_rel[:, None]
-    rp = nx.sum(rel_i * inside, axis=1) / n_rel
-    ap = nx.sum(prec_rel * inside, axis=1) / n_rel
+    rp = nx.sum(nx.where(inside, rel_i, 0.0 * rel_i), axis=1) / n_rel
+    ap = nx.sum(nx.where(inside, prec_rel, 0.0 * prec_rel), axis=1) / n_rel
     return rp, ap
 
 
@@ -524,6 +523,9 @@ def _hits_from(terms, k):
     # miss every relevant one with probability C(t - r, j) / C(t, j).
     t = n_ge - n_gt
     j = nx.minimum(nx.maximum(k - n_gt, 0.0 * t), t - r)  # clipped: valid gammaln arguments
+    def gammaln(a):
+        return nx.special("gammaln", a)
+
     log_miss = gammaln(t - r + 1) - gammaln(t - r - j + 1) - gammaln(t + 1) + gammaln(t - j + 1)
     hit = 1.0 - nx.exp(log_miss)
     hit = nx.where(k - n_gt <= 0, 0.0 * hit, hit)

@@ -143,15 +143,17 @@ class _Primitives:
         xp = self.xp(mask)
         return xp.sum(xp.astype(mask, xp.int64), axis=axis)
 
-    def log_ndtr(self, a):
-        """``log Φ(a)`` (:func:`scipy.special.log_ndtr`). scipy computes it
-        on numpy and (under ``SCIPY_ARRAY_API=1``) on torch natively; the
-        generic form computes it on the host and moves it back."""
-        from scipy.special import log_ndtr
+    def special(self, name, a):
+        """``scipy.special.<name>(a)`` (``"log_ndtr"``, ``"gammaln"``...).
+        scipy computes it on numpy and (under ``SCIPY_ARRAY_API=1``) on
+        torch natively; the generic form computes it on the host and moves
+        it back."""
+        import scipy.special
 
+        func = getattr(scipy.special, name)
         if type(self) is not ArrayAPIBackend:
-            return log_ndtr(a)
-        return self.from_numpy(log_ndtr(self.to_numpy(a)), type_as=a)
+            return func(a)
+        return self.from_numpy(func(self.to_numpy(a)), type_as=a)
 
     def take_rows(self, A, idx):
         """``A[idx]`` for an integer index array ``idx`` (first axis; numpy
@@ -711,11 +713,30 @@ def stable_argsort(a, axis=-1, descending=False):
     return get_backend(a=a).stable_argsort(a, axis=axis, descending=descending)
 
 
+def _foreign(a):
+    """Whether ``a`` is an array of a namespace other than numpy."""
+    if isinstance(a, np.ndarray) or not hasattr(a, "shape"):
+        return False
+    try:
+        array_namespace(a)
+    except TypeError:
+        return False
+    return True
+
+
 def to_numpy(a, dtype=None):
     """``a`` as a numpy array on the host (any backend; lists too)."""
-    if not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__"):
+    if _foreign(a):
         a = get_backend(a=a).to_numpy(a)
     return np.asarray(a, dtype=dtype)
+
+
+def host_array(a):
+    """``a`` as numpy when it is an array of another namespace (a float32
+    tensor stays float32); anything else unchanged."""
+    if not _foreign(a):
+        return a
+    return to_numpy(a)
 
 
 def check_same_namespace(X, estimator, attribute, method):

@@ -135,8 +135,18 @@ class FitResult:
         self.validation_scores = self.best_iteration = None
 
 
+class _FixedBudget:
+    """``est`` seen with ``max_iter=n_iter``, no tolerance and no early stopping."""
+
+    def __init__(self, est, n_iter):
+        self._est, self.max_iter, self.tol, self.early_stopping = est, n_iter, None, False
+
+    def __getattr__(self, name):
+        return getattr(self._est, name)
+
+
 def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver, *,
-                    merge_tail=None, validation=None, validation_loss=None):
+                    merge_tail=None, validation=None, validation_loss=None, n_iter=None):
     """Train the projections; see the module docstring.
 
     Parameters
@@ -164,11 +174,20 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver,
     validation_loss : callable, default=None
         ``(params, data) -> (loss, grads)`` tracked on the held-out rows
         (e.g. the loss without a penalty); ``None``: ``loss_and_grad``.
+    n_iter : int, default=None
+        Run exactly this many iterations (epochs) on all rows, without
+        validation or stopping rule (e.g. the refit on all rows after early
+        stopping chose the count); 0 returns ``params`` unchanged.
 
     Returns
     -------
     result : FitResult
     """
+    name = type(est).__name__
+    if n_iter is not None:
+        if n_iter == 0:
+            return FitResult([p.copy() for p in params], [], 0, False)
+        est, validation = _FixedBudget(est, n_iter), None
     rows = np.arange(groups.shape[0])
     monitor = None
     if validation is None and getattr(est, "early_stopping", False):
@@ -191,7 +210,7 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver,
         except Diverged:
             hint = " or raise temperature" if hasattr(est, "temperature") else ""
             raise ValueError(
-                f"{type(est).__name__} training diverged: the loss, its gradient or "
+                f"{name} training diverged: the loss, its gradient or "
                 f"the projections became non-finite. Lower learning_rate "
                 f"(solver='adam'){hint}; no projection was stored."
             ) from None
@@ -200,7 +219,7 @@ def fit_projections(est, loss_and_grad, make_batch, groups, params, rng, solver,
         result.validation_scores, result.best_iteration = monitor.scores, monitor.best_iter
     if result.hit_max_iter:
         warnings.warn(
-            f"{type(est).__name__} reached max_iter={est.max_iter} before the "
+            f"{name} reached max_iter={est.max_iter} before the "
             f"{'validation ' if monitor else ''}loss stopped improving by tol={est.tol}; "
             "increase max_iter (tol=None runs exactly max_iter iterations, silently).",
             ConvergenceWarning,

@@ -1,0 +1,164 @@
+"""Model selection whose validation resembles the deployment.
+
+A re-scoring method is fitted on a *bank* of pairs and then ranks a
+*gallery* it has not seen. Its best hyperparameters depend on both sizes:
+the sharper temperatures of Sinkhorn or inverted-softmax normalisation pay
+off when many gallery items compete, and the statistics of a small bank
+are noisier. ``GroupKFold(3)`` on a bank of ``n`` items validates on
+galleries of ``n / 3`` items with banks of ``2n / 3``, a problem easier than
+the test (a gallery of ``n`` items, a bank of ``n``): bank-CV R@1 sits far
+above test R@1 and the setting it picks does not transfer as well.
+
+:class:`BankSplit` draws repeated random splits of the bank by item in
+which the validation gallery is as large as the deployment gallery (its
+``gallery_size``), as far as the bank allows, and otherwise the bank and
+gallery keep the deployment's proportion. It is a scikit-learn splitter:
+``GridSearchCV(est, grid, cv=BankSplit(...))`` with ``groups`` (item ids)
+passed to ``fit``.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.model_selection import BaseCrossValidator
+from sklearn.utils import check_random_state
+from .utils._compat import Interval, validate_params
+
+
+class BankSplit(BaseCrossValidator):
+    """Repeated random bank/validation splits by item, sized like the deployment.
+
+    Each split puts a random set of whole items (all rows of a group) in
+    the validation fold and the rest in the training bank. The validation
+    fold holds ``gallery_size`` items when the bank has room for it next to
+    a training bank at least as large (``n_items >= 2 * gallery_size``);
+    otherwise the bank is split in the deployment's proportion ``bank :
+    gallery = (n_items) : (gallery_size)``, i.e. a share ``gallery_size /
+    (n_items + gallery_size)`` of the items validates. Without
+    ``gallery_size`` the share is one half (a test gallery as large as the
+    bank, as in ``skxmr benchmark``).
+
+    Unlike ``GroupKFold``, the validation folds may overlap across splits
+    (Monte-Carlo cross-validation): more splits average out which items
+    happened to validate, at the cost of more fits.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Number of random splits.
+    gallery_size : int or float, default=None
+        Items in the deployment gallery (an int), or its size as a multiple
+        of the bank (a float, e.g. ``1.0`` for a gallery as large as the
+        bank). ``None``: ``1.0``.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the draws; the default gives the same splits every call.
+
+    See Also
+    --------
+    sklearn.model_selection.GroupShuffleSplit : The same draws with a fixed share.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skxmr import SinkhornNormalizer
+    >>> from skxmr.datasets import bank_test_split, load_coco_clip
+    >>> from skxmr.metrics import make_retrieval_scorer
+    >>> from skxmr.model_selection import BankSplit
+    >>> coco = load_coco_clip()
+    >>> X_bank, X_test, g_bank, _ = bank_test_split(coco.X, coco.groups)
+    >>> cv = BankSplit(n_splits=3, gallery_size=len(X_test))
+    >>> [len(val) for _, val in cv.split(X_bank, groups=g_bank)]
+    [125, 125, 125]
+    >>> search = GridSearchCV(
+    ...     SinkhornNormalizer(), {"temperature": [0.02, 0.05], "strength": [0.5, 1.0]},
+    ...     scoring=make_retrieval_scorer("recall", k=1), cv=cv,
+    ... ).fit(X_bank, groups=g_bank)
+    >>> sorted(search.best_params_)
+    ['strength', 'temperature']
+    """
+
+    @validate_params(
+        {
+            "n_splits": [Interval(numbers.Integral, 1, None, closed="left")],
+            "gallery_size": [
+                Interval(numbers.Integral, 1, None, closed="left"),
+                Interval(numbers.Real, 0, None, closed="neither"),
+                None,
+            ],
+            "random_state": ["random_state"],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def __init__(self, n_splits=5, *, gallery_size=None, random_state=0):
+        self.n_splits = n_splits
+        self.gallery_size = gallery_size
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """The number of splits, ``n_splits``."""
+        return self.n_splits
+
+    def validation_items(self, n_items):
+        """Items per validation fold for a bank of ``n_items`` items.
+
+        Examples
+        --------
+        >>> from skxmr.model_selection import BankSplit
+        >>> BankSplit(gallery_size=100).validation_items(1000)   # room for it
+        100
+        >>> BankSplit(gallery_size=250).validation_items(250)    # 250 : 250
+        125
+        >>> BankSplit().validation_items(250)                     # as large as the bank
+        125
+        """
+        size = 1.0 if self.gallery_size is None else self.gallery_size
+        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+            wanted = int(size)
+        else:
+            wanted = float(size) * n_items
+        if n_items >= 2 * wanted:
+            n_val = int(round(wanted))
+        else:  # keep the deployment's proportion bank : gallery
+            n_val = int(round(n_items * wanted / (n_items + wanted)))
+        if n_items < 2:
+            raise ValueError(f"BankSplit needs at least 2 items (groups), got {n_items}.")
+        return min(max(n_val, 1), n_items - 1)
+
+    def _iter_test_indices(self, X=None, y=None, groups=None):
+        if groups is None:
+            groups = np.arange(len(X))
+        codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+        n_items = int(codes.max()) + 1
+        n_val = self.validation_items(n_items)
+        rng = check_random_state(self.random_state)
+        for _ in range(self.n_splits):
+            chosen = np.zeros(n_items, dtype=bool)
+            chosen[rng.permutation(n_items)[:n_val]] = True
+            yield np.flatnonzero(chosen[codes])
+
+    def split(self, X, y=None, groups=None):
+        """Training-bank and validation indices of each split.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, n_features)
+        y : array-like, default=None
+            Ignored.
+        groups : array-like of shape (n_pairs,), default=None
+            Item id of each row; rows of one item stay together. ``None``:
+            every row is its own item.
+
+        Yields
+        ------
+        train, validation : ndarray
+            Row indices.
+        """
+        n = len(X)
+        if groups is not None and len(groups) != n:
+            raise ValueError(
+                f"groups must hold one item id per row of X ({n}), got {len(groups)}."
+            )
+        return super().split(X, y, groups)
+
+
+__all__ = ["BankSplit"]

@@ -312,7 +312,7 @@ def _invgc_case(ctx, adjacency):
     for backend in ctx.backends:
         X_, G_ = ctx.on(backend, pair(Bq, Bg)), ctx.on(backend, G)
         with ctx.dispatch(backend):
-            est = InvGC(adjacency=adjacency, k=0.01).fit(X_)
+            est = InvGC(adjacency=adjacency, neighbor_fraction=0.01).fit(X_)
         m = est.n_neighbors_gallery_
 
         def ours():

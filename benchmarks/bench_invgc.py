@@ -92,7 +92,7 @@ def scale(n_gallery, n_bank, d, budgets):
     rows.append(("InvGC full: transform_gallery", t_tr, f"{t_ref / t_tr:.0f}x", ""))
 
     for budget in budgets:
-        local = InvGC(adjacency="local", k=0.01, working_memory=budget).fit(X_bank)
+        local = InvGC(adjacency="local", neighbor_fraction=0.01, working_memory=budget).fit(X_bank)
         t_loc, peak = _timed_and_traced(lambda est=local: est.transform_gallery(G))
         peak /= 2**20
         extra = peak - 2 * out_mib  # beyond the normalised gallery copy and the output
@@ -134,7 +134,7 @@ def choose_defaults(seeds=(0, 1, 2, 3, 4)):
     for adjacency, grid in GRIDS.items():
         ks = [0.1, 0.25, 0.5, 1.0] if adjacency == "avgpool" else [0.01]
         param_grid = {f"invgc__{name}": values for name, values in grid.items()}
-        param_grid["invgc__k"] = ks
+        param_grid["invgc__neighbor_fraction"] = ks
         total = None
         for seed in seeds:
             X_bank, _, g_bank, _ = bank_test_split(data.X, data.groups, random_state=seed)
@@ -160,7 +160,7 @@ def choose_defaults(seeds=(0, 1, 2, 3, 4)):
                 vals = [
                     s
                     for p, s in zip(params, mean)
-                    if p["invgc__r_gallery"] == rg and p["invgc__k"] == k
+                    if p["invgc__r_gallery"] == rg and p["invgc__neighbor_fraction"] == k
                 ]
                 print(f"  {rg:9g} " + " ".join(f"{v:6.2f}" for v in vals))
         print(

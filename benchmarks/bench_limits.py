@@ -235,7 +235,7 @@ def localadj(args):
     n, d = args.n, 512
     shift = 2.0 * np.random.default_rng(9).standard_normal(d).astype(np.float32)
     Bq, Bg, G = (_cone(n, d, seed, shift) for seed in (0, 1, 2))
-    est = InvGC(adjacency="local", k=0.01).fit(pair(Bq, Bg))
+    est = InvGC(adjacency="local", neighbor_fraction=0.01).fit(pair(Bq, Bg))
     banks = (est.gallery_bank_, est.query_bank_)
 
     def gemms():

@@ -50,7 +50,7 @@ from ._pairs import (
 from ._serving import GalleryIndex
 from .utils._math import relative_offsets
 from .utils._compat import check_feature_names_in
-from .utils._params import PAIR_CONSTRAINTS
+from .utils._params import PAIR_CONSTRAINTS, resolve_renamed
 from .utils._validation import (
     FLOAT_DTYPES,
     check_bank,
@@ -141,12 +141,14 @@ def check_two_view_widths(**named):
 
 class StrictParamsMixin(DocLinkMixin):
     """``_validate_params`` that also refuses bools for numeric parameters
-    (and, for every estimator of the package, the HTML repr's link to its
-    API page)."""
+    and resolves renamed ones (``_renamed_params``, see
+    :func:`skxmr.utils._params.resolve_renamed`); and, for every estimator of
+    the package, the HTML repr's link to its API page."""
 
     def _validate_params(self):
         super()._validate_params()
         check_no_bool_numbers(self)
+        resolve_renamed(self)
 
 
 class _PairedRowsMixin(StrictParamsMixin):
@@ -432,6 +434,7 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         return map_row_chunks(
             func, Q.shape[0], bytes_per_row=self._bytes_per_query_row(n_gallery),
             args=(Q, *args), n_jobs=getattr(self, "n_jobs", None),
+            working_memory=getattr(self, "working_memory", None),
             prefer=None if is_numpy(nx) else "threads",
         )
 

@@ -327,6 +327,7 @@ class GalleryIndex:
             _candidate_top_k_chunk, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
             args=(Q, self._candidates, G, scale, offsets, n_cand, k, self._scorer(dtype)),
             n_jobs=getattr(self.estimator, "n_jobs", None),
+            working_memory=getattr(self.estimator, "working_memory", None),
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

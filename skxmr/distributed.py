@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._ot._common import SCALING_DOMAIN_MAX_SPREAD, _convergence
 from .utils._backend import astype
 from .utils._chunking import chunk_n_rows, row_slices
+from .utils._params import value_of
 from .utils._math import OFFSET_REFERENCE_ABOVE
 from .utils._topk import sorted_top_k
 from .utils._validation import check_n_neighbors, result_dtype
@@ -344,10 +345,11 @@ class ShardedIndex:
         gallery bank as one more); ``warm``: the last ``warm`` shards are new
         and the others start from their current scalings."""
         est, client = self.estimator, self.client
-        if est.method != "auto":
+        solver = value_of(est, "solver")
+        if solver != "auto":
             raise ValueError(
-                f"method={est.method!r} solves on the whole stored matrix; the sharded "
-                "engine runs the package's own Sinkhorn (method='auto')."
+                f"solver={solver!r} solves on the whole stored matrix; the sharded "
+                "engine runs the package's own Sinkhorn (solver='auto')."
             )
         if est.strength == 0:  # plain cosine: the potentials are not used
             self.states_ = [client.submit(_zero_potentials, G, pure=False) for G in self.shards_]

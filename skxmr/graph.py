@@ -46,6 +46,18 @@ from sklearn.utils.validation import check_is_fitted
 from .utils._backend import astype, dtype_name, get_backend
 from ._base import PairedTransformer, _check_banks
 from .utils._chunking import map_row_chunks
+from .utils._docstrings import fill_doc
+from .utils._params import (
+    DEPRECATED,
+    N_JOBS,
+    PAIR_JOBS_DOC,
+    WORKING_MEMORY,
+    deprecated,
+    keyword_only,
+    param_doc,
+    renamed_doc,
+    value_of,
+)
 from ._pairs import resolve_split, unique_rows
 from ._registry import register_method
 from .utils._topk import top_k_indices, top_k_mask
@@ -130,6 +142,19 @@ def _moments(B):
     return nx.dot(B64.T, B64) / B.shape[0], nx.mean(B64, axis=0)
 
 
+_NEIGHBOR_FRACTION = [Interval(numbers.Real, 0, 1, closed="right")]
+
+
+@fill_doc(
+    common=PAIR_JOBS_DOC,
+    working_memory=param_doc(
+        "working_memory", None,
+        "Here the chunks are of the gallery × bank similarities (LocalAdj); "
+        "with ``None`` they are also capped at ``LOCAL_CHUNK_MIB`` (256): "
+        "larger chunks of ``W`` only add fresh pages to touch, not speed "
+        "(``benchmarks/bench_limits.py``)."),
+    k=renamed_doc("k", "neighbor_fraction"),
+)
 class InvGC(PairedTransformer):
     """Inverse graph convolution of the gallery half against two banks.
 
@@ -155,8 +180,8 @@ class InvGC(PairedTransformer):
     * ``"avgpool"`` (the paper's AvgPool baseline): LocalAdj with weight 1 on
       each of the ``m`` kept neighbours, so ``r_B`` times the mean of the
       ``m`` nearest bank items is subtracted. The paper evaluates pooling
-      ratios p ∈ {10, 25, 50, 100} %, so ``k`` must be one of
-      {0.1, 0.25, 0.5, 1.0}; ``r_B`` still scales the update (the paper tunes
+      ratios p ∈ {10, 25, 50, 100} %, so ``k`` (``neighbor_fraction``) must
+      be one of {0.1, 0.25, 0.5, 1.0}; ``r_B`` still scales the update (the paper tunes
       ``r_g, r_q`` for AvgPool too).
 
     and ``G' = norm(½ G_Bg + ½ G_Bq)``. Duplicate gallery rows give identical
@@ -185,9 +210,10 @@ class InvGC(PairedTransformer):
         with ``GridSearchCV`` over ``invgc__r_gallery`` / ``invgc__r_query``.
     adjacency : {"full", "local", "avgpool"}, default="full"
         Graph used for the convolution (see above).
-    k : float in (0, 1], default=0.01
-        Fraction of each bank kept as neighbours by ``"local"`` and
-        ``"avgpool"`` (``m = ⌈k·|B|⌉``, at least 1; the paper's k = 1 %).
+    neighbor_fraction : float in (0, 1], default=0.01
+        The paper's ``k``: the fraction of each bank kept as neighbours by
+        ``"local"`` and ``"avgpool"`` (``m = ⌈k·|B|⌉``, at least 1; the
+        paper's k = 1 %).
         Ignored by ``"full"``; must be in {0.1, 0.25, 0.5, 1.0} for
         ``"avgpool"``.
     rounding : {"ceil", "floor"}, default="ceil"
@@ -197,18 +223,9 @@ class InvGC(PairedTransformer):
         at least 1). Rankings differ whenever ``k·|B|`` is not an integer
         (e.g. ``k=0.01`` with a bank of 250: 3 against 2 neighbours); choose
         ``"floor"`` to reproduce the authors' numbers.
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    direction : {"q2g", "g2q"}, default="q2g"
-        ``"q2g"`` transforms the right half (the ranked side); ``"g2q"`` the
-        left half, with the banks swapped accordingly.
-    n_jobs : int, default=None
-        joblib workers over gallery chunks.
-    working_memory : float, default=None
-        MiB budget of one chunk of the gallery × bank similarities (LocalAdj);
-        ``None`` follows ``sklearn.get_config()["working_memory"]``, capped
-        at ``LOCAL_CHUNK_MIB`` (256): larger chunks of ``W`` only add fresh
-        pages to touch, not speed (``benchmarks/bench_limits.py``).
+    {common}
+    {working_memory}
+    {k}
 
     Attributes
     ----------
@@ -231,7 +248,7 @@ class InvGC(PairedTransformer):
     >>> rng = np.random.default_rng(0)
     >>> Q = rng.standard_normal((60, 8)) + 3.0      # a narrow cone
     >>> X = pair(Q, Q + 0.3 * rng.standard_normal((60, 8)))
-    >>> invgc = InvGC(adjacency="local", k=0.05).fit(X[:40])
+    >>> invgc = InvGC(adjacency="local", neighbor_fraction=0.05).fit(X[:40])
     >>> invgc.n_neighbors_gallery_
     2
     >>> Xt = invgc.transform(X[40:])
@@ -246,28 +263,22 @@ class InvGC(PairedTransformer):
         "r_gallery": [Interval(numbers.Real, 0, None, closed="left"), None],
         "r_query": [Interval(numbers.Real, 0, None, closed="left"), None],
         "adjacency": [StrOptions(set(ADJACENCIES))],
-        "k": [Interval(numbers.Real, 0, 1, closed="right")],
+        "neighbor_fraction": _NEIGHBOR_FRACTION,
         "rounding": [StrOptions({"ceil", "floor"})],
-        "n_jobs": [None, numbers.Integral],
-        "working_memory": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "n_jobs": N_JOBS,
+        "working_memory": WORKING_MEMORY,
+        "k": deprecated(_NEIGHBOR_FRACTION),
     }
+    _renamed_params = {"k": "neighbor_fraction"}
 
-    def __init__(
-        self,
-        r_gallery=None,
-        r_query=None,
-        adjacency="full",
-        k=0.01,
-        *,
-        rounding="ceil",
-        n_query_features=None,
-        direction="q2g",
-        n_jobs=None,
-        working_memory=None,
-    ):
+    @keyword_only("r_query", "adjacency", "k")
+    def __init__(self, r_gallery=None, *, r_query=None, adjacency="full", neighbor_fraction=0.01,
+                 rounding="ceil", n_query_features=None, direction="q2g", n_jobs=None,
+                 working_memory=None, k=DEPRECATED):
         self.r_gallery = r_gallery
         self.r_query = r_query
         self.adjacency = adjacency
+        self.neighbor_fraction = neighbor_fraction
         self.k = k
         self.rounding = rounding
         self.n_query_features = n_query_features
@@ -277,9 +288,10 @@ class InvGC(PairedTransformer):
 
     # ------------------------------------------------------------ fit
     def _fit_pairs(self, X, y):
-        if self.adjacency == "avgpool" and float(self.k) not in AVGPOOL_RATIOS:
+        fraction = value_of(self, "neighbor_fraction")
+        if self.adjacency == "avgpool" and float(fraction) not in AVGPOOL_RATIOS:
             raise ValueError(
-                f"k={self.k!r}: adjacency='avgpool' is the paper's AvgPool "
+                f"neighbor_fraction={fraction!r}: adjacency='avgpool' is the paper's AvgPool "
                 f"baseline with pooling ratios {AVGPOOL_RATIOS}; pass one of them."
             )
         self.query_bank_, self.gallery_bank_ = _check_banks(self._split(X, y))
@@ -294,10 +306,10 @@ class InvGC(PairedTransformer):
             self._moments_ = [_moments(B) for B in (self.gallery_bank_, self.query_bank_)]
         else:
             self.n_neighbors_gallery_ = n_neighbors_for(
-                self.k, self.gallery_bank_.shape[0], self.rounding
+                fraction, self.gallery_bank_.shape[0], self.rounding
             )
             self.n_neighbors_query_ = n_neighbors_for(
-                self.k, self.query_bank_.shape[0], self.rounding
+                fraction, self.query_bank_.shape[0], self.rounding
             )
         return self
 

@@ -1,10 +1,9 @@
 """Cosine similarity: the two-view function and the reference estimator."""
 
-import numbers
-
 from .utils._backend import astype, get_backend
 from ._base import RetrievalEstimator
 from .utils._docstrings import BANK_ATTRS_DOC, fill_doc
+from .utils._params import N_JOBS, PAIR_JOBS_DOC
 from ._registry import register_method
 from .utils._validation import check_matrix, check_same_width, l2_normalize, result_dtype
 
@@ -42,18 +41,13 @@ def cosine_scores(queries, gallery, *, normalize=True):
     return nx.dot(astype(Q, dtype), astype(G, dtype).T)
 
 
-@fill_doc(attrs=BANK_ATTRS_DOC)
+@fill_doc(attrs=BANK_ATTRS_DOC, common=PAIR_JOBS_DOC)
 class CosineSimilarity(RetrievalEstimator):
     """Plain cosine similarity of the L2-normalised halves: the reference row.
 
     Parameters
     ----------
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    direction : {"q2g", "g2q"}, default="q2g"
-        ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the reverse.
-    n_jobs : int, default=None
-        joblib workers for chunked scoring.
+    {common}
 
     Attributes
     ----------
@@ -75,7 +69,7 @@ class CosineSimilarity(RetrievalEstimator):
     _array_api = True
     _parameter_constraints = {
         **RetrievalEstimator._parameter_constraints,
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     }
 
     def __init__(self, *, n_query_features=None, direction="q2g", n_jobs=None):

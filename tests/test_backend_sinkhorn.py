@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
 from skxmr import DualBankSinkhornNormalizer, SinkhornNormalizer
-from skxmr.hubness import sinkhorn_normalize
+from skxmr.hubness import sinkhorn_scores
 from skxmr._ot import _common, sinkhorn_potentials, sinkhorn_potentials_from_embeddings
 from skxmr._ot._common import NUMPY_NX, _blas_threads, _check_marginals, _one_blas_thread
 from skxmr._ot._generic import nx_sinkhorn, product_source, stored_source
@@ -139,8 +139,8 @@ def test_pot_methods_obey_an_explicit_budget(emb):
         sinkhorn_potentials(bank @ cols.T, 0.05, method="sinkhorn_log", working_memory=0.01)
     with pytest.raises(InvalidParameterError, match="method"):
         sinkhorn_potentials(bank @ cols.T, 0.05, method="greenkhorn")
-    with pytest.raises(InvalidParameterError, match="method"):
-        SinkhornNormalizer(method="exact").fit(make_pairs(20))
+    with pytest.raises(InvalidParameterError, match="solver"):
+        SinkhornNormalizer(solver="exact").fit(make_pairs(20))
 
 
 @pytest.mark.parametrize("tau", [0.05, 1e-3])
@@ -337,7 +337,7 @@ def test_estimators_on_every_backend(backend, cls, working_memory):
         index = est.index(backend.asarray(X_test[:, 16:]))
         backend.to_numpy(index.state_["h"])
         _, idx = index.kneighbors(backend.asarray(X_test[:, :16]), n_neighbors=10)
-        S_fn = backend.to_numpy((sinkhorn_normalize if cls is SinkhornNormalizer else
+        S_fn = backend.to_numpy((sinkhorn_scores if cls is SinkhornNormalizer else
                                  _dbsn_fn)(backend.asarray(X_test[:, :16]),
                                            backend.asarray(X_test[:, 16:]),
                                            backend.asarray(X_bank[:, :16]),
@@ -353,22 +353,22 @@ def test_estimators_on_every_backend(backend, cls, working_memory):
 
 
 def _dbsn_fn(*args, **kwargs):
-    from skxmr.hubness import dual_bank_sinkhorn_normalize
+    from skxmr.hubness import dual_bank_sinkhorn_scores
 
-    return dual_bank_sinkhorn_normalize(*args, **kwargs)
+    return dual_bank_sinkhorn_scores(*args, **kwargs)
 
 
 @pytest.mark.parametrize("method", ["sinkhorn_log", "sinkhorn_stabilized"])
 def test_estimator_methods_on_every_backend(backend, method):
     X_bank, X_test = make_pairs(60, d=16, seed=1), make_pairs(30, d=16, seed=2)
-    ref = SinkhornNormalizer(temperature=0.05, method=method).fit(X_bank).decision_function(X_test)
+    ref = SinkhornNormalizer(temperature=0.05, solver=method).fit(X_bank).decision_function(X_test)
     if backend.name not in BACKENDS:  # POT's solvers exist for numpy and torch only
         with backend.dispatch(), pytest.raises(ValueError, match="POT's solver"):
-            SinkhornNormalizer(temperature=0.05, method=method).fit(
+            SinkhornNormalizer(temperature=0.05, solver=method).fit(
                 backend.asarray(X_bank)).decision_function(backend.asarray(X_test))
         return
     with backend.dispatch():
-        est = SinkhornNormalizer(temperature=0.05, method=method).fit(backend.asarray(X_bank))
+        est = SinkhornNormalizer(temperature=0.05, solver=method).fit(backend.asarray(X_bank))
         S = backend.to_numpy(est.decision_function(backend.asarray(X_test)))
     atol = 1e-10 if backend.dtype == "float64" else 1e-5
     np.testing.assert_allclose(S, ref, rtol=0, atol=atol)

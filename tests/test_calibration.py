@@ -299,7 +299,7 @@ def test_divergences_are_non_negative(seed, d, kind):
     for func in (kl_divergence, symmetric_kl_divergence, bhattacharyya_distance,
                  wasserstein2_squared):
         assert func(m1, c1, m2, c2).min() >= 0
-    J = js_divergence(m1, c1, m2, c2, n_samples=16, random_state=0)
+    J = js_divergence(m1, c1, m2, c2, n_mc_samples=16, random_state=0)
     assert J.min() >= 0 and J.max() <= LOG2
 
 
@@ -322,7 +322,7 @@ def test_js_monte_carlo_error_against_reference(kind, rng):
     F1, F2 = as_full(c1, 3), as_full(c2, 3)
     ref = np.array([[_reference_js(m1[i], F1[i], m2[j], F2[j]) for j in range(3)]
                     for i in range(3)])
-    errors = {n: np.abs(js_divergence(m1, c1, m2, c2, n_samples=n, random_state=0) - ref)
+    errors = {n: np.abs(js_divergence(m1, c1, m2, c2, n_mc_samples=n, random_state=0) - ref)
               for n in (32, 2048)}
     assert errors[2048].max() < 0.02, errors[2048]
     assert errors[2048].mean() < errors[32].mean()

@@ -173,8 +173,8 @@ OTHER_ESTIMATORS = [skxmr.GaussianEmbedding()]
 #: Each method's two-view function (on explicit matrices), checked against
 #: its estimator by the family check ``check_two_view_function``.
 TWO_VIEW = {
-    skxmr.SinkhornNormalizer: hubness.sinkhorn_normalize,
-    skxmr.DualBankSinkhornNormalizer: hubness.dual_bank_sinkhorn_normalize,
+    skxmr.SinkhornNormalizer: hubness.sinkhorn_scores,
+    skxmr.DualBankSinkhornNormalizer: hubness.dual_bank_sinkhorn_scores,
     skxmr.InvertedSoftmax: hubness.inverted_softmax_scores,
     skxmr.QBNorm: hubness.qb_norm_scores,
     skxmr.DualSoftmax: hubness.dual_softmax_scores,
@@ -188,7 +188,7 @@ TWO_VIEW = {
 
 #: Settings other than the defaults whose code paths differ (variants, solvers).
 VARIANTS = [
-    skxmr.QBNorm(k=3),
+    skxmr.QBNorm(n_neighbors=3),
     skxmr.CSLS(n_neighbors=5),
     skxmr.DBNorm(dynamic=True),
     skxmr.MutualProximity(method="empirical"),

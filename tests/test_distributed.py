@@ -262,8 +262,8 @@ def test_sharded_index_refuses(dask_client):
     est, Q, G = _sharded_problem(skxmr.QBNorm())
     with pytest.raises(ValueError, match="span the whole gallery"):
         ShardedIndex(est, [G], client=dask_client)
-    est, Q, G = _sharded_problem(skxmr.SinkhornNormalizer(method="sinkhorn"))
-    with pytest.raises(ValueError, match="method='sinkhorn'"):
+    est, Q, G = _sharded_problem(skxmr.SinkhornNormalizer(solver="sinkhorn"))
+    with pytest.raises(ValueError, match="solver='sinkhorn'"):
         ShardedIndex(est, [G], client=dask_client)
     est, Q, G = _sharded_problem(skxmr.CSLS())
     with pytest.raises(TypeError, match="dask array or a non-empty list"):

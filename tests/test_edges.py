@@ -110,9 +110,9 @@ def test_cauchy_schwarz_loss_refuses_overflowing_logits_by_name():
 
 # ----------------------------------------------------------- messages
 @pytest.mark.parametrize("func", [
-    "inverted_softmax_scores", "qb_norm_scores", "nnn_scores", "sinkhorn_normalize",
+    "inverted_softmax_scores", "qb_norm_scores", "nnn_scores", "sinkhorn_scores",
     "csls_scores", "dbnorm_scores", "mutual_proximity_scores", "local_scaling_scores",
-    "distribution_normalization_scores", "dual_bank_sinkhorn_normalize",
+    "distribution_normalization_scores", "dual_bank_sinkhorn_scores",
 ])
 @pytest.mark.parametrize("bad", ["gallery", "query_bank", "gallery_bank"])
 def test_two_view_width_errors_name_the_arguments(problem, func, bad):
@@ -172,7 +172,7 @@ def test_temperatures_beyond_float64_precision_are_refused_by_name(problem, tau)
             est.fit(Xb)
     Q, G = skxmr.unpair(Xb)
     with pytest.raises(ValueError, match="temperature"):
-        skxmr.hubness.sinkhorn_normalize(Q, G, Q, temperature=tau)
+        skxmr.hubness.sinkhorn_scores(Q, G, Q, temperature=tau)
 
 
 def _sinkhorn_reference(M, tau, n_iter=10):
@@ -192,7 +192,7 @@ def _sinkhorn_reference(M, tau, n_iter=10):
 
 
 def test_largest_temperature_keeps_the_exact_ranking(problem):
-    from skxmr.hubness._kernels import MAX_TEMPERATURE as tau
+    from skxmr.utils._params import MAX_TEMPERATURE as tau
 
     Xb, Xt = problem
     Xb, Xt = Xb[:20], Xt[:12]

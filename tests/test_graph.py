@@ -70,7 +70,7 @@ def _banks(seed=0, n_bank=37, n_test=23, d=6, dtype=np.float64):
 )
 def test_matches_direct_transcription(adjacency, k, r_g, r_q):
     Bq, Bg, Q, G = _banks()
-    est = InvGC(r_g, r_q, adjacency=adjacency, k=k).fit(pair(Bq, Bg))
+    est = InvGC(r_g, r_query=r_q, adjacency=adjacency, neighbor_fraction=k).fit(pair(Bq, Bg))
     m = None if adjacency == "full" else math.ceil(round(k * 37, 9))
     expected = reference_invgc(G, Bg, Bq, r_g, r_q, adjacency, m, m)
     np.testing.assert_allclose(est.transform_gallery(G), expected, rtol=0, atol=1e-12)
@@ -85,7 +85,7 @@ def test_banks_of_different_sizes_and_duplicates():
     # Five captions per image: 8 unique images, 40 unique captions.
     X_bank = pair(Bq, np.repeat(Bg[:8], 5, axis=0))
     for adjacency in ("full", "local"):
-        est = InvGC(0.8, 1.1, adjacency=adjacency, k=0.3).fit(X_bank)
+        est = InvGC(0.8, r_query=1.1, adjacency=adjacency, neighbor_fraction=0.3).fit(X_bank)
         assert est.gallery_bank_.shape == (8, 6) and est.query_bank_.shape == (40, 6)
         if adjacency == "local":
             assert (est.n_neighbors_gallery_, est.n_neighbors_query_) == (3, 12)
@@ -96,7 +96,7 @@ def test_banks_of_different_sizes_and_duplicates():
 def test_full_centring_is_the_global_mean_of_w():
     """W̄ is one scalar per bank (the authors' code), not a per-row mean."""
     Bq, Bg, _, G = _banks(seed=3)
-    est = InvGC(0.0, 4.0).fit(pair(Bq, Bg))
+    est = InvGC(0.0, r_query=4.0).fit(pair(Bq, Bg))
     out = est.transform_gallery(G)
     Gn, Bn = _norm(G), _norm(Bq)
     W = Gn @ Bn.T
@@ -108,14 +108,14 @@ def test_full_centring_is_the_global_mean_of_w():
     # Consequence: the full transform of an item depends on the gallery's
     # mean, LocalAdj's does not.
     assert not np.allclose(est.transform_gallery(G[:5]), out[:5])
-    local = InvGC(0.3, 0.5, adjacency="local", k=0.1).fit(pair(Bq, Bg))
+    local = InvGC(0.3, r_query=0.5, adjacency="local", neighbor_fraction=0.1).fit(pair(Bq, Bg))
     np.testing.assert_allclose(local.transform_gallery(G[:5]), local.transform_gallery(G)[:5])
 
 
 def test_zero_steps_only_normalise():
     Bq, Bg, _, G = _banks()
     for adjacency in ("full", "local"):
-        est = InvGC(0.0, 0.0, adjacency=adjacency).fit(pair(Bq, Bg))
+        est = InvGC(0.0, r_query=0.0, adjacency=adjacency).fit(pair(Bq, Bg))
         np.testing.assert_allclose(est.transform_gallery(G), _norm(G), atol=1e-15)
 
 
@@ -138,12 +138,12 @@ def test_authors_floor_rounding():
     assert n_neighbors_for(0.01, 50, "floor") == 1  # at least one neighbour
     Bq, Bg, _, G = _banks(n_bank=40)
     k = 0.0625  # k * |B| = 2.5: ceil keeps 3 neighbours, floor 2
-    ceil = InvGC(adjacency="local", k=k).fit(pair(Bq, Bg))
-    floor = InvGC(adjacency="local", k=k, rounding="floor").fit(pair(Bq, Bg))
+    ceil = InvGC(adjacency="local", neighbor_fraction=k).fit(pair(Bq, Bg))
+    floor = InvGC(adjacency="local", neighbor_fraction=k, rounding="floor").fit(pair(Bq, Bg))
     assert (ceil.n_neighbors_gallery_, floor.n_neighbors_gallery_) == (3, 2)
     assert (ceil.n_neighbors_query_, floor.n_neighbors_query_) == (3, 2)
     # The floor transform is the ceil transform of the integer count.
-    exact = InvGC(adjacency="local", k=0.05).fit(pair(Bq, Bg))
+    exact = InvGC(adjacency="local", neighbor_fraction=0.05).fit(pair(Bq, Bg))
     np.testing.assert_allclose(floor.transform_gallery(G), exact.transform_gallery(G), rtol=1e-12)
     assert not np.allclose(floor.transform_gallery(G), ceil.transform_gallery(G))
 
@@ -185,7 +185,7 @@ def test_local_keeps_lowest_bank_index_among_tied_neighbours():
     Bg = np.eye(3)
     Bq = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, 1.0]])
     G = np.ones((1, 3))
-    est = InvGC(0.5, 0.5, adjacency="local", k=0.3).fit(pair(Bq, Bg))  # m = 1
+    est = InvGC(0.5, r_query=0.5, adjacency="local", neighbor_fraction=0.3).fit(pair(Bq, Bg))  # m = 1
     assert est.n_neighbors_gallery_ == 1
     Gn = _norm(G)
     s = Gn @ _norm(Bg).T
@@ -211,9 +211,9 @@ def test_chunking_and_jobs_do_not_change_the_result():
     X_bank = pair(rng.standard_normal((400, 16)) + 1, rng.standard_normal((400, 16)) + 1)
     G = rng.standard_normal((300, 16)) + 1
     for adjacency, k in (("full", 0.01), ("local", 0.02), ("avgpool", 0.25)):
-        ref = InvGC(0.5, 0.5, adjacency=adjacency, k=k).fit(X_bank).transform_gallery(G)
+        ref = InvGC(0.5, r_query=0.5, adjacency=adjacency, neighbor_fraction=k).fit(X_bank).transform_gallery(G)
         for wm, n_jobs in ((0.05, None), (0.5, 2)):  # many chunks; a few in parallel
-            est = InvGC(0.5, 0.5, adjacency=adjacency, k=k, working_memory=wm, n_jobs=n_jobs)
+            est = InvGC(0.5, r_query=0.5, adjacency=adjacency, neighbor_fraction=k, working_memory=wm, n_jobs=n_jobs)
             np.testing.assert_allclose(est.fit(X_bank).transform_gallery(G), ref, atol=1e-14)
 
 
@@ -224,7 +224,7 @@ def test_transform_contract(adjacency, dtype):
     X_bank, X_test = make_pairs(40, seed=1, dtype=dtype), make_pairs(25, seed=2, dtype=dtype)
     X_test = np.vstack([X_test, X_test[:3]])  # duplicate pairs
     X_copy = X_test.copy()
-    est = InvGC(adjacency=adjacency, k=0.1).fit(X_bank)
+    est = InvGC(adjacency=adjacency, neighbor_fraction=0.1).fit(X_bank)
     Xt = est.transform(X_test)
     np.testing.assert_array_equal(X_test, X_copy)  # input untouched
     assert Xt is not X_test and Xt.dtype == dtype and Xt.shape == X_test.shape
@@ -238,16 +238,16 @@ def test_transform_contract(adjacency, dtype):
 def test_float32_agrees_with_float64():
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
     for adjacency in ("full", "local"):
-        est64 = InvGC(adjacency=adjacency, k=0.1).fit(X_bank)
-        est32 = InvGC(adjacency=adjacency, k=0.1).fit(X_bank.astype(np.float32))
+        est64 = InvGC(adjacency=adjacency, neighbor_fraction=0.1).fit(X_bank)
+        est32 = InvGC(adjacency=adjacency, neighbor_fraction=0.1).fit(X_bank.astype(np.float32))
         out32 = est32.transform(X_test.astype(np.float32))
         np.testing.assert_allclose(out32, est64.transform(X_test), atol=1e-5)
 
 
 def test_g2q_transforms_the_left_half_with_swapped_banks():
     Bq, Bg, Q, G = _banks()
-    q2g = InvGC(0.7, 1.5, adjacency="local", k=0.1).fit(pair(Bq, Bg))
-    g2q = InvGC(0.7, 1.5, adjacency="local", k=0.1, direction="g2q").fit(pair(Bg, Bq))
+    q2g = InvGC(0.7, r_query=1.5, adjacency="local", neighbor_fraction=0.1).fit(pair(Bq, Bg))
+    g2q = InvGC(0.7, r_query=1.5, adjacency="local", neighbor_fraction=0.1, direction="g2q").fit(pair(Bg, Bq))
     np.testing.assert_allclose(g2q.gallery_bank_, q2g.gallery_bank_)
     out = g2q.transform(pair(G, Q))
     np.testing.assert_allclose(out[:, :6], q2g.transform(pair(Q, G))[:, 6:], atol=1e-15)
@@ -266,7 +266,7 @@ def test_defaults_resolved_per_adjacency():
     for adjacency in ("full", "local"):
         est = InvGC(adjacency=adjacency).fit(X)
         assert (est.r_gallery_, est.r_query_) == DEFAULT_R[adjacency]
-    est = InvGC(adjacency="avgpool", k=0.5).fit(X)
+    est = InvGC(adjacency="avgpool", neighbor_fraction=0.5).fit(X)
     assert (est.r_gallery_, est.r_query_) == DEFAULT_R["avgpool"]
     assert InvGC(r_gallery=0.25).fit(X).r_gallery_ == 0.25
     assert InvGC().get_params()["r_gallery"] is None  # fit does not write params
@@ -281,16 +281,16 @@ def test_bad_steps_raise_naming_them(name, value):
 
 
 @pytest.mark.parametrize("k", [0, -0.1, 1.5, np.nan, np.inf])
-def test_bad_k_raises(k):
-    with pytest.raises(ValueError, match="'k'"):
-        InvGC(adjacency="local", k=k).fit(make_pairs())
+def test_bad_neighbor_fraction_raises(k):
+    with pytest.raises(ValueError, match="'neighbor_fraction'"):
+        InvGC(adjacency="local", neighbor_fraction=k).fit(make_pairs())
 
 
 def test_avgpool_needs_a_paper_ratio():
-    with pytest.raises(ValueError, match="k=0.01.*avgpool"):
+    with pytest.raises(ValueError, match="neighbor_fraction=0.01.*avgpool"):
         InvGC(adjacency="avgpool").fit(make_pairs())
     for k in (0.1, 0.25, 0.5, 1):
-        InvGC(adjacency="avgpool", k=k).fit(make_pairs())
+        InvGC(adjacency="avgpool", neighbor_fraction=k).fit(make_pairs())
 
 
 def test_bad_adjacency_and_banks():
@@ -341,8 +341,8 @@ def test_registered_rows_are_pipelines_that_score():
 
 def test_pipeline_equals_manual_transform_then_cosine():
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
-    pipe = make_pipeline(InvGC(adjacency="local", k=0.1), CosineSimilarity()).fit(X_bank)
-    manual = InvGC(adjacency="local", k=0.1).fit(X_bank).transform(X_test)
+    pipe = make_pipeline(InvGC(adjacency="local", neighbor_fraction=0.1), CosineSimilarity()).fit(X_bank)
+    manual = InvGC(adjacency="local", neighbor_fraction=0.1).fit(X_bank).transform(X_test)
     Q, G = manual[:, :8], manual[:, 8:]
     expected = _norm(Q) @ G.T
     np.testing.assert_allclose(pipe.decision_function(X_test), expected, atol=1e-12)
@@ -353,13 +353,13 @@ def test_with_dual_bank_sinkhorn():
     from skxmr import DualBankSinkhornNormalizer
 
     X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
-    pipe = make_pipeline(InvGC(adjacency="local", k=0.05), DualBankSinkhornNormalizer())
+    pipe = make_pipeline(InvGC(adjacency="local", neighbor_fraction=0.05), DualBankSinkhornNormalizer())
     pipe.fit(X_bank)
     S = pipe.decision_function(X_test)
     assert S.shape == (30, 30) and np.all(np.isfinite(S))
     assert 0.0 <= pipe.score(X_test) <= 100.0
     # The same as the two steps by hand: DBSN's banks are the convolved bank.
-    invgc = InvGC(adjacency="local", k=0.05).fit(X_bank)
+    invgc = InvGC(adjacency="local", neighbor_fraction=0.05).fit(X_bank)
     dbsn = DualBankSinkhornNormalizer().fit(invgc.transform(X_bank))
     np.testing.assert_allclose(S, dbsn.decision_function(invgc.transform(X_test)), atol=1e-12)
 
@@ -406,7 +406,7 @@ def test_coco_grid_search_over_the_steps(coco):
         {
             "invgc__r_gallery": [0.0, 0.1],
             "invgc__r_query": [0.0, 0.5],
-            "invgc__k": [0.01, 0.05],
+            "invgc__neighbor_fraction": [0.01, 0.05],
         },
         scoring=make_retrieval_scorer("recall", k=1),
         cv=GroupKFold(n_splits=2),
@@ -445,10 +445,10 @@ def test_backends_equal_numpy(backend, adjacency, k):
     top-10 gallery ranking of every test query)."""
     Bq, Bg, Q, G = _banks(seed=4, n_bank=60, n_test=25, d=8, dtype=backend.dtype)
     X_bank, X_test = pair(Bq, Bg), pair(Q, G)
-    ref = InvGC(adjacency=adjacency, k=k).fit(X_bank)
+    ref = InvGC(adjacency=adjacency, neighbor_fraction=k).fit(X_bank)
     want_X, want_G = ref.transform(X_test), ref.transform_gallery(G)
     with backend.dispatch():
-        est = InvGC(adjacency=adjacency, k=k).fit(backend.asarray(X_bank))
+        est = InvGC(adjacency=adjacency, neighbor_fraction=k).fit(backend.asarray(X_bank))
         got_X = est.transform(backend.asarray(X_test))
         got_G = est.transform_gallery(backend.asarray(G))
         backend.to_numpy(est.gallery_bank_)  # the fitted banks stay on the device

@@ -125,13 +125,13 @@ def test_qb_norm_gates_rows():
     np.testing.assert_allclose(S[[0, 2]], normalised[[0, 2]], rtol=1e-12)
     np.testing.assert_array_equal(S[1], cos[1])  # not gated: raw cosine, bit for bit
     # with k = 2 every gallery item is active: plain inverted softmax
-    np.testing.assert_allclose(qb_norm_scores(Q, G, Bq, temperature=tau, k=2), normalised, rtol=1e-12)
+    np.testing.assert_allclose(qb_norm_scores(Q, G, Bq, temperature=tau, n_neighbors=2), normalised, rtol=1e-12)
 
 
 def test_qb_norm_matches_formula_on_random_data():
     Q, G, Bq, _ = random_problem(2, n_q=30, n_g=20, n_bq=5, d=8)
     for k in (1, 2):
-        S = qb_norm_scores(Q, G, Bq, temperature=0.1, k=k)
+        S = qb_norm_scores(Q, G, Bq, temperature=0.1, n_neighbors=k)
         Sbq = unit(Bq) @ unit(G).T
         active = np.zeros(G.shape[0], bool)
         active[np.argsort(-Sbq, axis=1)[:, :k].ravel()] = True
@@ -319,7 +319,7 @@ def test_linear_form_only_where_exact():
 ESTIMATORS = [
     InvertedSoftmax(),
     QBNorm(),
-    QBNorm(k=3),
+    QBNorm(n_neighbors=3),
     DualSoftmax(),
     CSLS(n_neighbors=5),
     DBNorm(),
@@ -432,19 +432,19 @@ def test_bad_neighbourhood_sizes():
     Q, G, Bq, Bg = random_problem(10, n_g=5, n_bq=7, n_bg=4)
     X = make_pairs(40)
     for k in (0, -1, 1.5):
-        with pytest.raises(ValueError, match=r"\bk\b"):
-            qb_norm_scores(Q, G, Bq, k=k)
-        with pytest.raises(ValueError, match=r"\bk\b"):
-            QBNorm(k=k).fit(X)
+        with pytest.raises(ValueError, match="n_neighbors"):
+            qb_norm_scores(Q, G, Bq, n_neighbors=k)
+        with pytest.raises(ValueError, match="n_neighbors"):
+            QBNorm(n_neighbors=k).fit(X)
         with pytest.raises(ValueError, match="n_neighbors"):
             CSLS(n_neighbors=k).fit(X)
     # k is checked against the gallery when one is scored
-    with pytest.raises(ValueError, match="k=6"):
-        qb_norm_scores(Q, G, Bq, k=6)
-    est = QBNorm(k=30).fit(X)
-    with pytest.raises(ValueError, match="k=30"):
+    with pytest.raises(ValueError, match="n_neighbors=6"):
+        qb_norm_scores(Q, G, Bq, n_neighbors=6)
+    est = QBNorm(n_neighbors=30).fit(X)
+    with pytest.raises(ValueError, match="n_neighbors=30"):
         est.decision_function(make_pairs(25))
-    with pytest.raises(ValueError, match="k=30"):
+    with pytest.raises(ValueError, match="n_neighbors=30"):
         est.index(X[:20, 8:])
     # n_neighbors against each bank, in fit
     with pytest.raises(ValueError, match="n_neighbors=41"):
@@ -528,7 +528,7 @@ def test_float32_keeps_the_ranking_at_large_temperature(method, tau):
     a reference, so every row ranks as the float64 scores of the same inputs."""
     funcs = {
         "IS": lambda Q, G, Bq, Bg: inverted_softmax_scores(Q, G, Bq, temperature=tau),
-        "QB-Norm": lambda Q, G, Bq, Bg: qb_norm_scores(Q, G, Bq, temperature=tau, k=30),
+        "QB-Norm": lambda Q, G, Bq, Bg: qb_norm_scores(Q, G, Bq, temperature=tau, n_neighbors=30),
         "DualIS": lambda Q, G, Bq, Bg: dbnorm_scores(
             Q, G, Bq, Bg, query_temperature=tau, gallery_temperature=tau),
         "DualDIS": lambda Q, G, Bq, Bg: dbnorm_scores(

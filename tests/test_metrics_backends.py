@@ -199,7 +199,7 @@ def test_scorer_on_every_backend(backend, metric):
     """make_retrieval_scorer on a torch pipeline (InvGC then cosine): the
     same float as on numpy, both directions."""
     X = make_pairs(n=40, d=6, noise=0.6, dtype=backend.dtype)
-    pipe = make_pipeline(InvGC(adjacency="local", k=0.1), CosineSimilarity())
+    pipe = make_pipeline(InvGC(adjacency="local", neighbor_fraction=0.1), CosineSimilarity())
     for direction in ("q2g", "g2q"):
         scorer = make_retrieval_scorer(metric, k=3, direction=direction)
         want = scorer(pipe.fit(X[:25]), X[25:])

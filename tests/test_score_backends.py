@@ -25,7 +25,7 @@ from .conftest import make_pairs
 ESTIMATORS = [
     CosineSimilarity(),
     InvertedSoftmax(),
-    QBNorm(k=2),
+    QBNorm(n_neighbors=2),
     DualSoftmax(),
     CSLS(n_neighbors=5),
     DBNorm(),
@@ -96,7 +96,7 @@ def _two_view_cases():
     return [
         ("cosine", lambda Q, G, Bq, Bg: cosine_scores(Q, G)),
         ("IS", lambda Q, G, Bq, Bg: inverted_softmax_scores(Q, G, Bq)),
-        ("QB-Norm", lambda Q, G, Bq, Bg: qb_norm_scores(Q, G, Bq, k=2)),
+        ("QB-Norm", lambda Q, G, Bq, Bg: qb_norm_scores(Q, G, Bq, n_neighbors=2)),
         ("DSL", lambda Q, G, Bq, Bg: dual_softmax_scores(Q, G)),
         ("CSLS", lambda Q, G, Bq, Bg: csls_scores(Q, G, Bq, Bg, n_neighbors=5)),
         ("DBNorm", lambda Q, G, Bq, Bg: dbnorm_scores(Q, G, Bq, Bg, dynamic=True)),

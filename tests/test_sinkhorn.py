@@ -18,7 +18,7 @@ from skxmr import (
 )
 from skxmr._registry import registered_methods
 from skxmr._ot import sinkhorn_potentials, sinkhorn_potentials_from_embeddings
-from skxmr.hubness import dual_bank_sinkhorn_normalize, sinkhorn_normalize
+from skxmr.hubness import dual_bank_sinkhorn_scores, sinkhorn_scores
 
 from .conftest import make_pairs
 
@@ -228,7 +228,7 @@ def test_inputs_not_modified(M):
     rng = np.random.default_rng(4)
     Q, G, Bq, Bg = (unit_rows(rng, n) for n in (5, 6, 7, 8))
     copies = [A.copy() for A in (Q, G, Bq, Bg)]
-    dual_bank_sinkhorn_normalize(Q, G, Bq, Bg)
+    dual_bank_sinkhorn_scores(Q, G, Bq, Bg)
     assert sinkhorn_potentials_from_embeddings(Bq, G, working_memory=2.5e-4)[1]["streamed"]
     for A, A_copy in zip((Q, G, Bq, Bg), copies):
         np.testing.assert_array_equal(A, A_copy)
@@ -286,7 +286,7 @@ def test_two_view_strength_zero_is_cosine():
     """The estimators' side is a family check (skxmr.utils.estimator_checks)."""
     X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
     Q, G = X_test[:, :8], X_test[:, 8:]
-    np.testing.assert_allclose(sinkhorn_normalize(Q, G, X_bank[:, :8], strength=0), Q @ G.T)
+    np.testing.assert_allclose(sinkhorn_scores(Q, G, X_bank[:, :8], strength=0), Q @ G.T)
 
 
 @pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
@@ -340,11 +340,11 @@ def test_single_row_banks_raise():
         SinkhornNormalizer().fit(np.repeat(X[:1], 3, axis=0))
     Q, G = X[:, :8], X[:, 8:]
     with pytest.raises(ValueError, match="query_bank"):
-        sinkhorn_normalize(Q, G, Q[:1])
+        sinkhorn_scores(Q, G, Q[:1])
     with pytest.raises(ValueError, match="gallery_bank"):
-        dual_bank_sinkhorn_normalize(Q, G, Q, G[:1])
+        dual_bank_sinkhorn_scores(Q, G, Q, G[:1])
     with pytest.raises(ValueError, match="strength"):
-        sinkhorn_normalize(Q, G, Q, strength=2.0)
+        sinkhorn_scores(Q, G, Q, strength=2.0)
 
 
 def test_registered_rows():
@@ -552,7 +552,7 @@ def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
     Xt = m(n_pairs=30, n_features=8, random_state=1, dtype=np.float64).X
     Q, G = unpair(Xt)
     ref = cls(temperature=tau).fit(Xb).decision_function(Xt)
-    est = cls(temperature=tau, method=method).fit(Xb)
+    est = cls(temperature=tau, solver=method).fit(Xb)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         S = est.decision_function(Xt)
@@ -564,7 +564,7 @@ def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
                    and "sinkhorn_log" in str(w.message)]
     if method == "sinkhorn":  # detected before the solve; POT's log-domain solution
         assert handed_over and "'sinkhorn'" in str(handed_over[0].message)
-        np.testing.assert_allclose(S, cls(temperature=tau, method="sinkhorn_log").fit(
+        np.testing.assert_allclose(S, cls(temperature=tau, solver="sinkhorn_log").fit(
             Xb).decision_function(Xt), rtol=0, atol=1e-12)
 
 

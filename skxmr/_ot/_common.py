@@ -12,13 +12,13 @@ from contextlib import contextmanager
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn import get_config
 from sklearn.exceptions import ConvergenceWarning
 from ..utils._compat import Interval, StrOptions
 from threadpoolctl import ThreadpoolController
 
 from ..utils._backend import astype, get_backend, host_available_bytes, to_numpy
-from ..utils._chunking import row_slices
+from ..utils._chunking import chunk_budget_mib, row_slices
+from ..utils._params import N_JOBS, TEMPERATURE, WORKING_MEMORY
 
 # Largest spread (max_j M_ij - min_j M_ij) / τ of a row for which the
 # scaling domain is used: with each row shifted by its maximum, kernel
@@ -60,11 +60,11 @@ POT_METHODS = ("sinkhorn", "sinkhorn_log", "sinkhorn_stabilized")
 METHODS = ("auto",) + POT_METHODS
 
 SINKHORN_CONSTRAINTS = {
-    "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+    "temperature": TEMPERATURE,
     "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
     "tol": [Interval(numbers.Real, 0, None, closed="neither"), None],
-    "working_memory": [Interval(numbers.Real, 0, None, closed="neither"), None],
-    "n_jobs": [numbers.Integral, None],
+    "working_memory": WORKING_MEMORY,
+    "n_jobs": N_JOBS,
     "method": [StrOptions(set(METHODS))],
 }
 
@@ -146,8 +146,7 @@ def _check_marginals(a, b, n_rows, n_cols, like=None):
 
 
 def _budget_bytes(working_memory):
-    mib = get_config()["working_memory"] if working_memory is None else working_memory
-    return mib * 2**20
+    return chunk_budget_mib(working_memory) * 2**20
 
 
 def _available_bytes(like=None):
@@ -161,9 +160,9 @@ def _available_bytes(like=None):
 def _fits(nbytes, working_memory, like=None):
     """Whether an array of ``nbytes`` may be stored.
 
-    The one meaning of ``working_memory`` for the solvers: an explicit
-    budget (MiB) is obeyed; ``None`` lets the solver store what fits in
-    ``STORE_FRACTION`` of the available memory (and stream in chunks of
+    ``working_memory`` as everywhere (:mod:`skxmr.utils._chunking`): an
+    explicit budget (MiB) is obeyed; ``None`` lets the solver keep what fits
+    in ``STORE_FRACTION`` of the available memory (and stream in chunks of
     ``sklearn.get_config()["working_memory"]`` otherwise).
     """
     if working_memory is not None:

@@ -32,7 +32,7 @@ from ..utils._optim import (
     resolve_init,
     split_validation,
 )
-from ..utils._params import PAIR_CONSTRAINTS
+from ..utils._params import PAIR_CONSTRAINTS, TEMPERATURE, param_doc
 from ..utils._validation import check_matrix, l2_normalize, label_codes
 from ._closed_form import (
     generalized_procrustes_maps,
@@ -51,7 +51,7 @@ _INITS = {*_CLOSED_FORMS, "pca", "random", "auto"}
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
-    "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+    "temperature": TEMPERATURE,
     "init": [StrOptions(_INITS), LinearAlignment],
     "alpha": [Interval(numbers.Real, 0, None, closed="left")],
     "fallback": [StrOptions({"identity"}), None],
@@ -69,9 +69,8 @@ _COMMON_CONSTRAINTS = {
 _COMMON_PARAMS_DOC = """n_components : int or None, default=256
         Dimension ``k`` of the shared space; ``None``: the width of the
         start (the closed-form map's output, or the smallest input width).
-    temperature : float, default=0.1
-        Softmax temperature ``tau`` of the predicted matching distributions
-        (logits are cosines divided by ``tau``).
+    """ + param_doc("temperature", 0.1, "The softmax temperature of the predicted matching "
+                    "distributions (logits are cosines divided by ``τ``).") + """
     init : {"procrustes", "pls", "ridge", "pca", "random", "auto"} or \
 alignment estimator, default="procrustes"
         Where training starts. A closed form (``"procrustes"``,

@@ -4,9 +4,10 @@ from dataclasses import dataclass
 
 from ..metrics._table import METRICS, Metric
 
+from .._pairs import DIRECTIONS  # noqa: F401  (the one definition; re-exported)
+
 DATASETS = ("coco-clip", "msrvtt-videoclip", "synthetic")
 FAMILY_ORDER = ("baseline", "hubness", "graph", "calibration", "alignment")
-DIRECTIONS = ("q2g", "g2q")
 REFERENCE = "Cosine"
 BOOTSTRAP = {"n_resamples": 1000, "confidence": 0.95, "random_state": 0}
 EMBEDDING_SUFFIXES = (".npy", ".npz", ".pt")

@@ -29,6 +29,7 @@ from sklearn.utils import check_random_state
 
 from ..utils._chunking import chunk_n_rows, map_row_chunks, row_slices
 from ..utils._docstrings import fill_doc
+from ..utils._params import DEPRECATED, renamed_argument
 from ..utils._validation import check_matrix, label_codes, result_dtype
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
@@ -594,19 +595,20 @@ def bhattacharyya_distance(means1, covariances1, means2, covariances2, *, n_jobs
     )
 
 
-def standard_normal_draws(n_samples, d, random_state=None):
-    """Half of ``n_samples`` standard normal draws; their negatives are the rest."""
-    if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer)):
-        raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-    if n_samples < 2:
-        raise ValueError(f"n_samples={n_samples} must be at least 2 (antithetic pairs).")
+def standard_normal_draws(n_mc_samples, d, random_state=None):
+    """Half of ``n_mc_samples`` standard normal draws; their negatives are the rest."""
+    n = n_mc_samples
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n_mc_samples must be an integer, got {type(n).__name__}.")
+    if n < 2:
+        raise ValueError(f"n_mc_samples={n} must be at least 2 (antithetic pairs).")
     rng = check_random_state(random_state)
-    return rng.standard_normal((int(n_samples + 1) // 2, d))
+    return rng.standard_normal((int(n + 1) // 2, d))
 
 
 @fill_doc(params=_PARAMS_DOC)
-def js_divergence(means1, covariances1, means2, covariances2, *, n_samples=128,
-                  random_state=None, n_jobs=None):
+def js_divergence(means1, covariances1, means2, covariances2, *, n_mc_samples=128,
+                  random_state=None, n_jobs=None, n_samples=DEPRECATED):
     """Jensen-Shannon divergence between all pairs, by Monte-Carlo.
 
     .. math::
@@ -620,15 +622,18 @@ def js_divergence(means1, covariances1, means2, covariances2, *, n_samples=128,
     ``log 2 - softplus(log q(x) - log p(x))``. Every estimate lies in
     ``[0, log 2]`` (a negative estimate, only possible for near-identical
     items, is clipped to 0); identical Gaussians give exactly 0 and the
-    estimate is exactly symmetric. Cost: ``O(n1 n2 n_samples d)`` through
+    estimate is exactly symmetric. Cost: ``O(n1 n2 n_mc_samples d)`` through
     matrix products (``d^2`` instead of ``d`` for full covariances).
 
     {params}
-    n_samples : int, default=128
+    n_mc_samples : int, default=128
         Monte-Carlo draws per pair (rounded up to an even number). The
-        error shrinks as ``1 / sqrt(n_samples)``; the tests bound it against
-        a 200 000-draw reference.
+        error shrinks as ``1 / sqrt(n_mc_samples)``; the tests bound it
+        against a 200 000-draw reference.
     random_state : int, RandomState instance or None, default=None
+    n_samples : deprecated
+        Renamed ``n_mc_samples``; the old name works, with a
+        ``FutureWarning``, until the next release.
 
     Returns
     -------
@@ -645,8 +650,10 @@ def js_divergence(means1, covariances1, means2, covariances2, *, n_samples=128,
     >>> bool(abs(far[0, 0] - np.log(2)) < 1e-6)
     True
     """
+    n_mc_samples = renamed_argument(n_samples, n_mc_samples, "n_samples", "n_mc_samples",
+                                    "js_divergence")
     d = check_matrix(means1, "means1").shape[1]
-    draws = standard_normal_draws(n_samples, d, random_state)
+    draws = standard_normal_draws(n_mc_samples, d, random_state)
     return _pairwise_public(
         "js", means1, covariances1, means2, covariances2, draws=draws, n_jobs=n_jobs
     )

@@ -30,6 +30,16 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import PairedTransformer, RetrievalEstimator, StrictParamsMixin
 from ._projection import CalibratedProjection
 from ..utils._chunking import map_row_chunks
+from ..utils._docstrings import fill_doc
+from ..utils._params import (
+    N_JOBS,
+    N_NEIGHBORS,
+    N_QUERY_FEATURES,
+    PAIR_JOBS_DOC,
+    keyword_only,
+    param_doc,
+    param_docs,
+)
 from ._gaussian import (
     COVARIANCE_TYPES,
     NEED_PD,
@@ -137,7 +147,8 @@ class GaussianEmbedding(StrictParamsMixin, TransformerMixin, BaseEstimator):
         "reg_covar": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(self, covariance="diag", shrinkage="ledoit-wolf", reg_covar=0.0):
+    @keyword_only("shrinkage", "reg_covar")
+    def __init__(self, covariance="diag", *, shrinkage="ledoit-wolf", reg_covar=0.0):
         self.covariance = covariance
         self.shrinkage = shrinkage
         self.reg_covar = reg_covar
@@ -423,6 +434,7 @@ def calibrated_similarity(means_q, covariances_q, means_g, covariances_g, *,
 # --------------------------------------------------------------------------
 # The score estimator
 # --------------------------------------------------------------------------
+@fill_doc(common=PAIR_JOBS_DOC)
 class ProbabilisticCalibration(RetrievalEstimator):
     """Calibrated similarity of Gaussian (probabilistic) embeddings.
 
@@ -463,12 +475,7 @@ class ProbabilisticCalibration(RetrievalEstimator):
         Monte-Carlo draws of ``"js"``.
     random_state : int, RandomState instance or None, default=None
         Seeds the ``"js"`` draws (fixed at ``fit``).
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    direction : {"q2g", "g2q"}, default="q2g"
-        ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the reverse.
-    n_jobs : int, default=None
-        joblib workers for chunked scoring.
+    {common}
 
     Attributes
     ----------
@@ -508,10 +515,10 @@ class ProbabilisticCalibration(RetrievalEstimator):
         "covariance": [StrOptions(set(COVARIANCE_TYPES))],
         "n_mc_samples": [Interval(numbers.Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     }
 
-    def __init__(self, *, distance="w2", weight=0.5, covariance="diag", n_mc_samples=128,
+    def __init__(self, distance="w2", *, weight=0.5, covariance="diag", n_mc_samples=128,
                  random_state=None, n_query_features=None, direction="q2g", n_jobs=None):
         self.distance = distance
         self.weight = weight
@@ -614,6 +621,11 @@ class ProbabilisticCalibration(RetrievalEstimator):
 # --------------------------------------------------------------------------
 # Point embeddings -> Gaussians from bank neighbourhoods
 # --------------------------------------------------------------------------
+@fill_doc(
+    n_neighbors=param_doc("n_neighbors", 10, "Same-modality neighbours per item; at most the "
+                          "bank size minus one."),
+    common=param_docs("n_query_features", "n_jobs"),
+)
 class NeighborhoodGaussian(PairedTransformer):
     """Gaussian items for plain point embeddings, from bank neighbourhoods.
 
@@ -629,15 +641,11 @@ class NeighborhoodGaussian(PairedTransformer):
 
     Parameters
     ----------
-    n_neighbors : int, default=10
-        Same-modality neighbours per item; at most the bank size minus one.
+    {n_neighbors}
     covariance : {"spherical", "diag", "full"}, default="diag"
     shrinkage : "ledoit-wolf", float in [0, 1] or None, default="ledoit-wolf"
     reg_covar : float, default=0.0
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    n_jobs : int, default=None
-        joblib workers of the chunked neighbour search.
+    {common}
 
     Attributes
     ----------
@@ -667,12 +675,12 @@ class NeighborhoodGaussian(PairedTransformer):
     _outputs_embeddings = False  # packed Gaussians, not a similarity space
 
     _parameter_constraints = {
-        "n_query_features": RetrievalEstimator._parameter_constraints["n_query_features"],
-        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_query_features": N_QUERY_FEATURES,
+        "n_neighbors": N_NEIGHBORS,
         "covariance": [StrOptions(set(COVARIANCE_TYPES))],
         "shrinkage": _SHRINKAGE,
         "reg_covar": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     }
 
     def __init__(self, n_neighbors=10, *, covariance="diag", shrinkage="ledoit-wolf",

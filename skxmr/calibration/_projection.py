@@ -23,7 +23,8 @@ from sklearn.utils import check_random_state
 from ..utils._compat import Interval, StrOptions
 
 from .._base import PairedTransformer
-from ..utils._params import PAIR_CONSTRAINTS
+from ..utils._docstrings import fill_doc
+from ..utils._params import N_QUERY_FEATURES, param_doc
 from ..utils._optim import fit_projections
 from ._gaussian import (
     PAIRWISE,
@@ -129,6 +130,7 @@ def loss_and_gradient(Wq, Wg, batch_q, batch_g, relevance, *, distance, weight, 
 # --------------------------------------------------------------------------
 # The estimator
 # --------------------------------------------------------------------------
+@fill_doc(n_query_features=param_doc("n_query_features"))
 class CalibratedProjection(PairedTransformer):
     """Learn linear maps into a shared space with the calibrated triplet loss.
 
@@ -179,8 +181,7 @@ or None, default="w2"
         have the same dimension, random otherwise.
     random_state : int, RandomState instance or None, default=None
         Initialisation and batch order.
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
+    {n_query_features}
 
     Attributes
     ----------
@@ -209,7 +210,7 @@ or None, default="w2"
     """
 
     _parameter_constraints = {
-        "n_query_features": PAIR_CONSTRAINTS["n_query_features"],
+        "n_query_features": N_QUERY_FEATURES,
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "distance": [StrOptions(set(TRAIN_DISTANCES)), None],
         "weight": [Interval(numbers.Real, 0, None, closed="left")],

@@ -19,7 +19,8 @@ max-shifted form of :func:`scipy.special.logsumexp`, so tiny temperatures
 give finite scores.
 
 Each method has a two-view function on explicit matrices
-(:func:`inverted_softmax_scores`, :func:`qb_norm_scores`,
+(:func:`sinkhorn_scores`, :func:`dual_bank_sinkhorn_scores`,
+:func:`inverted_softmax_scores`, :func:`qb_norm_scores`,
 :func:`dual_softmax_scores`, :func:`csls_scores`, :func:`dbnorm_scores`,
 :func:`nnn_scores`, :func:`distribution_normalization_scores`,
 :func:`mutual_proximity_scores`, :func:`local_scaling_scores`) and
@@ -32,8 +33,10 @@ transient estimator to the banks it is given).
 from ._sinkhorn import (
     DualBankSinkhornNormalizer,
     SinkhornNormalizer,
-    dual_bank_sinkhorn_normalize,
-    sinkhorn_normalize,
+    dual_bank_sinkhorn_normalize,  # noqa: F401  (deprecated name of dual_bank_sinkhorn_scores)
+    dual_bank_sinkhorn_scores,
+    sinkhorn_normalize,  # noqa: F401  (deprecated name of sinkhorn_scores)
+    sinkhorn_scores,
 )
 from ._softmax import (
     DualSoftmax,
@@ -72,13 +75,13 @@ __all__ = [
     "csls_scores",
     "dbnorm_scores",
     "distribution_normalization_scores",
-    "dual_bank_sinkhorn_normalize",
+    "dual_bank_sinkhorn_scores",
     "dual_softmax_scores",
     "inverted_softmax_scores",
     "local_scaling_scores",
     "mutual_proximity_scores",
     "nnn_scores",
     "qb_norm_scores",
-    "sinkhorn_normalize",
+    "sinkhorn_scores",
     "sinkhorn_potentials",
 ]

@@ -1,26 +1,19 @@
 """DBNorm: dual-bank inverted softmax (DualIS) and its gated form (DualDIS)."""
 
-
-
 from ..utils._backend import get_backend
-from .._base import RetrievalEstimator
 from .._registry import register_method
-from ._kernels import (
-    _N_JOBS,
-    _STRENGTH,
-    _TEMPERATURE,
-    _activation_set,
-    _doc,
-    _offsets_doc,
-    _gated_offsets,
-    _log_partition,
-)
+from ..utils._params import TEMPERATURE, keyword_only, param_doc
+from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
+from ._kernels import _activation_set, _gated_offsets, _log_partition
 
 
 # ----------------------------------------------------------------- DBNorm
-@_doc
-@_offsets_doc
-class DBNorm(RetrievalEstimator):
+@hubness_doc(
+    query_temperature="query_" + param_doc("temperature", 0.05, "``τ_q``, of the query bank "
+                                           "(``β_1 = 20``, the inverted-softmax default)."),
+    offsets=OFFSETS_DOC,
+)
+class DBNorm(HubnessEstimator):
     """Dual-bank normalisation: DualIS and DualDIS (Wang et al., 2023).
 
     DualIS multiplies an inverted softmax over the query bank with one over
@@ -66,10 +59,10 @@ class DBNorm(RetrievalEstimator):
 
     Parameters
     ----------
-    query_temperature : float, default=0.05
-        ``0 < τ_q <= 1e6`` (``β_1 = 20``, the inverted-softmax default).
+    {query_temperature}
     gallery_temperature : float, default=0.33
-        ``0 < τ_g <= 1e6`` (``β_2 ≈ 3``, the default of the authors' public code).
+        ``τ_g``, of the gallery bank, bounded as ``query_temperature``
+        (``β_2 ≈ 3``, the default of the authors' public code).
         ``Sgg`` holds same-modality similarities, larger and more spread
         than the cross-modal ones, so a small ``τ_g`` lets the gallery
         factor dominate and turns antihubs into hubs (on COCO CLIP,
@@ -77,8 +70,7 @@ class DBNorm(RetrievalEstimator):
     dynamic : bool, default=False
         ``False``: DualIS; ``True``: DualDIS (gallery statistics then depend
         on the whole gallery, so a :class:`~skxmr.GalleryIndex` cannot ``add``).
-    strength : float in [0, 1], default=1.0
-        ``α >= 0``.
+    {strength}
     {common}
 
     Attributes
@@ -101,34 +93,21 @@ class DBNorm(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
     _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "query_temperature": _TEMPERATURE,
-        "gallery_temperature": _TEMPERATURE,
+        **HubnessEstimator._parameter_constraints,
+        "query_temperature": TEMPERATURE,
+        "gallery_temperature": TEMPERATURE,
         "dynamic": ["boolean"],
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
     }
 
-    def __init__(
-        self,
-        query_temperature=0.05,
-        gallery_temperature=0.33,
-        dynamic=False,
-        strength=1.0,
-        *,
-        n_query_features=None,
-        direction="q2g",
-        n_jobs=None,
-    ):
+    @keyword_only("gallery_temperature", "dynamic", "strength")
+    def __init__(self, query_temperature=0.05, *, gallery_temperature=0.33, dynamic=False,
+                 strength=1.0, n_query_features=None, direction="q2g", n_jobs=None):
         self.query_temperature = query_temperature
         self.gallery_temperature = gallery_temperature
         self.dynamic = dynamic
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     @property
     def _separable_gallery(self):

@@ -1,33 +1,17 @@
 """Kernels shared by the hubness estimators: log-partitions, activation sets,
-the mean of the top k, and the docstring pieces every estimator shares."""
+the mean of the top k and gated offsets (numerics only; the family's
+parameters and docstring pieces live in :mod:`skxmr.hubness._base`)."""
 
-import numbers
 import operator
 import threading
 
 import numpy as np
-from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
 from ..utils._math import relative_offsets
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
-from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from ..utils._math import scaled_product_dtype
 from ..utils._topk import row_largest
-
-# sklearn's Interval rejects nan and inf, so these also refuse non-finite
-# values. A temperature below 1/max(float64) (about 5.6e-309) has no finite
-# 1/τ: every scaled score would be inf and the results NaN, so it is refused.
-# Above MAX_TEMPERATURE the potentials are about τ·log(n_bank) and float64
-# keeps only τ·1e-16 of their O(1) differences (at τ = 1e14-1e15 the top-1
-# of IS, SN and DBSN was wrong in up to every row, at 1e308 NaN); at 1e6
-# every method is within 1e-6 of its τ → ∞ limit (the cosine minus the
-# gallery item's mean bank similarity), so no useful value is refused.
-_MIN_TEMPERATURE = 1.0 / np.finfo(np.float64).max
-MAX_TEMPERATURE = 1e6
-_TEMPERATURE = [Interval(numbers.Real, _MIN_TEMPERATURE, MAX_TEMPERATURE, closed="both")]
-_STRENGTH = [Interval(numbers.Real, 0, 1, closed="both")]  # α ∈ [0, 1], as SN/DBSN
-_N_JOBS = [None, numbers.Integral]
 
 # log of the smallest positive float64: no non-zero |cosine| has a smaller log.
 _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
@@ -201,27 +185,3 @@ def _gated_offsets(S, gates_and_offsets):
         else:
             S -= get_backend(S=S).where(mask, off, 0.0 * off)
     return S
-
-
-_COMMON_DOC = """n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    direction : {"q2g", "g2q"}, default="q2g"
-        ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the
-        reverse (the banks swap roles accordingly).
-    n_jobs : int, default=None
-        joblib workers for the chunked bank passes and scoring."""
-
-
-
-#: Fills the parameter and attribute entries every estimator shares.
-_doc = fill_doc(common=_COMMON_DOC, attrs=BANK_ATTRS_DOC)
-
-# The methods whose potentials are subtracted (IS, QB-Norm, DBNorm).
-_offsets_doc = fill_doc(offsets="""Offsets larger than 8 in magnitude (large temperatures: ``h`` grows like
-    ``τ log n_bank``) are applied relative to their midrange ``c``, a
-    constant per gallery (and per factor), so that float32 keeps the
-    differences: the scores are then ``S - α(h - c)``, with every row's
-    ranking and differences unchanged (``skxmr._base.relative_offsets``).
-    float32 inputs give float32 scores end to end; temperatures below
-    ``1/max(float64)`` (no finite ``1/τ``) or above ``1e6`` (float64 would
-    keep only ``τ·1e-16`` of the differences of ``h``) raise ``ValueError``.""")

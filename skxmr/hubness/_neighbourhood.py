@@ -1,21 +1,17 @@
 """Neighbourhood-based hubness reduction: CSLS."""
 
-import numbers
-
-from ..utils._compat import Interval
-
 from ..utils._backend import astype, get_backend
-from .._base import RetrievalEstimator
 from .._registry import register_method
-from ..utils._validation import (
-    check_n_neighbors,
-)
-from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k
+from ..utils._params import N_NEIGHBORS, keyword_only, param_doc
+from ..utils._validation import check_n_neighbors
+from ._base import HubnessEstimator, hubness_doc
+from ._kernels import _mean_top_k
 
 
 # ------------------------------------------------------------------- CSLS
-@_doc
-class CSLS(RetrievalEstimator):
+@hubness_doc(n_neighbors=param_doc("n_neighbors", 10, "At most the size of each bank "
+                                    "(checked in ``fit``)."))
+class CSLS(HubnessEstimator):
     """Cross-domain similarity local scaling (Conneau et al., 2018).
 
     With ``r_B(g)`` the mean of the ``k`` largest similarities of gallery item
@@ -31,10 +27,8 @@ class CSLS(RetrievalEstimator):
 
     Parameters
     ----------
-    n_neighbors : int, default=10
-        ``k``; at most the size of each bank (checked in ``fit``).
-    strength : float in [0, 1], default=1.0
-        ``α >= 0``.
+    {n_neighbors}
+    {strength}
     {common}
 
     Attributes
@@ -57,22 +51,14 @@ class CSLS(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
-    _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
-    }
+    _parameter_constraints = {**HubnessEstimator._parameter_constraints, "n_neighbors": N_NEIGHBORS}
 
-    def __init__(
-        self, n_neighbors=10, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
-    ):
+    @keyword_only("strength")
+    def __init__(self, n_neighbors=10, *, strength=1.0, n_query_features=None, direction="q2g",
+                 n_jobs=None):
         self.n_neighbors = n_neighbors
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _fit_banks(self, query_bank, gallery_bank):
         check_n_neighbors(self.n_neighbors, query_bank.shape[0], "n_neighbors", "query bank items")

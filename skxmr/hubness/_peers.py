@@ -23,13 +23,12 @@ import numpy as np
 from ..utils._compat import Interval, StrOptions
 
 from ..utils._backend import astype, dtype_name, get_backend
-from .._base import RetrievalEstimator
 from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
+from ..utils._params import N_NEIGHBORS, keyword_only, param_doc
 from ..utils._topk import row_kth_largest
-from ._kernels import _N_JOBS, _STRENGTH, _doc, _mean_top_k, _prefer
-
-_N_NEIGHBORS = [Interval(numbers.Integral, 1, None, closed="left")]
+from ._base import HubnessEstimator, hubness_doc
+from ._kernels import _mean_top_k, _prefer
 
 # A bank radius (local scaling) of exactly zero -- an item equal to its k
 # nearest bank items -- would divide by zero; it is floored here instead,
@@ -139,8 +138,11 @@ def _check_spread(std, items, what):
 
 
 # -------------------------------------------------------------------- NNN
-@_doc
-class NearestNeighborNormalization(RetrievalEstimator):
+@hubness_doc(n_neighbors=param_doc("n_neighbors", 256, "The authors' default. Larger than the "
+                                    "query bank it is clipped to the bank size (then ``b(g)`` is "
+                                    "the mean similarity of ``g`` to the whole bank)."),
+             strength="``α_s`` in the equation above.")
+class NearestNeighborNormalization(HubnessEstimator):
     """Nearest neighbor normalization (NNN, Chowdhury et al., 2024).
 
     Each gallery item gets a bias: the mean of its ``k`` largest
@@ -157,14 +159,10 @@ class NearestNeighborNormalization(RetrievalEstimator):
 
     Parameters
     ----------
-    n_neighbors : int, default=256
-        ``k``, the authors' default. Larger than the query bank it is
-        clipped to the bank size (then ``b(g)`` is the mean similarity of
-        ``g`` to the whole bank).
+    {n_neighbors}
     alpha : float in [0, 1], default=0.5
         The weight of the bias (the authors' default).
-    strength : float in [0, 1], default=1.0
-        ``α_s``: 0 gives plain cosine, 1 the method.
+    {strength}
     {common}
 
     Attributes
@@ -194,31 +192,19 @@ class NearestNeighborNormalization(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
     _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "n_neighbors": _N_NEIGHBORS,
+        **HubnessEstimator._parameter_constraints,
+        "n_neighbors": N_NEIGHBORS,
         "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
     }
 
-    def __init__(
-        self,
-        n_neighbors=256,
-        alpha=0.5,
-        strength=1.0,
-        *,
-        n_query_features=None,
-        direction="q2g",
-        n_jobs=None,
-    ):
+    @keyword_only("alpha", "strength")
+    def __init__(self, n_neighbors=256, *, alpha=0.5, strength=1.0, n_query_features=None,
+                 direction="q2g", n_jobs=None):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _prepare_gallery(self, gallery):
         k = min(self.n_neighbors, self.query_bank_.shape[0])
@@ -268,8 +254,8 @@ def nnn_scores(queries, gallery, query_bank, *, n_neighbors=256, alpha=0.5, stre
 
 
 # ---------------------------------------------------- distribution normalisation
-@_doc
-class DistributionNormalization(RetrievalEstimator):
+@hubness_doc()
+class DistributionNormalization(HubnessEstimator):
     """Test-time distribution normalization (DN, Zhou et al., 2023).
 
     With ``μ_q`` and ``μ_g`` the means of the (L2-normalised) query bank and
@@ -290,8 +276,7 @@ class DistributionNormalization(RetrievalEstimator):
 
     Parameters
     ----------
-    strength : float in [0, 1], default=1.0
-        ``α``: 0 gives plain cosine, 1 the method.
+    {strength}
     {common}
 
     Attributes
@@ -324,18 +309,9 @@ class DistributionNormalization(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
-    _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
-    }
-
     def __init__(self, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None):
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _fit_banks(self, query_bank, gallery_bank):
         nx = get_backend(query_bank=query_bank, gallery_bank=gallery_bank)
@@ -396,8 +372,8 @@ def distribution_normalization_scores(queries, gallery, query_bank, gallery_bank
 
 
 # ------------------------------------------------------- mutual proximity
-@_doc
-class MutualProximity(RetrievalEstimator):
+@hubness_doc()
+class MutualProximity(HubnessEstimator):
     """Mutual proximity (MP, Schnitzer et al., 2012), in its cross-modal form.
 
     MP turns a similarity into the probability that it is high *for both
@@ -446,8 +422,8 @@ class MutualProximity(RetrievalEstimator):
     Parameters
     ----------
     method : {"gaussian", "empirical"}, default="gaussian"
-    strength : float in [0, 1], default=1.0
-        ``α``: 0 gives plain cosine, 1 the method.
+        The form of ``P_x`` (see above).
+    {strength}
     {common}
 
     Attributes
@@ -475,22 +451,17 @@ class MutualProximity(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
     _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
+        **HubnessEstimator._parameter_constraints,
         "method": [StrOptions({"gaussian", "empirical"})],
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
     }
 
-    def __init__(
-        self, method="gaussian", strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
-    ):
+    @keyword_only("strength")
+    def __init__(self, method="gaussian", *, strength=1.0, n_query_features=None, direction="q2g",
+                 n_jobs=None):
         self.method = method
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _bytes_per_query_row(self, n_gallery):
         # S, f, the counts and the search's gathers (a few float64 rows),
@@ -566,8 +537,10 @@ def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, metho
 
 
 # ---------------------------------------------------------- local scaling
-@_doc
-class LocalScaling(RetrievalEstimator):
+@hubness_doc(n_neighbors=param_doc("n_neighbors", 10, "Larger than a bank it is clipped to that "
+                                    "bank's size (for ``\"standard\"`` the radius is then the "
+                                    "distance to the farthest bank item)."))
+class LocalScaling(HubnessEstimator):
     """Local scaling and its non-iterative contextual dissimilarity (NICDM).
 
     On cosine distances ``d = 1 - S``, each item gets a radius from its
@@ -590,12 +563,9 @@ class LocalScaling(RetrievalEstimator):
     Parameters
     ----------
     method : {"nicdm", "standard"}, default="nicdm"
-    n_neighbors : int, default=10
-        ``k``. Larger than a bank it is clipped to that bank's size (for
-        ``"standard"`` the radius is then the distance to the farthest bank
-        item).
-    strength : float in [0, 1], default=1.0
-        ``α``: 0 gives plain cosine, 1 the method.
+        The variant (see above).
+    {n_neighbors}
+    {strength}
     {common}
 
     Attributes
@@ -626,31 +596,19 @@ class LocalScaling(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
     _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
+        **HubnessEstimator._parameter_constraints,
         "method": [StrOptions({"nicdm", "standard"})],
-        "n_neighbors": _N_NEIGHBORS,
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
+        "n_neighbors": N_NEIGHBORS,
     }
 
-    def __init__(
-        self,
-        method="nicdm",
-        n_neighbors=10,
-        strength=1.0,
-        *,
-        n_query_features=None,
-        direction="q2g",
-        n_jobs=None,
-    ):
+    @keyword_only("n_neighbors", "strength")
+    def __init__(self, method="nicdm", *, n_neighbors=10, strength=1.0, n_query_features=None,
+                 direction="q2g", n_jobs=None):
         self.method = method
         self.n_neighbors = n_neighbors
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _radius(self, items, bank, n_jobs):
         """``μ_k`` (NICDM) or ``σ_k`` (standard) of each item, floored, float64."""

@@ -2,26 +2,52 @@
 
 The potentials come from :mod:`skxmr._ot`."""
 
-import numbers
+import warnings
 import weakref
 
-from ..utils._compat import Interval, validate_params
-
 from ..utils._backend import get_backend
-from .._base import RetrievalEstimator, check_two_view_widths
-from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from .._ot import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer, block_potentials
 from .._registry import register_method
-from ._kernels import _TEMPERATURE
+from ..utils._params import (
+    DEPRECATED,
+    deprecated,
+    keyword_only,
+    param_doc,
+    renamed_doc,
+    value_of,
+)
+from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
 
-_attrs_doc = fill_doc(attrs=BANK_ATTRS_DOC)
+_SOLVER_DOC = """solver : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
+            default="auto"
+        ``"auto"``: the package's engine (scaling domain where the kernel
+        cannot underflow, log domain otherwise, streamed when large).
+        Otherwise POT's solver of that name
+        (``ot.sinkhorn(b, a, 1 - Mᵀ, reg=τ, method=...)``) on the stored
+        matrix, read in the same convention; it needs the whole matrix
+        (about four float64 copies) in memory. Where POT's scaling-domain
+        solvers underflow (small τ) they warn and POT's
+        ``"sinkhorn_log"`` runs instead."""
 
-NORMALIZER_CONSTRAINTS = {
-    **SINKHORN_CONSTRAINTS,
-    "temperature": _TEMPERATURE,  # bounded above: see hubness._kernels
-    **PRECISION_CONSTRAINT,
-    "strength": [Interval(numbers.Real, 0, 1, closed="both")],
-}
+_PRECISION_DOC = """precision : {"auto", "float64"}, default="auto"
+        Stored kernel for numpy float32 embeddings: ``"auto"`` computes the
+        similarities in float32 (half the memory and time of float64) and
+        stores a row-shifted float32 kernel where every row's spread is at
+        most 60 τ (float64 otherwise); the potentials then move by the
+        float32 rounding of the similarities, below 1e-6 of ``max |h|``
+        (see :doc:`/scaling`). ``"float64"``: float64 similarities and
+        kernel, identical to float64 inputs. float64 embeddings always use
+        float64. The kernel's memory is reused by every gallery the
+        estimator solves."""
+
+
+
+def _sinkhorn_doc(temperature_note, **parts):
+    """``hubness_doc`` with SN's and DBSN's own parameters."""
+    return hubness_doc(temperature=param_doc("temperature", 0.01, temperature_note),
+                       solver=_SOLVER_DOC, working_memory=param_doc("working_memory"),
+                       precision=_PRECISION_DOC, method=renamed_doc("method", "solver"),
+                       **parts)
 
 
 # The stored kernel's memory, one buffer per estimator, reused by every
@@ -53,8 +79,14 @@ def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_i
     return h[: gallery.shape[0]]
 
 
-@_attrs_doc
-class SinkhornNormalizer(RetrievalEstimator):
+@_sinkhorn_doc(
+    "The entropic regularisation (POT's ``reg``). The paper's 0.01 was "
+    "tuned on banks of ~10^5 queries; small banks want a larger τ (on "
+    "COCO with a 250-pair bank, τ around 0.02-0.03 beats 0.01 "
+    "text→image), so tune it with ``GridSearchCV``.",
+    offsets=OFFSETS_DOC,
+)
+class SinkhornNormalizer(HubnessEstimator):
     """Sinkhorn normalisation (SN): hubness reduction with entropic OT.
 
     Fitted on training pairs, it keeps their unique queries as the query
@@ -70,60 +102,28 @@ class SinkhornNormalizer(RetrievalEstimator):
     down every query's ranking. The potentials are computed once per
     gallery (``index(G)``) and depend on the whole gallery.
 
+    {offsets}
+
     Parameters
     ----------
-    temperature : float, default=0.01
-        Entropic regularisation ``0 < τ <= 1e6`` (POT's ``reg``; above 1e6
-        float64 keeps only ``τ·1e-16`` of the potentials' differences, and
-        the method is within 1e-6 of its τ → ∞ limit). The paper's 0.01 was
-        tuned on banks of ~10^5 queries; small banks want a larger τ (on
-        COCO with a 250-pair bank, τ around 0.02-0.03 beats 0.01
-        text→image), so tune it with ``GridSearchCV``.
+    {temperature}
     max_iter : int, default=10
         Sinkhorn iterations (the paper's T=10).
     tol : float, default=None
         If given, stop once the row-marginal error is below ``tol`` and
         warn (``ConvergenceWarning``) when ``max_iter`` does not reach it;
         ``None`` runs exactly ``max_iter`` iterations, like the paper.
-    strength : float in [0, 1], default=1.0
-        α: 1 is the paper's method, 0 plain cosine similarity.
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    direction : {"q2g", "g2q"}, default="q2g"
-        ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the
-        reverse (the bank is then the right halves).
-    n_jobs : int, default=None
-        joblib workers for chunked scoring and streamed Sinkhorn chunks,
-        and the threads of the stored-kernel loop (``None``: as many as
-        BLAS would use).
-    working_memory : float, default=None
-        MiB budget for the float64 bank × gallery kernel; above it nothing
-        that size is stored and every Sinkhorn iteration streams the matrix
-        products in chunks of at most this size (per worker; device memory
-        for GPU tensors). ``None``: the kernel is stored when it fits in
-        half of the available memory (free GPU memory for CUDA tensors),
-        otherwise the iterations stream in chunks of
-        ``sklearn.get_config()["working_memory"]`` (see :doc:`/scaling`).
-    method : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
-            default="auto"
-        ``"auto"``: the package's engine (scaling domain where the kernel
-        cannot underflow, log domain otherwise, streamed when large).
-        Otherwise POT's solver of that name
-        (``ot.sinkhorn(b, a, 1 - Mᵀ, reg=τ, method=...)``) on the stored
-        matrix, read in the same convention; it needs the whole matrix
-        (about four float64 copies) in memory. Where POT's scaling-domain
-        solvers underflow (small τ) they warn and POT's
-        ``"sinkhorn_log"`` runs instead.
-    precision : {"auto", "float64"}, default="auto"
-        Stored kernel for numpy float32 embeddings: ``"auto"`` computes the
-        similarities in float32 (half the memory and time of float64) and
-        stores a row-shifted float32 kernel where every row's spread is at
-        most 60 τ (float64 otherwise); the potentials then move by the
-        float32 rounding of the similarities, below 1e-6 of ``max |h|``
-        (see :doc:`/scaling`). ``"float64"``: float64 similarities and
-        kernel, identical to float64 inputs. float64 embeddings always use
-        float64. The kernel's memory is reused by every gallery the
-        estimator solves.
+    {strength}
+    {common}
+        ``n_jobs`` also sets the threads of the stored-kernel loop
+        (``None``: as many as BLAS would use).
+    {working_memory}
+        The stored kernel is the float64 bank × gallery matrix (bank ×
+        (gallery + gallery bank) for DBSN); when it is not stored, every
+        Sinkhorn iteration streams the matrix products in chunks.
+    {solver}
+    {precision}
+    {method}
 
     Attributes
     ----------
@@ -132,7 +132,7 @@ class SinkhornNormalizer(RetrievalEstimator):
     See Also
     --------
     DualBankSinkhornNormalizer : adds the gallery bank as extra columns.
-    sinkhorn_normalize : the two-view function.
+    sinkhorn_scores : the two-view function.
 
     Notes
     -----
@@ -165,27 +165,29 @@ class SinkhornNormalizer(RetrievalEstimator):
     """
 
     _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        **NORMALIZER_CONSTRAINTS,
+        **HubnessEstimator._parameter_constraints,
+        **{k: v for k, v in SINKHORN_CONSTRAINTS.items() if k != "method"},
+        "solver": SINKHORN_CONSTRAINTS["method"],
+        **PRECISION_CONSTRAINT,
+        "method": deprecated(SINKHORN_CONSTRAINTS["method"]),
     }
+    _renamed_params = {"method": "solver"}
     # The potentials of one gallery item depend on all the others.
     _separable_gallery = False
-    # The solver runs on POT's backend: torch tensors stay on their device.
-    _array_api = True
 
-    def __init__(self, temperature=0.01, max_iter=10, tol=None, strength=1.0, *,
+    @keyword_only("max_iter", "tol", "strength")
+    def __init__(self, temperature=0.01, *, max_iter=10, tol=None, strength=1.0,
                  n_query_features=None, direction="q2g", n_jobs=None,
-                 working_memory=None, method="auto", precision="auto"):
+                 working_memory=None, solver="auto", precision="auto", method=DEPRECATED):
         self.temperature = temperature
         self.max_iter = max_iter
         self.tol = tol
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
         self.working_memory = working_memory
-        self.method = method
+        self.solver = solver
         self.precision = precision
+        self.method = method
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _extra_columns(self):
         return None
@@ -197,8 +199,9 @@ class SinkhornNormalizer(RetrievalEstimator):
         h = _gallery_potentials(
             self.query_bank_, gallery, self._extra_columns(),
             temperature=self.temperature, max_iter=self.max_iter, tol=self.tol,
-            working_memory=self.working_memory, n_jobs=self.n_jobs, method=self.method,
-            precision=self.precision, buffer=_kernel_buffer(self),
+            working_memory=self.working_memory, n_jobs=self.n_jobs,
+            method=value_of(self, "solver"), precision=self.precision,
+            buffer=_kernel_buffer(self),
         )
         return {"h": h}
 
@@ -209,7 +212,9 @@ class SinkhornNormalizer(RetrievalEstimator):
         return 1.0, self.strength * state["h"]
 
 
-@_attrs_doc
+@_sinkhorn_doc(
+    "The entropic regularisation; tuned in the paper on banks of ~10^5 "
+    "queries; small banks want a larger τ (see :class:`SinkhornNormalizer`).")
 class DualBankSinkhornNormalizer(SinkhornNormalizer):
     """Dual Bank Sinkhorn normalisation (DBSN).
 
@@ -224,33 +229,17 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 
     Parameters
     ----------
-    temperature : float, default=0.01
-        Entropic regularisation τ. Tuned in the paper on banks of ~10^5
-        queries; small banks want a larger τ (see
-        :class:`SinkhornNormalizer`).
+    {temperature}
     max_iter : int, default=10
         Sinkhorn iterations.
     tol : float, default=None
         Marginal-error tolerance (``ConvergenceWarning`` if not reached).
-    strength : float in [0, 1], default=1.0
-        α: 1 is the paper's method, 0 plain cosine similarity.
-    n_query_features : int, default=None
-        Width of the query half of ``X``; ``None`` means half the columns.
-    direction : {"q2g", "g2q"}, default="q2g"
-        ``"q2g"`` ranks the right half for each left half; ``"g2q"`` the
-        reverse (the banks swap roles).
-    n_jobs : int, default=None
-        joblib workers for chunked scoring and streamed Sinkhorn chunks,
-        and the threads of the stored-kernel loop.
-    working_memory : float, default=None
-        MiB budget for the float64 bank × (gallery + gallery bank) kernel
-        (streamed in chunks above it; ``None``: as in
-        :class:`SinkhornNormalizer`).
-    method : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
-            default="auto"
-        Solver, as in :class:`SinkhornNormalizer`.
-    precision : {"auto", "float64"}, default="auto"
-        Stored kernel precision, as in :class:`SinkhornNormalizer`.
+    {strength}
+    {common}
+    {working_memory}
+    {solver}
+    {precision}
+    {method}
 
     Attributes
     ----------
@@ -259,7 +248,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
     See Also
     --------
     SinkhornNormalizer : without the gallery bank.
-    dual_bank_sinkhorn_normalize : the two-view function.
+    dual_bank_sinkhorn_scores : the two-view function.
 
     References
     ----------
@@ -283,14 +272,9 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 
 
 # --------------------------------------------------------- two-view forms
-@validate_params(
-    {"queries": ["array-like"], "gallery": ["array-like"], "query_bank": ["array-like"],
-     **NORMALIZER_CONSTRAINTS},
-    prefer_skip_nested_validation=True,
-)
-def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_iter=10,
-                       tol=None, strength=1.0, working_memory=None, n_jobs=None,
-                       method="auto", precision="auto"):
+def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=10, tol=None,
+                    strength=1.0, working_memory=None, n_jobs=None, solver="auto",
+                    precision="auto"):
     """Sinkhorn-normalised scores on explicit matrices (SN, two-view form).
 
     ``S'(q, g) = qᵀg - α h(g)`` with ``h`` the Sinkhorn potentials of the
@@ -309,7 +293,7 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     strength : float in [0, 1], default=1.0
     working_memory : float, default=None
     n_jobs : int, default=None
-    method : str, default="auto"
+    solver : str, default="auto"
         As in :class:`SinkhornNormalizer`.
     precision : str, default="auto"
         As in :class:`SinkhornNormalizer`.
@@ -317,37 +301,29 @@ def sinkhorn_normalize(queries, gallery, query_bank, *, temperature=0.01, max_it
     Returns
     -------
     scores : ndarray of shape (n_queries, n_gallery)
-        float32 if ``queries`` and ``gallery`` are float32.
+        float32 if every input (the bank included) is float32.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skxmr.hubness import sinkhorn_normalize
+    >>> from skxmr.hubness import sinkhorn_scores
     >>> rng = np.random.default_rng(0)
     >>> Q, G, Bq = rng.normal(size=(4, 8)), rng.normal(size=(5, 8)), rng.normal(size=(9, 8))
-    >>> sinkhorn_normalize(Q, G, Bq, temperature=0.05).shape
+    >>> sinkhorn_scores(Q, G, Bq, temperature=0.05).shape
     (4, 5)
     """
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
                              strength=strength, working_memory=working_memory, n_jobs=n_jobs,
-                             method=method, precision=precision)
-    queries, gallery, query_bank = check_two_view_widths(
-        queries=queries, gallery=gallery, query_bank=query_bank)
-    return est._fit_explicit_banks(query_bank).score_matrix(queries, gallery)
+                             solver=solver, precision=precision)
+    return est._two_view_scores(queries, gallery, query_bank)
 
 
-@validate_params(
-    {"queries": ["array-like"], "gallery": ["array-like"], "query_bank": ["array-like"],
-     "gallery_bank": ["array-like"], **NORMALIZER_CONSTRAINTS},
-    prefer_skip_nested_validation=True,
-)
-def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
-                                 temperature=0.01, max_iter=10, tol=None, strength=1.0,
-                                 working_memory=None, n_jobs=None, method="auto",
-                                 precision="auto"):
+def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, temperature=0.01,
+                              max_iter=10, tol=None, strength=1.0, working_memory=None,
+                              n_jobs=None, solver="auto", precision="auto"):
     """Dual-bank Sinkhorn-normalised scores (DBSN, two-view form).
 
-    As :func:`sinkhorn_normalize` with ``M = [Bq Gᵀ | Bq Bgᵀ]``: the gallery
+    As :func:`sinkhorn_scores` with ``M = [Bq Gᵀ | Bq Bgᵀ]``: the gallery
     bank joins the test gallery as transport columns; the potentials of the
     test gallery are subtracted (see :class:`DualBankSinkhornNormalizer`).
 
@@ -365,7 +341,7 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     strength : float in [0, 1], default=1.0
     working_memory : float, default=None
     n_jobs : int, default=None
-    method : str, default="auto"
+    solver : str, default="auto"
         As in :class:`DualBankSinkhornNormalizer`.
     precision : str, default="auto"
         As in :class:`DualBankSinkhornNormalizer`.
@@ -373,24 +349,45 @@ def dual_bank_sinkhorn_normalize(queries, gallery, query_bank, gallery_bank, *,
     Returns
     -------
     scores : ndarray of shape (n_queries, n_gallery)
+        float32 if every input (the banks included) is float32.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skxmr.hubness import dual_bank_sinkhorn_normalize
+    >>> from skxmr.hubness import dual_bank_sinkhorn_scores
     >>> rng = np.random.default_rng(0)
     >>> Q, G = rng.normal(size=(4, 8)), rng.normal(size=(5, 8))
     >>> Bq, Bg = rng.normal(size=(9, 8)), rng.normal(size=(7, 8))
-    >>> dual_bank_sinkhorn_normalize(Q, G, Bq, Bg, temperature=0.05).shape
+    >>> dual_bank_sinkhorn_scores(Q, G, Bq, Bg, temperature=0.05).shape
     (4, 5)
     """
     est = DualBankSinkhornNormalizer(
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
-        working_memory=working_memory, n_jobs=n_jobs, method=method, precision=precision,
+        working_memory=working_memory, n_jobs=n_jobs, solver=solver, precision=precision,
     )
-    queries, gallery, query_bank, gallery_bank = check_two_view_widths(
-        queries=queries, gallery=gallery, query_bank=query_bank, gallery_bank=gallery_bank)
-    return est._fit_explicit_banks(query_bank, gallery_bank).score_matrix(queries, gallery)
+    return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
+
+
+def _renamed_function(new):
+    """The old name of a two-view function: warns, takes ``method`` for ``solver``."""
+    old = new.__name__.replace("_scores", "_normalize")
+
+    def function(*args, method="auto", **kwargs):
+        warnings.warn(
+            f"{old} was renamed {new.__name__} (and its 'method' argument 'solver'); "
+            "the old name will be removed in the next release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return new(*args, solver=method, **kwargs)
+
+    function.__name__ = function.__qualname__ = old
+    function.__doc__ = f"Deprecated name of :func:`{new.__name__}`."
+    return function
+
+
+sinkhorn_normalize = _renamed_function(sinkhorn_scores)
+dual_bank_sinkhorn_normalize = _renamed_function(dual_bank_sinkhorn_scores)
 
 
 register_method(

@@ -1,13 +1,10 @@
 """Softmax-style hubness reduction: inverted softmax, QB-Norm, dual softmax."""
 
 import math
-import numbers
 
 import numpy as np
-from ..utils._compat import Interval
 
 from ..utils._backend import astype, get_backend, is_numpy
-from .._base import RetrievalEstimator
 from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
 from ..utils._validation import (
@@ -17,17 +14,19 @@ from ..utils._validation import (
     l2_normalize,
     result_dtype,
 )
-from ._kernels import (
-    _LOG_TINY,
-    _N_JOBS,
-    _STRENGTH,
-    _TEMPERATURE,
-    _activation_set,
-    _doc,
-    _offsets_doc,
-    _gated_offsets,
-    _log_partition,
+from ..utils._params import (
+    DEPRECATED,
+    N_NEIGHBORS,
+    TEMPERATURE,
+    deprecated,
+    keyword_only,
+    param_doc,
+    renamed_argument,
+    renamed_doc,
+    value_of,
 )
+from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
+from ._kernels import _LOG_TINY, _activation_set, _gated_offsets, _log_partition
 
 
 def _dual_softmax(queries, gallery, temperature, strength, dtype, n_jobs=None):
@@ -63,9 +62,12 @@ def _dual_softmax_chunk(rows, Q, G, h, tau, v_lo, strength, dtype):
 
 
 # ------------------------------------------------------- inverted softmax
-@_doc
-@_offsets_doc
-class InvertedSoftmax(RetrievalEstimator):
+_IS_TEMPERATURE = param_doc("temperature", 0.05,
+                            "The softmax temperature (the paper's ``β = 1/τ = 20``).")
+
+
+@hubness_doc(temperature=_IS_TEMPERATURE, offsets=OFFSETS_DOC)
+class InvertedSoftmax(HubnessEstimator):
     """Inverted softmax (IS) over a query bank.
 
     The gallery potential is the temperature-scaled log partition of each
@@ -83,10 +85,8 @@ class InvertedSoftmax(RetrievalEstimator):
 
     Parameters
     ----------
-    temperature : float, default=0.05
-        Softmax temperature ``0 < τ <= 1e6`` (``β = 1/τ = 20``).
-    strength : float in [0, 1], default=1.0
-        ``α >= 0``: 0 gives plain cosine, 1 the inverted softmax.
+    {temperature}
+    {strength}
     {common}
 
     Attributes
@@ -110,22 +110,14 @@ class InvertedSoftmax(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
-    _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "temperature": _TEMPERATURE,
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
-    }
+    _parameter_constraints = {**HubnessEstimator._parameter_constraints, "temperature": TEMPERATURE}
 
-    def __init__(
-        self, temperature=0.05, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
-    ):
+    @keyword_only("strength")
+    def __init__(self, temperature=0.05, *, strength=1.0, n_query_features=None, direction="q2g",
+                 n_jobs=None):
         self.temperature = temperature
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _prepare_gallery(self, gallery):
         return {"h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs)}
@@ -175,9 +167,15 @@ def inverted_softmax_scores(queries, gallery, query_bank, *, temperature=0.05, s
 
 
 # ---------------------------------------------------------------- QB-Norm
-@_doc
-@_offsets_doc
-class QBNorm(RetrievalEstimator):
+@hubness_doc(
+    temperature=_IS_TEMPERATURE,
+    n_neighbors=param_doc("n_neighbors", 1, "Top-``k`` gallery items per bank query forming the "
+                          "activation set; ``1 <= k <= n_gallery`` (checked when a gallery is "
+                          "scored)."),
+    k=renamed_doc("k", "n_neighbors"),
+    offsets=OFFSETS_DOC,
+)
+class QBNorm(HubnessEstimator):
     """Querybank normalisation with the dynamic inverted softmax (DIS).
 
     Bogolin et al. (2022): the activation set ``A`` is the union of the top-``k``
@@ -185,6 +183,7 @@ class QBNorm(RetrievalEstimator):
     top-1 gallery item under the raw scores is in ``A`` -- it probably
     retrieved a hub -- gets the inverted-softmax row ``S - α·h(g)`` (see
     :class:`InvertedSoftmax`); every other row keeps the raw cosines ``S``.
+    ``k`` is the ``n_neighbors`` parameter.
 
     ``A`` depends on the whole gallery, so a :class:`~skxmr.GalleryIndex` of
     this estimator cannot ``add`` items.
@@ -193,14 +192,11 @@ class QBNorm(RetrievalEstimator):
 
     Parameters
     ----------
-    temperature : float, default=0.05
-        Softmax temperature ``0 < τ <= 1e6`` (``β = 20``, the paper's default).
-    k : int, default=1
-        Top-``k`` gallery items per bank query forming the activation set;
-        ``1 <= k <= n_gallery`` (checked when a gallery is scored).
-    strength : float in [0, 1], default=1.0
-        ``α >= 0`` applied to the normalised rows.
+    {temperature}
+    {n_neighbors}
+    {strength}
     {common}
+    {k}
 
     Attributes
     ----------
@@ -217,40 +213,32 @@ class QBNorm(RetrievalEstimator):
     >>> rng = np.random.default_rng(0)
     >>> Q = rng.standard_normal((20, 4))
     >>> X = pair(Q, Q + 0.3 * rng.standard_normal((20, 4)))
-    >>> est = QBNorm(k=1).fit(X[:10])
+    >>> est = QBNorm(n_neighbors=1).fit(X[:10])
     >>> est.decision_function(X[10:]).shape
     (10, 10)
     """
 
-    _array_api = True
     _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "temperature": _TEMPERATURE,
-        "k": [Interval(numbers.Integral, 1, None, closed="left")],
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
+        **HubnessEstimator._parameter_constraints,
+        "temperature": TEMPERATURE,
+        "n_neighbors": N_NEIGHBORS,
+        "k": deprecated(N_NEIGHBORS),
     }
+    _renamed_params = {"k": "n_neighbors"}
     _separable_gallery = False
 
-    def __init__(
-        self,
-        temperature=0.05,
-        k=1,
-        strength=1.0,
-        *,
-        n_query_features=None,
-        direction="q2g",
-        n_jobs=None,
-    ):
+    @keyword_only("k", "strength")
+    def __init__(self, temperature=0.05, *, n_neighbors=1, strength=1.0, n_query_features=None,
+                 direction="q2g", n_jobs=None, k=DEPRECATED):
         self.temperature = temperature
+        self.n_neighbors = n_neighbors
         self.k = k
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _prepare_gallery(self, gallery):
-        k = check_n_neighbors(self.k, gallery.shape[0], "k", "gallery items")
+        k = check_n_neighbors(value_of(self, "n_neighbors"), gallery.shape[0], "n_neighbors",
+                              "gallery items")
         return {
             "h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs),
             "active": _activation_set(gallery, self.query_bank_, k, self.n_jobs),
@@ -261,7 +249,8 @@ class QBNorm(RetrievalEstimator):
         return _gated_offsets(S, [(state["active"], self.strength * state["h"])])
 
 
-def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, strength=1.0):
+def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, n_neighbors=1, strength=1.0,
+                   k=DEPRECATED):
     """QB-Norm (dynamic inverted softmax) scores on explicit matrices.
 
     Parameters
@@ -270,9 +259,11 @@ def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, stren
     gallery : array-like of shape (n_gallery, d)
     query_bank : array-like of shape (n_bank_queries, d)
     temperature : float, default=0.05
-    k : int, default=1
-        ``1 <= k <= n_gallery``.
+    n_neighbors : int, default=1
+        ``1 <= n_neighbors <= n_gallery``.
     strength : float in [0, 1], default=1.0
+    k : deprecated
+        Renamed ``n_neighbors``.
 
     Returns
     -------
@@ -294,13 +285,15 @@ def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, k=1, stren
     >>> np.allclose(S[1], Q[1] / np.linalg.norm(Q[1]))  # not gated: cosine
     True
     """
-    est = QBNorm(temperature=temperature, k=k, strength=strength)
+    n_neighbors = renamed_argument(k, n_neighbors, "k", "n_neighbors", "qb_norm_scores")
+    est = QBNorm(temperature=temperature, n_neighbors=n_neighbors, strength=strength)
     return est._two_view_scores(queries, gallery, query_bank)
 
 
 # ----------------------------------------------------------- dual softmax
-@_doc
-class DualSoftmax(RetrievalEstimator):
+@hubness_doc(temperature=param_doc("temperature", 0.01,
+                                   "The softmax temperature (the paper's logit scale 100)."))
+class DualSoftmax(HubnessEstimator):
     """Dual softmax (DSL) inference prior, a transductive baseline.
 
     Cheng et al. (2021) re-score the test matrix with a softmax over the *test
@@ -328,10 +321,8 @@ class DualSoftmax(RetrievalEstimator):
 
     Parameters
     ----------
-    temperature : float, default=0.01
-        Softmax temperature ``0 < τ <= 1e6`` (the paper's logit scale 100).
-    strength : float in [0, 1], default=1.0
-        ``α >= 0``.
+    {temperature}
+    {strength}
     {common}
 
     Attributes
@@ -354,23 +345,15 @@ class DualSoftmax(RetrievalEstimator):
     (10, 10)
     """
 
-    _array_api = True
-    _parameter_constraints = {
-        **RetrievalEstimator._parameter_constraints,
-        "temperature": _TEMPERATURE,
-        "strength": _STRENGTH,
-        "n_jobs": _N_JOBS,
-    }
+    _parameter_constraints = {**HubnessEstimator._parameter_constraints, "temperature": TEMPERATURE}
     _transductive = True
 
-    def __init__(
-        self, temperature=0.01, strength=1.0, *, n_query_features=None, direction="q2g", n_jobs=None
-    ):
+    @keyword_only("strength")
+    def __init__(self, temperature=0.01, *, strength=1.0, n_query_features=None, direction="q2g",
+                 n_jobs=None):
         self.temperature = temperature
-        self.strength = strength
-        self.n_query_features = n_query_features
-        self.direction = direction
-        self.n_jobs = n_jobs
+        super().__init__(strength=strength, n_query_features=n_query_features,
+                         direction=direction, n_jobs=n_jobs)
 
     def _score_queries(self, queries, gallery, state):
         # Transductive: called once with the whole batch of test queries (the
@@ -435,7 +418,7 @@ register_method(
     "QB-Norm",
     lambda direction="q2g": QBNorm(direction=direction),
     family="hubness",
-    description="querybank normalisation, dynamic inverted softmax (tau=0.05, k=1)",
+    description="querybank normalisation, dynamic inverted softmax (tau=0.05, n_neighbors=1)",
     grid={"temperature": [0.01, 0.02, 0.05, 0.1]},
 )
 register_method(

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 
+from .._pairs import DIRECTIONS
 from ..utils._backend import astype, get_backend
 from ..utils._chunking import map_row_chunks, reduce_row_chunks
 from ..utils._topk import row_candidates
@@ -44,7 +45,6 @@ from ..utils._validation import check_matrix, check_n_neighbors
 from ._lists import TopK, check_list_cutoff, list_relevance
 
 TIES = ("pessimistic", "average")
-DIRECTIONS = ("q2g", "g2q")
 
 # Chunk budget cap (MiB). The metrics are memory-bound passes over the score
 # matrix; chunks of a few MiB keep each chunk's temporaries in cache and

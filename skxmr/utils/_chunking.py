@@ -4,6 +4,16 @@
 computation into memory-bounded chunks and hands them to joblib, so that
 ``n_jobs``, a ``working_memory`` budget and a distributed joblib backend
 (``joblib.parallel_backend("dask")``) apply to every method alike.
+
+``working_memory`` has one meaning in the package (the parameter's entry in
+:mod:`skxmr.utils._params`), defined here: an explicit value is a budget in
+MiB for one chunk's temporary arrays, per worker, obeyed by every chunked
+pass (an estimator's scoring chunks included), and smaller than one row it
+raises ``ValueError``; ``None`` sizes the chunks by scikit-learn's global
+``sklearn.get_config()["working_memory"]`` (:func:`chunk_budget_mib`; one
+row at a time if a row is larger), and a method that can keep a whole
+intermediate matrix (the Sinkhorn kernel, ``skxmr._ot._common._fits``)
+keeps it when it fits in half the available memory.
 """
 
 import functools
@@ -14,8 +24,13 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._backend import get_backend
-from ._compat import threads_joblib_backend
+from ._compat import is_threading_backend
 from sklearn import get_config
+
+
+def chunk_budget_mib(working_memory):
+    """The chunk budget in MiB: ``working_memory``, or scikit-learn's global one when None."""
+    return get_config()["working_memory"] if working_memory is None else working_memory
 
 
 def chunk_n_rows(bytes_per_row, working_memory=None, max_rows=None):
@@ -39,7 +54,7 @@ def chunk_n_rows(bytes_per_row, working_memory=None, max_rows=None):
     explicit = working_memory is not None
     if explicit and not (np.isfinite(working_memory) and working_memory > 0):
         raise ValueError(f"working_memory must be a positive number of MiB, got {working_memory!r}.")
-    budget = (working_memory if explicit else get_config()["working_memory"]) * 2**20
+    budget = chunk_budget_mib(working_memory) * 2**20
     n = int(budget // max(int(bytes_per_row), 1))
     if n < 1:
         if explicit:
@@ -195,7 +210,7 @@ def _ship(parallel, funcs, args):
     """Check that ``funcs`` can leave the process, and under joblib's dask
     backend scatter ``args`` once (a task then carries futures)."""
     backend = parallel._backend
-    if threads_joblib_backend(backend):
+    if is_threading_backend(backend):
         return args
     for func in funcs:
         if not _by_reference(func):

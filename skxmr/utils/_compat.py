@@ -13,10 +13,9 @@ change of those libraries then touches this module alone;
 """
 
 __all__ = [
-    "HasMethods", "Interval", "InvalidParameterError", "Options", "StrOptions",
+    "HasMethods", "Hidden", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
-    "get_output_config", "local_joblib_backend", "sklearn_check_same_namespace",
-    "threads_joblib_backend",
+    "get_output_config", "is_threading_backend", "local_joblib_backend", "sklearn_check_same_namespace",
     "sklearn_estimator_checks", "validate_params",
 ]
 
@@ -24,6 +23,7 @@ __all__ = [
 # lived in this module since scikit-learn 1.2, unchanged in 1.6-1.9.
 from sklearn.utils._param_validation import (  # noqa: F401
     HasMethods,
+    Hidden,
     Interval,
     InvalidParameterError,
     Options,
@@ -116,8 +116,10 @@ except ImportError:  # pragma: no cover - a joblib that moves its backends
     _LOCAL_BACKENDS = ()
 
 
-def threads_joblib_backend(backend):
-    """Whether ``backend`` (a ``Parallel``'s) runs its tasks in threads of this process."""
+def is_threading_backend(backend):
+    """Whether a joblib backend object runs its tasks on threads of this process."""
+    if _LOCAL_BACKENDS:
+        return isinstance(backend, ThreadingBackend)
     return any(cls.__name__ == "ThreadingBackend" for cls in type(backend).__mro__)
 
 

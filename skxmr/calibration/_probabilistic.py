@@ -70,20 +70,6 @@ DISTANCES = ("w2", "kl", "kl_reverse", "symmetric_kl", "js", "bhattacharyya")
 # Asymmetric distances seen from the other half (direction="g2q").
 _SWAPPED = {"kl": "kl_reverse", "kl_reverse": "kl"}
 
-__all__ = [
-    "CalibratedProjection",
-    "GaussianEmbedding",
-    "NeighborhoodGaussian",
-    "ProbabilisticCalibration",
-    "bhattacharyya_distance",
-    "calibrated_similarity",
-    "js_divergence",
-    "kl_divergence",
-    "pair_gaussians",
-    "symmetric_kl_divergence",
-    "unpair_gaussians",
-    "wasserstein2_squared",
-]
 
 _SHRINKAGE = [StrOptions({"ledoit-wolf"}), Interval(numbers.Real, 0, 1, closed="both"), None]
 

@@ -167,11 +167,11 @@ def ridge_maps(Q, G, *, alpha=1.0, map_to="gallery"):
 
 _MAPS_ATTRS_DOC = """query_mean_ : ndarray of shape (n_query_features,)
         Subtracted from the L2-normalised query halves.
-    query_projection_ : ndarray of shape (n_query_features, n_components_)
+    query_projection_ : ndarray of shape (n_query_features, n_components)
         Map of the centred query halves into the shared space.
     gallery_mean_ : ndarray of shape (n_gallery_features,)
         Subtracted from the L2-normalised gallery halves.
-    gallery_projection_ : ndarray of shape (n_gallery_features, n_components_)
+    gallery_projection_ : ndarray of shape (n_gallery_features, n_components)
         Map of the centred gallery halves into the shared space.
     n_components_ : int
         Width of the shared space (of each output half).

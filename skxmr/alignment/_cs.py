@@ -456,11 +456,11 @@ class CauchySchwarzAlignment(_CSAlignmentBase):
     query_mean_ : ndarray of shape (n_query_features,)
         Subtracted from the L2-normalised query halves (the closed-form
         start's centring; zeros for ``"pca"``, ``"random"`` and the identity).
-    query_projection_ : ndarray of shape (n_query_features, n_components_)
+    query_projection_ : ndarray of shape (n_query_features, n_components)
         ``W_q``, applied to the centred query halves.
     gallery_mean_ : ndarray of shape (n_gallery_features,)
         The same for the gallery halves.
-    gallery_projection_ : ndarray of shape (n_gallery_features, n_components_)
+    gallery_projection_ : ndarray of shape (n_gallery_features, n_components)
         ``W_g``, applied to the centred gallery halves.
     {attributes}
     n_features_in_ : int
@@ -615,7 +615,7 @@ class MultiModalCSAlignment(_CSAlignmentBase):
     ----------
     means_ : list of ndarray of shape (n_features_m,)
         Subtracted from each view's L2-normalised rows.
-    projections_ : list of ndarray of shape (n_features_m, n_components_)
+    projections_ : list of ndarray of shape (n_features_m, n_components)
         One projection per view, applied to the centred rows.
     query_mean_, query_projection_, gallery_mean_, gallery_projection_ : ndarray
         Those of the two ``output_views`` (what :meth:`transform` and

@@ -42,7 +42,7 @@ from .utils._chunking import chunk_n_rows, row_slices
 from .utils._params import value_of
 from .utils._math import OFFSET_REFERENCE_ABOVE
 from .utils._topk import sorted_top_k
-from .utils._validation import check_n_neighbors, result_dtype
+from .utils._validation import check_bool, check_n_neighbors, result_dtype
 
 __all__ = ["ShardedIndex"]
 
@@ -241,8 +241,8 @@ class ShardedIndex:
     ...         Client(cluster) as client:
     ...     shards = da.from_array(G, chunks=(50, 16)).persist()   # 4 shards
     ...     index = ShardedIndex(est, shards, client=client)
-    ...     ids = index.kneighbors(Q[100:], n_neighbors=5, return_scores=False)
-    >>> bool((ids == est.index(G).kneighbors(Q[100:], 5, return_scores=False)).all())
+    ...     ids = index.kneighbors(Q[100:], n_neighbors=5, return_distance=False)
+    >>> bool((ids == est.index(G).kneighbors(Q[100:], 5, return_distance=False)).all())
     True
     """
 
@@ -466,7 +466,7 @@ class ShardedIndex:
         return self
 
     # ---------------------------------------------------------- serving
-    def kneighbors(self, queries, n_neighbors=10, return_scores=True):
+    def kneighbors(self, queries, n_neighbors=10, return_distance=True):
         """The ``n_neighbors`` best gallery items of each query, best first.
 
         Each shard's top ``n_neighbors`` is taken on its worker (the queries
@@ -477,16 +477,20 @@ class ShardedIndex:
         ----------
         queries : array-like of shape (n_queries, d)
         n_neighbors : int, default=10
-        return_scores : bool, default=True
+        return_distance : bool, default=True
+            Whether to return the scores too (scikit-learn's name, as
+            :meth:`skxmr.GalleryIndex.kneighbors`; the values are the
+            method's scores, higher is better).
 
         Returns
         -------
         scores : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_scores``.
+            Only when ``return_distance``.
         indices : ndarray of shape (n_queries, n_neighbors)
             Gallery row indices (shards in order), best first, ties by
             lower index.
         """
+        return_distance = check_bool(return_distance, "return_distance")
         k = check_n_neighbors(n_neighbors, self.n_gallery, "n_neighbors")
         Q = self.estimator._check_items(queries, "queries")
         dtype = result_dtype(Q, np.empty(0, dtype=self._dtype))
@@ -497,7 +501,7 @@ class ShardedIndex:
                                self._reference, self.working_memory, pure=False)
             for G, s, o in zip(self.shards_, self.states_, starts)])
         scores, ids = _merge_top_k(parts, k)
-        return (scores, ids) if return_scores else ids
+        return (scores, ids) if return_distance else ids
 
     def gather_state(self):
         """The whole gallery's statistics, gathered here (``n_gallery``

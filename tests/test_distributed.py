@@ -50,7 +50,7 @@ def dask_client():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit="1GiB",
+        dashboard_address=":0", memory_limit=0,  # no spilling (an unspilled replica is a new object)
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -123,17 +123,48 @@ def _where(rows, A, state):
     return [(os.getpid(), id(A), id(state))]
 
 
-def test_arguments_are_scattered_once_per_call(dask_client):
-    """Under the dask backend a task carries futures, not the data: each
-    worker deserialises an argument once (every task there sees the same
-    object), whatever the chunk count, also for containers (a dict of
-    per-gallery statistics), which joblib alone re-ships with every task."""
+def _scatter_counting(client, monkeypatch):
+    calls = []
+    scatter = client.scatter
+
+    def counted(data, **kwargs):
+        calls.append(len(data))
+        return scatter(data, **kwargs)
+
+    monkeypatch.setattr(client, "scatter", counted)
+    return calls
+
+
+def test_arguments_are_scattered_once_per_call(dask_client, monkeypatch):
+    """Under the dask backend a task carries futures, not the data: the client
+    ships each argument once per call, whatever the chunk count, also for
+    containers (a dict of per-gallery statistics), which joblib alone
+    re-ships with every task."""
     rng = np.random.default_rng(0)
     A = rng.standard_normal((400, 64))
     state = {"h": rng.standard_normal(400)}
+    calls = _scatter_counting(dask_client, monkeypatch)
     with joblib.parallel_backend("dask"):
         parts = map_row_chunks(_where, 400, 8 * 400, args=(A, state), working_memory=0.05)
     assert len(parts) > 8
+    assert calls == [2]  # A and state, in one scatter
+
+
+def test_each_worker_deserialises_an_argument_once(dask_client):
+    """The scatter is broadcast: each worker holds one replica for the whole
+    call, so every task there sees the same object. dask's active memory
+    manager may drop a replica no queued task needs (a slow worker then
+    fetches it again from a peer, never from the client): that is dask's
+    choice, paused here so that the test sees ours alone."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((400, 64))
+    state = {"h": rng.standard_normal(400)}
+    dask_client.amm.stop()
+    try:
+        with joblib.parallel_backend("dask"):
+            parts = map_row_chunks(_where, 400, 8 * 400, args=(A, state), working_memory=0.05)
+    finally:
+        dask_client.amm.start()
     seen = {}
     for (pid, a, s), in parts:
         seen.setdefault(pid, set()).add((a, s))

@@ -556,7 +556,7 @@ def test_pot_scaling_solvers_hand_over_where_they_underflow(cls, method, tau):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         S = est.decision_function(Xt)
-        top = est.index(G).kneighbors(Q, n_neighbors=1, return_scores=False)
+        top = est.index(G).kneighbors(Q, n_neighbors=1, return_distance=False)
     assert np.all(np.isfinite(S))
     np.testing.assert_array_equal(S.argmax(axis=1), ref.argmax(axis=1))
     np.testing.assert_array_equal(top[:, 0], ref.argmax(axis=1))
@@ -605,4 +605,4 @@ def test_kernel_buffer_reused_and_never_pickled(cls):
     clone = pickle.loads(pickle.dumps(est))
     assert clone not in _BUFFERS or _BUFFERS[clone]._data is None
     np.testing.assert_array_equal(clone.decision_function(X_test), S)
-    assert index.kneighbors(X_test[:, :8], n_neighbors=2, return_scores=False).shape == (25, 2)
+    assert index.kneighbors(X_test[:, :8], n_neighbors=2, return_distance=False).shape == (25, 2)

@@ -29,6 +29,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from .._base import PairedTransformer, RetrievalEstimator
+from .._pairs import UNPAIRED_MESSAGE
 from ._compat import sklearn_estimator_checks
 
 __all__ = [
@@ -396,9 +397,14 @@ def check_estimator(estimator, *, two_view=None, sklearn_checks=True, expected_f
     expected = dict(PAIRED_ROWS_XFAIL if expected_failed_checks is None
                     else expected_failed_checks)
     if sklearn_checks:
+        import warnings
+
         from sklearn.utils.estimator_checks import check_estimator as sklearn_check_estimator
 
-        sklearn_check_estimator(estimator, expected_failed_checks=expected)
+        with warnings.catch_warnings():
+            # scikit-learn's checks fit random, unpaired X by design
+            warnings.filterwarnings("ignore", message=UNPAIRED_MESSAGE, category=UserWarning)
+            sklearn_check_estimator(estimator, expected_failed_checks=expected)
     for check in yield_family_checks(estimator, two_view=two_view):
         if _check_name(check) not in expected:
             check(estimator)
@@ -447,7 +453,10 @@ def parametrize_with_checks(estimators, *, two_view=None, sklearn_checks=True,
         expected = (PAIRED_ROWS_XFAIL if expected_failed_checks is None
                     else expected_failed_checks(estimator))
         if sklearn_checks:
-            params += sklearn_estimator_checks(estimator, expected, xfail_strict)
+            # scikit-learn's checks fit random, unpaired X by design
+            quiet = pytest.mark.filterwarnings(f"ignore:{UNPAIRED_MESSAGE}:UserWarning")
+            params += [pytest.param(*p.values, marks=[*p.marks, quiet], id=p.id)
+                       for p in sklearn_estimator_checks(estimator, expected, xfail_strict)]
         if not isinstance(estimator, (RetrievalEstimator, PairedTransformer)):
             continue  # off the family (e.g. GaussianEmbedding): scikit-learn's checks only
         for check in yield_family_checks(estimator, two_view=two_view):

@@ -45,10 +45,20 @@ def ranked_gallery(estimator, X_test):
     final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     X = X_test
     for step in steps:
+        if step in (None, "passthrough"):
+            continue
         if not getattr(step, "_outputs_embeddings", True):
             break
         X = step.transform(X)
     return split_pairs(X, direction=final.direction, n_query_features=final.n_query_features).targets
+
+
+def _same_space_only(grid):
+    """``grid`` without its points that skip a step (``"passthrough"``): halves
+    of two widths come from two spaces, where cosine without the step cannot
+    run (such a point is for embeddings already in one space)."""
+    kept = [g for g in grid if not any("passthrough" in values for values in g.values())]
+    return kept or None
 
 
 def _set_split(estimator, n_query_features):
@@ -147,6 +157,8 @@ def run_method(
     extras = {"hits": {}, "estimators": {}}
     for direction in DIRECTIONS:
         est = _set_split(factory(direction=direction), n_query_features)
+        if grid and n_query_features is not None:
+            grid = _same_space_only(grid)
         if cv is not None:
             splitter = GroupKFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
             if blends(est, grid):
@@ -333,7 +345,7 @@ def run_benchmark(
             _check_folds(cv, split.groups_bank)
     bar = _Progress(len(order) * len(splits), progress)
     runs = {name: [] for name in order}  # name -> [(row, extras)], one per split
-    skipped, reference_runs = {}, []
+    skipped, reference_runs, no_reference = {}, [], False
     for split in splits:
         common = dict(
             y_bank=split.y_bank, y_test=split.y_test, groups_bank=split.groups_bank,
@@ -355,15 +367,18 @@ def run_benchmark(
                 if log is not None:
                     log(f"{name} skipped: {exc}")
             bar.step(name)
-        if REFERENCE in skipped:
+        if REFERENCE in skipped or no_reference:
             continue
         if REFERENCE in order:
             reference_runs.append(runs[REFERENCE][-1])
-        else:
+            continue
+        try:
             reference_runs.append(run_method(
                 _reference_factory(registry), split.X_bank, split.X_test,
                 cv=cv if cross_validate else None, **{**common, "n_jobs": None},
             ))
+        except ValueError:  # e.g. halves of two widths: no ΔR@1 column
+            no_reference = True
     rows = {name: _aggregate(name, registry[name], runs[name], reference_runs, splits)
             for name in order if name not in skipped}
     relevance = several_relevant(splits[0].X_test, splits[0].y_test, data.n_query_features)

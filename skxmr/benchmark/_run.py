@@ -382,7 +382,8 @@ def run_benchmark(
     rows = {name: _aggregate(name, registry[name], runs[name], reference_runs, splits)
             for name in order if name not in skipped}
     relevance = several_relevant(splits[0].X_test, splits[0].y_test, data.n_query_features)
-    _warn_small_sample(relevance, log)
+    if rows:  # nothing to warn about when no method could run
+        _warn_small_sample(relevance, log)
     info = dict(data.info, tuned=bool(tune), cv=cv if tune or cross_validate else None,
                 n_splits=len(splits), seeds=[split.seed for split in splits],
                 bootstrap=dict(BOOTSTRAP, reference=REFERENCE,

@@ -606,3 +606,55 @@ def test_kernel_buffer_reused_and_never_pickled(cls):
     assert clone not in _BUFFERS or _BUFFERS[clone]._data is None
     np.testing.assert_array_equal(clone.decision_function(X_test), S)
     assert index.kneighbors(X_test[:, :8], n_neighbors=2, return_distance=False).shape == (25, 2)
+
+
+# ------------------------------------------------ streamed pass, float32
+@pytest.mark.parametrize("tau", [0.05, 0.01])
+def test_streamed_float32_work_within_1e6_of_float64(tau):
+    """The streamed pass works float32 products in float32 (first pass
+    included) where a row spans at most FLOAT32_KERNEL_MAX_SPREAD, float64
+    elsewhere: half the bank is scaled so that its rows stay within it and
+    the other half exceeds it at τ = 0.01 (both kinds of sub-block in one
+    solve); the potentials stay within 1e-6 of max |h| of float64's."""
+    rng = np.random.default_rng(11)
+    bank, cols = unit_rows(rng, 300, 32), unit_rows(rng, 2000, 32)
+    bank[::2] *= 0.25
+    h64, log64 = sinkhorn_potentials_from_embeddings(bank, cols, tau, 10, working_memory=0.05)
+    h32, log32 = sinkhorn_potentials_from_embeddings(
+        bank.astype(np.float32), cols.astype(np.float32), tau, 10, working_memory=0.05)
+    assert log32["streamed"] and log64["streamed"] and not log32["log_domain"]
+    assert np.max(np.abs(h32 - h64)) < 1e-6 * np.max(np.abs(h64))
+
+
+def test_split_runs_balanced():
+    """Runs of equal length (to a row) and chunks within a run too: no thread
+    waits for another's extra chunk (8,000 rows in chunks of 1,650 used to
+    give runs of 3 and 2 chunks)."""
+    from skxmr._ot._common import split_runs
+
+    for n_rows, chunk, n_workers in [(8000, 1650, 2), (10, 3, 4), (7, 100, 2), (1, 1, 2)]:
+        runs = split_runs(n_rows, chunk, n_workers)
+        assert runs[0][0] == 0 and runs[-1][1] == n_rows
+        lengths = [hi - lo for lo, hi, _ in runs]
+        assert len(runs) <= n_workers and max(lengths) - min(lengths) <= 1
+        for (lo, hi, chunks), nxt in zip(runs, runs[1:] + [(n_rows, None, None)]):
+            assert hi == nxt[0] and chunks[0].start == lo and chunks[-1].stop == hi
+            sizes = [s.stop - s.start for s in chunks]
+            assert max(sizes) <= chunk and max(sizes) - min(sizes) <= 1
+            assert all(s.stop == t.start for s, t in zip(chunks, chunks[1:]))
+
+
+def test_streamed_chunk_buffers_reused_across_calls():
+    """The streamed pass's chunk buffers come from the estimator's kernel
+    buffer (written in place, no fresh pages on every call)."""
+    from skxmr.hubness._sinkhorn import _BUFFERS
+
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(30, seed=2)
+    est = SinkhornNormalizer(temperature=0.05, working_memory=0.004).fit(X_bank)
+    S = est.decision_function(X_test)
+    data = _BUFFERS[est]._data
+    assert data is not None and data.nbytes <= 0.004 * 2**20
+    np.testing.assert_array_equal(est.decision_function(X_test), S)
+    assert _BUFFERS[est]._data is data
+    ref = SinkhornNormalizer(temperature=0.05).fit(X_bank).decision_function(X_test)
+    np.testing.assert_allclose(S, ref, rtol=0, atol=1e-10)

@@ -17,7 +17,7 @@ from ..utils._compat import Interval, StrOptions
 from threadpoolctl import ThreadpoolController
 
 from ..utils._backend import astype, get_backend, host_available_bytes, to_numpy
-from ..utils._chunking import chunk_budget_mib, row_slices
+from ..utils._chunking import chunk_budget_mib
 from ..utils._params import N_JOBS, TEMPERATURE, WORKING_MEMORY
 
 # Largest spread (max_j M_ij - min_j M_ij) / τ of a row for which the
@@ -91,6 +91,13 @@ class KernelBuffer:
     @property
     def nbytes(self):
         return 0 if self._data is None else self._data.nbytes
+
+    def release(self):
+        """Let the memory go (before a solver that does not use it), unless
+        a concurrent solve is using it."""
+        if self._lock.acquire(blocking=False):
+            self._data = None
+            self._lock.release()
 
     @contextmanager
     def array(self, shape, dtype):
@@ -272,14 +279,20 @@ def _passes(sweep, update, col, max_iter, tol, *, exact_error):
 
 
 def split_runs(n_rows, chunk, n_workers):
-    """Row chunks of ``chunk`` rows in at most ``n_workers`` contiguous runs:
-    a list of ``(lo, hi, chunks)``, one task per run (each worker allocates
-    its chunk buffers once and folds its chunks' column shares itself)."""
-    slices = row_slices(n_rows, chunk)
-    n_runs = max(1, min(n_workers, len(slices)))
-    runs = [slices[len(slices) * i // n_runs: len(slices) * (i + 1) // n_runs]
-            for i in range(n_runs)]
-    return [(run[0].start, run[-1].stop, run) for run in runs]
+    """Row chunks of at most ``chunk`` rows in at most ``n_workers``
+    contiguous runs of (nearly) equal length: a list of ``(lo, hi,
+    chunks)``, one task per run (each worker allocates its chunk buffers
+    once and folds its chunks' column shares itself). The runs are
+    balanced row for row, and so are the chunks within a run, so that no
+    worker waits for another's extra chunk."""
+    n_runs = max(1, min(n_workers, -(-n_rows // chunk)))
+    runs = []
+    for i in range(n_runs):
+        lo, hi = n_rows * i // n_runs, n_rows * (i + 1) // n_runs
+        k = -(-(hi - lo) // chunk)
+        runs.append((lo, hi, [slice(lo + (hi - lo) * j // k, lo + (hi - lo) * (j + 1) // k)
+                              for j in range(k)]))
+    return runs
 
 
 def map_runs(task, args, *, pool=None, n_jobs=None):

@@ -21,35 +21,40 @@ from ..utils._math import scaled_product_dtype
 from ._pot import check_pot_memory, pot_sinkhorn
 
 
-def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, work32):
+def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, row_spread,
+                  E_buf=None):
     """One scaling-domain pass over the rows [lo, hi) (a module-level task:
     every array travels as an argument, so joblib's process backends can
     run it).
 
-    Each chunk's product is computed into a buffer allocated once per task;
+    Each chunk's product is computed into ``E_buf`` (the caller's, reused
+    across passes, for threads; otherwise allocated once per task);
     its sub-blocks of ``sub`` rows, in the CPU cache, are shifted by their
     row maxima, exponentiated and serve both ``K c`` (the row update) and
     their share of ``Kᵀ r``. ``row_max=None`` (the first pass) takes the row
-    maxima and the largest row spread on the way. ``work32``: the
-    elementwise work in float32 on the product buffer itself (float32
-    products, spread within ``FLOAT32_KERNEL_MAX_SPREAD``); float64 in a
-    cache-sized buffer otherwise. Returns the rows' scaling, their maxima
-    (first pass), the largest spread, their share of ``Kᵀ r`` and of the
+    maxima and spreads on the way (in the cache, before the shift).
+    A sub-block of float32 products whose rows all span at most
+    ``FLOAT32_KERNEL_MAX_SPREAD`` is worked in float32 on the product
+    buffer itself (in every pass, the first included: the decision is the
+    rows' own, so every pass computes a row's kernel the same way); others
+    in float64 in a cache-sized buffer. Returns the rows' scaling, their
+    maxima and spreads (first pass), their share of ``Kᵀ r`` and of the
     squared row-marginal error of ``(prev, c)``.
     """
     n_cols = c.shape[0]
-    E_buf = np.empty((min(chunk, hi - lo), n_cols), dtype=product.dtype)
+    if E_buf is None:
+        E_buf = np.empty((min(chunk, hi - lo), n_cols), dtype=product.dtype)
     first = row_max is None
     max_spread = _common.SCALING_DOMAIN_MAX_SPREAD
-    K_buf = None if work32 else np.empty((sub, n_cols))
-    if work32:
-        c_w, part = c.astype(np.float32), np.empty(n_cols, dtype=np.float32)
+    bound32 = _common.FLOAT32_KERNEL_MAX_SPREAD if product.dtype == np.float32 else -1.0
+    K_buf = c_w = part = None
     r = np.empty(hi - lo)
     mx_run = np.empty(hi - lo) if first else row_max[lo:hi]
+    spread_run = np.empty(hi - lo) if first else row_spread[lo:hi]
     a_run = a[lo:hi]
     prev_run = None if prev is None else prev[lo:hi]
     acc = np.zeros(n_cols)
-    spread, sq = 0.0, 0.0
+    sq = 0.0
     for rows in chunks:
         E = product(rows, E_buf[: rows.stop - rows.start])
         for s0 in range(0, E.shape[0], sub):
@@ -57,16 +62,20 @@ def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, work
             g = slice(rows.start - lo + s0, rows.start - lo + s0 + Es.shape[0])
             if first:
                 mx = Es.max(axis=1)
-                spread = max(spread, float(np.max(mx - Es.min(axis=1))))
-                if spread > max_spread:
+                spread = mx - Es.min(axis=1)
+                if np.max(spread) > max_spread:
                     raise _SpreadTooLarge
-                mx_run[g] = mx
-            if work32:
+                mx_run[g], spread_run[g] = mx, spread
+            if np.max(spread_run[g]) <= bound32:
+                if c_w is None:
+                    c_w, part = c.astype(np.float32), np.empty(n_cols, dtype=np.float32)
                 K = Es
                 np.subtract(Es, mx_run[g].astype(np.float32)[:, None], out=K)
                 np.exp(K, out=K)
                 Kc = np.dot(K, c_w).astype(np.float64)
             else:
+                if K_buf is None:
+                    K_buf = np.empty((sub, n_cols))
                 K = K_buf[: Es.shape[0]]
                 np.subtract(Es, mx_run[g][:, None], out=K)
                 np.exp(K, out=K)
@@ -77,16 +86,16 @@ def _scaling_pass(product, lo, hi, chunks, chunk, sub, c, prev, a, row_max, work
                 sq += float(d @ d)
             rb = ga / Kc
             r[g] = rb
-            if work32:  # float32 share of a few rows, summed in float64
+            if K.dtype == np.float32:  # float32 share of a few rows, summed in float64
                 np.dot(rb.astype(np.float32), K, out=part)
                 acc += part
             else:
                 _dgemv(1.0, K.T, rb, beta=1.0, y=acc, overwrite_y=1)  # acc += Kᵀ rb
-    return r, mx_run if first else None, spread, acc, sq
+    return r, (mx_run, spread_run) if first else None, acc, sq
 
 
 def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol, *,
-                      working_memory, n_jobs, exact_error=False):
+                      working_memory, n_jobs, exact_error=False, buffer=None):
     """Sinkhorn-Knopp on blocks ``product(rows, out) = M[rows] / τ``, never stored.
 
     The scaling domain of :func:`._dense._scaling_iterations` (rows shifted
@@ -96,12 +105,14 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
     chunk buffer reused for every chunk (the dominant cost: a large row
     chunk keeps the GEMM efficient), read once more by the elementwise work
     on sub-blocks of a few complete rows that stay in the CPU cache. Row
-    maxima and spreads are taken in the first pass (float64 elementwise
-    work); with float32 products and every row's spread within
-    ``FLOAT32_KERNEL_MAX_SPREAD`` the later passes run their elementwise
-    work in float32 (``exp`` twice as fast; entries >= exp(-60), far from
-    float32's limits, scalings and column sums float64), which moves the
-    potentials by about the float32 products' own rounding.
+    maxima and spreads are taken in the first pass, in the cache, before
+    the sub-block's shift. Sub-blocks of float32 products whose rows span
+    at most ``FLOAT32_KERNEL_MAX_SPREAD`` run their elementwise work in
+    float32, the first pass included (half the bytes, a faster ``exp``;
+    entries >= exp(-60), far from float32's limits; scalings
+    and column sums float64), which moves the potentials by about the
+    float32 products' own rounding; wider rows in float64. The runs of
+    rows are balanced, so that no thread waits for another's extra chunk.
 
     ``n_jobs=None`` runs one contiguous run of chunks per BLAS thread in
     Python threads (each with a one-thread BLAS: GEMM and elementwise work
@@ -127,26 +138,32 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
     sub = max(1, int(min(_common.BLOCK_BYTES, per_worker / 4) // (8 * n_cols)))
     chunk = max(1, min(int((per_worker - 8 * sub * n_cols) // (item * n_cols)), n_rows))
     runs = split_runs(n_rows, chunk, n_workers)
-    state = {"row_max": None, "work32": False}
+    state = {"row_max": None, "row_spread": None}
+    # Threads take their chunk buffers from ``buffer``, written in place on
+    # every pass and reused across calls (fresh pages cost their first-touch
+    # faults on every write); joblib workers allocate their own.
+    longest = max(s.stop - s.start for _, _, chunks in runs for s in chunks)
+    buffer = KernelBuffer() if buffer is None else buffer
+    bufs = buffer.array((len(runs), longest, n_cols), product.dtype) if threads \
+        else nullcontext([None] * len(runs))
 
     def sweep(c, prev):
         args = [(product, lo, hi, chunks, chunk, sub, c, prev, a, state["row_max"],
-                 state["work32"]) for lo, hi, chunks in runs]
+                 state["row_spread"], E_buf) for (lo, hi, chunks), E_buf in zip(runs, E_bufs)]
         parts = map_runs(_scaling_pass, args, pool=pool if threads else None,
                          n_jobs=n_jobs)
         if state["row_max"] is None:
-            state["row_max"] = np.concatenate([p[1] for p in parts])
-            state["work32"] = (product.dtype == np.float32 and max(p[2] for p in parts)
-                               <= _common.FLOAT32_KERNEL_MAX_SPREAD)
+            state["row_max"] = np.concatenate([p[1][0] for p in parts])
+            state["row_spread"] = np.concatenate([p[1][1] for p in parts])
         r = np.concatenate([p[0] for p in parts])
-        acc = parts[0][3]
+        acc = parts[0][2]
         for p in parts[1:]:
-            acc += p[3]
-        return r, acc, sum(p[4] for p in parts)
+            acc += p[2]
+        return r, acc, sum(p[3] for p in parts)
 
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"), \
             (_one_blas_thread() if threads else nullcontext()), \
-            ThreadPoolExecutor(len(runs)) as pool:
+            ThreadPoolExecutor(len(runs)) as pool, bufs as E_bufs:
         r, c, n_iter, err = _passes(sweep, lambda acc: b / acc,
                                     np.full(n_cols, 1.0 / n_cols), max_iter, tol,
                                     exact_error=exact_error)
@@ -228,12 +245,13 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
     args = (product, n_rows, n_cols, temperature, a, b, max_iter, tol)
     try:
         out = _streamed_scaling(*args, working_memory=working_memory, n_jobs=n_jobs,
-                                exact_error=exact_error)
+                                exact_error=exact_error, buffer=buffer)
     except _SpreadTooLarge:
         pass  # small τ: the log domain
     else:
         if _finite(*out[:2], out[3]):
             return out + (False, True)
+    buffer.release()  # the log domain's chunks are its own
     out = _streamed_log(*args, exact_error=exact_error, working_memory=working_memory,
                         n_jobs=n_jobs)
     return out + (True, True)

@@ -31,7 +31,7 @@ def write_tables(folder):
                 body = _table(result)
                 if tune:
                     params = format_params(result).splitlines()
-                    body += "\n\nChosen parameters (bank CV):\n\n" + "\n".join(
+                    body += "\n\nChosen parameters (bank CV; over the splits the most frequent):\n\n" + "\n".join(
                         f"* ``{line}``" for line in params
                     )
             except (OSError, ValueError) as exc:

@@ -572,7 +572,7 @@ def test_benchmark_rows_carry_the_hubness_measures(tmp_path):
     from skxmr.datasets import bank_test_split, load_coco_clip
     from skxmr.metrics import hubness_skewness
 
-    result = run_benchmark(methods=["Cosine", "NNN"])
+    result = run_benchmark(methods=["Cosine", "NNN"], n_splits=1)
     X_bank, X_test, _, _ = bank_test_split(load_coco_clip().X, bank_size=0.5, random_state=0)
     S = NearestNeighborNormalization().fit(X_bank).decision_function(X_test)
     row = result["rows"]["NNN"]

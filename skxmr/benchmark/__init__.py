@@ -3,8 +3,9 @@
 Each method registers its row (and its tuning grid) with
 :func:`skxmr.register_method`; this package only runs what is registered.
 One module per step: :mod:`~skxmr.benchmark._data` loads the pairs,
-:mod:`~skxmr.benchmark._run` fits and scores every method,
-:mod:`~skxmr.benchmark._bootstrap` gives the paired intervals,
+:mod:`~skxmr.benchmark._run` fits and scores every method on each split
+(tuned by :mod:`~skxmr.benchmark._search` where asked),
+:mod:`~skxmr.benchmark._bootstrap` gives the intervals,
 :mod:`~skxmr.benchmark._report` formats and writes the results, and
 :mod:`~skxmr.benchmark._cli` is the command line (``python -m skxmr
 benchmark``). :mod:`~skxmr.benchmark._table` holds the columns, drawn from the metric
@@ -12,7 +13,7 @@ table of :mod:`skxmr.metrics`.
 """
 
 from ._cli import main
-from ._data import load_dataset, load_embeddings, load_files, many_to_many
+from ._data import load_dataset, load_embeddings, load_files, many_to_many, random_splits
 from ._report import (
     default_metrics,
     format_params,
@@ -24,7 +25,7 @@ from ._report import (
     result_rows,
     write_output,
 )
-from ._run import best_method, ranked_gallery, run_benchmark, run_method
+from ._run import best_method, choose_best, ranked_gallery, run_benchmark, run_method
 from ._table import (
     BOOTSTRAP,
     DATASETS,

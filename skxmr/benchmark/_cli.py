@@ -11,8 +11,15 @@ from .._registry import format_grid, registered_methods
 
 DESCRIPTION = """\
 Side-by-side table of every registered method on one set of paired
-embeddings. Each method is fitted on the bank pairs (at its defaults, or
-tuned with --tune), then scores the test pairs once, in both directions.
+embeddings. The pairs are split by item into a bank and a test set,
+--n-splits times at random; on each split every method is fitted on the
+bank pairs (at its defaults, or tuned with --tune), then scores the test
+pairs once, in both directions. Each row is the mean over splits; ΔR@1's
+95% interval resamples the splits and, within each, the test queries, so
+it accounts for both; "4↑1↓" counts the splits whose own interval shows a
+significant gain or loss. Methods marked † are transductive: they re-score
+with the statistics of all test queries at once (not one query at a time)
+and are never saved by --save-best.
 
 Default data: the 500 COCO val2017 CLIP ViT-B/16 pairs bundled with the
 package (offline). Your own embeddings: --queries Q.npy --gallery G.npy
@@ -108,8 +115,14 @@ def build_parser():
     data.add_argument("--bank-labels", metavar="FILE", help="labels of the bank pairs")
     data.add_argument("--n-pairs", type=_at_least(4), default=1000,
                       help="size of --dataset synthetic (at least 4; default 1000)")
+    data.add_argument("--n-splits", type=_at_least(1), default=5,
+                      help="random bank/test splits of the pairs, by item (default 5; seeds "
+                           "--random-state, +1, ...); each method is fitted (and tuned) on "
+                           "each split's bank and scored on its test pairs; explicit "
+                           "--bank-* files are one split")
     data.add_argument("--random-state", type=int, default=0,
-                      help="seed of the bank/test split and of the generator (default 0)")
+                      help="seed of the first bank/test split and of the generator "
+                           "(default 0)")
     data.add_argument("--data-home", default=None, help="fetcher cache (default: $SKXMR_DATA)")
     run = b.add_argument_group("methods")
     run.add_argument("--methods", help="comma-separated registered names (default: all)")
@@ -130,10 +143,16 @@ def build_parser():
     out.add_argument("--output", metavar="PATH",
                      help="write every number to res.json, res.csv or res.md")
     out.add_argument("--save-best", metavar="PATH",
-                     help="save (joblib) the method with the best bank-CV R@1, refit on "
-                          "the bank; load it and call decision_function(pair(Q, G))")
+                     help="save (joblib) the method with the largest bank-CV gain over "
+                          "cosine among those that beat it reliably (mean fold gain minus "
+                          "twice its standard error above 0, and, over several splits, no "
+                          "loss on the test splits on average), fitted on the first split's "
+                          "bank; cosine when none does; never a transductive method. Load "
+                          "it and call decision_function(pair(Q, G))")
     out.add_argument("--direction", choices=_table.DIRECTIONS, default="q2g",
-                     help="direction whose bank-CV R@1 picks --save-best (default q2g)")
+                     help="direction whose bank-CV R@1 picks --save-best (default q2g); "
+                          "each direction is tuned on its own: run again with g2q to save "
+                          "the other")
     out.add_argument("--plot", metavar="PNG", help="write k-occurrence histograms to this PNG")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
@@ -260,13 +279,15 @@ def main(argv=None):
             data = _data.load_files(
                 args.queries, args.gallery, queries_key=args.queries_key,
                 gallery_key=args.gallery_key, labels=args.labels, bank_size=args.bank_size,
-                random_state=args.random_state, bank_queries=args.bank_queries,
+                random_state=args.random_state, n_splits=args.n_splits,
+                bank_queries=args.bank_queries,
                 bank_gallery=args.bank_gallery, bank_labels=args.bank_labels,
             )
         else:
             data = _data.load_dataset(
                 args.dataset or "coco-clip", n_pairs=args.n_pairs,
-                random_state=args.random_state, data_home=args.data_home,
+                random_state=args.random_state, n_splits=args.n_splits,
+                data_home=args.data_home,
             )
         result = _run.run_benchmark(
             data, methods=methods, tune=args.tune, cv=args.cv,
@@ -278,23 +299,22 @@ def main(argv=None):
             raise ValueError("no method could run on this data (see the notes above).")
         print(f"dataset: {result['dataset']}")
         if args.tune:
-            print(f"tuned: GridSearchCV on the bank pairs only, GroupKFold({args.cv}) over "
-                  "items, R@1 in each direction; test pairs scored once")
+            print(f"tuned: grid search on each split's bank pairs only, GroupKFold({args.cv}) "
+                  "over items, R@1 in each direction; test pairs scored once")
         print(_report.format_table(result, metrics=metrics))
-        print("ΔR@1: R@1 minus Cosine's, in points [95% paired bootstrap interval over the "
-              "test queries,\n      1000 resamples, seed 0]; * = the interval excludes 0. "
-              "Columns: skxmr benchmark --help")
+        for line in _report.table_notes(result, metrics):
+            print(line)
         if args.tune:
-            print("\nchosen parameters (by bank CV):")
+            print("\nchosen parameters (by bank CV; over several splits the most frequent):")
             print(_report.format_params(result))
         if args.save_best:
             import joblib
 
-            name = _run.best_method(result, args.direction)
-            joblib.dump(result["estimators"][name][args.direction], args.save_best)
-            cv_r1 = result["rows"][name][f"{args.direction} cv_recall"]
-            print(f"\nsaved {name} ({args.direction}, bank-CV R@1 {cv_r1:.1f}, refit on the "
-                  f"bank) to {args.save_best}")
+            choice = _run.choose_best(result, args.direction)
+            joblib.dump(result["estimators"][choice.name][args.direction], args.save_best)
+            what = "cosine (no re-scoring)" if choice.name == _table.REFERENCE else choice.name
+            print(f"\nsaved {what} ({args.direction}, fitted on the bank of the first split) "
+                  f"to {args.save_best}: {choice.reason}")
         if args.output:
             _report.write_output(result, args.output, metrics)
         if args.plot:

@@ -122,6 +122,7 @@ def load_files(
     labels=None,
     bank_size=0.5,
     random_state=0,
+    n_splits=1,
     bank_queries=None,
     bank_gallery=None,
     bank_labels=None,
@@ -145,7 +146,10 @@ def load_files(
     bank_size : float or int, default=0.5
         Fraction (or number) of the items in the bank when splitting.
     random_state : int, default=0
-        Seed of the split.
+        Seed of the first split; split ``s`` uses ``random_state + s``.
+    n_splits : int, default=1
+        Number of random bank/test splits (:func:`random_splits`); explicit
+        bank files are one split.
     bank_queries, bank_gallery : str or path-like, default=None
         Explicit bank pairs (both or neither).
     bank_labels : str or path-like, default=None
@@ -154,10 +158,10 @@ def load_files(
     Returns
     -------
     data : sklearn.utils.Bunch
-        ``X_bank, X_test, y_bank, y_test, groups_bank, description, info``.
+        ``X_bank, X_test, y_bank, y_test, groups_bank`` (of the first
+        split), ``splits`` (one Bunch of those five and ``seed`` per split),
+        ``description, info``.
     """
-    from ..datasets import bank_test_split
-
     X, width = _read_pairs(queries, gallery, queries_key, gallery_key, "--queries", "--gallery")
     y = _labels(labels, X.shape[0], "--labels")
     if (bank_queries is None) != (bank_gallery is None):
@@ -166,12 +170,9 @@ def load_files(
         if bank_labels is not None:
             raise ValueError("--bank-labels needs --bank-queries and --bank-gallery.")
         groups = item_groups(X, n_query_features=width)
-        X_bank, X_test, groups_bank, groups_test = bank_test_split(
-            X, groups, bank_size=bank_size, random_state=random_state
-        )
-        mask = np.isin(groups, groups_bank)
-        y_bank, y_test = (None, None) if y is None else (y[mask], y[~mask])
-        how = f"split by item (bank {bank_size}, seed {random_state})"
+        splits = random_splits(X, groups, y, bank_size=bank_size, random_state=random_state,
+                               n_splits=n_splits)
+        how = f"split by item (bank {bank_size}, {_seeds(random_state, n_splits)})"
     else:
         X_bank, bank_width = _read_pairs(
             bank_queries, bank_gallery, queries_key, gallery_key, "--bank-queries", "--bank-gallery"
@@ -181,15 +182,12 @@ def load_files(
                 f"the bank files have widths {bank_width} + {X_bank.shape[1] - bank_width}, "
                 f"the test files {width} + {X.shape[1] - width}; they must match."
             )
-        X_test, y_test = X, y
         y_bank = _labels(bank_labels, X_bank.shape[0], "--bank-labels")
         groups_bank = item_groups(X_bank, n_query_features=width)
+        splits = [Bunch(X_bank=X_bank, X_test=X, y_bank=y_bank, y_test=y,
+                        groups_bank=groups_bank, seed=None)]
         how = "explicit bank files"
-    data = _bunch(
-        X_bank, X_test, y_bank, y_test, groups_bank,
-        f"{os.fspath(queries)} -> {os.fspath(gallery)} ({how})",
-        name="files",
-    )
+    data = _bunch(splits, f"{os.fspath(queries)} -> {os.fspath(gallery)} ({how})", name="files")
     # Equal halves split at the middle by default; other widths are passed on.
     data.n_query_features = None if 2 * width == X.shape[1] else width
     data.info.update(
@@ -232,24 +230,77 @@ def _read_pairs(q_path, g_path, q_key, g_key, q_name, g_name):
     return pair(Q, G), Q.shape[1]
 
 
-def _bunch(X_bank, X_test, y_bank, y_test, groups_bank, description, name):
-    n_items = np.unique(groups_bank).size
+def random_splits(X, groups, y=None, *, bank_size=0.5, random_state=0, n_splits=1):
+    """Repeated random bank/test splits of paired rows, by item.
+
+    Split ``s`` is :func:`~skxmr.datasets.bank_test_split` with seed
+    ``random_state + s``: every split puts a fresh random half (or
+    ``bank_size``) of the items in the bank, so the spread of a method's
+    score over splits shows how much the verdict depends on which items
+    happened to be held out.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_pairs, n_features)
+    groups : ndarray of shape (n_pairs,)
+        Item id of each row.
+    y : ndarray of shape (n_pairs,), default=None
+        Labels, split with the rows.
+    bank_size : float or int, default=0.5
+    random_state : int, default=0
+    n_splits : int, default=1
+
+    Returns
+    -------
+    splits : list of sklearn.utils.Bunch
+        ``X_bank, X_test, y_bank, y_test, groups_bank, seed`` per split.
+    """
+    from ..datasets import bank_test_split
+
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
+        raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}.")
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise ValueError(f"random_state must be an integer seed, got {random_state!r}.")
+    splits = []
+    for seed in range(int(random_state), int(random_state) + int(n_splits)):
+        X_bank, X_test, groups_bank, _ = bank_test_split(
+            X, groups, bank_size=bank_size, random_state=seed
+        )
+        mask = np.isin(groups, groups_bank)
+        y_bank, y_test = (None, None) if y is None else (y[mask], y[~mask])
+        splits.append(Bunch(X_bank=X_bank, X_test=X_test, y_bank=y_bank, y_test=y_test,
+                            groups_bank=groups_bank, seed=seed))
+    return splits
+
+
+def _seeds(random_state, n_splits):
+    if n_splits == 1:
+        return f"seed {random_state}"
+    return f"{n_splits} splits, seeds {random_state}-{random_state + n_splits - 1}"
+
+
+def _bunch(splits, description, name):
+    first = splits[0]
     info = {
         "name": name,
         "description": description,
-        "n_bank_pairs": int(X_bank.shape[0]),
-        "n_test_pairs": int(X_test.shape[0]),
-        "n_bank_items": int(n_items),
-        "labels": y_test is not None,
+        "n_bank_pairs": int(first.X_bank.shape[0]),
+        "n_test_pairs": int(first.X_test.shape[0]),
+        "n_bank_items": int(np.unique(first.groups_bank).size),
+        "labels": first.y_test is not None,
+        "n_splits": len(splits),
     }
     return Bunch(
-        X_bank=X_bank, X_test=X_test, y_bank=y_bank, y_test=y_test, groups_bank=groups_bank,
-        description=f"{description}; bank {len(X_bank)} pairs, test {len(X_test)} pairs",
+        X_bank=first.X_bank, X_test=first.X_test, y_bank=first.y_bank, y_test=first.y_test,
+        groups_bank=first.groups_bank, splits=splits,
+        description=f"{description}; bank {len(first.X_bank)} pairs, test "
+                    f"{len(first.X_test)} pairs",
         info=info, n_query_features=None,
     )
 
 
-def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, data_home=None):
+def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, n_splits=1,
+                 data_home=None):
     """Bank and test pairs of a named dataset.
 
     Parameters
@@ -261,7 +312,10 @@ def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, data_home=No
     n_pairs : int, default=1000
         Size of the synthetic problem.
     random_state : int, default=0
-        Seed of the generator and of the bank/test split.
+        Seed of the generator and of the first bank/test split (split ``s``
+        uses ``random_state + s``).
+    n_splits : int, default=1
+        Number of random bank/test splits (:func:`random_splits`).
     data_home : str, default=None
         Cache folder of the fetchers (env ``SKXMR_DATA``).
 
@@ -269,8 +323,9 @@ def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, data_home=No
     -------
     data : sklearn.utils.Bunch
         ``X_bank, X_test`` (half of the items each), ``y_bank = y_test =
-        None``, ``groups_bank``, ``description`` and ``info`` (for the JSON
-        output).
+        None``, ``groups_bank`` (of the first split), ``splits`` (one Bunch
+        of those and ``seed`` per split), ``description`` and ``info`` (for
+        the JSON output).
     """
     from .. import datasets
 
@@ -278,23 +333,35 @@ def load_dataset(name="coco-clip", *, n_pairs=1000, random_state=0, data_home=No
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}.")
     if name == "synthetic":
         bunch = datasets.make_retrieval_problem(n_pairs=n_pairs, random_state=random_state)
-        what = f"synthetic ({n_pairs} pairs, make_retrieval_problem, seed {random_state})"
+        what = f"synthetic ({n_pairs} pairs, make_retrieval_problem)"
     elif name == "coco-clip":
         bunch = datasets.load_coco_clip()
         what = "COCO val2017 CLIP ViT-B/16 (500 pairs, bundled), text->image"
     else:
         bunch = datasets.fetch_msrvtt_videoclip(data_home=data_home)
         what = "MSR-VTT VideoCLIP (100 pairs), text->video"
-    X_bank, X_test, g_bank, _ = datasets.bank_test_split(
-        bunch.X, bunch.groups, bank_size=0.5, random_state=random_state
-    )
-    data = _bunch(X_bank, X_test, None, None, g_bank, what, name=name)
+    splits = random_splits(bunch.X, bunch.groups, bank_size=0.5, random_state=random_state,
+                           n_splits=n_splits)
+    data = _bunch(splits, f"{what}, {_seeds(random_state, n_splits)}", name=name)
     data.info.update(random_state=random_state, bank_size=0.5)
     return data
 
 
-def many_to_many(X, y=None, n_query_features=None):
-    """Whether some query (or gallery item) has several relevant items."""
+#: Share of the test queries (in either direction) with several relevant
+#: items from which the table shows R-P and mAP@R: a few duplicated captions
+#: among a thousand leave R@5 and MdR the informative columns.
+MANY_TO_MANY_SHARE = 0.05
+
+
+def several_relevant(X, y=None, n_query_features=None):
+    """Per direction: ``[queries with several relevant items, queries]`` of a test set."""
     R = split_pairs(X, y, n_query_features=n_query_features).relevance
-    return bool(R.sum(axis=1).max() > 1 or R.sum(axis=0).max() > 1)
+    return {"q2g": [int((R.sum(axis=1) > 1).sum()), int(R.shape[0])],
+            "g2q": [int((R.sum(axis=0) > 1).sum()), int(R.shape[1])]}
+
+
+def many_to_many(X, y=None, n_query_features=None):
+    """Whether at least 5% of the queries (in either direction) have several relevant items."""
+    counts = several_relevant(X, y, n_query_features).values()
+    return any(k >= MANY_TO_MANY_SHARE * n for k, n in counts)
 

@@ -4,6 +4,7 @@
 import csv
 import json
 import os
+import textwrap
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from ._table import (
     MANY_TO_MANY_METRICS,
     OLD_COLUMNS,
     REFERENCE,
+    TRANSDUCTIVE_MARK,
 )
 
 
@@ -64,9 +66,18 @@ def _cell(row, column, direction=None):
         if _missing(value):
             return "—"
         lo, hi = row[f"{direction} {column.name} CI"]
+        if _missing(lo) or _missing(hi):
+            return f"{value:+.1f} (no interval)"
         mark = "*" if lo > 0 or hi < 0 else " "
-        return f"{value:+.1f} [{lo:+.1f}, {hi:+.1f}]{mark}"
+        counts = ""
+        if len(row.get("splits", ())) > 1 and row.get(f"{direction} gains") is not None:
+            counts = f" {row[f'{direction} gains']}↑{row[f'{direction} losses']}↓"
+        return f"{value:+.1f} [{lo:+.1f},{hi:+.1f}]{mark}{counts}"
     return "—" if _missing(value) else column.fmt.format(value)
+
+
+def _label(name, row):
+    return f"{name}{TRANSDUCTIVE_MARK}" if row.get("transductive") else name
 
 
 def _table_cells(result, columns):
@@ -76,7 +87,7 @@ def _table_cells(result, columns):
         _header(c) for c in once]
     flat = ["method"] + [_header(c, d) for d in DIRECTIONS for c in per] + [
         _header(c) for c in once]
-    body = [[name] + [_cell(row, c, d) for d in DIRECTIONS for c in per]
+    body = [[_label(name, row)] + [_cell(row, c, d) for d in DIRECTIONS for c in per]
             + [_cell(row, c) for c in once] for name, row in result["rows"].items()]
     return per, header, flat, body
 
@@ -119,6 +130,34 @@ def format_table(result, fmt="text", metrics=None):
     top = (" " * widths[0] + "  " + "  ".join(groups[1:])).rstrip()
     rows = [top, line(header), "-" * len(line(header))] + [line(r) for r in body]
     return "\n".join(rows)
+
+
+def table_notes(result, metrics=None):
+    """The lines printed under the table: what ΔR@1's interval is, the marks, the columns."""
+    n_splits = result["info"].get("n_splits", 1)
+    over = ("the test queries" if n_splits == 1 else
+            f"the {n_splits} splits and, within each, the test queries")
+    text = (f"ΔR@1: R@1 minus Cosine's, in points, mean over {n_splits} bank/test split(s) "
+            f"[95% bootstrap interval over {over}, 1000 resamples, seed 0]; * = the interval "
+            "excludes 0"
+            + ("; n↑m↓ = splits with a significant gain / loss (each split's paired interval "
+               "over its test queries)" if n_splits > 1 else "")
+            + ". Columns: skxmr benchmark --help")
+    lines = [textwrap.fill(text, width=100, subsequent_indent=" " * 6)]
+    if any(row.get("transductive") for row in result["rows"].values()):
+        lines.append(f"{TRANSDUCTIVE_MARK} transductive: re-scores with the statistics of all "
+                     "test queries at once, not one query at a\n  time; not comparable with the "
+                     "other rows for serving, never picked by --save-best")
+    relevance = result.get("relevance")
+    if metrics is None and relevance:
+        several = ", ".join(f"{d} {k} of {n}" for d, (k, n) in relevance.items())
+        if result["many_to_many"]:
+            lines.append("columns: R-P and mAP@R instead of R@5 and MdR: test queries with "
+                         f"several relevant items: {several}")
+        elif any(k for k, _ in relevance.values()):
+            lines.append("columns: R@5 and MdR kept (few test queries with several relevant "
+                         f"items: {several}); --metrics r_precision,map_at_r shows the others")
+    return lines
 
 
 def format_params(result):
@@ -165,25 +204,38 @@ _OLD_JSON_KEYS = {"delta_deg": "degeneration_score", "fit_s": "fit_time",
                   "score_s": "score_time", "tune_s": "tune_time"}
 
 
-def result_rows(result):
-    """Rows in the JSON schema of ``--output res.json``: every column, by header.
-
-    ``{"method", "params", "q2g": {header: value}, "g2q": {...}, "ΔR@1 CI":
-    {direction: [low, high]}, header: value ...}``: the per-direction columns
-    under their direction, the others at the top. The keys of the past
-    (``delta_r1_ci``, ``delta_deg``, ``fit_s``, ``score_s``, ``tune_s``,
-    ``cv_r1``) are written too, for one release.
-    """
+def _columns_json(row):
+    """Every column of a row (or of one split's numbers), by header."""
     per = [c for c in COLUMNS.values() if c.per_direction]
     once = [c for c in COLUMNS.values() if not c.per_direction]
     delta = COLUMNS["delta_recall"]
+    out = {d: {c.header: _json_value(row.get(_key(c, d))) for c in per} for d in DIRECTIONS}
+    out[f"{delta.header} CI"] = {d: _json_value(_interval(row, delta, d)) for d in DIRECTIONS}
+    out.update({c.header: _json_value(row.get(c.name)) for c in once})
+    return out
+
+
+def result_rows(result):
+    """Rows in the JSON schema of ``--output res.json``: every column, by header.
+
+    ``{"method", "params", "transductive", "q2g": {header: value}, "g2q":
+    {...}, "ΔR@1 CI": {direction: [low, high]}, header: value ...,
+    "significant": {direction: {"gains", "losses"}}, "splits": [{"seed",
+    "params", "q2g": {...}, ...} per split]}``: the per-direction columns
+    under their direction, the others at the top; the row's numbers are
+    the means over splits, ``"splits"`` holds each split's own. The keys of
+    the past (``delta_r1_ci``, ``delta_deg``, ``fit_s``, ``score_s``,
+    ``tune_s``, ``cv_r1``) are written too, for one release.
+    """
+    delta = COLUMNS["delta_recall"]
     rows = []
     for name, row in result["rows"].items():
-        out = {"method": name, "params": _json_value(row["params"])}
-        for direction in DIRECTIONS:
-            out[direction] = {c.header: _json_value(row.get(_key(c, direction))) for c in per}
-        out[f"{delta.header} CI"] = {d: _json_value(_interval(row, delta, d)) for d in DIRECTIONS}
-        out.update({c.header: _json_value(row.get(c.name)) for c in once})
+        out = {"method": name, "params": _json_value(row["params"]),
+               "transductive": bool(row.get("transductive", False)), **_columns_json(row)}
+        out["significant"] = {d: {"gains": row.get(f"{d} gains"),
+                                  "losses": row.get(f"{d} losses")} for d in DIRECTIONS}
+        out["splits"] = [{"seed": split["seed"], "params": _json_value(split["params"]),
+                          **_columns_json(split)} for split in row.get("splits", ())]
         # the keys of the past, for one release
         out["delta_r1_ci"] = out[f"{delta.header} CI"]
         out.update({old: out[COLUMNS[new].header] for old, new in _OLD_JSON_KEYS.items()})
@@ -194,26 +246,35 @@ def result_rows(result):
 
 
 def _csv_records(result):
-    """Header and rows of the CSV file: every column of :func:`result_rows`."""
+    """Header and rows of the CSV file: every column of :func:`result_rows`,
+    one line per method and split (``split`` is ``mean`` for the table's row,
+    with intervals over splits, and the seed for each split's own)."""
     per = [c for c in COLUMNS.values() if c.per_direction]
     once = [c for c in COLUMNS.values() if not c.per_direction]
-    header = ["method"]
+    header = ["method", "split", "transductive"]
     for d in DIRECTIONS:
         for c in per:
             header.append(f"{d} {c.header}")
             if _is_delta(c):
                 header += [f"{d} {c.header} low", f"{d} {c.header} high"]
     header += [c.header for c in once] + ["params"]
-    records = []
-    for name, row in result["rows"].items():
-        record = [name]
+
+    def record(name, split, transductive, row):
+        out = [name, split, transductive]
         for d in DIRECTIONS:
             for c in per:
-                record.append(_json_value(row.get(_key(c, d))))
+                out.append(_json_value(row.get(_key(c, d))))
                 if _is_delta(c):
-                    record += _json_value(_interval(row, c, d))
-        record += [_json_value(row.get(c.name)) for c in once]
-        records.append(record + [json.dumps(_json_value(row["params"]), ensure_ascii=False)])
+                    out += _json_value(_interval(row, c, d))
+        out += [_json_value(row.get(c.name)) for c in once]
+        return out + [json.dumps(_json_value(row["params"]), ensure_ascii=False)]
+
+    records = []
+    for name, row in result["rows"].items():
+        transductive = bool(row.get("transductive", False))
+        records.append(record(name, "mean", transductive, row))
+        records += [record(name, split["seed"], transductive, split)
+                    for split in row.get("splits", ())]
     return header, records
 
 

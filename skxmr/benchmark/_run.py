@@ -2,13 +2,15 @@
 
 Each method registers its row (and its tuning grid) with
 :func:`skxmr.register_method`; this module only runs what is registered.
-For every method and both directions it fits a fresh estimator on the bank
-pairs -- at its defaults, or tuned by ``GridSearchCV`` on the bank pairs
-only (``GroupKFold`` over items) and refitted -- scores the test pairs once
-and reports R@K, MdR, MnR, R-Precision and mAP@R, the difference of R@1
-from cosine with a paired bootstrap interval over test queries, the
-k-occurrence skewness of the ranking (hubness), the degeneration score
-Δ_deg of the gallery the final step sees, and the fit and score times.
+On each of several random bank/test splits, for every method and both
+directions it fits a fresh estimator on the bank pairs -- at its defaults,
+or tuned on the bank pairs only (``GroupKFold`` over items) and refitted --
+scores the test pairs once and reports R@K, MdR, MnR, R-Precision and
+mAP@R, the difference of R@1 from cosine with a two-stage bootstrap
+interval over splits and test queries, the k-occurrence skewness of the
+ranking (hubness), the degeneration score Δ_deg of the gallery the final
+step sees, and the fit and score times; a row holds the means over splits
+and each split's own numbers.
 
 The command line is in :mod:`skxmr.benchmark._cli`.
 """
@@ -20,10 +22,11 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._bootstrap import paired_bootstrap_ci
+from ._bootstrap import split_bootstrap_ci
 from .._pairs import split_pairs
 from .._registry import registered_methods
-from ._data import load_dataset, many_to_many
+from ._data import load_dataset, many_to_many, several_relevant
+from ._search import StrengthSearch, blends
 from ..metrics._table import Report
 from ._table import (BOOTSTRAP, COLUMNS, DIRECTIONS, FAMILY_ORDER, HUBNESS, HUBNESS_K,
                      OLD_ROW_KEYS, RANKING, REFERENCE)
@@ -42,10 +45,20 @@ def ranked_gallery(estimator, X_test):
     final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     X = X_test
     for step in steps:
+        if step in (None, "passthrough"):
+            continue
         if not getattr(step, "_outputs_embeddings", True):
             break
         X = step.transform(X)
     return split_pairs(X, direction=final.direction, n_query_features=final.n_query_features).targets
+
+
+def _same_space_only(grid):
+    """``grid`` without its points that skip a step (``"passthrough"``): halves
+    of two widths come from two spaces, where cosine without the step cannot
+    run (such a point is for embeddings already in one space)."""
+    kept = [g for g in grid if not any("passthrough" in values for values in g.values())]
+    return kept or None
 
 
 def _set_split(estimator, n_query_features):
@@ -98,8 +111,9 @@ def run_method(
         Item id of each bank row, for ``GroupKFold``.
     grid : list of dict, default=None
         The grid to search when ``cv`` is given (``None``: the defaults only).
-    cv : int, default=None
-        Number of ``GroupKFold`` folds over the bank items; ``None`` fits at
+    cv : int or cross-validation splitter, default=None
+        Number of ``GroupKFold`` folds over the bank items (or a splitter,
+        e.g. :class:`~skxmr.model_selection.BankSplit`); ``None`` fits at
         the defaults without cross-validation.
     n_jobs : int, default=None
         Parallel fits of the grid search.
@@ -116,7 +130,11 @@ def run_method(
         ``"hub_occurrence"``, ``"antihub_rate"`` (q2g hubness),
         ``"degeneration_score"``, ``"fit_time"``, ``"score_time"``,
         ``"tune_time"``, ``"params"`` ``{direction: {...}}`` and, when
-        cross-validated, ``"q2g cv_recall"`` per direction. The keys of the
+        cross-validated, ``"q2g cv_recall"`` per direction and ``"q2g
+        cv_folds"`` (R@1 of each fold at the chosen parameters). A grid
+        whose every point sets ``strength`` is searched by
+        :class:`~skxmr.benchmark._search.StrengthSearch` (the same choice
+        as ``GridSearchCV``, one fit per other grid point). The keys of the
         past (``"q2g R@1"``, ``"skew"``, ...) still read, with a FutureWarning.
     extras : dict
         ``"hits"`` ``{direction: per-query 100 * hit@1}``, ``"k_occurrence"``,
@@ -139,15 +157,21 @@ def run_method(
     extras = {"hits": {}, "estimators": {}}
     for direction in DIRECTIONS:
         est = _set_split(factory(direction=direction), n_query_features)
+        if grid and n_query_features is not None:
+            grid = _same_space_only(grid)
         if cv is not None:
-            search = GridSearchCV(
-                est,
-                grid or [{}],
-                scoring=make_retrieval_scorer("recall", k=1),
-                cv=GroupKFold(n_splits=cv),
-                n_jobs=n_jobs,
-                error_score="raise",
-            )
+            splitter = GroupKFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
+            if blends(est, grid):
+                search = StrengthSearch(est, grid, cv=splitter, n_jobs=n_jobs)
+            else:
+                search = GridSearchCV(
+                    est,
+                    grid or [{}],
+                    scoring=make_retrieval_scorer("recall", k=1),
+                    cv=splitter,
+                    n_jobs=n_jobs,
+                    error_score="raise",
+                )
             t0 = time.perf_counter()
             search.fit(X_bank, y_bank, groups=groups_bank)
             row["tune_time"] += time.perf_counter() - t0
@@ -155,6 +179,10 @@ def run_method(
             est = search.best_estimator_
             row["params"][direction] = dict(search.best_params_)
             row[f"{direction} cv_recall"] = float(search.best_score_)
+            row[f"{direction} cv_folds"] = [
+                float(search.cv_results_[f"split{i}_test_score"][search.best_index_])
+                for i in range(search.n_splits_)
+            ]
         else:
             t0 = time.perf_counter()
             est.fit(X_bank, y_bank)
@@ -238,6 +266,7 @@ def run_benchmark(
     *,
     methods=None,
     n_pairs=1000,
+    n_splits=5,
     random_state=0,
     data_home=None,
     tune=False,
@@ -247,24 +276,28 @@ def run_benchmark(
     progress=False,
     log=None,
 ):
-    """Run every registered method on one dataset.
+    """Run every registered method on repeated bank/test splits of one dataset.
 
     Parameters
     ----------
     dataset : str or sklearn.utils.Bunch, default="coco-clip"
         A name for :func:`load_dataset`, or the Bunch of :func:`load_files`
-        (or of :func:`load_dataset`).
+        or :func:`load_dataset` (its ``splits``; a Bunch without them is one
+        split).
     methods : str or list of str, default=None
         Registered names to run (a string is one name); ``None`` runs all.
     n_pairs : int, default=1000
         Size of the synthetic problem.
+    n_splits : int, default=5
+        Random bank/test splits of a named dataset (seeds ``random_state``,
+        ``random_state + 1``, ...); a given Bunch brings its own.
     random_state : int, default=0
     data_home : str, default=None
     tune : bool, default=False
-        Search each method's registered grid with ``GridSearchCV`` on the
-        bank pairs (``GroupKFold`` over items, ``cv`` folds, scored by R@1 in
-        the method's direction), refit on the whole bank, then score the test
-        pairs once.
+        Search each method's registered grid on the bank pairs of each split
+        (``GroupKFold`` over items, ``cv`` folds, scored by R@1 in the
+        method's direction), refit on that bank, then score that split's
+        test pairs once.
     cv : int, default=3
         Folds of the bank grid search.
     cross_validate : bool, default=False
@@ -278,73 +311,173 @@ def run_benchmark(
         Report progress on stderr (a bar on a terminal, else a line per method).
     log : callable, default=None
         Receives a note for each method that cannot run on this data (its
-        row is left out, with the reason in ``result["skipped"]``).
+        row is left out, with the reason in ``result["skipped"]``) and the
+        small-sample warnings (without it they are ``UserWarning``).
 
     Returns
     -------
     result : dict
         ``{"dataset": str, "info": dict, "rows": {name: row}, "k_occurrence":
         {name: ndarray}, "estimators": {name: {direction: estimator}},
-        "skipped": {name: reason}, "many_to_many": bool}``; rows ordered by
-        family, each with ``"q2g delta_recall"`` and its interval
-        ``"q2g delta_recall CI"``.
+        "skipped": {name: reason}, "many_to_many": bool, "relevance":
+        {direction: [queries with several relevant items, queries]},
+        "reference_cv": [{direction: [R@1 per fold]} or None per split]}``;
+        rows ordered by family. A row holds the mean over splits of every
+        number, ``"q2g delta_recall"`` with its interval ``"q2g delta_recall
+        CI"`` over splits and test queries (:func:`split_bootstrap_ci`),
+        ``"q2g gains"`` and ``"q2g losses"`` (splits whose own paired
+        interval is above or below 0), ``"transductive"`` and ``"splits"``
+        (each split's numbers). Estimators and k-occurrences are those of
+        the first split.
     """
     registry = registered_methods()
     order = _select(methods, registry)
     data = dataset if isinstance(dataset, Bunch) else load_dataset(
-        dataset, n_pairs=n_pairs, random_state=random_state, data_home=data_home
+        dataset, n_pairs=n_pairs, random_state=random_state, n_splits=n_splits,
+        data_home=data_home,
     )
+    splits = data.get("splits") or [Bunch(
+        X_bank=data.X_bank, X_test=data.X_test, y_bank=data.y_bank, y_test=data.y_test,
+        groups_bank=data.groups_bank, seed=data.info.get("random_state"),
+    )]
     if tune or cross_validate:
-        _check_folds(cv, data.groups_bank)
-    common = dict(
-        y_bank=data.y_bank, y_test=data.y_test, groups_bank=data.groups_bank,
-        n_query_features=data.n_query_features, n_jobs=n_jobs,
-    )
-    bar = _Progress(len(order), progress)
-    rows, koccs, estimators, hits, skipped = {}, {}, {}, {}, {}
-    for name in order:
-        entry = registry[name]
-        grid = entry["grid"] if tune else None
-        try:
-            row, extras = run_method(
-                entry["factory"], data.X_bank, data.X_test, grid=grid,
-                cv=cv if grid or cross_validate else None, **common,
-            )
-        except ValueError as exc:  # e.g. a bank too small for the method
-            skipped[name] = str(exc)
-            if log is not None:
-                log(f"{name} skipped: {exc}")
+        for split in splits:
+            _check_folds(cv, split.groups_bank)
+    bar = _Progress(len(order) * len(splits), progress)
+    runs = {name: [] for name in order}  # name -> [(row, extras)], one per split
+    skipped, reference_runs, no_reference = {}, [], False
+    for split in splits:
+        common = dict(
+            y_bank=split.y_bank, y_test=split.y_test, groups_bank=split.groups_bank,
+            n_query_features=data.n_query_features, n_jobs=n_jobs,
+        )
+        for name in order:
+            if name in skipped:
+                bar.step(name)
+                continue
+            entry = registry[name]
+            grid = entry["grid"] if tune else None
+            try:
+                runs[name].append(run_method(
+                    entry["factory"], split.X_bank, split.X_test, grid=grid,
+                    cv=cv if grid or cross_validate else None, **common,
+                ))
+            except ValueError as exc:  # e.g. a bank too small for the method
+                skipped[name] = str(exc)
+                if log is not None:
+                    log(f"{name} skipped: {exc}")
             bar.step(name)
+        if REFERENCE in skipped or no_reference:
             continue
-        rows[name], koccs[name] = row, extras["k_occurrence"]
-        estimators[name], hits[name] = extras["estimators"], extras["hits"]
-        bar.step(name)
-    reference = hits.get(REFERENCE)
-    if reference is None and REFERENCE not in skipped:
-        reference = run_method(_reference_factory(registry), data.X_bank, data.X_test,
-                               **{**common, "n_jobs": None})[1]["hits"]
-    for name, row in rows.items():
-        row["reference"] = name == REFERENCE
-        for direction in DIRECTIONS:
-            a = hits[name][direction]
-            b = None if reference is None else reference[direction]
-            # No interval without cosine on the same queries (e.g. halves of
-            # two widths, where cosine cannot run).
-            ci = paired_bootstrap_ci(a, b, **BOOTSTRAP) if b is not None and a.shape == b.shape \
-                else (np.nan,) * 3
-            row[f"{direction} delta_recall"] = ci[0]
-            row[f"{direction} delta_recall CI"] = [ci[1], ci[2]]
+        if REFERENCE in order:
+            reference_runs.append(runs[REFERENCE][-1])
+            continue
+        try:
+            reference_runs.append(run_method(
+                _reference_factory(registry), split.X_bank, split.X_test,
+                cv=cv if cross_validate else None, **{**common, "n_jobs": None},
+            ))
+        except ValueError:  # e.g. halves of two widths: no ΔR@1 column
+            no_reference = True
+    rows = {name: _aggregate(name, registry[name], runs[name], reference_runs, splits)
+            for name in order if name not in skipped}
+    relevance = several_relevant(splits[0].X_test, splits[0].y_test, data.n_query_features)
+    if rows:  # nothing to warn about when no method could run
+        _warn_small_sample(relevance, log)
     info = dict(data.info, tuned=bool(tune), cv=cv if tune or cross_validate else None,
-                bootstrap=dict(BOOTSTRAP, reference=REFERENCE, over="test queries"))
+                n_splits=len(splits), seeds=[split.seed for split in splits],
+                bootstrap=dict(BOOTSTRAP, reference=REFERENCE,
+                               over="test queries" if len(splits) == 1
+                               else "splits and, within each, test queries"))
     return {
         "dataset": data.description,
         "info": info,
         "rows": rows,
-        "k_occurrence": koccs,
-        "estimators": estimators,
+        "k_occurrence": {name: runs[name][0][1]["k_occurrence"] for name in rows},
+        "estimators": {name: runs[name][0][1]["estimators"] for name in rows},
         "skipped": skipped,
-        "many_to_many": many_to_many(data.X_test, data.y_test, data.n_query_features),
+        "many_to_many": many_to_many(splits[0].X_test, splits[0].y_test, data.n_query_features),
+        "relevance": relevance,
+        "reference_cv": [_cv_folds(r) for r, _ in reference_runs],
     }
+
+
+def _cv_folds(row):
+    """``{direction: [R@1 of each bank fold]}`` of a cross-validated row, else None."""
+    if any(f"{d} cv_folds" not in row for d in DIRECTIONS):
+        return None
+    return {d: row[f"{d} cv_folds"] for d in DIRECTIONS}
+
+
+#: Below this many test queries the bootstrap intervals are flagged unreliable
+#: (their coverage drops to 87-92 % at 30 queries).
+SMALL_SAMPLE = 50
+
+
+def _aggregate(name, entry, runs, reference_runs, splits):
+    """One table row from a method's per-split runs: means, intervals, counts."""
+    first = runs[0][0]
+    numbers = [key for key, value in first.items()
+               if isinstance(value, (float, np.floating)) and "delta_recall" not in key]
+    row = Report({key: float(np.mean([r[key] for r, _ in runs])) for key in numbers},
+                 aliases=OLD_ROW_KEYS)
+    row["reference"] = name == REFERENCE
+    row["transductive"] = bool(entry.get("transductive", False))
+    row["params"] = {d: _most_common([r["params"][d] for r, _ in runs]) for d in DIRECTIONS}
+    per_split = [dict({key: r[key] for key in numbers}, seed=split.seed, params=r["params"])
+                 for (r, _), split in zip(runs, splits)]
+    for d in DIRECTIONS:
+        if all(f"{d} cv_folds" in r for r, _ in runs):
+            row[f"{d} cv_folds"] = [r[f"{d} cv_folds"] for r, _ in runs]
+    for direction in DIRECTIONS:
+        delta_key = f"{direction} delta_recall"
+        deltas = []
+        for (_, extras), ref, split_row in zip(runs, reference_runs, per_split):
+            a, b = extras["hits"][direction], ref[1]["hits"][direction]
+            if a.shape != b.shape:
+                break  # no cosine on the same queries (e.g. halves of two widths)
+            d, lo, hi = _delta_ci([a - b])
+            split_row[delta_key], split_row[f"{delta_key} CI"] = d, [lo, hi]
+            deltas.append(a - b)
+        if not deltas or len(deltas) < len(runs):
+            row[delta_key], row[f"{delta_key} CI"] = np.nan, [np.nan, np.nan]
+            row[f"{direction} gains"] = row[f"{direction} losses"] = None
+            continue
+        d, lo, hi = _delta_ci(deltas)
+        row[delta_key], row[f"{delta_key} CI"] = d, [lo, hi]
+        row[f"{direction} gains"] = sum(s[f"{delta_key} CI"][0] > 0 for s in per_split)
+        row[f"{direction} losses"] = sum(s[f"{delta_key} CI"][1] < 0 for s in per_split)
+    row["splits"] = per_split
+    return row
+
+
+def _delta_ci(deltas):
+    """Mean difference and its interval; none from a single query (nothing to resample)."""
+    if len(deltas) == 1 and deltas[0].size < 2:
+        return float(np.mean(deltas[0])), np.nan, np.nan
+    return split_bootstrap_ci(deltas, **BOOTSTRAP)
+
+
+def _most_common(params):
+    """The parameters chosen in most splits (the first split's on a tie)."""
+    keys = [repr(sorted(p.items())) for p in params]
+    best = max(range(len(keys)), key=lambda i: (keys.count(keys[i]), -i))
+    return params[best]
+
+
+def _warn_small_sample(relevance, log):
+    n = min(count for _, count in relevance.values())
+    if n >= SMALL_SAMPLE:
+        return
+    msg = (f"only {n} test queries: no interval from a single query" if n < 2 else
+           f"only {n} test queries (fewer than {SMALL_SAMPLE}): the bootstrap intervals are "
+           "unreliable (they cover the true difference less often than stated)")
+    if log is not None:
+        log(msg)
+    else:
+        import warnings
+
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _check_folds(cv, groups_bank):
@@ -359,12 +492,77 @@ def _check_folds(cv, groups_bank):
 
 
 def best_method(result, direction="q2g"):
-    """Name of the method with the best bank-CV R@1 in ``direction``."""
-    key = f"{direction} cv_recall"
-    scored = {n: r[key] for n, r in result["rows"].items() if key in r}
-    if not scored:
+    """Name of the method ``--save-best`` saves for ``direction``.
+
+    See :func:`choose_best`: the method whose bank-CV gain over cosine is
+    the largest among those that beat it reliably, else ``"Cosine"``.
+    """
+    return choose_best(result, direction).name
+
+
+def choose_best(result, direction="q2g"):
+    """The pipeline to serve in ``direction``, chosen by bank validation.
+
+    Every candidate was cross-validated on the bank of each split with the
+    same folds as cosine, so its gain over cosine is known fold by fold.
+    A method is *reliable* when the mean of those fold gains minus twice
+    their standard error is above 0; the reliable method with the largest
+    mean gain wins. Transductive methods (statistics of the whole batch of
+    test queries) are never candidates: a saved pipeline serves one query
+    at a time. When several splits were run, a method whose mean ΔR@1 on
+    the test splits is below 0 is vetoed as well (the held-out verdict
+    overrides the bank's). Without a reliable candidate the answer is
+    cosine, which re-scores nothing.
+
+    Parameters
+    ----------
+    result : dict
+        Of :func:`run_benchmark` with ``cross_validate=True``.
+    direction : {"q2g", "g2q"}, default="q2g"
+
+    Returns
+    -------
+    choice : sklearn.utils.Bunch
+        ``name``; ``candidate`` (the best non-transductive method by mean
+        bank-CV gain, reliable or not); ``gain`` and ``stderr`` (its mean
+        fold gain over cosine and the standard error, R@1 points);
+        ``n_folds``; ``reason`` (one sentence).
+    """
+    reference = result.get("reference_cv") or []
+    if not reference or any(r is None for r in reference):
         raise ValueError(
             "no method was cross-validated on the bank (run with cross_validate=True)."
         )
-    return max(scored, key=lambda n: (scored[n], n == REFERENCE))
+    ref = np.concatenate([np.asarray(r[direction]) for r in reference])
+    stats = {}
+    for name, row in result["rows"].items():
+        folds = row.get(f"{direction} cv_folds")
+        if name == REFERENCE or row.get("transductive") or folds is None:
+            continue
+        gain = np.concatenate([np.asarray(f) for f in folds]) - ref
+        stderr = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else np.inf
+        stats[name] = (float(gain.mean()), float(stderr), int(gain.size))
+    if not stats:
+        return Bunch(name=REFERENCE, candidate=None, gain=np.nan, stderr=np.nan, n_folds=0,
+                     reason="no inductive method was cross-validated; cosine re-scores nothing")
+    candidate = max(stats, key=lambda n: stats[n][0])
+    several = result["info"].get("n_splits", 1) > 1
 
+    def test_delta(n):
+        return result["rows"][n][f"{direction} delta_recall"]
+
+    reliable = {n: st for n, st in stats.items()
+                if st[0] - 2 * st[1] > 0 and not (several and test_delta(n) < 0)}
+    if not reliable:
+        gain, stderr, n_folds = stats[candidate]
+        held_out = f", test ΔR@1 {test_delta(candidate):+.1f}" if several else ""
+        return Bunch(
+            name=REFERENCE, candidate=candidate, gain=gain, stderr=stderr, n_folds=n_folds,
+            reason=(f"no method beat cosine reliably in bank validation (best: {candidate}, "
+                    f"{gain:+.1f} ± {2 * stderr:.1f} R@1 over {n_folds} folds{held_out}); "
+                    "cosine re-scores nothing"),
+        )
+    name = max(reliable, key=lambda n: reliable[n][0])
+    gain, stderr, n_folds = reliable[name]
+    return Bunch(name=name, candidate=candidate, gain=gain, stderr=stderr, n_folds=n_folds,
+                 reason=f"{gain:+.1f} ± {2 * stderr:.1f} R@1 over cosine in {n_folds} bank folds")

@@ -11,6 +11,8 @@ FAMILY_ORDER = ("baseline", "hubness", "graph", "calibration", "alignment")
 REFERENCE = "Cosine"
 BOOTSTRAP = {"n_resamples": 1000, "confidence": 0.95, "random_state": 0}
 EMBEDDING_SUFFIXES = (".npy", ".npz", ".pt")
+#: Marks a transductive method's name in the table.
+TRANSDUCTIVE_MARK = "†"
 #: Neighbourhood of the hubness columns.
 HUBNESS_K = 10
 

@@ -2,7 +2,7 @@
 
 from ..utils._backend import get_backend
 from .._registry import register_method
-from ..utils._params import TEMPERATURE, keyword_only, param_doc
+from ..utils._params import STRENGTH_GRID, TEMPERATURE, keyword_only, param_doc
 from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
 from ._kernels import _activation_set, _gated_offsets, _log_partition
 
@@ -195,5 +195,6 @@ register_method(
     lambda direction="q2g": DBNorm(direction=direction),
     family="hubness",
     description="dual-bank inverted softmax, DualIS (tau_q=0.05, tau_g=0.33)",
-    grid={"query_temperature": [0.02, 0.05, 0.1], "gallery_temperature": [0.1, 0.33, 1.0]},
+    grid={"query_temperature": [0.02, 0.05, 0.1], "gallery_temperature": [0.1, 0.33, 1.0],
+          "strength": STRENGTH_GRID},
 )

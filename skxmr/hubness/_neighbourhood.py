@@ -2,7 +2,7 @@
 
 from ..utils._backend import astype, get_backend
 from .._registry import register_method
-from ..utils._params import N_NEIGHBORS, keyword_only, param_doc
+from ..utils._params import N_NEIGHBORS, STRENGTH_GRID, keyword_only, param_doc
 from ..utils._validation import check_n_neighbors
 from ._base import HubnessEstimator, ItemwiseScores, hubness_doc
 from ._kernels import _mean_top_k
@@ -124,5 +124,5 @@ register_method(
     lambda direction="q2g": CSLS(direction=direction),
     family="hubness",
     description="cross-domain similarity local scaling (k=10)",
-    grid={"n_neighbors": [5, 10, 20]},
+    grid={"n_neighbors": [5, 10, 20], "strength": STRENGTH_GRID},
 )

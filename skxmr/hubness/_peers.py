@@ -26,7 +26,7 @@ from .._base import candidate_similarities
 from ..utils._backend import astype, dtype_name, get_backend
 from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
-from ..utils._params import N_NEIGHBORS, keyword_only, param_doc
+from ..utils._params import N_NEIGHBORS, STRENGTH_GRID, keyword_only, param_doc
 from ..utils._topk import row_kth_largest
 from ._base import HubnessEstimator, ItemwiseScores, hubness_doc
 from ._kernels import _mean_top_k, _prefer
@@ -708,26 +708,28 @@ register_method(
     lambda direction="q2g": NearestNeighborNormalization(direction=direction),
     family="hubness",
     description="nearest neighbor normalization over the query bank (k=256, alpha=0.5)",
-    grid={"n_neighbors": [16, 64, 256], "alpha": [0.25, 0.5, 1.0]},
+    grid={"n_neighbors": [16, 64, 256], "alpha": [0.25, 0.5, 1.0],
+          "strength": STRENGTH_GRID},
 )
 register_method(
     "DN",
     lambda direction="q2g": DistributionNormalization(direction=direction),
     family="hubness",
     description="distribution normalization with the bank means",
-    grid={"strength": [0.25, 0.5, 0.75, 1.0]},
+    grid={"strength": STRENGTH_GRID},
 )
 register_method(
     "MP",
     lambda direction="q2g": MutualProximity(direction=direction),
     family="hubness",
     description="mutual proximity, Gaussian, cross-modal",
-    grid={"method": ["gaussian", "empirical"], "strength": [0.5, 1.0]},
+    grid={"method": ["gaussian", "empirical"], "strength": STRENGTH_GRID},
 )
 register_method(
     "LS",
     lambda direction="q2g": LocalScaling(direction=direction),
     family="hubness",
     description="local scaling, NICDM form (k=10)",
-    grid={"method": ["nicdm", "standard"], "n_neighbors": [5, 10, 20]},
+    grid={"method": ["nicdm", "standard"], "n_neighbors": [5, 10, 20],
+          "strength": STRENGTH_GRID},
 )

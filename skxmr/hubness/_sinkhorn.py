@@ -10,6 +10,7 @@ from .._ot import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer, bloc
 from .._registry import register_method
 from ..utils._params import (
     DEPRECATED,
+    STRENGTH_GRID,
     deprecated,
     keyword_only,
     param_doc,
@@ -395,12 +396,12 @@ register_method(
     lambda direction="q2g": SinkhornNormalizer(direction=direction),
     family="hubness",
     description="Sinkhorn normalisation on the query bank (tau=0.01, 10 iterations)",
-    grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
+    grid={"temperature": [0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
 )
 register_method(
     "DBSN",
     lambda direction="q2g": DualBankSinkhornNormalizer(direction=direction),
     family="hubness",
     description="dual bank Sinkhorn normalisation: query bank x (gallery + gallery bank)",
-    grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
+    grid={"temperature": [0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
 )

@@ -19,6 +19,7 @@ from ..utils._validation import (
 from ..utils._params import (
     DEPRECATED,
     N_NEIGHBORS,
+    STRENGTH_GRID,
     TEMPERATURE,
     deprecated,
     keyword_only,
@@ -429,20 +430,20 @@ register_method(
     lambda direction="q2g": InvertedSoftmax(direction=direction),
     family="hubness",
     description="inverted softmax over the query bank (tau=0.05)",
-    grid={"temperature": [0.01, 0.02, 0.05, 0.1]},
+    grid={"temperature": [0.01, 0.02, 0.05, 0.1], "strength": STRENGTH_GRID},
 )
 register_method(
     "QB-Norm",
     lambda direction="q2g": QBNorm(direction=direction),
     family="hubness",
     description="querybank normalisation, dynamic inverted softmax (tau=0.05, n_neighbors=1)",
-    grid={"temperature": [0.01, 0.02, 0.05, 0.1]},
+    grid={"temperature": [0.01, 0.02, 0.05, 0.1], "strength": STRENGTH_GRID},
 )
 register_method(
     "DSL",
     lambda direction="q2g": DualSoftmax(direction=direction),
     family="hubness",
     description="dual softmax over the test queries, transductive (tau=0.01)",
-    grid={"temperature": [0.005, 0.01, 0.02, 0.05]},
+    grid={"temperature": [0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
     transductive=True,
 )

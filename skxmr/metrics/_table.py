@@ -80,9 +80,11 @@ _ROWS = (
     Metric("recall", lambda S, R, k, ties: recall_at_k(S, R, k, ties=ties), True, "R@{k}",
            "{:.1f}", True, "% of test queries with a relevant item in the top {k}", uses_k=True),
     Metric("delta_recall", None, True, "ΔR@{k}", "{:+.1f}", True,
-           "R@{k} minus cosine's R@{k} on the same test queries, with its 95% paired "
-           "bootstrap interval over test queries (1000 resamples, seed 0); * marks "
-           "an interval that excludes 0", uses_k=True),
+           "R@{k} minus cosine's R@{k} on the same test queries, mean over the "
+           "bank/test splits, with its 95% bootstrap interval over the splits and, "
+           "within each, the test queries (1000 resamples, seed 0); * marks an "
+           "interval that excludes 0; n↑m↓ counts the splits whose own interval shows "
+           "a significant gain / loss", uses_k=True),
     Metric("median_rank", _ranked(median_rank), False, "MdR", "{:.1f}", True,
            "median rank of the best relevant item (1 = first)"),
     Metric("mean_rank", _ranked(mean_rank), False, "MnR", "{:.1f}", True,

@@ -49,6 +49,9 @@ MAX_TEMPERATURE = 1e6
 
 TEMPERATURE = [Number(numbers.Real, MIN_TEMPERATURE, MAX_TEMPERATURE, closed="both")]
 STRENGTH = [Number(numbers.Real, 0, 1, closed="both")]
+#: The strengths every registered grid searches: 0 (plain cosine) lets a
+#: tuned method choose "none of it", 1 is the published method.
+STRENGTH_GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
 N_JOBS = [Number(numbers.Integral, None, None, closed="neither"), None]
 WORKING_MEMORY = [Number(numbers.Real, 0, None, closed="neither"), None]
 N_NEIGHBORS = [Number(numbers.Integral, 1, None, closed="left")]

@@ -11,12 +11,22 @@ bound to a gallery, on synthetic float32 embeddings (d = 512 by default):
    and ranking time and the recall@10 of the approximate top 10 against the
    exact one,
 
+5. with ``--candidates N [N ...]``, instead of the table above: the recall@10
+   of the candidate path against the exact top 10 at each number of
+   candidates N, with the time per query of both. Linear-form methods search
+   a graph under their own scores; CSLS, QB-Norm, LS, MP and DN search under
+   cosine and re-score the candidates exactly. The methods searched under
+   cosine build the same graph: it is built once per gallery (its time
+   reported on the first) and shared,
+
 under a fixed ``working_memory`` budget, reporting seconds and the peak of
 traced (numpy) memory beyond the inputs. Time should grow linearly in
 n_bank × n_gallery and the peak should stay near the budget plus the
 per-gallery vectors, whatever n is.
 
     python benchmarks/bench_scale.py --quick
+    python benchmarks/bench_scale.py --gallery 100000 --bank 5000 --queries 500 \\
+        --methods Cosine,IS,SN,CSLS,QB-Norm,LS,MP --candidates 100 300 1000 3000
     python benchmarks/bench_scale.py --data cone --gallery 10000 100000 \\
         --bank 100000 --working-memory 1024 --max-iter 2
 """
@@ -73,6 +83,45 @@ def approximate_columns(est, index, G, Q):
     return f"{t1 - t0:>13.2f}{t2 - t1:>12.2f}{recall:>11.3f}"
 
 
+def candidate_rows(name, est, G, Q, n_candidates, shared):
+    """Recall@10 and ms per query of the candidate path at each number of
+    candidates, against the exact index's top 10 (one printed row)."""
+    import copy
+
+    from skxmr._serving import LinearCandidates
+
+    exact, t_index = timed(lambda: est.index(G))
+    ids_exact, t_exact = timed(lambda: exact.kneighbors(Q, 10, return_distance=False))
+    cosine = est._candidate_search == "cosine"
+    form = (1.0, None) if cosine else est._linear_form(exact.gallery_, exact.state_)
+    if form is None:
+        return f"{name:<10}{len(G):>10}  (no candidate path)"
+    t_graph = 0.0
+    if not (cosine and "cosine" in shared):
+        scale, offsets = form
+        graph, t_graph = timed(lambda: LinearCandidates(
+            exact.gallery_, scale, np.zeros(len(G)) if offsets is None else offsets))
+        if cosine:
+            shared["cosine"] = graph
+    # an approximate twin of the bound index: its statistics are not recomputed
+    approx = copy.copy(exact)
+    approx.approximate, approx._candidates = True, shared["cosine"] if cosine else graph
+    line = (f"{name:<10}{len(G):>10}{'cosine' if cosine else 'own':>8}{t_index:>9.1f}"
+            f"{t_graph:>9.1f}{1e3 * t_exact / len(Q):>9.2f}")
+    for n_cand in n_candidates:
+        approx.n_candidates = n_cand
+        ids, t = timed(lambda: approx.kneighbors(Q, 10, return_distance=False))
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, ids_exact)])
+        line += f"{recall:>10.3f}{1e3 * t / len(Q):>8.2f}"
+    return line
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - t0
+
+
 def serving_pair(est):
     """``(fit_target, make_index)`` for an estimator or a gallery-transform pipeline.
 
@@ -111,6 +160,11 @@ def main(argv=None):
         "for ANN)",
     )
     parser.add_argument("--quick", action="store_true", help="gallery 2k/5k/20k, bank 2k")
+    parser.add_argument(
+        "--candidates", type=int, nargs="+",
+        help="numbers of candidates per query: print the recall@10 table of the candidate "
+        "path against exact search instead of the scale table",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.gallery, args.bank, args.queries = [2_000, 5_000, 20_000], 2_000, 500
@@ -137,6 +191,9 @@ def main(argv=None):
         f"{args.data} data: bank {args.bank} pairs, {args.queries} queries, d={d}, float32, "
         f"working_memory={args.working_memory:g} MiB"
     )
+    if args.candidates:
+        with config_context(working_memory=args.working_memory):
+            return candidate_table(names, registry, X_bank, Q, galleries, args)
     print(
         "index s: binding the gallery (all per-gallery statistics); passes: matrix "
         "passes over bank x gallery (Sinkhorn: iterations); ns/entry: index seconds "
@@ -182,6 +239,29 @@ def main(argv=None):
                     line += approximate_columns(scorer, index, index.gallery_, Q)
                 print(line, flush=True)
                 index = None  # free the gallery statistics before the next size
+    return 0
+
+
+def candidate_table(names, registry, X_bank, Q, galleries, args):
+    print("search: the graph's scores (the method's own linear form, or cosine then exact "
+          "re-scoring); index s: the exact statistics; graph s: the HNSW build (M=32, "
+          "efConstruction=200; the cosine graph built once per gallery, shared); exact "
+          "ms/q: exact kneighbors per query; then recall@10 against exact and ms/q at "
+          "each number of candidates")
+    header = f"{'method':<10}{'n_gallery':>10}{'search':>8}{'index s':>9}{'graph s':>9}" \
+             f"{'exact ms':>9}"
+    for n_cand in args.candidates:
+        header += f"{'R@10 ' + str(n_cand):>10}{'ms/q':>8}"
+    print(header)
+    print("-" * len(header), flush=True)
+    shared = {n: {} for n in galleries}
+    for name in names:
+        est = registry[name]["factory"](direction="q2g")
+        if args.max_iter and "max_iter" in est.get_params():
+            est.set_params(max_iter=args.max_iter)
+        est.fit(X_bank)
+        for n, G in galleries.items():
+            print(candidate_rows(name, est, G, Q, args.candidates, shared[n]), flush=True)
     return 0
 
 

@@ -252,6 +252,35 @@ class RetrievalEstimator(_PairedRowsMixin, BaseEstimator, metaclass=ABCMeta):
         """
         return None
 
+    # Where GalleryIndex(approximate=True) takes its candidates: "linear"
+    # searches under the method's own linear form (no form: no candidate
+    # path); "cosine" searches under plain cosine, for methods that re-score
+    # a candidate set exactly in ``_score_candidates`` although their scores
+    # are not of the linear form (a per-query term, a gate, a non-linear f).
+    _candidate_search = "linear"
+
+    def _score_candidates(self, queries, gallery, state, ids):
+        """Exact scores of each query row against its own candidate items.
+
+        ``queries`` (n, d): normalised rows in the output dtype; ``ids``
+        (n, c): gallery rows (each row's candidates); returns (n, c), equal
+        (to rounding) to the entries ``score_matrix(queries, gallery)[i,
+        ids[i]]``. Per-query terms come from the banks and, where a method
+        needs the whole row (QB-Norm's top-1 gate), from the candidates.
+        Default: the linear form, ``scale * q.g - offsets[ids]`` (the
+        offsets relative, as :meth:`_row_scorer` subtracts them).
+        """
+        form = self._linear_form(gallery, state)
+        if form is None:
+            raise ValueError(f"{type(self).__name__} cannot score a candidate set.")
+        scale, offsets = form
+        S = candidate_similarities(queries, gallery, ids)
+        if scale != 1:
+            S *= scale
+        if offsets is not None:
+            S -= astype(relative_offsets(offsets), S.dtype)[ids]
+        return S
+
     def _linear_scores(self, queries, gallery, state):
         """``_score_queries`` of the linear-form methods: the shared path."""
         return self._row_scorer(gallery, state, result_dtype(queries, gallery))(queries)
@@ -602,6 +631,12 @@ class PairedTransformer(_PairedRowsMixin, TransformerMixin, BaseEstimator, metac
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def candidate_similarities(queries, gallery, ids):
+    """``S[i, j] = <queries[i], gallery[ids[i, j]]>`` in the queries' dtype:
+    each query against its own candidate rows (numpy)."""
+    return np.einsum("qd,qcd->qc", queries, gallery[ids].astype(queries.dtype, copy=False))
 
 
 def _score_chunk(rows, Q, scorer):

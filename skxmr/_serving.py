@@ -4,8 +4,9 @@
 statistics (its state, computed once by :func:`index` or
 :meth:`RetrievalEstimator.index`); :func:`index` binds a plain estimator or a
 Pipeline. Approximate candidates come from a faiss HNSW graph over the
-gallery with the method's offsets folded in (:class:`LinearCandidates`),
-re-scored exactly.
+gallery (:class:`LinearCandidates`) with the method's offsets folded in, or
+under plain cosine for the methods that re-score candidates; either way
+they are re-scored exactly.
 
 A method whose scores are *linear in the gallery*,
 ``score(q, g) = scale · qᵀg − offset(g)``, is a maximum-inner-product search
@@ -32,6 +33,20 @@ the query) and IVF lists measured no better (``benchmarks/bench_scale.py``
 and the scaling page); a denser graph (``ef_construction``) and a wider beam
 (``n_candidates``) are what raise recall.
 
+Methods whose scores are not of that form but can score a candidate set
+exactly -- CSLS, QB-Norm, local scaling, mutual proximity and distribution
+normalisation -- take their candidates from a graph under plain cosine and
+re-score them with the method's own score (the estimator's
+``_score_candidates`` hook): each candidate's statistics are the stored
+per-gallery ones, and the query's own term (CSLS's ``r(q)``, a local-scaling
+radius, the mutual-proximity distribution of ``q``, DN's ``½ qᵀμ_g``)
+needs only the fitted banks, so every returned score is the exact score of
+that item. QB-Norm's gate reads the query's top-1 cosine item among its
+candidates: the true one whenever the candidate set holds it. What is
+approximate is the candidate set: an item that the method ranks in the top
+``k`` but that is not among the query's ``n_candidates`` best by cosine
+(or that the graph misses) is not returned.
+
 faiss is optional (``pip install "skxmr[ann]"``).
 """
 
@@ -43,18 +58,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .utils._backend import astype, describe, dtype_name, get_backend
 from .utils._chunking import concat_rows, map_row_chunks
+from .utils._compat import optional_import
 from .utils._topk import sorted_top_k
 from .utils._validation import check_bool, check_n_neighbors, result_dtype
 
 
 def _import_faiss():
-    try:
-        import faiss
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "approximate search needs faiss: pip install 'skxmr[ann]' (faiss-cpu)"
-        ) from exc
-    return faiss
+    return optional_import("faiss", "ann", "approximate search")
 
 
 class LinearCandidates:
@@ -118,23 +128,45 @@ def _top_k_chunk(rows, Q, scorer, k):
     return sorted_top_k(scorer(Q[rows, ...]), k)
 
 
-def _candidate_top_k_chunk(rows, Q, candidates, G, scale, offsets, n_cand, k, scorer):
+def _candidate_top_k_chunk(rows, Q, candidates, estimator, G, state, n_cand, k, scorer):
     """Best ``k`` of the query rows ``rows`` among their ``n_cand`` graph
-    candidates, re-scored exactly; a chunk task."""
-    Qr = Q[rows]
+    candidates, re-scored exactly by the estimator; a chunk task."""
+    Qr = astype(Q[rows], scorer.dtype)
     ids = candidates.search(Qr, n_cand)
-    found = ids >= 0  # faiss pads with -1 when it finds fewer
-    safe = np.where(found, ids, 0)
-    S = scale * np.einsum("qd,qcd->qc", Qr, G[safe]) - offsets[safe]
+    found = ids >= 0  # faiss pads with -1 (after the found ones) when it finds fewer
+    # The padding is filled with the row's best candidate, so that a method
+    # whose per-query term reads the whole candidate row (QB-Norm's top-1)
+    # sees only real items; the duplicates are masked out below.
+    safe = np.where(found, ids, np.maximum(ids[:, :1], 0))
+    S = estimator._score_candidates(Qr, G, state, safe)
     S = np.where(found, S, -np.inf).astype(scorer.dtype, copy=False)
     order = np.lexsort((safe, -S), axis=1)[:, :k]
     scores, idx = np.take_along_axis(S, order, 1), np.take_along_axis(safe, order, 1)
     # Rows where the graph found fewer than k items (e.g. a gallery of
-    # duplicates) are scored exactly instead of padded with index 0.
+    # duplicates) are scored exactly instead of padded.
     short = np.flatnonzero(found.sum(axis=1) < k)
     if short.size:
         scores[short], idx[short] = sorted_top_k(scorer(Qr[short]), k)
     return scores, idx
+
+
+def _check_n_candidates(n_candidates, approximate):
+    if n_candidates is None:
+        return None
+    if isinstance(n_candidates, (bool, np.bool_)) or not isinstance(
+            n_candidates, (int, np.integer)):
+        raise TypeError(f"n_candidates must be an integer, got {type(n_candidates).__name__}.")
+    if n_candidates < 1:
+        raise ValueError(
+            f"n_candidates={n_candidates} must be a positive number of candidates per "
+            "query (more than the gallery holds means the whole gallery)."
+        )
+    if not approximate:
+        raise ValueError(
+            "n_candidates applies to approximate search only: pass approximate=True, "
+            "or leave n_candidates=None for exact search."
+        )
+    return int(n_candidates)
 
 
 class GalleryIndex:
@@ -144,11 +176,17 @@ class GalleryIndex:
     batch of queries then costs the query × gallery product plus the
     method's per-row work, in memory-bounded chunks.
 
-    With ``approximate=True`` (methods whose scores are
-    ``scale · qᵀg − offset(g)``: cosine, inverted softmax, SN, DBSN, ...),
-    :meth:`kneighbors` takes ``n_candidates`` per query from a faiss HNSW
-    graph built on the gallery with the method's offsets folded in, then
-    re-scores them exactly; :meth:`score` stays exact.
+    With ``approximate=True``, :meth:`kneighbors` takes ``n_candidates``
+    per query from a faiss HNSW graph and re-scores them exactly;
+    :meth:`score` stays exact. Methods whose scores are
+    ``scale · qᵀg − offset(g)`` (cosine, inverted softmax, SN, DBSN, DBNorm,
+    NNN) search a graph with their offsets folded in; CSLS, QB-Norm, local
+    scaling, mutual proximity and distribution normalisation search under
+    cosine and re-score each candidate with their own score. The returned
+    scores are exact (the entries of :meth:`score` for those items; for
+    QB-Norm when the candidates hold the query's top-1 cosine item, which
+    decides its gate); the candidate set is the approximation: the top-k
+    can miss an item outside a query's candidates.
 
     Parameters
     ----------
@@ -159,14 +197,16 @@ class GalleryIndex:
     gallery : array-like of shape (n_gallery, d)
         The gallery to serve.
     approximate : bool, default=False
-        Build the faiss candidate graph (needs ``skxmr[ann]``).
+        Build the faiss candidate graph (needs ``skxmr[ann]``). Methods
+        with neither form (e.g. the calibration estimators) raise
+        ``ValueError``.
     n_candidates : int, default=None
         Candidates per query for approximate search (at least
-        ``n_neighbors`` are taken); ``None`` means
-        ``max(30 * n_neighbors, 300)``: recall@10 against exact search
-        ≥ 0.99 on 10k synthetic items for every linear-form method, 0.97
-        for cosine and 0.65-0.72 for the normalised methods on 100k (see
-        the scaling page and ``benchmarks/bench_scale.py --approximate``).
+        ``n_neighbors`` are taken, at most the gallery); only with
+        ``approximate=True``. ``None`` means ``max(30 * n_neighbors, 300)``.
+        Measured recall@10 against exact search at 10⁵ items for each
+        method and several values: the scaling page
+        (``benchmarks/bench_scale.py --candidates``).
 
     Attributes
     ----------
@@ -196,9 +236,7 @@ class GalleryIndex:
         # a shallow copy shares the arrays and costs no memory.
         self.estimator = copy.copy(estimator)
         self.approximate = check_bool(approximate, "approximate")
-        self.n_candidates = n_candidates
-        if n_candidates is not None:
-            check_n_neighbors(n_candidates, np.iinfo(np.int32).max, "n_candidates", "candidates")
+        self.n_candidates = _check_n_candidates(n_candidates, self.approximate)
         self.gallery_ = estimator._check_items(gallery, "gallery")
         self.state_ = estimator._prepare_gallery(self.gallery_)
         self._build_candidates()
@@ -213,16 +251,18 @@ class GalleryIndex:
                 "approximate=True builds a faiss graph, which needs numpy arrays; "
                 f"the gallery is on {describe(self.gallery_)}."
             )
-        form = self.estimator._linear_form(self.gallery_, self.state_)
+        est = self.estimator
+        form = (1.0, None) if est._candidate_search == "cosine" else est._linear_form(
+            self.gallery_, self.state_)
         if form is None:
             raise ValueError(
                 f"approximate=True needs scores linear in the gallery "
-                f"(scale * q.g - offset(g)); {type(self.estimator).__name__}'s are not."
+                f"(scale * q.g - offset(g)) or an exact re-scoring of candidates; "
+                f"{type(est).__name__}'s have neither."
             )
         scale, offsets = form
-        form = scale, np.zeros(self.n_gallery) if offsets is None else offsets
-        self._linear = form
-        self._candidates = LinearCandidates(self.gallery_, *form)
+        self._candidates = LinearCandidates(
+            self.gallery_, scale, np.zeros(self.n_gallery) if offsets is None else offsets)
 
     def __getstate__(self):
         # The per-dtype scorers are a cache (they hold copies of the
@@ -321,13 +361,16 @@ class GalleryIndex:
     def _approximate_top_k(self, Q, k, dtype):
         # At least k candidates, so that every row has k neighbours to return.
         n_cand = min(max(self.n_candidates or max(30 * k, 300), k), self.n_gallery)
-        scale, offsets = self._linear
-        G = self.gallery_
+        G, est = self.gallery_, self.estimator
+        # Per query row: the gathered candidate rows and their per-item
+        # statistics, and the method's work on an n_cand-wide row.
+        item_bytes = sum(v.dtype.itemsize * int(np.prod(v.shape[1:])) for v in self.state_.values())
+        per_row = n_cand * (8 * (G.shape[1] + 2) + item_bytes) + est._bytes_per_query_row(n_cand)
         parts = map_row_chunks(
-            _candidate_top_k_chunk, Q.shape[0], 8 * n_cand * (G.shape[1] + 2),
-            args=(Q, self._candidates, G, scale, offsets, n_cand, k, self._scorer(dtype)),
-            n_jobs=getattr(self.estimator, "n_jobs", None),
-            working_memory=getattr(self.estimator, "working_memory", None),
+            _candidate_top_k_chunk, Q.shape[0], per_row,
+            args=(Q, self._candidates, est, G, self.state_, n_cand, k, self._scorer(dtype)),
+            n_jobs=getattr(est, "n_jobs", None),
+            working_memory=getattr(est, "working_memory", None),
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

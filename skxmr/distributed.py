@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._ot._common import SCALING_DOMAIN_MAX_SPREAD, _convergence
 from .utils._backend import astype
 from .utils._chunking import chunk_n_rows, row_slices
+from .utils._compat import optional_import
 from .utils._params import value_of
 from .utils._math import OFFSET_REFERENCE_ABOVE
 from .utils._topk import sorted_top_k
@@ -48,13 +49,7 @@ __all__ = ["ShardedIndex"]
 
 
 def _import_distributed():
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "the sharded engine needs dask.distributed: pip install 'skxmr[dask]'"
-        ) from exc
-    return distributed
+    return optional_import("distributed", "dask", "the sharded engine")
 
 
 # ------------------------------------------------------------ shard tasks

@@ -64,3 +64,10 @@ def test_local_joblib_backend():
     assert _compat.local_joblib_backend()
     with joblib.parallel_backend("threading"):
         assert _compat.local_joblib_backend()
+
+
+def test_optional_import_names_the_extra():
+    assert _compat.optional_import("joblib", "dask", "anything") is joblib
+    with pytest.raises(ImportError, match=r"approximate search needs no_such_module_xmr, "
+                       r"which is not installed: pip install 'skxmr\[ann\]'"):
+        _compat.optional_import("no_such_module_xmr", "ann", "approximate search")

@@ -119,6 +119,47 @@ def test_a_closure_is_refused_under_dask_instead_of_hanging(dask_client):
         map_row_chunks(lambda rows, A: A[rows], 100, 2**20, args=(A,), working_memory=10)
 
 
+@pytest.mark.parametrize("cls, tau", [(skxmr.SinkhornNormalizer, 0.05),
+                                      (skxmr.DualBankSinkhornNormalizer, 1e-4)])
+def test_streamed_sinkhorn_runs_in_workers_and_equals_serial(cls, tau, workers, monkeypatch):
+    """Streamed SN (scaling domain) and DBSN (log domain at τ = 1e-4): with a
+    budget the kernel does not fit, every pass goes to the worker processes
+    (loky, the dask cluster) and the scores equal the serial ones."""
+    from skxmr._ot import _log, _streamed
+
+    X_bank, X_test = make_pairs(60, seed=1), make_pairs(40, seed=2)
+    est = cls(temperature=tau, working_memory=0.005)  # < the 60 x 40+ kernel
+    S = clone(est).fit(X_bank).decision_function(X_test)
+    dispatched = []
+    for module in (_streamed, _log):
+        def spy(task, args, *, pool=None, n_jobs=None, _run=module.map_runs):
+            dispatched.append((task.__name__, pool is None and len(args) > 1))
+            return _run(task, args, pool=pool, n_jobs=n_jobs)
+
+        monkeypatch.setattr(module, "map_runs", spy)
+    with deadline(120), workers():
+        S_w = clone(est).set_params(n_jobs=2).fit(X_bank).decision_function(X_test)
+    np.testing.assert_allclose(S_w, S, rtol=0, atol=1e-12)
+    passes = [to_workers for _, to_workers in dispatched]
+    assert passes and all(passes), dispatched  # streamed, each pass in worker runs
+
+
+@pytest.mark.parametrize("estimator", [skxmr.CSLS(n_neighbors=3), skxmr.InvertedSoftmax()],
+                         ids=_ids)
+def test_approximate_kneighbors_in_workers_equals_serial(estimator, workers):
+    """The candidate path's chunk tasks (the faiss graph and the estimator as
+    arguments) run in worker processes and give the serial top-k."""
+    pytest.importorskip("faiss")
+    est, Q, G = _fitted(estimator)
+    index = est.index(G, approximate=True, n_candidates=10)
+    with config_context(working_memory=0.001):  # a few rows per chunk
+        s, i = index.kneighbors(Q, 5)
+        with deadline(120), workers():
+            s_w, i_w = index.kneighbors(Q, 5)
+    np.testing.assert_array_equal(i_w, i)
+    np.testing.assert_allclose(s_w, s, rtol=1e-12, atol=1e-12)
+
+
 def _where(rows, A, state):
     return [(os.getpid(), id(A), id(state))]
 

@@ -526,8 +526,6 @@ def test_nnn_approximate_index_equals_exact():
     approx = est.index(G, approximate=True, n_candidates=40).kneighbors(Q, n_neighbors=5)
     np.testing.assert_array_equal(approx[1], exact[1])
     np.testing.assert_allclose(approx[0], exact[0], rtol=1e-12)
-    with pytest.raises(ValueError, match="linear"):
-        MutualProximity().fit(X_bank).index(G, approximate=True)
 
 
 # ---------------------------------------------------------------- backends

@@ -6,7 +6,8 @@ Adding a method is one module (a :class:`HubnessEstimator` subclass with its
 :mod:`skxmr.hubness` and its test.
 """
 
-from .._base import RetrievalEstimator
+from .._base import RetrievalEstimator, candidate_similarities
+from ..utils._backend import get_backend
 from ..utils._docstrings import BANK_ATTRS_DOC, fill_doc
 from ..utils._params import N_JOBS, PAIR_JOBS_DOC, STRENGTH, param_doc
 
@@ -54,3 +55,27 @@ class HubnessEstimator(RetrievalEstimator):
         self.n_query_features = n_query_features
         self.direction = direction
         self.n_jobs = n_jobs
+
+
+class ItemwiseScores:
+    """Scores computed from the cosines, the banks and per-item statistics.
+
+    A method whose score of ``(q, g)`` reads the cosine ``S(q, g)``, terms
+    of the query computed from the fitted banks, and ``g``'s entries of the
+    gallery state implements ``_from_similarities(queries, S, items)``, with
+    ``items`` broadcasting against ``S``: the full state for a gallery
+    (``S``: queries × gallery) or its rows gathered at each query's
+    candidates (``S``: queries × candidates). The same code then scores
+    both, and approximate serving re-scores cosine candidates exactly.
+    Listed before :class:`HubnessEstimator` among the bases.
+    """
+
+    _candidate_search = "cosine"
+
+    def _score_queries(self, queries, gallery, state):
+        S = get_backend(queries=queries).dot(queries, gallery.T)
+        return self._from_similarities(queries, S, state)
+
+    def _score_candidates(self, queries, gallery, state, ids):
+        S = candidate_similarities(queries, gallery, ids)
+        return self._from_similarities(queries, S, {key: v[ids] for key, v in state.items()})

@@ -4,14 +4,14 @@ from ..utils._backend import astype, get_backend
 from .._registry import register_method
 from ..utils._params import N_NEIGHBORS, STRENGTH_GRID, keyword_only, param_doc
 from ..utils._validation import check_n_neighbors
-from ._base import HubnessEstimator, hubness_doc
+from ._base import HubnessEstimator, ItemwiseScores, hubness_doc
 from ._kernels import _mean_top_k
 
 
 # ------------------------------------------------------------------- CSLS
 @hubness_doc(n_neighbors=param_doc("n_neighbors", 10, "At most the size of each bank "
                                     "(checked in ``fit``)."))
-class CSLS(HubnessEstimator):
+class CSLS(ItemwiseScores, HubnessEstimator):
     """Cross-domain similarity local scaling (Conneau et al., 2018).
 
     With ``r_B(g)`` the mean of the ``k`` largest similarities of gallery item
@@ -24,6 +24,10 @@ class CSLS(HubnessEstimator):
     which is plain cosine for ``α = 0`` and exactly the paper's CSLS for
     ``α = 1``. ``r(q)`` is constant along a query's row, so only ``r_B(g)``
     changes rankings; it is kept so that ``α = 1`` gives the paper's values.
+    ``r(q)`` needs only the gallery bank, so approximate serving
+    (``index(G, approximate=True)``) takes candidates by cosine and scores
+    each one exactly (as kiez re-ranks candidates); only the candidate set
+    is approximate.
 
     Parameters
     ----------
@@ -69,14 +73,14 @@ class CSLS(HubnessEstimator):
     def _prepare_gallery(self, gallery):
         return {"r": _mean_top_k(gallery, self.query_bank_, self.n_neighbors, self.n_jobs)}
 
-    def _score_queries(self, queries, gallery, state):
-        # S + α(S - r_B(g) - r(q)), in place in S's dtype
+    def _from_similarities(self, queries, S, items):
+        """``S + α(S - r_B(g) - r(q))`` in place in S's dtype; ``r(q)``
+        needs only the gallery bank (see :class:`ItemwiseScores`)."""
         a = self.strength
-        S = get_backend(queries=queries).dot(queries, gallery.T)
         # queries is already one chunk of a parallel map: no nested workers
         r_q = _mean_top_k(queries, self.gallery_bank_, self.n_neighbors, n_jobs=1)
         S *= 1.0 + a
-        S -= astype(a * state["r"], S.dtype)
+        S -= astype(a * items["r"], S.dtype)
         S -= astype(a * r_q, S.dtype)[:, None]
         return S
 

@@ -22,12 +22,13 @@ import numbers
 import numpy as np
 from ..utils._compat import Interval, StrOptions
 
+from .._base import candidate_similarities
 from ..utils._backend import astype, dtype_name, get_backend
 from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
 from ..utils._params import N_NEIGHBORS, STRENGTH_GRID, keyword_only, param_doc
 from ..utils._topk import row_kth_largest
-from ._base import HubnessEstimator, hubness_doc
+from ._base import HubnessEstimator, ItemwiseScores, hubness_doc
 from ._kernels import _mean_top_k, _prefer
 
 # A bank radius (local scaling) of exactly zero -- an item equal to its k
@@ -255,7 +256,7 @@ def nnn_scores(queries, gallery, query_bank, *, n_neighbors=256, alpha=0.5, stre
 
 # ---------------------------------------------------- distribution normalisation
 @hubness_doc()
-class DistributionNormalization(HubnessEstimator):
+class DistributionNormalization(ItemwiseScores, HubnessEstimator):
     """Test-time distribution normalization (DN, Zhou et al., 2023).
 
     With ``μ_q`` and ``μ_g`` the means of the (L2-normalised) query bank and
@@ -269,8 +270,10 @@ class DistributionNormalization(HubnessEstimator):
     along a row, and a per-gallery offset, which alone changes rankings.
     The estimator returns ``S + α (f - S)``. The per-query term is kept so
     that ``strength=1`` gives the paper's values; as for :class:`CSLS`, the
-    scores are then not of the ``q·g - offset(g)`` form that approximate
-    candidate search needs, so an index of DN is exact only. The paper
+    scores are then not of the ``q·g - offset(g)`` form, so approximate
+    serving (``index(G, approximate=True)``) takes candidates by cosine and
+    scores each one exactly (the per-query term needs only ``μ_g``); only
+    the candidate set is approximate. The paper
     estimates the means from a batch of unlabelled test-time samples; here
     they come from the banks of :meth:`fit`.
 
@@ -325,13 +328,12 @@ class DistributionNormalization(HubnessEstimator):
         g_mu = astype(nx.dot(gallery, astype(mu_q, gallery.dtype)), "float64")
         return {"offset": 0.5 * g_mu - 0.25 * nx.dot(mu_q, mu_g)}
 
-    def _score_queries(self, queries, gallery, state):
-        # S - α(½ qᵀμ_g + offset(g)), in place in S's dtype
-        nx = get_backend(queries=queries)
+    def _from_similarities(self, queries, S, items):
+        """``S - α(½ qᵀμ_g + offset(g))`` in place in S's dtype; the query's
+        term needs only ``μ_g`` (see :class:`ItemwiseScores`)."""
         a = self.strength
-        S = nx.dot(queries, gallery.T)
-        row = nx.dot(queries, astype(self.gallery_mean_, queries.dtype))
-        S -= astype(a * state["offset"], S.dtype)
+        row = get_backend(queries=queries).dot(queries, astype(self.gallery_mean_, queries.dtype))
+        S -= astype(a * items["offset"], S.dtype)
         S -= astype((0.5 * a) * row, S.dtype)[:, None]
         return S
 
@@ -417,7 +419,10 @@ class MutualProximity(HubnessEstimator):
     banks there is no shared set, so the product of the two marginals is
     used for both forms (the paper's Gaussian form assumes independence
     too). Every statistic depends on one gallery item only: an index can
-    ``add`` items; the scores are not linear in the gallery.
+    ``add`` items. The scores are not linear in the gallery, but ``P_q``
+    needs only the gallery bank, so approximate serving
+    (``index(G, approximate=True)``) takes candidates by cosine and scores
+    each one exactly; only the candidate set is approximate.
 
     Parameters
     ----------
@@ -455,6 +460,7 @@ class MutualProximity(HubnessEstimator):
         **HubnessEstimator._parameter_constraints,
         "method": [StrOptions({"gaussian", "empirical"})],
     }
+    _candidate_search = "cosine"
 
     @keyword_only("strength")
     def __init__(self, method="gaussian", *, strength=1.0, n_query_features=None, direction="q2g",
@@ -481,20 +487,43 @@ class MutualProximity(HubnessEstimator):
     def _score_queries(self, queries, gallery, state):
         nx = get_backend(queries=queries)
         S = nx.dot(queries, gallery.T)
-        S64 = astype(S, "float64")
+        if self.method == "gaussian":
+            S_cdf = astype(S, "float64")
+            log_pg = nx.special("log_ndtr", (S_cdf - state["mean"]) / state["std"])
+        else:
+            S_cdf = nx.dot(astype(queries, "float64"), astype(gallery, "float64").T)
+            log_pg = nx.log(_interpolated_cdf(state["sorted"], S_cdf.T)).T
+        return self._blend(queries, S, S_cdf, log_pg)
+
+    def _score_candidates(self, queries, gallery, state, ids):
+        # P_q needs only the gallery bank: exact on any candidate set
+        S = candidate_similarities(queries, gallery, ids)
+        if self.method == "gaussian":
+            S_cdf = astype(S, "float64")
+            log_pg = get_backend(queries=queries).special(
+                "log_ndtr", (S_cdf - state["mean"][ids]) / state["std"][ids])
+        else:
+            S_cdf = candidate_similarities(astype(queries, "float64"), gallery, ids)
+            # one CDF row per (query, candidate): the candidate's sorted bank row
+            log_pg = np.log(_interpolated_cdf(state["sorted"][ids.ravel()],
+                                              S_cdf.reshape(-1, 1))).reshape(ids.shape)
+        return self._blend(queries, S, S_cdf, log_pg)
+
+    def _blend(self, queries, S, S_cdf, log_pg):
+        """``S + α(log P_q + log P_g - S)`` in S's dtype, from ``log P_g``
+        (per entry) and the similarities ``S_cdf`` the CDFs read (float64)."""
+        nx = get_backend(queries=queries)
         # queries is already one chunk of a parallel map: no nested workers
         if self.method == "gaussian":
             m = _bank_pass(queries, self.gallery_bank_, _moments, n_jobs=1)
             _check_spread(m[:, 1], queries, "query to the gallery bank")
-            f = nx.special("log_ndtr", (S64 - m[:, :1]) / m[:, 1:]) + nx.special(
-                "log_ndtr", (S64 - state["mean"]) / state["std"])
+            log_pq = nx.special("log_ndtr", (S_cdf - m[:, :1]) / m[:, 1:])
         else:
             q64 = astype(queries, "float64")
             own = _sort_rows(nx.dot(q64, astype(self.gallery_bank_, "float64").T))
-            S_exact = nx.dot(q64, astype(gallery, "float64").T)
-            f = nx.log(_interpolated_cdf(own, S_exact)) \
-                + nx.log(_interpolated_cdf(state["sorted"], S_exact.T)).T
-        return astype(S64 + self.strength * (f - S64), S.dtype)
+            log_pq = nx.log(_interpolated_cdf(own, S_cdf))
+        S64 = astype(S, "float64")
+        return astype(S64 + self.strength * (log_pq + log_pg - S64), S.dtype)
 
 
 def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, method="gaussian",
@@ -540,7 +569,7 @@ def mutual_proximity_scores(queries, gallery, query_bank, gallery_bank, *, metho
 @hubness_doc(n_neighbors=param_doc("n_neighbors", 10, "Larger than a bank it is clipped to that "
                                     "bank's size (for ``\"standard\"`` the radius is then the "
                                     "distance to the farthest bank item)."))
-class LocalScaling(HubnessEstimator):
+class LocalScaling(ItemwiseScores, HubnessEstimator):
     """Local scaling and its non-iterative contextual dissimilarity (NICDM).
 
     On cosine distances ``d = 1 - S``, each item gets a radius from its
@@ -559,6 +588,9 @@ class LocalScaling(HubnessEstimator):
     the cosine scale: ``f = S`` for radii of 1), and the estimator returns
     ``S + α (f - S)``. A radius of zero (an item equal to its ``k`` nearest
     bank items) is floored at ``1e-12`` so that every score is finite.
+    A query's radius needs only the gallery bank, so approximate serving
+    (``index(G, approximate=True)``) takes candidates by cosine and scores
+    each one exactly; only the candidate set is approximate.
 
     Parameters
     ----------
@@ -619,12 +651,13 @@ class LocalScaling(HubnessEstimator):
     def _prepare_gallery(self, gallery):
         return {"radius": self._radius(gallery, self.query_bank_, self.n_jobs)}
 
-    def _score_queries(self, queries, gallery, state):
+    def _from_similarities(self, queries, S, items):
+        """``S + α(1 - D - S)`` in S's dtype; the query's radius needs only
+        the gallery bank (see :class:`ItemwiseScores`)."""
         nx = get_backend(queries=queries)
-        S = nx.dot(queries, gallery.T)
         S64 = astype(S, "float64")
         # queries is already one chunk of a parallel map: no nested workers
-        r = self._radius(queries, self.gallery_bank_, n_jobs=1)[:, None] * state["radius"]
+        r = self._radius(queries, self.gallery_bank_, n_jobs=1)[:, None] * items["radius"]
         d = 1.0 - S64
         f = 1.0 - d / nx.sqrt(r) if self.method == "nicdm" else nx.exp(-(d * d) / r)
         return astype(S64 + self.strength * (f - S64), S.dtype)

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
+from .._base import candidate_similarities
 from ..utils._backend import astype, get_backend, is_numpy
+from ..utils._math import relative_offsets
 from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
 from ..utils._validation import (
@@ -187,7 +189,11 @@ class QBNorm(HubnessEstimator):
     ``k`` is the ``n_neighbors`` parameter.
 
     ``A`` depends on the whole gallery, so a :class:`~skxmr.GalleryIndex` of
-    this estimator cannot ``add`` items.
+    this estimator cannot ``add`` items. Approximate serving
+    (``index(G, approximate=True)``) takes candidates by cosine, gates on
+    the best of them and scores each one exactly: the scores are the exact
+    ones whenever the candidates hold the query's top-1 cosine item (the
+    first thing a cosine graph finds); the candidate set is approximate.
 
     {offsets}
 
@@ -227,6 +233,7 @@ class QBNorm(HubnessEstimator):
     }
     _renamed_params = {"k": "n_neighbors"}
     _separable_gallery = False
+    _candidate_search = "cosine"
 
     @keyword_only("k", "strength")
     def __init__(self, temperature=0.05, *, n_neighbors=1, strength=1.0, n_query_features=None,
@@ -248,6 +255,16 @@ class QBNorm(HubnessEstimator):
     def _score_queries(self, queries, gallery, state):
         S = get_backend(queries=queries).dot(queries, gallery.T)
         return _gated_offsets(S, [(state["active"], self.strength * state["h"])])
+
+    def _score_candidates(self, queries, gallery, state, ids):
+        # The gate reads the query's top-1 cosine item among its candidates
+        # (ties: the lower gallery row, as argmax over a full row): the true
+        # top-1 whenever the candidate set holds it.
+        S = candidate_similarities(queries, gallery, ids)
+        best = np.where(S == S.max(axis=1, keepdims=True), ids, np.iinfo(ids.dtype).max)
+        gated = state["active"][best.min(axis=1)][:, None]
+        off = astype(relative_offsets(self.strength * state["h"]), S.dtype)[ids]
+        return np.subtract(S, off, out=S, where=gated)
 
 
 def qb_norm_scores(queries, gallery, query_bank, *, temperature=0.05, n_neighbors=1, strength=1.0,

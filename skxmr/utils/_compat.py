@@ -15,8 +15,8 @@ change of those libraries then touches this module alone;
 __all__ = [
     "HasMethods", "Hidden", "Interval", "InvalidParameterError", "Options", "StrOptions",
     "array_namespace", "check_feature_names_in", "device", "get_namespace",
-    "get_output_config", "is_threading_backend", "local_joblib_backend", "sklearn_check_same_namespace",
-    "sklearn_estimator_checks", "validate_params",
+    "get_output_config", "is_threading_backend", "local_joblib_backend", "optional_import",
+    "sklearn_check_same_namespace", "sklearn_estimator_checks", "validate_params",
 ]
 
 # Parameter validation: the constraint vocabulary of every estimator. It has
@@ -156,3 +156,17 @@ def sklearn_estimator_checks(estimator, expected_failed_checks, xfail_strict=Non
             item = pytest.param(*item.values, marks=marks, id=item.id)
         params.append(item)
     return params
+
+
+def optional_import(module, extra, feature):
+    """Import the optional dependency ``module``, or raise ``ImportError``
+    naming the ``skxmr[extra]`` that installs it: the one way the package
+    says an optional extra is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{feature} needs {module}, which is not installed: pip install 'skxmr[{extra}]'"
+        ) from exc

@@ -423,3 +423,21 @@ def test_streamed_chunk_buffer_on_every_backend(backend, emb):
                                atol=5e-6 if backend.dtype == "float32" else 1e-10)
     if backend.name in ("numpy", "torch") and str(backend.device or "cpu") == "cpu":
         assert 0 < buffer.nbytes <= 0.01 * 2**20
+
+
+def test_allow_tf32_leaves_cpu_results_unchanged(backend, emb):
+    """TF32 is for CUDA matrix products: on every other device the
+    potentials, stored and streamed, are bit for bit those without it."""
+    from skxmr._ot import block_potentials
+
+    bank, cols = emb
+    with backend.dispatch():
+        B, C = backend.asarray(bank), backend.asarray(cols)
+        for wm in (None, 0.01):
+            h = [backend.to_numpy(block_potentials(
+                B, [C], 0.05, 5, None, working_memory=wm, n_jobs=None, exact_error=None,
+                allow_tf32=flag)[0]) for flag in (False, True)]
+            if str(backend.device or "cpu") == "cpu" or backend.name != "torch":
+                np.testing.assert_array_equal(h[0], h[1])
+            else:  # CUDA: TF32 products, within their rounding (see allow_tf32)
+                np.testing.assert_allclose(h[0], h[1], rtol=0, atol=2e-3)

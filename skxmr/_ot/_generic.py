@@ -53,11 +53,12 @@ def stored_source(nx, M, inv_tau, like64):
     return source
 
 
-def product_source(nx, B, blocks, inv_tau, like64):
+def product_source(nx, B, blocks, inv_tau, like64, allow_tf32=False):
     """``rows -> B[rows] [C_1 | C_2 | ...]ᵀ / τ`` in the inputs' precision
     (float32 products are twice as fast); 1/τ is folded into the bank rows,
     in float64 where it would overflow float32. ``source.dtype``: the
-    blocks' dtype name."""
+    blocks' dtype name. ``allow_tf32``: float32 products of CUDA tensors
+    in TF32 (``nx.tf32_matmul``; a no-op elsewhere)."""
     if abs(inv_tau) > 1e37:  # see _math.scaled_product_dtype
         zero = _zeros64(nx, (1, 1), like64)
         B = B + zero
@@ -71,13 +72,14 @@ def product_source(nx, B, blocks, inv_tau, like64):
         """The block of ``rows``, written into ``out`` (its rows' kernel or
         a reused chunk buffer) where the library writes into a given array."""
         Bs = B[rows, ...] * inv_tau
-        if out is None:
-            parts = [nx.dot(Bs, C.T) for C in blocks]
-        else:
-            views = [out[:, lo:hi] for lo, hi in zip(bounds, bounds[1:])]
-            parts = [nx.dot_into(Bs, C.T, v) for C, v in zip(blocks, views)]
-            if all(p is v for p, v in zip(parts, views)):
-                return out
+        with nx.tf32_matmul(B) if allow_tf32 else nullcontext():
+            if out is None:
+                parts = [nx.dot(Bs, C.T) for C in blocks]
+            else:
+                views = [out[:, lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+                parts = [nx.dot_into(Bs, C.T, v) for C, v in zip(blocks, views)]
+                if all(p is v for p, v in zip(parts, views)):
+                    return out
         return parts[0] if len(parts) == 1 else nx.concatenate(parts, axis=1)
 
     source.dtype, source.writes_into = dtype_name(B), True

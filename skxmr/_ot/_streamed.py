@@ -173,7 +173,7 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
 
 
 def _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b, *, fits, store32,
-                        working_memory, exact_error, buffer):
+                        working_memory, exact_error, buffer, allow_tf32):
     """:func:`_embedding_potentials` on another backend (torch, CPU or CUDA):
     the generic path of :mod:`._generic`, with the same choice of kernel
     (a stored float32 kernel from float32 products where the spread allows;
@@ -187,7 +187,7 @@ def _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b, *, fits
     if store32:
         B32, *C32 = (nx.astype(X, "float32") for X in (B, *blocks))
         try:
-            out = nx_sinkhorn(nx, product_source(nx, B32, C32, inv_tau, a), *args,
+            out = nx_sinkhorn(nx, product_source(nx, B32, C32, inv_tau, a, allow_tf32), *args,
                               store=True, item_bytes=4, **kw)
         except _SpreadTooLarge:
             pass
@@ -198,7 +198,7 @@ def _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b, *, fits
         zero = nx.zeros((1, 1), type_as=a)
         source = product_source(nx, B + zero, [C + zero for C in blocks], inv_tau, a)
     else:
-        source = product_source(nx, B, blocks, inv_tau, a)
+        source = product_source(nx, B, blocks, inv_tau, a, allow_tf32)
     item = 8 if fits else max(np.dtype(dtype_name(B)).itemsize, 4)
     out = nx_sinkhorn(nx, source, *args, store=fits, item_bytes=item, **kw)
     return out + (not fits,)
@@ -206,7 +206,7 @@ def _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b, *, fits
 
 def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None, *,
                           working_memory, n_jobs, method="auto", exact_error=False,
-                          precision="auto", buffer=None):
+                          precision="auto", buffer=None, allow_tf32=False):
     """Sinkhorn of ``M = B [C_1 | C_2 | ...]ᵀ`` from validated embeddings.
 
     Stored kernels (numpy) live in ``buffer`` (a :class:`KernelBuffer`,
@@ -245,7 +245,8 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
     if not isinstance(B, np.ndarray):
         return _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b,
                                    fits=fits, store32=store32, working_memory=working_memory,
-                                   exact_error=exact_error, buffer=buffer)
+                                   exact_error=exact_error, buffer=buffer,
+                                   allow_tf32=allow_tf32)
     if store32:
         with buffer.array((n_rows, n_cols), np.float32) as K:
             BlockProduct(B, blocks, 1.0, np.float32)(slice(None), K)

@@ -22,6 +22,7 @@ new library means one class here (registered in :data:`BACKENDS`) and one
 entry in the test suite's backend list (``tests/conftest.py``).
 """
 
+import contextlib
 import functools
 import os
 
@@ -148,6 +149,12 @@ class _Primitives:
         """``a @ b``, written into ``out`` (returned) where the library
         writes into a given array (numpy, torch); otherwise a new array."""
         return self.dot(a, b)
+
+    def tf32_matmul(self, like):
+        """Context in which float32 matrix products beside ``like`` may use
+        TF32 (tensor cores, a 10-bit mantissa): torch on CUDA only; a no-op
+        elsewhere."""
+        return contextlib.nullcontext()
 
     def row_min_max(self, E):
         """Row minima and maxima of a matrix."""
@@ -472,6 +479,11 @@ def _torch_backend():
 
             return torch.matmul(a, b, out=out)
 
+        def tf32_matmul(self, like):
+            if like.device.type != "cuda":
+                return contextlib.nullcontext()
+            return _torch_tf32()
+
         def row_min_max(self, E):
             import torch
 
@@ -494,6 +506,24 @@ def _torch_backend():
 
     TorchBackend.__module__ = __name__  # pickles as skxmr.utils._backend.TorchBackend
     return TorchBackend
+
+
+@contextlib.contextmanager
+def _torch_tf32():
+    """torch's process-wide TF32 switch for CUDA matrix products, on for the
+    block and restored after (``fp32_precision`` where torch has it,
+    ``allow_tf32`` before)."""
+    import torch
+
+    flags = torch.backends.cuda.matmul
+    name, value = (("fp32_precision", "tf32") if hasattr(flags, "fp32_precision")
+                   else ("allow_tf32", True))
+    old = getattr(flags, name)
+    setattr(flags, name, value)
+    try:
+        yield
+    finally:
+        setattr(flags, name, old)
 
 
 def __getattr__(name):

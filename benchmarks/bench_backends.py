@@ -22,8 +22,10 @@ query bank, ``skxmr.hubness._sinkhorn._gallery_potentials``) on a
 columns), d = 512, float32 embeddings, stored (the memory-aware default)
 and streamed (``--working-memory`` MiB); each row's note says which ran
 (the solver's own ``log["streamed"]``). Bare loops (:func:`bare_dense`,
-:func:`bare_streamed`): the plain in-place loops, one GEMM, the row shift
-and ``exp`` in place, ``r = a / (K c); c = b / (Kᵀ r)``.
+:func:`bare_streamed`): the plain in-place loops, the same code on numpy
+and torch, one GEMM into the float32 kernel (streamed: into one reused
+chunk buffer), the row shift and ``exp`` in place, ``r = a / (K c);
+c = b / (Kᵀ r)`` with float32 products and float64 scalings.
 
 The InvGC cases run ``transform_gallery`` (gallery = both banks = ``--n``
 items, a cone; k = 1 % for LocalAdj) against the bare loop of
@@ -158,79 +160,83 @@ def row(case, backend, shape, t, t_bare=None, peak=None, note=""):
 
 
 # ------------------------------------------------------- bare loops
-def _xp(A):
-    return np if isinstance(A, np.ndarray) else torch
-
-
 def _uniform(like, n):
     if isinstance(like, np.ndarray):
         return np.full(n, 1.0 / n)
     return torch.full((n,), 1.0 / n, dtype=torch.float64, device=like.device)
 
 
-def bare_dense(B, Cs, tau, n_iter):
-    """The plain in-place loop on a stored kernel: one GEMM (1/τ folded into
-    the bank; float32 on numpy as SN's default for float32 embeddings,
-    float64 on torch as its stored path), the row shift and ``exp`` in
-    place, then ``r = a / (K c); c = b / (Kᵀ r)``: no full-size temporary."""
-    xp = _xp(B)
-    if xp is np:
-        Bs = B * np.float32(1.0 / tau)
-        K = np.empty((B.shape[0], sum(C.shape[0] for C in Cs)), dtype=np.float32)
-        lo = 0
-        for C in Cs:
-            np.matmul(Bs, C.T, out=K[:, lo:lo + C.shape[0]])
-            lo += C.shape[0]
+def _matmul_into(A, Bt, out):
+    """``out[...] = A @ Bt`` (numpy or torch), no temporary."""
+    if isinstance(A, np.ndarray):
+        return np.matmul(A, Bt, out=out)
+    return torch.matmul(A, Bt, out=out)
+
+
+def _shift_exp(K):
+    """Row shift by the row maxima and ``exp``, in place."""
+    if isinstance(K, np.ndarray):
         K -= K.max(axis=1, keepdims=True)
-        np.exp(K, out=K)
-        n, m = K.shape
-        a, b = _uniform(K, n), _uniform(K, m)
-        c = b.copy()
-        for _ in range(n_iter):
-            r = a / (K @ c.astype(np.float32))
-            c = b / (r.astype(np.float32) @ K)
-        return c
-    Bs = B.double() * (1.0 / tau)
-    K = torch.cat([Bs @ C.double().T for C in Cs], dim=1)
+        return np.exp(K, out=K)
     K -= K.max(dim=1, keepdim=True).values
-    torch.exp(K, out=K)
+    return torch.exp(K, out=K)
+
+
+def _f32(v):
+    return v.astype(np.float32) if isinstance(v, np.ndarray) else v.float()
+
+
+def _f64(v):
+    return v.astype(np.float64) if isinstance(v, np.ndarray) else v.double()
+
+
+def _empty(like, shape):
+    if isinstance(like, np.ndarray):
+        return np.empty(shape, dtype=like.dtype)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
+def bare_dense(B, Cs, tau, n_iter):
+    """The plain in-place loop on a stored float32 kernel (SN's default for
+    float32 embeddings), the same on numpy and torch: one GEMM (1/τ folded
+    into the bank) into the kernel's columns, the row shift and ``exp`` in
+    place, then ``r = a / (K c); c = b / (Kᵀ r)`` with float32 products and
+    float64 scalings: no full-size temporary."""
+    Bs = B * (1.0 / tau)
+    K = _empty(B, (B.shape[0], sum(C.shape[0] for C in Cs)))
+    lo = 0
+    for C in Cs:
+        _matmul_into(Bs, C.T, K[:, lo:lo + C.shape[0]])
+        lo += C.shape[0]
+    _shift_exp(K)
     n, m = K.shape
-    a, b = _uniform(K, n), _uniform(K, m)
+    a, b = _uniform(B, n), _uniform(B, m)
     c = b * 1.0
     for _ in range(n_iter):
-        r = a / (K @ c)
-        c = b / (r @ K)
+        r = a / _f64(K @ _f32(c))
+        c = b / _f64(_f32(r) @ K)
     return c
 
 
 def bare_streamed(B, Cs, tau, n_iter, working_memory):
-    """The plain streamed loop: per row chunk the product in the inputs'
-    precision into one reused buffer, the row shift and ``exp`` in place,
-    both updates (``acc += rᵀ K``)."""
-    xp = _xp(B)
-    C = xp.concatenate(Cs) if xp is np else torch.cat(Cs)
+    """The plain streamed loop, the same on numpy and torch: per row chunk
+    the product in the inputs' precision into one reused buffer, the row
+    shift and ``exp`` in place, both updates (``acc += rᵀ K``, float32
+    products, float64 scalings)."""
+    C = np.concatenate(Cs) if isinstance(B, np.ndarray) else torch.cat(Cs)
     n, m = B.shape[0], C.shape[0]
     chunk = max(1, int(working_memory * 2**20 // (4 * m)))
     a, b = _uniform(B, n), _uniform(B, m)
     c = b * 1.0
-    if xp is np:
-        E = np.empty((min(chunk, n), m), dtype=B.dtype)
+    E = _empty(B, (min(chunk, n), m))
     for _ in range(n_iter):
         acc = b * 0.0
+        c32 = _f32(c)
         for i in range(0, n, chunk):
-            if xp is np:
-                K = np.matmul(B[i:i + chunk] * np.float32(1.0 / tau), C.T,
-                              out=E[: min(chunk, n - i)])
-                K -= K.max(axis=1, keepdims=True)
-                np.exp(K, out=K)
-                r = a[i:i + chunk] / (K @ c.astype(K.dtype))
-                acc += r.astype(K.dtype) @ K
-            else:
-                K = (B[i:i + chunk] * (1.0 / tau)) @ C.T
-                K -= K.max(dim=1, keepdim=True).values
-                torch.exp(K, out=K)
-                r = a[i:i + chunk] / (K.double() @ c)
-                acc += r @ K.double()
+            K = _matmul_into(B[i:i + chunk] * (1.0 / tau), C.T, E[: min(chunk, n - i)])
+            _shift_exp(K)
+            r = a[i:i + chunk] / _f64(K @ c32)
+            acc += _f64(_f32(r) @ K)
         c = b / acc
     return c
 

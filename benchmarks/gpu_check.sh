@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU check for a session with a CUDA device (prepared without one; steps 1-3 about
-# 5 minutes on one H200). Run from the repository root:
+# GPU check for a session with a CUDA device (prepared without one; steps 1-4 about
+# 6 minutes on one H200). Run from the repository root:
 #
 #     bash benchmarks/gpu_check.sh
 #
@@ -10,8 +10,12 @@
 #    plus a 1e5 gallery bank), d=512, float32, 10 iterations, under a
 #    16 GiB working_memory budget (device memory), then 1,000 queries served
 #    (scores and top 10); time and peak GPU memory of each step;
-# 3. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA (min of 3);
-# 4. the gallery-sharded engine (skxmr.distributed, numpy on CPU workers) at
+# 3. allow_tf32: SN's potentials, bank 2e4 x gallery 2e5, d=512, float32,
+#    stored (the float32 kernel) and streamed (working_memory=1024 MiB), with
+#    and without TF32 similarity products: min of 3 times, the largest
+#    change of the potentials and the top-10 agreement of 1,000 queries;
+# 4. the backend benchmark at 20000 x 20000 on numpy, torch CPU and CUDA (min of 3);
+# 5. the gallery-sharded engine (skxmr.distributed, numpy on CPU workers) at
 #    the issue's size, bank 2e4 x gallery 2e5, d=512, on a 4-worker
 #    LocalCluster of the host's cores, against one process: time, bytes
 #    moved, peak worker memory, agreement of the potentials and top 10.
@@ -24,8 +28,8 @@ python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; pri
 echo "== backend tests on CUDA"
 timeout 120 python -m pytest -q -p no:cacheprovider tests/test_backend_sinkhorn.py -k cuda
 
-echo "== streamed SN / DBSN, bank 1e5 x gallery 1e6, d=512, float32"
-timeout 300 python - <<'EOF'
+echo "== streamed SN / DBSN, bank 1e5 x gallery 1e6, d=512, float32; then allow_tf32"
+timeout 420 python - <<'EOF'
 import time
 
 import sklearn
@@ -88,6 +92,31 @@ for name, bank_g in (("SN", None), ("DBSN", Bg)):
               f"{time.perf_counter() - t:.1f} s")
     except Exception as exc:  # report, do not hide: the estimator plumbing may lag
         print(f"  {name} estimator path on cuda failed: {type(exc).__name__}: {exc}")
+
+print("== allow_tf32: SN potentials, bank 2e4 x gallery 2e5, d=512, float32")
+torch.manual_seed(1)
+Bq, G, Q = unit_rows(20_000), unit_rows(200_000), unit_rows(1_000)
+print(f"{'path':<9}{'tf32':>6}{'time s':>9}{'max|dh|':>10}{'top-10 agree':>14}")
+for label, wm in (("stored", None), ("streamed", 1024.0)):
+    ref = None
+    for tf32 in (False, True):
+        best = float("inf")
+        for _ in range(3):
+            with sklearn.config_context(array_api_dispatch=True):
+                torch.cuda.synchronize()
+                t = time.perf_counter()
+                h = _gallery_potentials(Bq, G, None, temperature=0.01, max_iter=10, tol=None,
+                                        working_memory=wm, n_jobs=None, method="auto",
+                                        allow_tf32=tf32)
+                torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t)
+        top = torch.topk(Q @ G.T - h.to(Q.dtype), 10, dim=1).indices
+        if ref is None:
+            ref, dh, agree = (h, top), 0.0, 1.0
+        else:
+            dh = float((h - ref[0]).abs().max())
+            agree = float((top == ref[1]).float().mean())
+        print(f"{label:<9}{str(tf32):>6}{best:>9.3f}{dh:>10.2e}{agree:>14.4f}", flush=True)
 EOF
 
 echo "== backend benchmark, 20000 x 20000"

@@ -72,12 +72,15 @@ def test_streamed_equals_dense_on_every_backend(backend, emb, tau):
     h_d, h_s = backend.to_numpy(h_d), backend.to_numpy(h_s)
     assert not log_d["streamed"] and log_s["streamed"]
     assert log_s["log_domain"] == (tau < 0.01)
-    if backend.dtype == "float32" and backend.name == "numpy":
-        # numpy float32 embeddings: a float32 kernel by default (float32
-        # products, within the products' rounding); precision="float64"
+    if backend.dtype == "float32":
+        # float32 embeddings on every backend: a float32 kernel by default
+        # (float32 products, within the products' rounding; the log domain
+        # at tau=1e-3 recomputes float32 products too); precision="float64"
         # gives the float64 products of the stored matrix.
         np.testing.assert_allclose(h_d, h_ref, rtol=0, atol=5e-6)
-        h_d, _ = sinkhorn_potentials_from_embeddings(B, C, tau, 10, precision="float64")
+        with backend.dispatch():
+            h_d, _ = sinkhorn_potentials_from_embeddings(B, C, tau, 10, precision="float64")
+        h_d = backend.to_numpy(h_d)
     # stored float64 kernel: float64 products whatever the dtype
     np.testing.assert_allclose(h_d, h_ref, rtol=0, atol=1e-10)
     if backend.dtype == "float64":
@@ -372,3 +375,69 @@ def test_estimator_methods_on_every_backend(backend, method):
         S = backend.to_numpy(est.decision_function(backend.asarray(X_test)))
     atol = 1e-10 if backend.dtype == "float64" else 1e-5
     np.testing.assert_allclose(S, ref, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("precision, item", [("auto", 4), ("float64", 8)])
+def test_stored_kernel_precision_and_buffer_on_every_backend(backend, emb, precision, item):
+    """float32 embeddings get the stored float32 kernel on every backend, as
+    on numpy (float64 one parameter away); on the CPU (numpy, torch) it
+    lives in the caller's KernelBuffer, reused across calls."""
+    from skxmr._ot import KernelBuffer, block_potentials
+
+    bank, cols = emb
+    buffer = KernelBuffer()
+    with backend.dispatch():
+        B, C = backend.asarray(bank), backend.asarray(cols)
+        h, log = block_potentials(B, [C[:20, ...], C[20:, ...]], 0.05, 10, None, working_memory=None,
+                                  n_jobs=None, exact_error=None, buffer=buffer,
+                                  precision=precision)
+        data = buffer._data
+        h2, _ = block_potentials(B, [C[:20, ...], C[20:, ...]], 0.05, 10, None, working_memory=None,
+                                 n_jobs=None, exact_error=None, buffer=buffer,
+                                 precision=precision)
+    assert not log["streamed"] and not log["log_domain"]
+    np.testing.assert_array_equal(backend.to_numpy(h), backend.to_numpy(h2))
+    on_cpu = backend.name in ("numpy", "torch") and str(backend.device or "cpu") == "cpu"
+    if not on_cpu:
+        return
+    assert buffer._data is data
+    kernel_item = item if backend.dtype == "float32" else 8
+    assert buffer.nbytes == kernel_item * bank.shape[0] * cols.shape[0]
+
+
+def test_streamed_chunk_buffer_on_every_backend(backend, emb):
+    """The generic streamed pass writes every chunk's product into one
+    buffer (the caller's KernelBuffer on the CPU) and works it in place."""
+    from skxmr._ot import KernelBuffer, block_potentials
+
+    bank, cols = emb
+    buffer = KernelBuffer()
+    with backend.dispatch():
+        h, log = block_potentials(backend.asarray(bank), [backend.asarray(cols)], 0.05, 10,
+                                  None, working_memory=0.01, n_jobs=None, exact_error=None,
+                                  buffer=buffer)
+    assert log["streamed"]
+    h_ref, _ = sinkhorn_potentials(bank.astype(backend.dtype).astype(np.float64) @ cols.astype(
+        backend.dtype).astype(np.float64).T, 0.05, 10)
+    np.testing.assert_allclose(backend.to_numpy(h), h_ref, rtol=0,
+                               atol=5e-6 if backend.dtype == "float32" else 1e-10)
+    if backend.name in ("numpy", "torch") and str(backend.device or "cpu") == "cpu":
+        assert 0 < buffer.nbytes <= 0.01 * 2**20
+
+
+def test_allow_tf32_leaves_cpu_results_unchanged(backend, emb):
+    """TF32 is for CUDA matrix products: on every other device the
+    potentials, stored and streamed, are bit for bit those without it."""
+    from skxmr._ot import block_potentials
+
+    bank, cols = emb
+    with backend.dispatch():
+        B, C = backend.asarray(bank), backend.asarray(cols)
+        for wm in (None, 0.01):
+            h = [backend.to_numpy(block_potentials(
+                B, [C], 0.05, 5, None, working_memory=wm, n_jobs=None, exact_error=None,
+                allow_tf32=flag)[0]) for flag in (False, True)]
+            if str(backend.device or "cpu") == "cpu" or backend.name != "torch":
+                np.testing.assert_array_equal(h[0], h[1])
+            else:  # CUDA: TF32 products, within their rounding (see allow_tf32)
+                np.testing.assert_allclose(h[0], h[1], rtol=0, atol=2e-3)

@@ -73,6 +73,36 @@ def test_row_primitives_on_the_backend(backend, rng):
     np.testing.assert_array_equal(order, np.argsort(-W, axis=1, kind="stable"))
 
 
+def test_in_place_primitives_on_the_backend(backend, rng):
+    """``dot_into``, ``shift_exp_``, ``row_min_max``, ``host_view``: the same
+    values on every backend; numpy and torch (CPU) write into the given
+    array and view host memory, the others return new arrays."""
+    A, Bt = rng.standard_normal((5, 3)), rng.standard_normal((3, 4))
+    E = rng.standard_normal((5, 4))
+    E32 = E.astype(backend.dtype)  # before E is written over (numpy float64: E itself)
+    writes = backend.name in ("numpy", "torch")
+    with backend.dispatch():
+        Ab, Bb, Eb = (backend.asarray(X) for X in (A, Bt, E))
+        nx = _backend.get_backend(E=Eb)
+        out = backend.asarray(np.zeros((5, 4)))
+        res = nx.dot_into(Ab, Bb, out)
+        assert (res is out) == writes
+        np.testing.assert_allclose(backend.to_numpy(res), (A.astype(backend.dtype) @ Bt.astype(
+            backend.dtype)), rtol=1e-5)
+        mn, mx = nx.row_min_max(Eb)
+        K = nx.shift_exp_(Eb, mx)
+        assert (K is Eb) == writes
+        np.testing.assert_array_equal(backend.to_numpy(mn), E32.min(axis=1))
+        np.testing.assert_allclose(backend.to_numpy(K),
+                                   np.exp(E32 - E32.max(axis=1, keepdims=True)), rtol=1e-6)
+        host = np.arange(6.0, dtype=backend.dtype)
+        view = nx.host_view(host, Eb)
+    if view is not None:
+        host[0] = 42.0
+        assert float(view[0]) == 42.0
+    assert (view is not None) == (writes and str(backend.device or "cpu") == "cpu")
+
+
 def test_sorted_top_k_ties_to_the_lower_column(backend):
     from skxmr.utils._topk import sorted_top_k
 

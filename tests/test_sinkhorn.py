@@ -658,3 +658,52 @@ def test_streamed_chunk_buffers_reused_across_calls():
     assert _BUFFERS[est]._data is data
     ref = SinkhornNormalizer(temperature=0.05).fit(X_bank).decision_function(X_test)
     np.testing.assert_allclose(S, ref, rtol=0, atol=1e-10)
+
+
+# ------------------------------------------------------------ allow_tf32
+@pytest.mark.parametrize("cls", [SinkhornNormalizer, DualBankSinkhornNormalizer])
+def test_allow_tf32_validated_pickles_and_is_a_no_op_on_the_cpu(cls):
+    """TF32 is a CUDA matter: on numpy (and CPU tensors) the scores are
+    unchanged; the parameter is a validated bool that round-trips."""
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X_bank, X_test = make_pairs(40, seed=1), make_pairs(25, seed=2)
+    for X in (X_bank, X_bank.astype(np.float32)):
+        ref = cls(temperature=0.05).fit(X).decision_function(X_test.astype(X.dtype))
+        est = cls(temperature=0.05, allow_tf32=True).fit(X)
+        np.testing.assert_array_equal(est.decision_function(X_test.astype(X.dtype)), ref)
+    assert clone(est).get_params()["allow_tf32"] is True
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(est)).decision_function(X_test.astype(np.float32)), ref)
+    for bad in ("yes", 1, None):
+        with pytest.raises(InvalidParameterError, match="allow_tf32"):
+            cls(allow_tf32=bad).fit(X_bank)
+    Q, G = X_test[:, :8], X_test[:, 8:]
+    score = sinkhorn_scores if cls is SinkhornNormalizer else (
+        lambda *a, **k: dual_bank_sinkhorn_scores(*a, X_bank[:, 8:], **k))
+    np.testing.assert_array_equal(score(Q, G, X_bank[:, :8], temperature=0.05, allow_tf32=True),
+                                  score(Q, G, X_bank[:, :8], temperature=0.05))
+
+
+def test_tf32_switch_only_on_cuda_and_restored(monkeypatch):
+    """The torch backend turns TF32 on for CUDA tensors only, and restores
+    torch's switch after (checked on a stand-in CUDA tensor: no GPU here)."""
+    torch = pytest.importorskip("torch")
+    from skxmr.utils._backend import get_backend
+
+    nx = get_backend(x=torch.ones(2))
+    flags = torch.backends.cuda.matmul
+    name = "fp32_precision" if hasattr(flags, "fp32_precision") else "allow_tf32"
+    before = getattr(flags, name)
+    with nx.tf32_matmul(torch.ones(2)):
+        assert getattr(flags, name) == before  # CPU tensor: untouched
+
+    class CudaLike:
+        device = torch.device("cuda")
+
+    with nx.tf32_matmul(CudaLike()):
+        assert getattr(flags, name) in ("tf32", True)
+    assert getattr(flags, name) == before

@@ -219,15 +219,15 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
         Budget in MiB: the float64 similarity matrix is stored when it fits
         in it, and streamed chunks stay within it (device memory for GPU
         tensors). ``None``: stored when it fits in half of the available
-        memory (a row-shifted float32 kernel, numpy only, when only that
-        fits and every row's spread is at most 60 τ), otherwise streamed in
+        memory (a row-shifted float32 kernel when only that fits and every
+        row's spread is at most 60 τ), otherwise streamed in
         chunks of ``sklearn.get_config()["working_memory"]``. A budget
         too small for one row raises ``ValueError``.
     method : str, default="auto"
         As in :func:`sinkhorn_potentials` (POT's solvers need the whole
         matrix).
     precision : {"auto", "float64"}, default="auto"
-        Stored kernel of numpy embeddings. ``"auto"``: float32 embeddings
+        Stored kernel of numpy or torch embeddings. ``"auto"``: float32 embeddings
         get a row-shifted float32 kernel from float32 products (sgemm, half
         the memory and twice the speed of float64), used when every row's
         spread is at most 60 τ (entries >= exp(-60), normal float32
@@ -266,7 +266,7 @@ def sinkhorn_potentials_from_embeddings(bank, columns, temperature=0.01, max_ite
 
 def block_potentials(bank, blocks, temperature, max_iter, tol, a=None, b=None, *,
                      working_memory, n_jobs, method="auto", exact_error=False,
-                     precision="auto", buffer=None):
+                     precision="auto", buffer=None, allow_tf32=False):
     """Potentials of ``M = bank [C_1 | C_2 | ...]ᵀ`` for validated embeddings.
 
     The seam the estimators call: the column blocks (DBSN's gallery and
@@ -275,11 +275,12 @@ def block_potentials(bank, blocks, temperature, max_iter, tol, a=None, b=None, *
     the error of the iterate before the last when streamed; ``True`` the
     last's. ``precision`` as in :func:`sinkhorn_potentials_from_embeddings`;
     ``buffer``: a :class:`KernelBuffer` holding the stored kernel across
-    calls (the estimators keep one each). Returns ``(h, log)`` as
+    calls (the estimators keep one each); ``allow_tf32``: TF32 float32
+    products on CUDA (the estimators' parameter). Returns ``(h, log)`` as
     :func:`sinkhorn_potentials_from_embeddings`.
     """
     return _result(*_embedding_potentials(
         bank, blocks, temperature, max_iter, tol, a, b, working_memory=working_memory,
         n_jobs=n_jobs, method=method, exact_error=exact_error, precision=precision,
-        buffer=buffer),
+        buffer=buffer, allow_tf32=allow_tf32),
         temperature=temperature, max_iter=max_iter, tol=tol)

@@ -172,9 +172,41 @@ def _streamed_scaling(product, n_rows, n_cols, temperature, a, b, max_iter, tol,
     return log_c, log_r, n_iter, err
 
 
+def _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b, *, fits, store32,
+                        working_memory, exact_error, buffer, allow_tf32):
+    """:func:`_embedding_potentials` on another backend (torch, CPU or CUDA):
+    the generic path of :mod:`._generic`, with the same choice of kernel
+    (a stored float32 kernel from float32 products where the spread allows;
+    otherwise a float64 one from float64 products when it fits, streamed
+    blocks in the inputs' precision when not)."""
+    n_rows, n_cols = B.shape[0], sum(C.shape[0] for C in blocks)
+    inv_tau = 1.0 / temperature
+    args = (n_rows, n_cols, temperature, a, b, max_iter, tol)
+    kw = {"working_memory": working_memory, "exact_error": exact_error, "like64": a,
+          "buffer": buffer}
+    if store32:
+        B32, *C32 = (nx.astype(X, "float32") for X in (B, *blocks))
+        try:
+            out = nx_sinkhorn(nx, product_source(nx, B32, C32, inv_tau, a, allow_tf32), *args,
+                              store=True, item_bytes=4, **kw)
+        except _SpreadTooLarge:
+            pass
+        else:
+            if _finite(*out[:2], out[3]):
+                return out + (False,)
+    if fits:  # float64 products, as the numpy path: same potentials for both dtypes
+        zero = nx.zeros((1, 1), type_as=a)
+        source = product_source(nx, B + zero, [C + zero for C in blocks], inv_tau, a)
+    else:
+        source = product_source(nx, B, blocks, inv_tau, a, allow_tf32)
+    item = 8 if fits else max(np.dtype(dtype_name(B)).itemsize, 4)
+    out = nx_sinkhorn(nx, source, *args, store=fits, item_bytes=item, **kw)
+    return out + (not fits,)
+
+
 def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None, *,
                           working_memory, n_jobs, method="auto", exact_error=False,
-                          precision="auto", buffer=None):
+                          precision="auto", buffer=None, allow_tf32=False):
     """Sinkhorn of ``M = B [C_1 | C_2 | ...]ᵀ`` from validated embeddings.
 
     Stored kernels (numpy) live in ``buffer`` (a :class:`KernelBuffer`,
@@ -202,26 +234,20 @@ def _embedding_potentials(B, blocks, temperature, max_iter, tol, a=None, b=None,
         M = nx.concatenate([nx.dot(Bf, (C + zero).T) for C in blocks], axis=1)
         return pot_sinkhorn(nx, M, temperature, max_iter, tol, a, b, method) + (False,)
     fits = _fits(8 * n_rows * n_cols, working_memory, B)
-    if not isinstance(B, np.ndarray):
-        inv_tau = 1.0 / temperature
-        if fits:  # float64 products, as the numpy path: same potentials for both dtypes
-            zero = nx.zeros((1, 1), type_as=a)
-            source = product_source(nx, B + zero, [C + zero for C in blocks], inv_tau, a)
-        else:
-            source = product_source(nx, B, blocks, inv_tau, a)
-        item = 8 if fits else max(np.dtype(dtype_name(B)).itemsize, 4)
-        out = nx_sinkhorn(nx, source, n_rows, n_cols, temperature, a, b, max_iter, tol,
-                          store=fits, item_bytes=item, exact_error=exact_error,
-                          working_memory=working_memory, like64=a)
-        return out + (not fits,)
     buffer = KernelBuffer() if buffer is None else buffer
-    float32_in = all(X.dtype == np.float32 for X in (B, *blocks))
-    if _fits(4 * n_rows * n_cols, working_memory, B) and (
-            (float32_in and precision == "auto") or (not fits and working_memory is None)):
-        # A float32 kernel (float32 products: sgemm, row-shifted, spread
-        # within FLOAT32_KERNEL_MAX_SPREAD): the default for float32
-        # embeddings, and the memory-aware default where the float64 one
-        # does not fit; float64 (or streamed) when the spread is larger.
+    float32_in = all(dtype_name(X) == "float32" for X in (B, *blocks))
+    # A float32 kernel (float32 products: sgemm, row-shifted, spread within
+    # FLOAT32_KERNEL_MAX_SPREAD): the default for float32 embeddings, and
+    # the memory-aware default where the float64 one does not fit; float64
+    # (or streamed) when the spread is larger.
+    store32 = _fits(4 * n_rows * n_cols, working_memory, B) and (
+        (float32_in and precision == "auto") or (not fits and working_memory is None))
+    if not isinstance(B, np.ndarray):
+        return _generic_potentials(nx, B, blocks, temperature, max_iter, tol, a, b,
+                                   fits=fits, store32=store32, working_memory=working_memory,
+                                   exact_error=exact_error, buffer=buffer,
+                                   allow_tf32=allow_tf32)
+    if store32:
         with buffer.array((n_rows, n_cols), np.float32) as K:
             BlockProduct(B, blocks, 1.0, np.float32)(slice(None), K)
             try:

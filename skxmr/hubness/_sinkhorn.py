@@ -9,6 +9,7 @@ from ..utils._backend import get_backend
 from .._ot import PRECISION_CONSTRAINT, SINKHORN_CONSTRAINTS, KernelBuffer, block_potentials
 from .._registry import register_method
 from ..utils._params import (
+    ALLOW_TF32,
     DEPRECATED,
     STRENGTH_GRID,
     deprecated,
@@ -31,7 +32,7 @@ _SOLVER_DOC = """solver : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabili
         ``"sinkhorn_log"`` runs instead."""
 
 _PRECISION_DOC = """precision : {"auto", "float64"}, default="auto"
-        Stored kernel for numpy float32 embeddings: ``"auto"`` computes the
+        Stored kernel for float32 embeddings (numpy or torch): ``"auto"`` computes the
         similarities in float32 (half the memory and time of float64) and
         stores a row-shifted float32 kernel where every row's spread is at
         most 60 τ (float64 otherwise); the potentials then move by the
@@ -47,8 +48,8 @@ def _sinkhorn_doc(temperature_note, **parts):
     """``hubness_doc`` with SN's and DBSN's own parameters."""
     return hubness_doc(temperature=param_doc("temperature", 0.01, temperature_note),
                        solver=_SOLVER_DOC, working_memory=param_doc("working_memory"),
-                       precision=_PRECISION_DOC, method=renamed_doc("method", "solver"),
-                       **parts)
+                       precision=_PRECISION_DOC, allow_tf32=param_doc("allow_tf32", False),
+                       method=renamed_doc("method", "solver"), **parts)
 
 
 # The stored kernel's memory, one buffer per estimator, reused by every
@@ -67,7 +68,7 @@ def _kernel_buffer(estimator):
 # -------------------------------------------------------------- estimators
 def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_iter,
                         tol, working_memory, n_jobs, method, precision="auto",
-                        buffer=None):
+                        buffer=None, allow_tf32=False):
     """h of the gallery: SN (``gallery_bank=None``) or DBSN (columns G, Bg).
 
     No pass beyond ``max_iter`` is spent on the marginal error unless a
@@ -76,7 +77,8 @@ def _gallery_potentials(query_bank, gallery, gallery_bank, *, temperature, max_i
     blocks = [gallery] if gallery_bank is None else [gallery, gallery_bank]
     h, _ = block_potentials(
         query_bank, blocks, temperature, max_iter, tol, working_memory=working_memory,
-        n_jobs=n_jobs, method=method, exact_error=None, precision=precision, buffer=buffer)
+        n_jobs=n_jobs, method=method, exact_error=None, precision=precision, buffer=buffer,
+        allow_tf32=allow_tf32)
     return h[: gallery.shape[0]]
 
 
@@ -124,6 +126,7 @@ class SinkhornNormalizer(HubnessEstimator):
         Sinkhorn iteration streams the matrix products in chunks.
     {solver}
     {precision}
+    {allow_tf32}
     {method}
 
     Attributes
@@ -170,6 +173,7 @@ class SinkhornNormalizer(HubnessEstimator):
         **{k: v for k, v in SINKHORN_CONSTRAINTS.items() if k != "method"},
         "solver": SINKHORN_CONSTRAINTS["method"],
         **PRECISION_CONSTRAINT,
+        "allow_tf32": ALLOW_TF32,
         "method": deprecated(SINKHORN_CONSTRAINTS["method"]),
     }
     _renamed_params = {"method": "solver"}
@@ -179,13 +183,15 @@ class SinkhornNormalizer(HubnessEstimator):
     @keyword_only("max_iter", "tol", "strength")
     def __init__(self, temperature=0.01, *, max_iter=10, tol=None, strength=1.0,
                  n_query_features=None, direction="q2g", n_jobs=None,
-                 working_memory=None, solver="auto", precision="auto", method=DEPRECATED):
+                 working_memory=None, solver="auto", precision="auto", allow_tf32=False,
+                 method=DEPRECATED):
         self.temperature = temperature
         self.max_iter = max_iter
         self.tol = tol
         self.working_memory = working_memory
         self.solver = solver
         self.precision = precision
+        self.allow_tf32 = allow_tf32
         self.method = method
         super().__init__(strength=strength, n_query_features=n_query_features,
                          direction=direction, n_jobs=n_jobs)
@@ -202,7 +208,7 @@ class SinkhornNormalizer(HubnessEstimator):
             temperature=self.temperature, max_iter=self.max_iter, tol=self.tol,
             working_memory=self.working_memory, n_jobs=self.n_jobs,
             method=value_of(self, "solver"), precision=self.precision,
-            buffer=_kernel_buffer(self),
+            buffer=_kernel_buffer(self), allow_tf32=self.allow_tf32,
         )
         return {"h": h}
 
@@ -240,6 +246,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
     {working_memory}
     {solver}
     {precision}
+    {allow_tf32}
     {method}
 
     Attributes
@@ -275,7 +282,7 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
 # --------------------------------------------------------- two-view forms
 def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=10, tol=None,
                     strength=1.0, working_memory=None, n_jobs=None, solver="auto",
-                    precision="auto"):
+                    precision="auto", allow_tf32=False):
     """Sinkhorn-normalised scores on explicit matrices (SN, two-view form).
 
     ``S'(q, g) = qᵀg - α h(g)`` with ``h`` the Sinkhorn potentials of the
@@ -298,6 +305,8 @@ def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=
         As in :class:`SinkhornNormalizer`.
     precision : str, default="auto"
         As in :class:`SinkhornNormalizer`.
+    allow_tf32 : bool, default=False
+        As in :class:`SinkhornNormalizer`.
 
     Returns
     -------
@@ -315,13 +324,14 @@ def sinkhorn_scores(queries, gallery, query_bank, *, temperature=0.01, max_iter=
     """
     est = SinkhornNormalizer(temperature=temperature, max_iter=max_iter, tol=tol,
                              strength=strength, working_memory=working_memory, n_jobs=n_jobs,
-                             solver=solver, precision=precision)
+                             solver=solver, precision=precision, allow_tf32=allow_tf32)
     return est._two_view_scores(queries, gallery, query_bank)
 
 
 def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, temperature=0.01,
                               max_iter=10, tol=None, strength=1.0, working_memory=None,
-                              n_jobs=None, solver="auto", precision="auto"):
+                              n_jobs=None, solver="auto", precision="auto",
+                              allow_tf32=False):
     """Dual-bank Sinkhorn-normalised scores (DBSN, two-view form).
 
     As :func:`sinkhorn_scores` with ``M = [Bq Gᵀ | Bq Bgᵀ]``: the gallery
@@ -346,6 +356,8 @@ def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, tem
         As in :class:`DualBankSinkhornNormalizer`.
     precision : str, default="auto"
         As in :class:`DualBankSinkhornNormalizer`.
+    allow_tf32 : bool, default=False
+        As in :class:`DualBankSinkhornNormalizer`.
 
     Returns
     -------
@@ -365,6 +377,7 @@ def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, tem
     est = DualBankSinkhornNormalizer(
         temperature=temperature, max_iter=max_iter, tol=tol, strength=strength,
         working_memory=working_memory, n_jobs=n_jobs, solver=solver, precision=precision,
+        allow_tf32=allow_tf32,
     )
     return est._two_view_scores(queries, gallery, query_bank, gallery_bank)
 

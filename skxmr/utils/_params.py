@@ -57,6 +57,7 @@ WORKING_MEMORY = [Number(numbers.Real, 0, None, closed="neither"), None]
 N_NEIGHBORS = [Number(numbers.Integral, 1, None, closed="left")]
 N_QUERY_FEATURES = [Number(numbers.Integral, 1, None, closed="left"), None]
 DIRECTION = [StrOptions(set(DIRECTIONS))]
+ALLOW_TF32 = ["boolean"]
 
 PAIR_CONSTRAINTS = {"n_query_features": N_QUERY_FEATURES, "direction": DIRECTION}
 
@@ -89,6 +90,19 @@ _DOCS = {
         "(smaller where larger ones are no faster), and a whole intermediate "
         "matrix a method can keep (the Sinkhorn kernel) is kept when it fits "
         "in half the available memory (see :doc:`/scaling`).",
+    ),
+    "allow_tf32": (
+        "bool",
+        "Let the float32 similarity products of CUDA torch tensors use TF32 "
+        "(the tensor cores' format: a 10-bit mantissa, rounding each input "
+        "to about 5e-4 relative, with float32 sums). A similarity of "
+        "unit-norm embeddings then moves by up to about 1e-3 (typically "
+        "1e-5 to 1e-4 at d = 512), against about 1e-7 in float32, and the "
+        "potentials by about as much (each iteration can add at most twice "
+        "it; see :doc:`/scaling`), so the scores of items closer than that "
+        "may swap. It sets torch's process-wide TF32 switch for "
+        "the duration of the products (other threads' products in that "
+        "window too). A no-op on the CPU and on numpy; off by default.",
     ),
     "n_neighbors": ("int", "Number of nearest neighbours ``k``."),
     "n_query_features": (

@@ -15,6 +15,10 @@ which the validation gallery is as large as the deployment gallery (its
 gallery keep the deployment's proportion. It is a scikit-learn splitter:
 ``GridSearchCV(est, grid, cv=BankSplit(...))`` with ``groups`` (item ids)
 passed to ``fit``.
+
+:func:`one_standard_error` chooses a grid search's point by the
+one-standard-error rule, preferring less re-scoring
+(``GridSearchCV(..., refit=one_standard_error)``).
 """
 
 import numbers
@@ -161,4 +165,65 @@ class BankSplit(BaseCrossValidator):
         return super().split(X, y, groups)
 
 
-__all__ = ["BankSplit"]
+
+
+def rescoring_amount(point):
+    """How much a grid point re-scores: 0 for a Pipeline step skipped
+    (``"passthrough"``), else its ``strength`` (1 without one)."""
+    if any(isinstance(v, str) and v == "passthrough" for v in point.values()):
+        return 0.0
+    strengths = [v for k, v in point.items() if k == "strength" or k.endswith("__strength")]
+    return float(strengths[0]) if strengths else 1.0
+
+
+def one_standard_error(cv_results):
+    """The grid point to keep: the one that re-scores least among those whose
+    mean validation score is within one standard error of the best.
+
+    The one-standard-error rule (Hastie, Tibshirani and Friedman, *The
+    Elements of Statistical Learning*, section 7.10): validation scores on a
+    few hundred bank items differ by more than the noise between folds only
+    when a setting really helps, so a point that re-scores less (a smaller
+    ``strength``, an alignment skipped) and scores within one standard error
+    (of the best point's fold scores) is preferred; ties go to the higher
+    mean, then to the first point. Grids without ``strength`` or
+    ``"passthrough"`` get their best point. Usable as ``GridSearchCV(...,
+    refit=one_standard_error)``.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_`` (``params``, ``mean_test_score``,
+        ``split{i}_test_score``).
+
+    Returns
+    -------
+    index : int
+        Into ``cv_results["params"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skxmr.model_selection import one_standard_error
+    >>> cv_results = {"params": [{"strength": 0.0}, {"strength": 0.5}, {"strength": 1.0}],
+    ...               "split0_test_score": np.array([70.0, 70.0, 71.0]),
+    ...               "split1_test_score": np.array([70.0, 74.0, 75.0])}
+    >>> cv_results["mean_test_score"] = (cv_results["split0_test_score"]
+    ...                                  + cv_results["split1_test_score"]) / 2
+    >>> one_standard_error(cv_results)  # best 73 ± 2: 72 qualifies, 70 does not
+    1
+    """
+    n_folds = sum(1 for key in cv_results if key.startswith("split")
+                  and key.endswith("_test_score"))
+    folds = np.column_stack([cv_results[f"split{i}_test_score"] for i in range(n_folds)])
+    mean = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
+    if np.isnan(mean).all():
+        return 0
+    best = int(np.nanargmax(mean))
+    se = folds[best].std(ddof=1) / np.sqrt(n_folds) if n_folds > 1 else 0.0
+    close = np.flatnonzero(mean >= mean[best] - se)
+    amounts = [rescoring_amount(p) for p in cv_results["params"]]
+    return int(min(close, key=lambda i: (amounts[i], -mean[i], i)))
+
+
+__all__ = ["BankSplit", "one_standard_error", "rescoring_amount"]

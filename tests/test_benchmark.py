@@ -193,20 +193,29 @@ def test_tune_searches_the_bank_only_and_scores_the_test_once(recorder):
     assert result["info"]["tuned"] and result["info"]["cv"] == 3
 
 
-def test_tune_equals_grid_search_by_hand():
-    """The chosen parameters and the test R@1 are GridSearchCV's on the bank."""
+@pytest.mark.parametrize("method", ["SN", "Procrustes"])
+def test_tune_equals_grid_search_by_hand(method):
+    """The chosen parameters and the test R@1 are GridSearchCV's on the bank,
+    with the one-standard-error choice (SN: StrengthSearch's one fit per
+    temperature; Procrustes: GridSearchCV itself)."""
+    from skxmr.model_selection import one_standard_error
+
     data = load_dataset("coco-clip")
-    result = run_benchmark(data, methods=["SN"], tune=True)
-    grid = skxmr.registered_methods()["SN"]["grid"]
+    result = run_benchmark(data, methods=[method], tune=True)
+    entry = skxmr.registered_methods()[method]
     for direction in ("q2g", "g2q"):
         search = GridSearchCV(
-            skxmr.SinkhornNormalizer(direction=direction), grid,
+            entry["factory"](direction=direction), entry["grid"],
             scoring=make_retrieval_scorer("recall", k=1), cv=GroupKFold(3),
+            refit=one_standard_error,
         ).fit(data.X_bank, groups=data.groups_bank)
-        row = result["rows"]["SN"]
+        row = result["rows"][method]
         assert row["params"][direction] == search.best_params_
-        assert row[f"{direction} cv_recall"] == pytest.approx(search.best_score_)
-        assert row[f"{direction} recall@1"] == pytest.approx(search.score(data.X_test))
+        best = search.cv_results_["mean_test_score"][search.best_index_]
+        assert row[f"{direction} cv_recall"] == pytest.approx(best)
+        S = search.best_estimator_.decision_function(data.X_test)
+        R = skxmr.split_pairs(data.X_test, direction=direction).relevance
+        assert row[f"{direction} recall@1"] == pytest.approx(recall_at_k(S, R, 1))
 
 
 def test_methods_without_grid_run_at_defaults_when_tuning():
@@ -746,3 +755,24 @@ def test_alignment_can_choose_none_in_one_space_only(tmp_path):
     data = load_files(tmp_path / "q.npy", tmp_path / "g.npy")
     result = run_benchmark(data, methods=["Procrustes"], tune=True)
     assert "procrustesalignment" not in result["rows"]["Procrustes"]["params"]["q2g"]
+
+
+def test_one_standard_error_prefers_less_rescoring():
+    from skxmr.model_selection import one_standard_error, rescoring_amount
+
+    points = [{"step": "passthrough"}, {"strength": 0.0, "t": 1}, {"strength": 0.5, "t": 1},
+              {"strength": 1.0, "t": 1}, {"t": 2}]
+    assert [rescoring_amount(p) for p in points] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    folds = np.array([[70.0, 74.0], [71.0, 71.0], [72.0, 72.0], [71.0, 75.0], [70.0, 70.0]])
+    cv = {"params": points, "split0_test_score": folds[:, 0], "split1_test_score": folds[:, 1],
+          "mean_test_score": folds.mean(axis=1)}
+    # best: 73 with fold scores 71 and 75 (standard error 2), so every mean of
+    # at least 71 qualifies; of the two that re-score nothing (passthrough 72,
+    # strength 0 at 71) the higher mean wins.
+    assert one_standard_error(cv) == 0
+    cv["split0_test_score"] = np.array([60.0, 71.0, 72.0, 71.0, 70.0])  # passthrough at 67
+    cv["mean_test_score"] = (cv["split0_test_score"] + cv["split1_test_score"]) / 2
+    assert one_standard_error(cv) == 1  # strength 0 at 71, within 73 - 2
+    cv["split0_test_score"][3], cv["split1_test_score"][3] = 80.0, 82.0  # a clear winner
+    cv["mean_test_score"] = (cv["split0_test_score"] + cv["split1_test_score"]) / 2
+    assert one_standard_error(cv) == 3

@@ -26,6 +26,7 @@ from ._bootstrap import split_bootstrap_ci
 from .._pairs import split_pairs
 from .._registry import registered_methods
 from ._data import load_dataset, many_to_many, several_relevant
+from ..model_selection import one_standard_error
 from ._search import StrengthSearch, blends
 from ..metrics._table import Report
 from ._table import (BOOTSTRAP, COLUMNS, DIRECTIONS, FAMILY_ORDER, HUBNESS, HUBNESS_K,
@@ -131,10 +132,12 @@ def run_method(
         ``"degeneration_score"``, ``"fit_time"``, ``"score_time"``,
         ``"tune_time"``, ``"params"`` ``{direction: {...}}`` and, when
         cross-validated, ``"q2g cv_recall"`` per direction and ``"q2g
-        cv_folds"`` (R@1 of each fold at the chosen parameters). A grid
-        whose every point sets ``strength`` is searched by
-        :class:`~skxmr.benchmark._search.StrengthSearch` (the same choice
-        as ``GridSearchCV``, one fit per other grid point). The keys of the
+        cv_folds"`` (R@1 of each fold at the chosen parameters). The chosen
+        point is the one that re-scores least within one standard error of
+        the best (:func:`~skxmr.model_selection.one_standard_error`). A
+        grid whose every point sets ``strength`` is searched by
+        :class:`~skxmr.benchmark._search.StrengthSearch` (the same choice as
+        ``GridSearchCV``, one fit per other grid point). The keys of the
         past (``"q2g R@1"``, ``"skew"``, ...) still read, with a FutureWarning.
     extras : dict
         ``"hits"`` ``{direction: per-query 100 * hit@1}``, ``"k_occurrence"``,
@@ -171,6 +174,7 @@ def run_method(
                     cv=splitter,
                     n_jobs=n_jobs,
                     error_score="raise",
+                    refit=one_standard_error,
                 )
             t0 = time.perf_counter()
             search.fit(X_bank, y_bank, groups=groups_bank)
@@ -178,7 +182,8 @@ def run_method(
             row["fit_time"] += search.refit_time_
             est = search.best_estimator_
             row["params"][direction] = dict(search.best_params_)
-            row[f"{direction} cv_recall"] = float(search.best_score_)
+            row[f"{direction} cv_recall"] = float(
+                search.cv_results_["mean_test_score"][search.best_index_])
             row[f"{direction} cv_folds"] = [
                 float(search.cv_results_[f"split{i}_test_score"][search.best_index_])
                 for i in range(search.n_splits_)
@@ -296,8 +301,9 @@ def run_benchmark(
     tune : bool, default=False
         Search each method's registered grid on the bank pairs of each split
         (``GroupKFold`` over items, ``cv`` folds, scored by R@1 in the
-        method's direction), refit on that bank, then score that split's
-        test pairs once.
+        method's direction; the point that re-scores least within one
+        standard error of the best), refit on that bank, then score that
+        split's test pairs once.
     cv : int, default=3
         Folds of the bank grid search.
     cross_validate : bool, default=False

@@ -1,4 +1,5 @@
-"""The benchmark's grid search over ``strength``: one fit per other grid point."""
+"""The benchmark's grid search: one fit per grid point but ``strength``, and
+the one-standard-error choice of how much to re-score."""
 
 import time
 
@@ -6,6 +7,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
+
+from ..model_selection import one_standard_error
 
 
 def blends(estimator, grid):
@@ -55,7 +58,8 @@ def _fold_recalls(estimator, points, X, y, train, val):
 
 
 class StrengthSearch:
-    """``GridSearchCV`` by R@1 for grids over ``strength``, one fit per other point.
+    """The benchmark's grid search by R@1 for grids over ``strength``, one fit
+    per other point.
 
     Every registered re-scoring method returns ``S + a (f - S)``: the
     cosines ``S`` blended with its own scores ``f`` by ``strength = a``.
@@ -64,9 +68,10 @@ class StrengthSearch:
     matrix with the fold's cosines; a full grid search fits
     ``len(strengths)`` times as often for the same numbers (up to float
     rounding of the blend). The choice, its tie rule (the first best point
-    in ``ParameterGrid`` order), ``best_params_``, ``best_score_``,
-    ``cv_results_``'s per-split scores and the refit on the whole bank are
-    GridSearchCV's (scored by ``make_retrieval_scorer("recall", k=1)``).
+    in ``ParameterGrid`` order), ``best_params_``, ``cv_results_``'s
+    per-split scores and the refit on the whole bank are those of
+    ``GridSearchCV(..., scoring=make_retrieval_scorer("recall", k=1),
+    refit=one_standard_error)``.
 
     Parameters
     ----------
@@ -91,12 +96,11 @@ class StrengthSearch:
             for train, val in folds)
         scores = np.column_stack(per_fold)  # (n_points, n_folds)
         self.n_splits_ = len(folds)
-        self.best_index_ = int(np.argmax(scores.mean(axis=1)))
-        self.best_params_ = points[self.best_index_]
-        self.best_score_ = float(scores[self.best_index_].mean())
         self.cv_results_ = {f"split{j}_test_score": scores[:, j] for j in range(len(folds))}
         self.cv_results_["mean_test_score"] = scores.mean(axis=1)
         self.cv_results_["params"] = points
+        self.best_index_ = one_standard_error(self.cv_results_)
+        self.best_params_ = points[self.best_index_]
         t0 = time.perf_counter()
         self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
         self.refit_time_ = time.perf_counter() - t0

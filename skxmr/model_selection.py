@@ -17,7 +17,7 @@ gallery keep the deployment's proportion. It is a scikit-learn splitter:
 passed to ``fit``.
 
 :func:`one_standard_error` chooses a grid search's point by the
-one-standard-error rule, preferring less re-scoring
+one-standard-error rule where a point skips a fitted step
 (``GridSearchCV(..., refit=one_standard_error)``).
 """
 
@@ -167,27 +167,28 @@ class BankSplit(BaseCrossValidator):
 
 
 
-def rescoring_amount(point):
-    """How much a grid point re-scores: 0 for a Pipeline step skipped
-    (``"passthrough"``), else its ``strength`` (1 without one)."""
-    if any(isinstance(v, str) and v == "passthrough" for v in point.values()):
-        return 0.0
-    strengths = [v for k, v in point.items() if k == "strength" or k.endswith("__strength")]
-    return float(strengths[0]) if strengths else 1.0
+def skips_a_step(point):
+    """Whether a grid point replaces a Pipeline step by ``"passthrough"``."""
+    return any(isinstance(v, str) and v == "passthrough" for v in point.values())
 
 
 def one_standard_error(cv_results):
-    """The grid point to keep: the one that re-scores least among those whose
-    mean validation score is within one standard error of the best.
+    """The best grid point, unless skipping a fitted step does as well within
+    one standard error.
 
     The one-standard-error rule (Hastie, Tibshirani and Friedman, *The
-    Elements of Statistical Learning*, section 7.10): validation scores on a
-    few hundred bank items differ by more than the noise between folds only
-    when a setting really helps, so a point that re-scores less (a smaller
-    ``strength``, an alignment skipped) and scores within one standard error
-    (of the best point's fold scores) is preferred; ties go to the higher
-    mean, then to the first point. Grids without ``strength`` or
-    ``"passthrough"`` get their best point. Usable as ``GridSearchCV(...,
+    Elements of Statistical Learning*, section 7.10) applied to the steps a
+    method fits: a point that skips a Pipeline step (``"passthrough"``, e.g.
+    no alignment map: plain cosine) is kept when its mean validation score is
+    within one standard error (of the best point's fold scores) of the best;
+    among such points the higher mean wins. A map fitted on a few hundred
+    bank pairs has thousands of parameters and validation folds of a few
+    dozen items cannot tell it from none unless it helps by more than the
+    fold-to-fold noise. Points that differ in ``strength``, a temperature or
+    a neighbourhood size fit the same statistics and are chosen by their
+    mean, as ``GridSearchCV`` does (ties to the first point): preferring a
+    smaller ``strength`` the same way raised the test regret of the choice
+    on the bundled COCO and on MSR-VTT. Usable as ``GridSearchCV(...,
     refit=one_standard_error)``.
 
     Parameters
@@ -205,13 +206,14 @@ def one_standard_error(cv_results):
     --------
     >>> import numpy as np
     >>> from skxmr.model_selection import one_standard_error
-    >>> cv_results = {"params": [{"strength": 0.0}, {"strength": 0.5}, {"strength": 1.0}],
-    ...               "split0_test_score": np.array([70.0, 70.0, 71.0]),
-    ...               "split1_test_score": np.array([70.0, 74.0, 75.0])}
+    >>> cv_results = {"params": [{"map": "passthrough"}, {"map__alpha": 1.0},
+    ...                          {"map__alpha": 10.0}],
+    ...               "split0_test_score": np.array([72.0, 71.0, 70.0]),
+    ...               "split1_test_score": np.array([72.0, 75.0, 70.0])}
     >>> cv_results["mean_test_score"] = (cv_results["split0_test_score"]
     ...                                  + cv_results["split1_test_score"]) / 2
-    >>> one_standard_error(cv_results)  # best 73 ± 2: 72 qualifies, 70 does not
-    1
+    >>> one_standard_error(cv_results)  # best 73 ± 2: skipping the map (72) qualifies
+    0
     """
     n_folds = sum(1 for key in cv_results if key.startswith("split")
                   and key.endswith("_test_score"))
@@ -221,9 +223,11 @@ def one_standard_error(cv_results):
         return 0
     best = int(np.nanargmax(mean))
     se = folds[best].std(ddof=1) / np.sqrt(n_folds) if n_folds > 1 else 0.0
-    close = np.flatnonzero(mean >= mean[best] - se)
-    amounts = [rescoring_amount(p) for p in cv_results["params"]]
-    return int(min(close, key=lambda i: (amounts[i], -mean[i], i)))
+    skipping = [i for i in np.flatnonzero(mean >= mean[best] - se)
+                if skips_a_step(cv_results["params"][i])]
+    if not skipping:
+        return best
+    return int(max(skipping, key=lambda i: (mean[i], -i)))
 
 
-__all__ = ["BankSplit", "one_standard_error", "rescoring_amount"]
+__all__ = ["BankSplit", "one_standard_error", "skips_a_step"]

@@ -757,22 +757,21 @@ def test_alignment_can_choose_none_in_one_space_only(tmp_path):
     assert "procrustesalignment" not in result["rows"]["Procrustes"]["params"]["q2g"]
 
 
-def test_one_standard_error_prefers_less_rescoring():
-    from skxmr.model_selection import one_standard_error, rescoring_amount
+def test_one_standard_error_skips_a_fitted_step_unless_it_clearly_helps():
+    from skxmr.model_selection import one_standard_error, skips_a_step
 
-    points = [{"step": "passthrough"}, {"strength": 0.0, "t": 1}, {"strength": 0.5, "t": 1},
-              {"strength": 1.0, "t": 1}, {"t": 2}]
-    assert [rescoring_amount(p) for p in points] == [0.0, 0.0, 0.5, 1.0, 1.0]
-    folds = np.array([[70.0, 74.0], [71.0, 71.0], [72.0, 72.0], [71.0, 75.0], [70.0, 70.0]])
+    points = [{"map": "passthrough"}, {"map__alpha": 1.0}, {"map__alpha": 10.0},
+              {"strength": 0.0}, {"strength": 1.0}]
+    assert [skips_a_step(p) for p in points] == [True, False, False, False, False]
+    folds = np.array([[72.0, 72.0], [71.0, 75.0], [70.0, 70.0], [72.0, 72.0], [70.0, 70.0]])
     cv = {"params": points, "split0_test_score": folds[:, 0], "split1_test_score": folds[:, 1],
           "mean_test_score": folds.mean(axis=1)}
-    # best: 73 with fold scores 71 and 75 (standard error 2), so every mean of
-    # at least 71 qualifies; of the two that re-score nothing (passthrough 72,
-    # strength 0 at 71) the higher mean wins.
+    # best: 73 with fold scores 71 and 75 (standard error 2); skipping the map
+    # (72) is within it and kept. strength 0 (72) is not preferred: only a
+    # skipped step is.
     assert one_standard_error(cv) == 0
-    cv["split0_test_score"] = np.array([60.0, 71.0, 72.0, 71.0, 70.0])  # passthrough at 67
+    cv["split0_test_score"] = np.array([60.0, 71.0, 70.0, 72.0, 70.0])  # skipping at 66
     cv["mean_test_score"] = (cv["split0_test_score"] + cv["split1_test_score"]) / 2
-    assert one_standard_error(cv) == 1  # strength 0 at 71, within 73 - 2
-    cv["split0_test_score"][3], cv["split1_test_score"][3] = 80.0, 82.0  # a clear winner
-    cv["mean_test_score"] = (cv["split0_test_score"] + cv["split1_test_score"]) / 2
-    assert one_standard_error(cv) == 3
+    assert one_standard_error(cv) == 1  # the best point: nothing skips within 73 - 2
+    cv["params"][0] = {"map__alpha": 0.1}  # no step skipped anywhere: GridSearchCV's choice
+    assert one_standard_error(cv) == int(np.argmax(cv["mean_test_score"]))

@@ -133,8 +133,9 @@ def run_method(
         ``"tune_time"``, ``"params"`` ``{direction: {...}}`` and, when
         cross-validated, ``"q2g cv_recall"`` per direction and ``"q2g
         cv_folds"`` (R@1 of each fold at the chosen parameters). The chosen
-        point is the one that re-scores least within one standard error of
-        the best (:func:`~skxmr.model_selection.one_standard_error`). A
+        point is the best, unless one that skips a fitted step scores
+        within one standard error of it
+        (:func:`~skxmr.model_selection.one_standard_error`). A
         grid whose every point sets ``strength`` is searched by
         :class:`~skxmr.benchmark._search.StrengthSearch` (the same choice as
         ``GridSearchCV``, one fit per other grid point). The keys of the
@@ -301,9 +302,9 @@ def run_benchmark(
     tune : bool, default=False
         Search each method's registered grid on the bank pairs of each split
         (``GroupKFold`` over items, ``cv`` folds, scored by R@1 in the
-        method's direction; the point that re-scores least within one
-        standard error of the best), refit on that bank, then score that
-        split's test pairs once.
+        method's direction; a fitted step is skipped unless it beats
+        skipping it by more than one standard error), refit on that bank,
+        then score that split's test pairs once.
     cv : int, default=3
         Folds of the bank grid search.
     cross_validate : bool, default=False

@@ -71,6 +71,10 @@ SINKHORN_CONSTRAINTS = {
 PRECISION_CONSTRAINT = {"precision": [StrOptions(set(PRECISIONS))]}
 
 
+# Alignment (bytes) of a KernelBuffer's arrays.
+_ALIGN = 64
+
+
 class KernelBuffer:
     """Memory for a stored kernel, reused across the solves of one owner.
 
@@ -90,7 +94,7 @@ class KernelBuffer:
 
     @property
     def nbytes(self):
-        return 0 if self._data is None else self._data.nbytes
+        return 0 if self._data is None else self._data.nbytes - _ALIGN
 
     def release(self):
         """Let the memory go (before a solver that does not use it), unless
@@ -107,10 +111,13 @@ class KernelBuffer:
             yield np.empty(shape, dtype=dtype)
             return
         try:
-            if self._data is None or self._data.nbytes < nbytes:
+            if self._data is None or self._data.nbytes < nbytes + _ALIGN:
                 self._data = None  # let the smaller one go first
-                self._data = np.empty(nbytes, dtype=np.uint8)
-            yield self._data[:nbytes].view(dtype).reshape(shape)
+                self._data = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+            # aligned for vector loads and stores (a large np.empty is not:
+            # malloc's header puts it 16 bytes past a page)
+            start = -self._data.ctypes.data % _ALIGN
+            yield self._data[start:start + nbytes].view(dtype).reshape(shape)
         finally:
             self._lock.release()
 

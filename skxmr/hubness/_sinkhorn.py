@@ -121,9 +121,10 @@ class SinkhornNormalizer(HubnessEstimator):
         ``n_jobs`` also sets the threads of the stored-kernel loop
         (``None``: as many as BLAS would use).
     {working_memory}
-        The stored kernel is the float64 bank × gallery matrix (bank ×
-        (gallery + gallery bank) for DBSN); when it is not stored, every
-        Sinkhorn iteration streams the matrix products in chunks.
+        The stored kernel is the bank × gallery matrix (bank × (gallery +
+        gallery bank) for DBSN), float32 or float64 (see ``precision``);
+        when it is not stored, every Sinkhorn iteration streams the matrix
+        products in chunks.
     {solver}
     {precision}
     {allow_tf32}

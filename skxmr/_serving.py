@@ -490,13 +490,13 @@ def index(estimator, gallery, *, approximate=False, n_candidates=None):
     >>> from sklearn.pipeline import make_pipeline
     >>> import skxmr
     >>> rng = np.random.default_rng(0)
-    >>> Q = rng.standard_normal((30, 4))
-    >>> G = Q + 0.3 * rng.standard_normal((30, 4))
+    >>> Q = rng.standard_normal((40, 8))
+    >>> G = Q + 0.3 * rng.standard_normal((40, 8))
     >>> pipe = make_pipeline(skxmr.InvGC(), skxmr.SinkhornNormalizer(temperature=0.05))
-    >>> pipe.fit(skxmr.pair(Q[:20], G[:20]))  # doctest: +ELLIPSIS
+    >>> pipe.fit(skxmr.pair(Q[:30], G[:30]))  # doctest: +ELLIPSIS
     Pipeline(...)
-    >>> idx = skxmr.index(pipe, G[20:])
-    >>> np.allclose(idx.score(Q[20:]), pipe.decision_function(skxmr.pair(Q[20:], G[20:])))
+    >>> idx = skxmr.index(pipe, G[30:])
+    >>> np.allclose(idx.score(Q[30:]), pipe.decision_function(skxmr.pair(Q[30:], G[30:])))
     True
     """
     from sklearn.pipeline import Pipeline

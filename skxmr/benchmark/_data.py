@@ -360,8 +360,13 @@ def several_relevant(X, y=None, n_query_features=None):
             "g2q": [int((R.sum(axis=0) > 1).sum()), int(R.shape[1])]}
 
 
+def counts_many_to_many(counts):
+    """Whether :func:`several_relevant`'s ``counts`` are many-to-many: at least
+    5% of the queries (in either direction) with several relevant items."""
+    return any(k >= MANY_TO_MANY_SHARE * n for k, n in counts.values())
+
+
 def many_to_many(X, y=None, n_query_features=None):
     """Whether at least 5% of the queries (in either direction) have several relevant items."""
-    counts = several_relevant(X, y, n_query_features).values()
-    return any(k >= MANY_TO_MANY_SHARE * n for k, n in counts)
+    return counts_many_to_many(several_relevant(X, y, n_query_features))
 

@@ -25,7 +25,7 @@ from sklearn.utils import Bunch
 from ._bootstrap import split_bootstrap_ci
 from .._pairs import split_pairs
 from .._registry import registered_methods
-from ._data import load_dataset, many_to_many, several_relevant
+from ._data import counts_many_to_many, load_dataset, several_relevant
 from ..model_selection import one_standard_error
 from ._search import StrengthSearch, blends
 from ..metrics._table import Report
@@ -159,10 +159,10 @@ def run_method(
     row = Report({"params": {}, "fit_time": 0.0, "score_time": 0.0, "tune_time": 0.0},
                  aliases=OLD_ROW_KEYS)
     extras = {"hits": {}, "estimators": {}}
+    if grid and n_query_features is not None:
+        grid = _same_space_only(grid)
     for direction in DIRECTIONS:
         est = _set_split(factory(direction=direction), n_query_features)
-        if grid and n_query_features is not None:
-            grid = _same_space_only(grid)
         if cv is not None:
             splitter = GroupKFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
             if blends(est, grid):
@@ -403,7 +403,7 @@ def run_benchmark(
         "k_occurrence": {name: runs[name][0][1]["k_occurrence"] for name in rows},
         "estimators": {name: runs[name][0][1]["estimators"] for name in rows},
         "skipped": skipped,
-        "many_to_many": many_to_many(splits[0].X_test, splits[0].y_test, data.n_query_features),
+        "many_to_many": counts_many_to_many(relevance),
         "relevance": relevance,
         "reference_cv": [_cv_folds(r) for r, _ in reference_runs],
     }
@@ -450,7 +450,9 @@ def _aggregate(name, entry, runs, reference_runs, splits):
             row[delta_key], row[f"{delta_key} CI"] = np.nan, [np.nan, np.nan]
             row[f"{direction} gains"] = row[f"{direction} losses"] = None
             continue
-        d, lo, hi = _delta_ci(deltas)
+        # one split: its own interval is the row's (the same bootstrap)
+        d, lo, hi = ((per_split[0][delta_key], *per_split[0][f"{delta_key} CI"])
+                     if len(deltas) == 1 else _delta_ci(deltas))
         row[delta_key], row[f"{delta_key} CI"] = d, [lo, hi]
         row[f"{direction} gains"] = sum(s[f"{delta_key} CI"][0] > 0 for s in per_split)
         row[f"{direction} losses"] = sum(s[f"{delta_key} CI"][1] < 0 for s in per_split)

@@ -1,5 +1,4 @@
-"""The benchmark's grid search: one fit per grid point but ``strength``, and
-the one-standard-error choice of how much to re-score."""
+"""The benchmark's grid search over ``strength``: one fit per other grid point."""
 
 import time
 

@@ -11,7 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from ..model_selection import one_standard_error
+from ..model_selection import skip_unless_reliable
 
 
 def blends(estimator, grid):
@@ -74,7 +74,7 @@ class StrengthSearch:
     in ``ParameterGrid`` order), ``best_params_``, ``cv_results_``'s
     per-split scores and the refit on the whole bank are those of
     ``GridSearchCV(..., scoring=make_retrieval_scorer("recall", k=1),
-    refit=one_standard_error)``.
+    refit=skip_unless_reliable)``.
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ class StrengthSearch:
         self.cv_results_ = {f"split{j}_test_score": scores[:, j] for j in range(len(folds))}
         self.cv_results_["mean_test_score"] = scores.mean(axis=1)
         self.cv_results_["params"] = points
-        self.best_index_ = one_standard_error(self.cv_results_)
+        self.best_index_ = skip_unless_reliable(self.cv_results_)
         self.best_params_ = points[self.best_index_]
         t0 = time.perf_counter()
         self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)

@@ -640,13 +640,6 @@ def test_closed_form_rows_are_registered():
     assert min(temperatures) < 0.1 < max(temperatures) and 0.1 in temperatures  # the default
     assert max(grid[0]["cauchyschwarzalignment__alpha"]) > 0
     assert len(grid[1]["cauchyschwarzalignment__n_components"]) > 1
-    # every point trains a different projection (each costs a fit per fold)
-    from sklearn.model_selection import ParameterGrid
-
-    factory = methods["CS alignment"]["factory"]
-    settings = [repr(sorted(factory().set_params(**p)[0].get_params().items()))
-                for p in ParameterGrid(grid) if "cauchyschwarzalignment" not in p]
-    assert len(settings) == len(set(settings))
 
 
 @pytest.mark.parametrize("init", ["procrustes", "ridge", PLSAlignment(1.0),

@@ -258,7 +258,8 @@ def test_shared_steps_search_equals_grid_search_per_direction(method):
 
 def test_shared_steps_fit_once_per_fold_and_setting(monkeypatch):
     """The alignment of a grid point is fitted once per fold for both
-    directions (plus the refit), not once per direction."""
+    directions (plus the refit), not once per direction, and a point that
+    spells the same setting again (a default in another dict) shares it."""
     from skxmr.alignment import RidgeAlignment
 
     calls = []
@@ -266,7 +267,8 @@ def test_shared_steps_fit_once_per_fold_and_setting(monkeypatch):
     monkeypatch.setattr(RidgeAlignment, "fit",
                         lambda self, X, y=None: calls.append(len(X)) or fit(self, X, y))
     X = make_pairs(60, 6, seed=3)
-    grid = [{"ridgealignment__alpha": [0.1, 1.0]}]
+    grid = [{"ridgealignment__alpha": [0.1, 1.0]},
+            {"ridgealignment__map_to": ["gallery"]}]  # alpha=1, "gallery": the defaults
     run_method = __import__("skxmr.benchmark._run", fromlist=["run_method"]).run_method
     run_method(skxmr.registered_methods()["Ridge map"]["factory"], X[:40], X[40:],
                groups_bank=np.arange(40), grid=grid, cv=2)

@@ -218,6 +218,73 @@ def test_tune_equals_grid_search_by_hand(method):
         assert row[f"{direction} recall@1"] == pytest.approx(recall_at_k(S, R, 1))
 
 
+@pytest.mark.parametrize("method", ["CS alignment", "Calibration (W2)", "Ridge map"])
+def test_shared_steps_search_equals_grid_search_per_direction(method):
+    """SharedStepsSearch (the leading steps fitted once for both directions,
+    and once for grid points that differ in the final step only) gives
+    GridSearchCV's fold scores, choice and refitted scores in each direction."""
+    from sklearn.base import clone
+
+    from skxmr.benchmark._search import SharedStepsSearch, shares_steps
+    from skxmr.model_selection import one_standard_error
+
+    X, X_test = make_pairs(60, 6, seed=3), make_pairs(30, 6, seed=4)
+    groups = np.arange(len(X))
+    entry = skxmr.registered_methods()[method]
+    grid = entry["grid"]
+    if method == "CS alignment":  # a short, varied grid: one trained point, one skip
+        grid = [{"cauchyschwarzalignment__temperature": [0.1, 0.5],
+                 "cauchyschwarzalignment__n_components": [4],
+                 "cauchyschwarzalignment__max_iter": [5],
+                 "cauchyschwarzalignment__tol": [None]},
+                {"cauchyschwarzalignment": ["passthrough"]}]
+    estimators = {d: entry["factory"](direction=d) for d in ("q2g", "g2q")}
+    assert shares_steps(estimators, grid)
+    shared = SharedStepsSearch(estimators, grid, cv=GroupKFold(3),
+                               refit=one_standard_error).fit(X, groups=groups)
+    for direction, est in estimators.items():
+        search = GridSearchCV(clone(est), grid, scoring=make_retrieval_scorer("recall", k=1),
+                              cv=GroupKFold(3), refit=one_standard_error).fit(X, groups=groups)
+        got = shared.results_[direction]
+        for j in range(3):
+            np.testing.assert_array_equal(got.cv_results_[f"split{j}_test_score"],
+                                          search.cv_results_[f"split{j}_test_score"])
+        assert got.best_params_ == search.best_params_ and got.n_splits_ == 3
+        np.testing.assert_array_equal(got.best_estimator_.decision_function(X_test),
+                                      search.best_estimator_.decision_function(X_test))
+    first, second = (shared.results_[d].best_estimator_ for d in ("q2g", "g2q"))
+    assert first[0] is not second[0] or first[0] == "passthrough"  # no step shared
+
+
+def test_shared_steps_fit_once_per_fold_and_setting(monkeypatch):
+    """The alignment of a grid point is fitted once per fold for both
+    directions (plus the refit), not once per direction."""
+    from skxmr.alignment import RidgeAlignment
+
+    calls = []
+    fit = RidgeAlignment.fit
+    monkeypatch.setattr(RidgeAlignment, "fit",
+                        lambda self, X, y=None: calls.append(len(X)) or fit(self, X, y))
+    X = make_pairs(60, 6, seed=3)
+    grid = [{"ridgealignment__alpha": [0.1, 1.0]}]
+    run_method = __import__("skxmr.benchmark._run", fromlist=["run_method"]).run_method
+    run_method(skxmr.registered_methods()["Ridge map"]["factory"], X[:40], X[40:],
+               groups_bank=np.arange(40), grid=grid, cv=2)
+    # 2 points x 2 folds of 20 rows, then the refit on 40 rows (the same point chosen
+    # in both directions, or once each)
+    assert calls.count(20) == 4 and 1 <= calls.count(40) <= 2
+
+
+def test_steps_with_a_direction_are_not_shared():
+    """InvGC convolves by direction: each direction is searched on its own."""
+    from skxmr.benchmark._search import shares_steps
+
+    factory = skxmr.registered_methods()["InvGC"]["factory"]
+    assert not shares_steps({d: factory(direction=d) for d in ("q2g", "g2q")}, None)
+    sn = skxmr.registered_methods()["SN"]["factory"]
+    assert not shares_steps({d: sn(direction=d) for d in ("q2g", "g2q")}, None)
+
+
 def test_methods_without_grid_run_at_defaults_when_tuning():
     result = run_benchmark("synthetic", n_pairs=60, methods=["Cosine", "IS"], tune=True,
                            n_splits=1)

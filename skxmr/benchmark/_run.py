@@ -27,7 +27,7 @@ from .._pairs import split_pairs
 from .._registry import registered_methods
 from ._data import counts_many_to_many, load_dataset, several_relevant
 from ..model_selection import one_standard_error
-from ._search import StrengthSearch, blends
+from ._search import SharedStepsSearch, StrengthSearch, blends, shares_steps
 from ..metrics._table import Report
 from ._table import (BOOTSTRAP, COLUMNS, DIRECTIONS, FAMILY_ORDER, HUBNESS, HUBNESS_K,
                      OLD_ROW_KEYS, RANKING, REFERENCE)
@@ -161,11 +161,23 @@ def run_method(
     extras = {"hits": {}, "estimators": {}}
     if grid and n_query_features is not None:
         grid = _same_space_only(grid)
+    estimators = {d: _set_split(factory(direction=d), n_query_features) for d in DIRECTIONS}
+    shared = None
+    if cv is not None:
+        splitter = GroupKFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
+        if shares_steps(estimators, grid):
+            # the steps before the scorer fit once for both directions
+            t0 = time.perf_counter()
+            shared = SharedStepsSearch(estimators, grid, cv=splitter, n_jobs=n_jobs,
+                                       refit=one_standard_error)
+            shared.fit(X_bank, y_bank, groups=groups_bank)
+            row["tune_time"] += time.perf_counter() - t0
     for direction in DIRECTIONS:
-        est = _set_split(factory(direction=direction), n_query_features)
+        est = estimators[direction]
         if cv is not None:
-            splitter = GroupKFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
-            if blends(est, grid):
+            if shared is not None:
+                search = shared.results_[direction]
+            elif blends(est, grid):
                 search = StrengthSearch(est, grid, cv=splitter, n_jobs=n_jobs)
             else:
                 search = GridSearchCV(
@@ -177,9 +189,10 @@ def run_method(
                     error_score="raise",
                     refit=one_standard_error,
                 )
-            t0 = time.perf_counter()
-            search.fit(X_bank, y_bank, groups=groups_bank)
-            row["tune_time"] += time.perf_counter() - t0
+            if shared is None:
+                t0 = time.perf_counter()
+                search.fit(X_bank, y_bank, groups=groups_bank)
+                row["tune_time"] += time.perf_counter() - t0
             row["fit_time"] += search.refit_time_
             est = search.best_estimator_
             row["params"][direction] = dict(search.best_params_)

@@ -136,7 +136,7 @@ def registered_methods():
     >>> methods["Cosine"]["family"], methods["Cosine"]["grid"]
     ('baseline', None)
     >>> methods["SN"]["grid"]
-    [{'temperature': [0.005, 0.01, 0.02, 0.05], 'strength': [0.0, 0.25, 0.5, 0.75, 1.0]}]
+    [{'temperature': ['auto', 0.005, 0.01, 0.02, 0.05], 'strength': [0.0, 0.25, 0.5, 0.75, 1.0]}]
     """
     return {name: dict(entry) for name, entry in _METHODS.items()}
 

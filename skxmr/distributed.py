@@ -350,7 +350,7 @@ class ShardedIndex:
             self.states_ = [client.submit(_zero_potentials, G, pure=False) for G in self.shards_]
             self.n_iter_ = 0
             return
-        tau = float(est.temperature)
+        tau = float(est.temperature_)
         B_tau = np.asarray(est.query_bank_) * (1.0 / tau)  # as the engine's product source
         B_f = client.scatter(B_tau, broadcast=True, hash=False)
         cols = list(self.shards_)

@@ -111,7 +111,12 @@ def test_shared_constraints_are_the_vocabulary():
         assert constraints["direction"] is _params.DIRECTION
         for name in ("temperature", "query_temperature", "gallery_temperature"):
             if name in constraints:
-                assert constraints[name] is _params.TEMPERATURE
+                # "auto" exactly where the estimator has a rule for it
+                auto = name in cls._auto_rules
+                assert constraints[name] is (
+                    _params.TEMPERATURE_OR_AUTO if auto else _params.TEMPERATURE), (cls, name)
+        if "n_neighbors" in cls._auto_rules:
+            assert constraints["n_neighbors"] is _params.N_NEIGHBORS_OR_AUTO
     assert skxmr.CosineSimilarity._parameter_constraints["n_jobs"] is _params.N_JOBS
     assert InvGC._parameter_constraints["working_memory"] is _params.WORKING_MEMORY
     assert CauchySchwarzAlignment._parameter_constraints["temperature"] is _params.TEMPERATURE

@@ -50,11 +50,23 @@ class HubnessEstimator(RetrievalEstimator):
         "n_jobs": N_JOBS,
     }
 
+    #: The parameters that take ``"auto"``: ``{name: rule(query_bank, gallery_bank)}``
+    #: (``skxmr.hubness._defaults``). ``fit`` sets ``<name>_`` to the value in use.
+    _auto_rules = {}
+
     def __init__(self, *, strength=1.0, n_query_features=None, direction="q2g", n_jobs=None):
         self.strength = strength
         self.n_query_features = n_query_features
         self.direction = direction
         self.n_jobs = n_jobs
+
+    def _fit_banks(self, query_bank, gallery_bank):
+        """Set ``<name>_`` of every ``"auto"``-able parameter (the rule's value or the given one)."""
+        for name, rule in self._auto_rules.items():
+            value = getattr(self, name)
+            if isinstance(value, str):  # "auto", the only string the constraints allow
+                value = rule(query_bank, gallery_bank)
+            setattr(self, f"{name}_", value)
 
 
 class ItemwiseScores:

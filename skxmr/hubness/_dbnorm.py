@@ -2,15 +2,23 @@
 
 from ..utils._backend import get_backend
 from .._registry import register_method
-from ..utils._params import STRENGTH_GRID, TEMPERATURE, keyword_only, param_doc
+from ..utils._params import (
+    STRENGTH_GRID,
+    TEMPERATURE,
+    TEMPERATURE_OR_AUTO,
+    keyword_only,
+    param_doc,
+)
 from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
+from ._defaults import DBNORM_SCALE, auto_doc, dbnorm_temperature
 from ._kernels import _activation_set, _gated_offsets, _log_partition
 
 
 # ----------------------------------------------------------------- DBNorm
 @hubness_doc(
-    query_temperature="query_" + param_doc("temperature", 0.05, "``τ_q``, of the query bank "
-                                           "(``β_1 = 20``, the inverted-softmax default)."),
+    query_temperature="query_" + param_doc(
+        "temperature", "auto", "``τ_q``, of the query bank. " + auto_doc(DBNORM_SCALE, 0.05)
+        + " (``β_1 = 20``, the inverted-softmax default).", auto=True),
     offsets=OFFSETS_DOC,
 )
 class DBNorm(HubnessEstimator):
@@ -51,11 +59,13 @@ class DBNorm(HubnessEstimator):
     the score its log-domain sum (tested in
     ``tests/test_hubness_baselines.py``). Rows with both or neither factor
     gated rank the same either way. (2) The authors' code defaults to
-    ``β_1 = 1.99`` (``τ_q ≈ 0.50``) for the query bank; skxmr keeps the
-    inverted-softmax default ``τ_q = 0.05`` (``β_1 = 20``): on COCO CLIP
-    (250/250 bank/test pairs, four splits) DualIS text→image R@1 is 64.5
-    with ``τ_q = 0.05`` against 48.5 with ``τ_q = 1/1.99`` (image→text 58.2
-    against 31.1); pass ``query_temperature=1/1.99`` to reproduce theirs.
+    ``β_1 = 1.99`` (``τ_q ≈ 0.50``) for the query bank; skxmr reads ``τ_q``
+    off the banks (``"auto"``, about 0.02 on COCO's 250-pair banks), the
+    paper's inverted-softmax value being ``τ_q = 0.05`` (``β_1 = 20``): on
+    COCO CLIP (250/250 bank/test pairs, four splits) DualIS text→image R@1
+    is 64.5 with ``τ_q = 0.05`` against 48.5 with ``τ_q = 1/1.99``
+    (image→text 58.2 against 31.1); pass ``query_temperature=1/1.99`` to
+    reproduce theirs.
 
     Parameters
     ----------
@@ -95,13 +105,14 @@ class DBNorm(HubnessEstimator):
 
     _parameter_constraints = {
         **HubnessEstimator._parameter_constraints,
-        "query_temperature": TEMPERATURE,
+        "query_temperature": TEMPERATURE_OR_AUTO,
         "gallery_temperature": TEMPERATURE,
         "dynamic": ["boolean"],
     }
+    _auto_rules = {"query_temperature": dbnorm_temperature}
 
     @keyword_only("gallery_temperature", "dynamic", "strength")
-    def __init__(self, query_temperature=0.05, *, gallery_temperature=0.33, dynamic=False,
+    def __init__(self, query_temperature="auto", *, gallery_temperature=0.33, dynamic=False,
                  strength=1.0, n_query_features=None, direction="q2g", n_jobs=None):
         self.query_temperature = query_temperature
         self.gallery_temperature = gallery_temperature
@@ -114,7 +125,7 @@ class DBNorm(HubnessEstimator):
         return not self.dynamic
 
     def _prepare_gallery(self, gallery):
-        tq, tg = self.query_temperature, self.gallery_temperature
+        tq, tg = self.query_temperature_, self.gallery_temperature
         wq, wg = tg / (tq + tg), tq / (tq + tg)
         state = {
             "hq": wq * _log_partition(gallery, self.query_bank_, tq, self.n_jobs),
@@ -158,7 +169,9 @@ def dbnorm_scores(
     gallery : array-like of shape (n_gallery, d)
     query_bank : array-like of shape (n_bank_queries, d)
     gallery_bank : array-like of shape (n_bank_gallery, d)
-    query_temperature : float, default=0.05
+    query_temperature : float or "auto", default=0.05
+        The paper's value; ``"auto"`` reads it off the two banks as the
+        estimator's default does.
     gallery_temperature : float, default=0.33
     dynamic : bool, default=False
     strength : float in [0, 1], default=1.0
@@ -194,7 +207,7 @@ register_method(
     "DBNorm",
     lambda direction="q2g": DBNorm(direction=direction),
     family="hubness",
-    description="dual-bank inverted softmax, DualIS (tau_q=0.05, tau_g=0.33)",
-    grid={"query_temperature": [0.02, 0.05, 0.1], "gallery_temperature": [0.1, 0.33, 1.0],
+    description="dual-bank inverted softmax, DualIS (tau_q from the bank, tau_g=0.33)",
+    grid={"query_temperature": ["auto", 0.02, 0.05, 0.1], "gallery_temperature": [0.1, 0.33, 1.0],
           "strength": STRENGTH_GRID},
 )

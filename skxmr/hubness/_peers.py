@@ -26,9 +26,16 @@ from .._base import candidate_similarities
 from ..utils._backend import astype, dtype_name, get_backend
 from ..utils._chunking import concat_rows, map_row_chunks
 from .._registry import register_method
-from ..utils._params import N_NEIGHBORS, STRENGTH_GRID, keyword_only, param_doc
+from ..utils._params import (
+    N_NEIGHBORS,
+    N_NEIGHBORS_OR_AUTO,
+    STRENGTH_GRID,
+    keyword_only,
+    param_doc,
+)
 from ..utils._topk import row_kth_largest
 from ._base import HubnessEstimator, ItemwiseScores, hubness_doc
+from ._defaults import nnn_neighbors
 from ._kernels import _mean_top_k, _prefer
 
 # A bank radius (local scaling) of exactly zero -- an item equal to its k
@@ -139,9 +146,12 @@ def _check_spread(std, items, what):
 
 
 # -------------------------------------------------------------------- NNN
-@hubness_doc(n_neighbors=param_doc("n_neighbors", 256, "The authors' default. Larger than the "
+@hubness_doc(n_neighbors=param_doc("n_neighbors", "auto", "``\"auto\"`` sets "
+                                    "``k = round(sqrt(n_bank))``, at most 256, from the fitted "
+                                    "query bank (``n_neighbors_``; see :ref:`auto-defaults`); 256 "
+                                    "is the authors' default. Larger than the "
                                     "query bank it is clipped to the bank size (then ``b(g)`` is "
-                                    "the mean similarity of ``g`` to the whole bank)."),
+                                    "the mean similarity of ``g`` to the whole bank).", auto=True),
              strength="``α_s`` in the equation above.")
 class NearestNeighborNormalization(HubnessEstimator):
     """Nearest neighbor normalization (NNN, Chowdhury et al., 2024).
@@ -195,12 +205,13 @@ class NearestNeighborNormalization(HubnessEstimator):
 
     _parameter_constraints = {
         **HubnessEstimator._parameter_constraints,
-        "n_neighbors": N_NEIGHBORS,
+        "n_neighbors": N_NEIGHBORS_OR_AUTO,
         "alpha": [Interval(numbers.Real, 0, 1, closed="both")],
     }
+    _auto_rules = {"n_neighbors": nnn_neighbors}
 
     @keyword_only("alpha", "strength")
-    def __init__(self, n_neighbors=256, *, alpha=0.5, strength=1.0, n_query_features=None,
+    def __init__(self, n_neighbors="auto", *, alpha=0.5, strength=1.0, n_query_features=None,
                  direction="q2g", n_jobs=None):
         self.n_neighbors = n_neighbors
         self.alpha = alpha
@@ -208,7 +219,7 @@ class NearestNeighborNormalization(HubnessEstimator):
                          direction=direction, n_jobs=n_jobs)
 
     def _prepare_gallery(self, gallery):
-        k = min(self.n_neighbors, self.query_bank_.shape[0])
+        k = min(self.n_neighbors_, self.query_bank_.shape[0])
         return {"bias": _mean_top_k(gallery, self.query_bank_, k, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
@@ -227,8 +238,9 @@ def nnn_scores(queries, gallery, query_bank, *, n_neighbors=256, alpha=0.5, stre
     gallery : array-like of shape (n_gallery, d)
     query_bank : array-like of shape (n_bank_queries, d)
         The reference queries (e.g. training captions); at least two rows.
-    n_neighbors : int, default=256
-        Clipped to the bank size.
+    n_neighbors : int or "auto", default=256
+        Clipped to the bank size; ``"auto"``: ``round(sqrt(n_bank))``, at
+        most 256 (the estimator's default).
     alpha : float in [0, 1], default=0.5
     strength : float in [0, 1], default=1.0
 
@@ -707,8 +719,8 @@ register_method(
     "NNN",
     lambda direction="q2g": NearestNeighborNormalization(direction=direction),
     family="hubness",
-    description="nearest neighbor normalization over the query bank (k=256, alpha=0.5)",
-    grid={"n_neighbors": [16, 64, 256], "alpha": [0.25, 0.5, 1.0],
+    description="nearest neighbor normalization over the query bank (k=sqrt(bank), alpha=0.5)",
+    grid={"n_neighbors": ["auto", 8, 64, 256], "alpha": [0.25, 0.5, 1.0],
           "strength": STRENGTH_GRID},
 )
 register_method(

@@ -12,6 +12,7 @@ from ..utils._params import (
     ALLOW_TF32,
     DEPRECATED,
     STRENGTH_GRID,
+    TEMPERATURE_OR_AUTO,
     deprecated,
     keyword_only,
     param_doc,
@@ -19,6 +20,7 @@ from ..utils._params import (
     value_of,
 )
 from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
+from ._defaults import SINKHORN_SCALE, auto_doc, sinkhorn_temperature
 
 _SOLVER_DOC = """solver : {"auto", "sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"}, \
             default="auto"
@@ -46,7 +48,9 @@ _PRECISION_DOC = """precision : {"auto", "float64"}, default="auto"
 
 def _sinkhorn_doc(temperature_note, **parts):
     """``hubness_doc`` with SN's and DBSN's own parameters."""
-    return hubness_doc(temperature=param_doc("temperature", 0.01, temperature_note),
+    return hubness_doc(temperature=param_doc("temperature", "auto", temperature_note + " "
+                                             + auto_doc(SINKHORN_SCALE, 0.01) + ".",
+                                             auto=True),
                        solver=_SOLVER_DOC, working_memory=param_doc("working_memory"),
                        precision=_PRECISION_DOC, allow_tf32=param_doc("allow_tf32", False),
                        method=renamed_doc("method", "solver"), **parts)
@@ -176,13 +180,15 @@ class SinkhornNormalizer(HubnessEstimator):
         **PRECISION_CONSTRAINT,
         "allow_tf32": ALLOW_TF32,
         "method": deprecated(SINKHORN_CONSTRAINTS["method"]),
+        "temperature": TEMPERATURE_OR_AUTO,
     }
+    _auto_rules = {"temperature": sinkhorn_temperature}
     _renamed_params = {"method": "solver"}
     # The potentials of one gallery item depend on all the others.
     _separable_gallery = False
 
     @keyword_only("max_iter", "tol", "strength")
-    def __init__(self, temperature=0.01, *, max_iter=10, tol=None, strength=1.0,
+    def __init__(self, temperature="auto", *, max_iter=10, tol=None, strength=1.0,
                  n_query_features=None, direction="q2g", n_jobs=None,
                  working_memory=None, solver="auto", precision="auto", allow_tf32=False,
                  method=DEPRECATED):
@@ -206,7 +212,7 @@ class SinkhornNormalizer(HubnessEstimator):
             return {"h": nx.zeros((gallery.shape[0],), type_as=gallery)}
         h = _gallery_potentials(
             self.query_bank_, gallery, self._extra_columns(),
-            temperature=self.temperature, max_iter=self.max_iter, tol=self.tol,
+            temperature=self.temperature_, max_iter=self.max_iter, tol=self.tol,
             working_memory=self.working_memory, n_jobs=self.n_jobs,
             method=value_of(self, "solver"), precision=self.precision,
             buffer=_kernel_buffer(self), allow_tf32=self.allow_tf32,
@@ -347,7 +353,9 @@ def dual_bank_sinkhorn_scores(queries, gallery, query_bank, gallery_bank, *, tem
         At least two rows.
     gallery_bank : array-like of shape (n_bank_gallery, d)
         At least two rows.
-    temperature : float, default=0.01
+    temperature : float or "auto", default=0.01
+        The paper's value; ``"auto"`` reads it off the two banks as the
+        estimator's default does.
     max_iter : int, default=10
     tol : float, default=None
     strength : float in [0, 1], default=1.0
@@ -409,13 +417,13 @@ register_method(
     "SN",
     lambda direction="q2g": SinkhornNormalizer(direction=direction),
     family="hubness",
-    description="Sinkhorn normalisation on the query bank (tau=0.01, 10 iterations)",
-    grid={"temperature": [0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
+    description="Sinkhorn normalisation on the query bank (tau from the bank, 10 iterations)",
+    grid={"temperature": ["auto", 0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
 )
 register_method(
     "DBSN",
     lambda direction="q2g": DualBankSinkhornNormalizer(direction=direction),
     family="hubness",
     description="dual bank Sinkhorn normalisation: query bank x (gallery + gallery bank)",
-    grid={"temperature": [0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
+    grid={"temperature": ["auto", 0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
 )

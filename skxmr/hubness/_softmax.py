@@ -21,6 +21,7 @@ from ..utils._params import (
     N_NEIGHBORS,
     STRENGTH_GRID,
     TEMPERATURE,
+    TEMPERATURE_OR_AUTO,
     deprecated,
     keyword_only,
     param_doc,
@@ -29,6 +30,7 @@ from ..utils._params import (
     value_of,
 )
 from ._base import OFFSETS_DOC, HubnessEstimator, hubness_doc
+from ._defaults import SOFTMAX_SCALE, auto_doc, softmax_temperature
 from ._kernels import _LOG_TINY, _activation_set, _gated_offsets, _log_partition
 
 
@@ -65,8 +67,9 @@ def _dual_softmax_chunk(rows, Q, G, h, tau, v_lo, strength, dtype):
 
 
 # ------------------------------------------------------- inverted softmax
-_IS_TEMPERATURE = param_doc("temperature", 0.05,
-                            "The softmax temperature (the paper's ``β = 1/τ = 20``).")
+_IS_TEMPERATURE = param_doc("temperature", "auto",
+                            "The softmax temperature. " + auto_doc(SOFTMAX_SCALE, 0.05)
+                            + " (``β = 1/τ = 20``).", auto=True)
 
 
 @hubness_doc(temperature=_IS_TEMPERATURE, offsets=OFFSETS_DOC)
@@ -113,17 +116,19 @@ class InvertedSoftmax(HubnessEstimator):
     (10, 10)
     """
 
-    _parameter_constraints = {**HubnessEstimator._parameter_constraints, "temperature": TEMPERATURE}
+    _parameter_constraints = {**HubnessEstimator._parameter_constraints,
+                              "temperature": TEMPERATURE_OR_AUTO}
+    _auto_rules = {"temperature": softmax_temperature}
 
     @keyword_only("strength")
-    def __init__(self, temperature=0.05, *, strength=1.0, n_query_features=None, direction="q2g",
+    def __init__(self, temperature="auto", *, strength=1.0, n_query_features=None, direction="q2g",
                  n_jobs=None):
         self.temperature = temperature
         super().__init__(strength=strength, n_query_features=n_query_features,
                          direction=direction, n_jobs=n_jobs)
 
     def _prepare_gallery(self, gallery):
-        return {"h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs)}
+        return {"h": _log_partition(gallery, self.query_bank_, self.temperature_, self.n_jobs)}
 
     def _score_queries(self, queries, gallery, state):
         return self._linear_scores(queries, gallery, state)
@@ -227,16 +232,17 @@ class QBNorm(HubnessEstimator):
 
     _parameter_constraints = {
         **HubnessEstimator._parameter_constraints,
-        "temperature": TEMPERATURE,
+        "temperature": TEMPERATURE_OR_AUTO,
         "n_neighbors": N_NEIGHBORS,
         "k": deprecated(N_NEIGHBORS),
     }
+    _auto_rules = {"temperature": softmax_temperature}
     _renamed_params = {"k": "n_neighbors"}
     _separable_gallery = False
     _candidate_search = "cosine"
 
     @keyword_only("k", "strength")
-    def __init__(self, temperature=0.05, *, n_neighbors=1, strength=1.0, n_query_features=None,
+    def __init__(self, temperature="auto", *, n_neighbors=1, strength=1.0, n_query_features=None,
                  direction="q2g", n_jobs=None, k=DEPRECATED):
         self.temperature = temperature
         self.n_neighbors = n_neighbors
@@ -248,7 +254,7 @@ class QBNorm(HubnessEstimator):
         k = check_n_neighbors(value_of(self, "n_neighbors"), gallery.shape[0], "n_neighbors",
                               "gallery items")
         return {
-            "h": _log_partition(gallery, self.query_bank_, self.temperature, self.n_jobs),
+            "h": _log_partition(gallery, self.query_bank_, self.temperature_, self.n_jobs),
             "active": _activation_set(gallery, self.query_bank_, k, self.n_jobs),
         }
 
@@ -429,15 +435,16 @@ register_method(
     "IS",
     lambda direction="q2g": InvertedSoftmax(direction=direction),
     family="hubness",
-    description="inverted softmax over the query bank (tau=0.05)",
-    grid={"temperature": [0.01, 0.02, 0.05, 0.1], "strength": STRENGTH_GRID},
+    description="inverted softmax over the query bank (tau from the bank)",
+    grid={"temperature": ["auto", 0.01, 0.02, 0.05, 0.1], "strength": STRENGTH_GRID},
 )
 register_method(
     "QB-Norm",
     lambda direction="q2g": QBNorm(direction=direction),
     family="hubness",
-    description="querybank normalisation, dynamic inverted softmax (tau=0.05, n_neighbors=1)",
-    grid={"temperature": [0.01, 0.02, 0.05, 0.1], "strength": STRENGTH_GRID},
+    description="querybank normalisation, dynamic inverted softmax (tau from the bank, "
+                "n_neighbors=1)",
+    grid={"temperature": ["auto", 0.01, 0.02, 0.05, 0.1], "strength": STRENGTH_GRID},
 )
 register_method(
     "DSL",

@@ -55,6 +55,11 @@ STRENGTH_GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
 N_JOBS = [Number(numbers.Integral, None, None, closed="neither"), None]
 WORKING_MEMORY = [Number(numbers.Real, 0, None, closed="neither"), None]
 N_NEIGHBORS = [Number(numbers.Integral, 1, None, closed="left")]
+#: ``"auto"``: a setting the fitted banks determine (``skxmr.hubness._defaults``);
+#: the value in use is the fitted attribute ``<parameter>_``.
+AUTO = StrOptions({"auto"})
+TEMPERATURE_OR_AUTO = [*TEMPERATURE, AUTO]
+N_NEIGHBORS_OR_AUTO = [*N_NEIGHBORS, AUTO]
 N_QUERY_FEATURES = [Number(numbers.Integral, 1, None, closed="left"), None]
 DIRECTION = [StrOptions(set(DIRECTIONS))]
 ALLOW_TF32 = ["boolean"]
@@ -116,7 +121,7 @@ _DOCS = {
 }
 
 
-def param_doc(name, default=None, note=""):
+def param_doc(name, default=None, note="", *, auto=False):
     """The numpydoc entry of shared parameter ``name``, for ``fill_doc``.
 
     Parameters
@@ -127,6 +132,8 @@ def param_doc(name, default=None, note=""):
         The estimator's default (strings are quoted).
     note : str, default=""
         A sentence the method adds after the shared description.
+    auto : bool, default=False
+        The parameter also takes ``"auto"`` (its type says so).
 
     Returns
     -------
@@ -141,6 +148,7 @@ def param_doc(name, default=None, note=""):
             Number of nearest neighbours ``k``.
     """
     kind, text = _DOCS[name]
+    kind = f'{kind} or "auto"' if auto else kind
     shown = f'"{default}"' if isinstance(default, str) else default
     body = textwrap.fill(f"{text} {note}".strip(), width=79, initial_indent=" " * 8,
                          subsequent_indent=" " * 8, break_on_hyphens=False)

@@ -273,9 +273,14 @@ def check_strength_interpolates(name, estimator, seed=0, alpha=0.5, rtol=1e-12, 
 
 
 def two_view_scores(function, estimator, queries, gallery, query_bank, gallery_bank):
-    """``function`` (a two-view function) called with ``estimator``'s parameters."""
+    """``function`` (a two-view function) called with the fitted ``estimator``'s parameters.
+
+    An ``"auto"`` parameter passes the value the fit chose (``<name>_``):
+    a function without a gallery bank cannot choose it.
+    """
     accepted = signature(function).parameters
-    params = {k: v for k, v in estimator.get_params().items()
+    params = {k: getattr(estimator, f"{k}_", v) if v == "auto" else v
+              for k, v in estimator.get_params().items()
               if k in accepted and k not in _ESTIMATOR_ONLY}
     banks = {"query_bank": query_bank, "gallery_bank": gallery_bank}
     banks = {k: v for k, v in banks.items() if k in accepted}

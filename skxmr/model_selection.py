@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from .utils._compat import Interval, validate_params
+from .utils._docstrings import fill_doc
 
 
 class BankSplit(BaseCrossValidator):
@@ -170,11 +171,22 @@ class BankSplit(BaseCrossValidator):
 
 
 
+_CV_RESULTS_DOC = """cv_results : dict
+        ``GridSearchCV.cv_results_`` (``params``, ``mean_test_score``,
+        ``split{i}_test_score``).
+
+    Returns
+    -------
+    index : int
+        Into ``cv_results["params"]``."""
+
+
 def skips_a_step(point):
     """Whether a grid point replaces a Pipeline step by ``"passthrough"``."""
     return any(isinstance(v, str) and v == "passthrough" for v in point.values())
 
 
+@fill_doc(cv_results=_CV_RESULTS_DOC)
 def one_standard_error(cv_results):
     """The best grid point, unless skipping a fitted step does as well within
     one standard error.
@@ -196,14 +208,7 @@ def one_standard_error(cv_results):
 
     Parameters
     ----------
-    cv_results : dict
-        ``GridSearchCV.cv_results_`` (``params``, ``mean_test_score``,
-        ``split{i}_test_score``).
-
-    Returns
-    -------
-    index : int
-        Into ``cv_results["params"]``.
+    {cv_results}
 
     See Also
     --------
@@ -243,6 +248,7 @@ def _fold_scores(cv_results):
     return np.column_stack([cv_results[f"split{i}_test_score"] for i in range(n_folds)])
 
 
+@fill_doc(cv_results=_CV_RESULTS_DOC)
 def skip_unless_reliable(cv_results):
     """The best grid point, unless it fits a step that it does not beat
     skipping reliably.
@@ -270,14 +276,7 @@ def skip_unless_reliable(cv_results):
 
     Parameters
     ----------
-    cv_results : dict
-        ``GridSearchCV.cv_results_`` (``params``, ``mean_test_score``,
-        ``split{i}_test_score``).
-
-    Returns
-    -------
-    index : int
-        Into ``cv_results["params"]``.
+    {cv_results}
 
     See Also
     --------

@@ -32,7 +32,7 @@ from skxmr import CosineSimilarity, registered_methods
 from skxmr.datasets import bank_test_split, fetch_msrvtt_videoclip, load_coco_clip
 from skxmr.metrics import rank_of_relevant
 from skxmr.metrics._scorer import paired_scores
-from skxmr.model_selection import BankSplit
+from skxmr.model_selection import BankSplit, skip_unless_reliable
 
 STRENGTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
 PROTOCOLS = {
@@ -62,6 +62,15 @@ def r1_of_points(factory, grid, direction, X_fit, X_eval):
                 out[key] = 100.0 * hits.mean()
     cos_r1 = 100.0 * (rank_of_relevant(S0, items.relevance) <= 1).mean()
     return out, cos_r1
+
+
+def _choose(cv):
+    """The point ``skxmr benchmark --tune`` picks from ``{point: [fold R@1]}``."""
+    keys = list(cv)
+    folds = np.array([cv[k] for k in keys])
+    results = {f"split{j}_test_score": folds[:, j] for j in range(folds.shape[1])}
+    results.update(params=[dict(k) for k in keys], mean_test_score=folds.mean(axis=1))
+    return keys[skip_unless_reliable(results)]
 
 
 def main():
@@ -101,8 +110,10 @@ def main():
                                            X_bank[train], X_bank[val])
                     for k, v in fold.items():
                         cv.setdefault(k, []).append(v)
-                # ties: the first point in grid order, as GridSearchCV
-                pick = max(cv, key=lambda k: np.mean(cv[k]))
+                # the CLI's choice (skip_unless_reliable: the best mean unless
+                # it fits a step it does not beat skipping reliably; ties:
+                # the first point in grid order, as GridSearchCV)
+                pick = _choose(cv)
                 regret[proto].setdefault((name, direction), []).append(best - test[pick])
                 delta[proto].setdefault((name, direction), []).append(test[pick] - cos_test)
         print(f"\n{dname}: regret (test R@1 of the best grid point minus the picked one's) "

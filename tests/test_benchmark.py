@@ -196,9 +196,9 @@ def test_tune_searches_the_bank_only_and_scores_the_test_once(recorder):
 @pytest.mark.parametrize("method", ["SN", "Procrustes"])
 def test_tune_equals_grid_search_by_hand(method):
     """The chosen parameters and the test R@1 are GridSearchCV's on the bank,
-    with the one-standard-error choice (SN: StrengthSearch's one fit per
-    temperature; Procrustes: GridSearchCV itself)."""
-    from skxmr.model_selection import one_standard_error
+    with the reliable-gain choice (SN: StrengthSearch's one fit per
+    temperature; Procrustes: SharedStepsSearch's one fit for both directions)."""
+    from skxmr.model_selection import skip_unless_reliable
 
     data = load_dataset("coco-clip")
     result = run_benchmark(data, methods=[method], tune=True)
@@ -207,7 +207,7 @@ def test_tune_equals_grid_search_by_hand(method):
         search = GridSearchCV(
             entry["factory"](direction=direction), entry["grid"],
             scoring=make_retrieval_scorer("recall", k=1), cv=GroupKFold(3),
-            refit=one_standard_error,
+            refit=skip_unless_reliable,
         ).fit(data.X_bank, groups=data.groups_bank)
         row = result["rows"][method]
         assert row["params"][direction] == search.best_params_
@@ -258,7 +258,8 @@ def test_shared_steps_search_equals_grid_search_per_direction(method):
 
 def test_shared_steps_fit_once_per_fold_and_setting(monkeypatch):
     """The alignment of a grid point is fitted once per fold for both
-    directions (plus the refit), not once per direction."""
+    directions (plus the refit), not once per direction, and a point that
+    spells the same setting again (a default in another dict) shares it."""
     from skxmr.alignment import RidgeAlignment
 
     calls = []
@@ -266,7 +267,8 @@ def test_shared_steps_fit_once_per_fold_and_setting(monkeypatch):
     monkeypatch.setattr(RidgeAlignment, "fit",
                         lambda self, X, y=None: calls.append(len(X)) or fit(self, X, y))
     X = make_pairs(60, 6, seed=3)
-    grid = [{"ridgealignment__alpha": [0.1, 1.0]}]
+    grid = [{"ridgealignment__alpha": [0.1, 1.0]},
+            {"ridgealignment__map_to": ["gallery"]}]  # alpha=1, "gallery": the defaults
     run_method = __import__("skxmr.benchmark._run", fromlist=["run_method"]).run_method
     run_method(skxmr.registered_methods()["Ridge map"]["factory"], X[:40], X[40:],
                groups_bank=np.arange(40), grid=grid, cv=2)
@@ -822,6 +824,60 @@ def test_alignment_can_choose_none_in_one_space_only(tmp_path):
     data = load_files(tmp_path / "q.npy", tmp_path / "g.npy")
     result = run_benchmark(data, methods=["Procrustes"], tune=True)
     assert "procrustesalignment" not in result["rows"]["Procrustes"]["params"]["q2g"]
+
+
+def _cv(folds, params):
+    folds = np.asarray(folds, dtype=float)
+    cv = {f"split{j}_test_score": folds[:, j] for j in range(folds.shape[1])}
+    cv.update(params=params, mean_test_score=folds.mean(axis=1))
+    return cv
+
+
+def test_skip_unless_reliable_needs_a_gain_beyond_twice_its_standard_error():
+    from skxmr.model_selection import one_standard_error, skip_unless_reliable
+
+    points = [{"map": "passthrough"}, {"map__alpha": 1.0}, {"map__alpha": 10.0}]
+    # one fold gains 4 of 17 items, two tie (MSR-VTT): a mean gain of 7.8
+    # beyond one standard error of the best point's fold scores, but no evidence
+    cv = _cv([[64.7, 47.1, 50.0], [64.7, 70.6, 50.0], [60.0, 60.0, 40.0]], points)
+    assert one_standard_error(cv) == 1 and skip_unless_reliable(cv) == 0
+    # a gain in every fold: kept
+    cv = _cv([[47.1, 52.9, 50.0], [52.9, 58.8, 62.5], [40.0, 40.0, 40.0]], points)
+    assert skip_unless_reliable(cv) == 1
+    # a small gain in every fold on folds of different difficulty: the paired
+    # gains are reliable though the skip is within one standard error of the best
+    cv = _cv([[50.0, 70.0, 60.0], [51.0, 71.5, 61.0], [40.0, 40.0, 40.0]], points)
+    assert one_standard_error(cv) == 0 and skip_unless_reliable(cv) == 1
+    # the best skipping point is the fallback; a skipping best stays
+    cv = _cv([[50.0, 50.0], [40.0, 60.0], [52.0, 52.0]],
+             [{"map": "passthrough"}, {"map__alpha": 1.0}, {"map": "passthrough", "k": 2}])
+    assert skip_unless_reliable(cv) == 2
+    # one fold: no standard error, so no evidence
+    assert skip_unless_reliable(_cv([[50.0], [60.0]], points[:2])) == 0
+    # no point skips a step (strength, temperatures): the best mean, first on ties
+    cv = _cv([[70.0, 70.0], [72.0, 71.0], [72.0, 71.0]],
+             [{"strength": 0.0}, {"strength": 0.5}, {"strength": 1.0}])
+    assert skip_unless_reliable(cv) == 1
+
+
+def test_small_validation_folds_search_only_the_skipped_step(monkeypatch):
+    """Below 50 items per validation fold the map is never fitted in the
+    search and plain cosine is chosen; from 50 on the map's points are searched."""
+    from skxmr.alignment import RidgeAlignment
+    from skxmr.benchmark._run import run_method
+
+    calls = []
+    fit = RidgeAlignment.fit
+    monkeypatch.setattr(RidgeAlignment, "fit",
+                        lambda self, X, y=None: calls.append(len(X)) or fit(self, X, y))
+    factory = skxmr.registered_methods()["Ridge map"]["factory"]
+    grid = [{"ridgealignment__alpha": [1.0]}, {"ridgealignment": ["passthrough"]}]
+    X = make_pairs(200, 6, seed=5)
+    row, _ = run_method(factory, X[:147], X[147:], groups_bank=np.arange(147), grid=grid, cv=3)
+    assert not calls
+    assert row["params"] == {d: {"ridgealignment": "passthrough"} for d in ("q2g", "g2q")}
+    run_method(factory, X[:150], X[150:], groups_bank=np.arange(150), grid=grid, cv=3)
+    assert calls.count(100) == 3  # each fold fits the map (once for both directions)
 
 
 def test_one_standard_error_skips_a_fitted_step_unless_it_clearly_helps():

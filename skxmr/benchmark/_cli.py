@@ -128,9 +128,10 @@ def build_parser():
     run.add_argument("--methods", help="comma-separated registered names (default: all)")
     run.add_argument("--tune", action="store_true",
                      help="grid search of each method's registered grid on the bank pairs "
-                          "(GroupKFold over items, R@1; an alignment is skipped unless it "
-                          "beats skipping it by more than one standard error), refit, then "
-                          "score the test pairs once")
+                          "(GroupKFold over items, R@1; an alignment is skipped unless its "
+                          "fold-by-fold gain over skipping it, minus twice its standard "
+                          "error, is above 0, and always when a validation fold holds "
+                          "fewer than 50 items), refit, then score the test pairs once")
     run.add_argument("--cv", type=_at_least(2), default=3,
                      help="folds of the bank grid search (default 3)")
     run.add_argument("--n-jobs", type=int, default=None, help="parallel fits of the grid search")

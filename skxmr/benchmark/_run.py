@@ -26,7 +26,7 @@ from ._bootstrap import split_bootstrap_ci
 from .._pairs import split_pairs
 from .._registry import registered_methods
 from ._data import counts_many_to_many, load_dataset, several_relevant
-from ..model_selection import one_standard_error
+from ..model_selection import skip_unless_reliable
 from ._search import SharedStepsSearch, StrengthSearch, blends, shares_steps
 from ..metrics._table import Report
 from ._table import (BOOTSTRAP, COLUMNS, DIRECTIONS, FAMILY_ORDER, HUBNESS, HUBNESS_K,
@@ -60,6 +60,19 @@ def _same_space_only(grid):
     run (such a point is for embeddings already in one space)."""
     kept = [g for g in grid if not any("passthrough" in values for values in g.values())]
     return kept or None
+
+
+def _skipping_only(grid):
+    """The points of ``grid`` that skip a step (``"passthrough"``), or
+    ``grid`` itself when none does."""
+    kept = [g for g in grid if any("passthrough" in values for values in g.values())]
+    return kept or grid
+
+
+def _smallest_fold(splitter, X, y, groups):
+    """Items in the smallest validation fold of ``splitter``."""
+    ids = np.arange(len(X)) if groups is None else np.asarray(groups)
+    return min(np.unique(ids[val]).size for _, val in splitter.split(X, y, groups))
 
 
 def _set_split(estimator, n_query_features):
@@ -133,9 +146,12 @@ def run_method(
         ``"tune_time"``, ``"params"`` ``{direction: {...}}`` and, when
         cross-validated, ``"q2g cv_recall"`` per direction and ``"q2g
         cv_folds"`` (R@1 of each fold at the chosen parameters). The chosen
-        point is the best, unless one that skips a fitted step scores
-        within one standard error of it
-        (:func:`~skxmr.model_selection.one_standard_error`). A
+        point is the best, unless it fits a step that it does not beat
+        skipping reliably, fold by fold
+        (:func:`~skxmr.model_selection.skip_unless_reliable`); when a
+        validation fold holds fewer than ``SMALL_SAMPLE`` (50) items, a grid
+        that can skip a step is searched over its skipping points only (a
+        fold that small decides by a handful of queries). A
         grid whose every point sets ``strength`` is searched by
         :class:`~skxmr.benchmark._search.StrengthSearch` (the same choice as
         ``GridSearchCV``, one fit per other grid point). The keys of the
@@ -165,11 +181,14 @@ def run_method(
     shared = None
     if cv is not None:
         splitter = GroupKFold(n_splits=cv) if isinstance(cv, (int, np.integer)) else cv
+        if grid and _smallest_fold(splitter, X_bank, y_bank, groups_bank) < SMALL_SAMPLE:
+            # too few validation items to tell a fitted map from none
+            grid = _skipping_only(grid)
         if shares_steps(estimators, grid):
             # the steps before the scorer fit once for both directions
             t0 = time.perf_counter()
             shared = SharedStepsSearch(estimators, grid, cv=splitter, n_jobs=n_jobs,
-                                       refit=one_standard_error)
+                                       refit=skip_unless_reliable)
             shared.fit(X_bank, y_bank, groups=groups_bank)
             row["tune_time"] += time.perf_counter() - t0
     for direction in DIRECTIONS:
@@ -187,7 +206,7 @@ def run_method(
                     cv=splitter,
                     n_jobs=n_jobs,
                     error_score="raise",
-                    refit=one_standard_error,
+                    refit=skip_unless_reliable,
                 )
             if shared is None:
                 t0 = time.perf_counter()
@@ -316,7 +335,8 @@ def run_benchmark(
         Search each method's registered grid on the bank pairs of each split
         (``GroupKFold`` over items, ``cv`` folds, scored by R@1 in the
         method's direction; a fitted step is skipped unless it beats
-        skipping it by more than one standard error), refit on that bank,
+        skipping it reliably fold by fold, and always when a validation
+        fold holds fewer than 50 items), refit on that bank,
         then score that split's test pairs once.
     cv : int, default=3
         Folds of the bank grid search.

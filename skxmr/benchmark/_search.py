@@ -11,7 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from ..model_selection import one_standard_error
+from ..model_selection import skip_unless_reliable
 
 
 def blends(estimator, grid):
@@ -74,7 +74,7 @@ class StrengthSearch:
     in ``ParameterGrid`` order), ``best_params_``, ``cv_results_``'s
     per-split scores and the refit on the whole bank are those of
     ``GridSearchCV(..., scoring=make_retrieval_scorer("recall", k=1),
-    refit=one_standard_error)``.
+    refit=skip_unless_reliable)``.
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ class StrengthSearch:
         self.cv_results_ = {f"split{j}_test_score": scores[:, j] for j in range(len(folds))}
         self.cv_results_["mean_test_score"] = scores.mean(axis=1)
         self.cv_results_["params"] = points
-        self.best_index_ = one_standard_error(self.cv_results_)
+        self.best_index_ = skip_unless_reliable(self.cv_results_)
         self.best_params_ = points[self.best_index_]
         t0 = time.perf_counter()
         self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
@@ -110,20 +110,18 @@ class StrengthSearch:
         return self
 
 
-def _final_name(estimator):
-    return estimator.steps[-1][0]
-
-
-def _leading_key(point, final):
-    """The part of a grid point that reaches the steps before ``final``, hashable."""
-    return tuple(sorted((k, repr(v)) for k, v in point.items() if k.split("__")[0] != final))
-
-
 def _leading_params(estimator):
     """Parameters of a Pipeline's steps before the final one, comparable."""
     from sklearn.pipeline import Pipeline
 
     return repr(sorted(Pipeline(estimator.steps[:-1]).get_params(deep=True).items()))
+
+
+def _leading_key(estimator, point):
+    """What the steps before the final one of ``estimator`` at ``point`` fit
+    with: points that differ in the final step only, or that spell the same
+    setting twice (a default also listed in another dict), share it."""
+    return _leading_params(clone(estimator).set_params(**point))
 
 
 def shares_steps(estimators, grid):
@@ -174,11 +172,10 @@ def _fold_direction_recalls(estimators, points, X, y, train, val):
     scorer = make_retrieval_scorer("recall", k=1)
     y_tr, y_val = (None, None) if y is None else (y[train], y[val])
     first = next(iter(estimators.values()))
-    final = _final_name(first)
     leading = {}
     scores = {d: np.empty(len(points)) for d in estimators}
     for i, point in enumerate(points):
-        key = _leading_key(point, final)
+        key = _leading_key(first, point)
         if key not in leading:
             leading[key] = _fit_leading(first, point, X[train], y_tr)
         fitted, Xt = leading[key]
@@ -196,7 +193,9 @@ class SharedStepsSearch:
     (:func:`shares_steps`: an alignment or density step, then a scorer with
     its ``direction``), a grid point's leading steps fit the same rows with
     the same parameters in every direction, and grid points that differ only
-    in the final step's parameters share them as well. On each fold they
+    in the final step's parameters, or that spell the same setting twice (a
+    default value also listed in another dict of the grid), share them as
+    well. On each fold they
     are fitted once per distinct setting; each direction fits its own final
     step on their output and is scored by R@1. The fold scores, the choice
     (``refit``, e.g. :func:`~skxmr.model_selection.one_standard_error`),
@@ -237,7 +236,7 @@ class SharedStepsSearch:
             delayed(_fold_direction_recalls)(self.estimators, points, X, y, train, val)
             for train, val in folds)
         first = next(iter(self.estimators.values()))
-        final, leading = _final_name(first), {}
+        leading = {}
         self.results_ = {}
         for d, est in self.estimators.items():
             scores = np.column_stack([fold[d] for fold in per_fold])  # (n_points, n_folds)
@@ -246,7 +245,7 @@ class SharedStepsSearch:
             cv_results["params"] = points
             best = self.refit(cv_results)
             t0 = time.perf_counter()
-            key = _leading_key(points[best], final)
+            key = _leading_key(first, points[best])
             if key not in leading:
                 leading[key] = _fit_leading(first, points[best], X, y)
             # each direction's pipeline owns its steps (no object shared)

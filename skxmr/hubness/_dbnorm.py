@@ -86,6 +86,9 @@ class DBNorm(HubnessEstimator):
     Attributes
     ----------
     {attrs}
+    query_temperature_ : float
+        The ``query_temperature`` in use: the one given, or the value ``"auto"``
+        chose from the fitted banks.
 
     See Also
     --------

@@ -179,6 +179,9 @@ class NearestNeighborNormalization(HubnessEstimator):
     Attributes
     ----------
     {attrs}
+    n_neighbors_ : int
+        The ``n_neighbors`` in use: the one given, or the value ``"auto"``
+        chose from the fitted banks.
 
     See Also
     --------

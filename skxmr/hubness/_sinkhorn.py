@@ -137,6 +137,9 @@ class SinkhornNormalizer(HubnessEstimator):
     Attributes
     ----------
     {attrs}
+    temperature_ : float
+        The ``temperature`` in use: the one given, or the value ``"auto"``
+        chose from the fitted banks.
 
     See Also
     --------
@@ -259,6 +262,9 @@ class DualBankSinkhornNormalizer(SinkhornNormalizer):
     Attributes
     ----------
     {attrs}
+    temperature_ : float
+        The ``temperature`` in use: the one given, or the value ``"auto"``
+        chose from the fitted banks.
 
     See Also
     --------

@@ -98,6 +98,9 @@ class InvertedSoftmax(HubnessEstimator):
     Attributes
     ----------
     {attrs}
+    temperature_ : float
+        The ``temperature`` in use: the one given, or the value ``"auto"``
+        chose from the fitted banks.
 
     See Also
     --------
@@ -213,6 +216,9 @@ class QBNorm(HubnessEstimator):
     Attributes
     ----------
     {attrs}
+    temperature_ : float
+        The ``temperature`` in use: the one given, or the value ``"auto"``
+        chose from the fitted banks.
 
     See Also
     --------

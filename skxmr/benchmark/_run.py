@@ -10,7 +10,8 @@ mAP@R, the difference of R@1 from cosine with a two-stage bootstrap
 interval over splits and test queries, the k-occurrence skewness of the
 ranking (hubness), the degeneration score Δ_deg of the gallery the final
 step sees, and the fit and score times; a row holds the means over splits
-and each split's own numbers.
+and each split's own numbers. Tuning fits no more than the numbers need
+(:mod:`skxmr.benchmark._search`).
 
 The command line is in :mod:`skxmr.benchmark._cli`.
 """
@@ -154,8 +155,13 @@ def run_method(
         fold that small decides by a handful of queries). A
         grid whose every point sets ``strength`` is searched by
         :class:`~skxmr.benchmark._search.StrengthSearch` (the same choice as
-        ``GridSearchCV``, one fit per other grid point). The keys of the
-        past (``"q2g R@1"``, ``"skew"``, ...) still read, with a FutureWarning.
+        ``GridSearchCV``, one fit per other grid point); a Pipeline whose
+        steps before the scorer are the same in both directions (an
+        alignment, the calibration's Gaussians), by
+        :class:`~skxmr.benchmark._search.SharedStepsSearch` (those steps
+        fitted once for both directions; ``"tune_time"`` is then their
+        total). The keys of the past (``"q2g R@1"``, ``"skew"``, ...) still
+        read, with a FutureWarning.
     extras : dict
         ``"hits"`` ``{direction: per-query 100 * hit@1}``, ``"k_occurrence"``,
         ``"estimators"`` ``{direction: fitted estimator}``.

@@ -277,6 +277,26 @@ def test_shared_steps_fit_once_per_fold_and_setting(monkeypatch):
     assert calls.count(20) == 4 and 1 <= calls.count(40) <= 2
 
 
+def test_shared_steps_search_in_worker_processes_equals_serial():
+    """The folds run as joblib tasks (module-level function, data as
+    arguments): two processes give the serial numbers."""
+    from skxmr.benchmark._search import SharedStepsSearch
+    from skxmr.model_selection import skip_unless_reliable
+
+    X = make_pairs(60, 6, seed=3)
+    entry = skxmr.registered_methods()["Ridge map"]
+    results = [
+        SharedStepsSearch({d: entry["factory"](direction=d) for d in ("q2g", "g2q")},
+                          entry["grid"], cv=GroupKFold(3), refit=skip_unless_reliable,
+                          n_jobs=n_jobs).fit(X, groups=np.arange(60)).results_
+        for n_jobs in (None, 2)
+    ]
+    for d in ("q2g", "g2q"):
+        np.testing.assert_array_equal(results[0][d].cv_results_["mean_test_score"],
+                                      results[1][d].cv_results_["mean_test_score"])
+        assert results[0][d].best_params_ == results[1][d].best_params_
+
+
 def test_steps_with_a_direction_are_not_shared():
     """InvGC convolves by direction: each direction is searched on its own."""
     from skxmr.benchmark._search import shares_steps

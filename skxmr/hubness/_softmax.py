@@ -456,7 +456,7 @@ register_method(
     "DSL",
     lambda direction="q2g": DualSoftmax(direction=direction),
     family="hubness",
-    description="dual softmax over the test queries, transductive (tau=0.01)",
+    description="dual softmax over the test queries (tau=0.01)",
     grid={"temperature": [0.005, 0.01, 0.02, 0.05], "strength": STRENGTH_GRID},
     transductive=True,
 )

@@ -55,19 +55,22 @@ def ranked_gallery(estimator, X_test):
     return split_pairs(X, direction=final.direction, n_query_features=final.n_query_features).targets
 
 
+def _can_skip(grid_dict):
+    """Whether a dict of a grid replaces a Pipeline step by ``"passthrough"``."""
+    return any("passthrough" in values for values in grid_dict.values())
+
+
 def _same_space_only(grid):
     """``grid`` without its points that skip a step (``"passthrough"``): halves
     of two widths come from two spaces, where cosine without the step cannot
     run (such a point is for embeddings already in one space)."""
-    kept = [g for g in grid if not any("passthrough" in values for values in g.values())]
-    return kept or None
+    return [g for g in grid if not _can_skip(g)] or None
 
 
 def _skipping_only(grid):
     """The points of ``grid`` that skip a step (``"passthrough"``), or
     ``grid`` itself when none does."""
-    kept = [g for g in grid if any("passthrough" in values for values in g.values())]
-    return kept or grid
+    return [g for g in grid if _can_skip(g)] or grid
 
 
 def _smallest_fold(splitter, X, y, groups):

@@ -65,6 +65,7 @@ class CSLS(ItemwiseScores, HubnessEstimator):
                          direction=direction, n_jobs=n_jobs)
 
     def _fit_banks(self, query_bank, gallery_bank):
+        super()._fit_banks(query_bank, gallery_bank)
         check_n_neighbors(self.n_neighbors, query_bank.shape[0], "n_neighbors", "query bank items")
         check_n_neighbors(
             self.n_neighbors, gallery_bank.shape[0], "n_neighbors", "gallery bank items"

@@ -332,6 +332,7 @@ class DistributionNormalization(ItemwiseScores, HubnessEstimator):
                          direction=direction, n_jobs=n_jobs)
 
     def _fit_banks(self, query_bank, gallery_bank):
+        super()._fit_banks(query_bank, gallery_bank)
         nx = get_backend(query_bank=query_bank, gallery_bank=gallery_bank)
         self.query_mean_ = nx.mean(astype(query_bank, "float64"), axis=0)
         self.gallery_mean_ = nx.mean(astype(gallery_bank, "float64"), axis=0)

@@ -279,7 +279,7 @@ def two_view_scores(function, estimator, queries, gallery, query_bank, gallery_b
     a function without a gallery bank cannot choose it.
     """
     accepted = signature(function).parameters
-    params = {k: getattr(estimator, f"{k}_", v) if v == "auto" else v
+    params = {k: getattr(estimator, f"{k}_", v) if isinstance(v, str) and v == "auto" else v
               for k, v in estimator.get_params().items()
               if k in accepted and k not in _ESTIMATOR_ONLY}
     banks = {"query_bank": query_bank, "gallery_bank": gallery_bank}
